@@ -1,0 +1,146 @@
+package node
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/raftchat/raftchat/raft"
+)
+
+// LogStore is the durable home of a replica's Raft state: the hard state, the log and the
+// latest snapshot. The simulator implements it with a fault-injecting disk model and the real
+// node with a write-ahead log; MemLogStore is the trivial in-memory version.
+type LogStore interface {
+	// Save records hs (unless empty) and appends ents, first discarding stored entries at or
+	// after ents[0].Index; with sync it returns only when all of it is on stable storage.
+	Save(hs raft.HardState, ents []raft.Entry, sync bool) error
+	// SaveSnapshot durably stores snap; entries at or before its index may be released.
+	SaveSnapshot(snap raft.Snapshot) error
+	// Load returns the durable state for recovery after a restart.
+	Load() (raft.HardState, raft.Snapshot, []raft.Entry, error)
+}
+
+// BlobStore keeps the bytes of uploaded file chunks, addressed by their SHA-256 sum. The
+// replicated state machine stores only the sums.
+type BlobStore interface {
+	// Put stores data under sum. Storing the same sum twice is harmless.
+	Put(sum [32]byte, data []byte) error
+	// Has reports whether the bytes for sum are stored.
+	Has(sum [32]byte) bool
+}
+
+// MemLogStore is a LogStore held in memory: every write is immediately "durable". It serves
+// unit tests and single-process experiments; it survives a Replica being rebuilt from it,
+// which is how tests model a restart without disk faults.
+type MemLogStore struct {
+	hs   raft.HardState
+	snap raft.Snapshot
+	// ents are contiguous; ents[0].Index == snap.Metadata.Index+1 when both exist.
+	ents []raft.Entry
+}
+
+// NewMemLogStore returns an empty MemLogStore.
+func NewMemLogStore() *MemLogStore { return &MemLogStore{} }
+
+// Save implements LogStore.
+func (s *MemLogStore) Save(hs raft.HardState, ents []raft.Entry, _ bool) error {
+	if !hs.IsEmpty() {
+		s.hs = hs
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	merged, err := AppendEntries(s.ents, ents, s.snap.Metadata.Index)
+	if err != nil {
+		return fmt.Errorf("mem log store: %w", err)
+	}
+	s.ents = merged
+	return nil
+}
+
+// SaveSnapshot implements LogStore.
+func (s *MemLogStore) SaveSnapshot(snap raft.Snapshot) error {
+	if snap.Metadata.Index <= s.snap.Metadata.Index {
+		return nil
+	}
+	s.snap = cloneSnapshot(snap)
+	s.ents = TrimPrefix(s.ents, snap.Metadata.Index)
+	return nil
+}
+
+// Load implements LogStore. The returned slices are copies.
+func (s *MemLogStore) Load() (raft.HardState, raft.Snapshot, []raft.Entry, error) {
+	return s.hs, cloneSnapshot(s.snap), append([]raft.Entry(nil), s.ents...), nil
+}
+
+// AppendEntries returns stored with every entry at or after ents[0].Index replaced by ents.
+// Entries at or before snapIndex are dropped from ents (they are in the snapshot already).
+// It fails when ents would leave a gap after the stored log.
+func AppendEntries(stored, ents []raft.Entry, snapIndex raft.Index) ([]raft.Entry, error) {
+	for len(ents) > 0 && ents[0].Index <= snapIndex {
+		ents = ents[1:]
+	}
+	if len(ents) == 0 {
+		return stored, nil
+	}
+	first := ents[0].Index
+	next := snapIndex + 1
+	if len(stored) > 0 {
+		next = stored[len(stored)-1].Index + 1
+		if first < stored[0].Index {
+			stored = stored[:0]
+			next = first
+		}
+	}
+	if first > next {
+		return stored, fmt.Errorf("append at index %d leaves a gap after %d", first, next-1)
+	}
+	if len(stored) > 0 {
+		stored = stored[:first-stored[0].Index]
+	}
+	return append(stored, ents...), nil
+}
+
+// TrimPrefix drops the entries at or before index, returning a fresh slice.
+func TrimPrefix(ents []raft.Entry, index raft.Index) []raft.Entry {
+	i := 0
+	for i < len(ents) && ents[i].Index <= index {
+		i++
+	}
+	return append([]raft.Entry(nil), ents[i:]...)
+}
+
+func cloneSnapshot(s raft.Snapshot) raft.Snapshot {
+	s.Data = append([]byte(nil), s.Data...)
+	s.Metadata.ConfState.Voters = append([]raft.NodeID(nil), s.Metadata.ConfState.Voters...)
+	return s
+}
+
+// MemBlobStore is a BlobStore held in memory that verifies every sum.
+type MemBlobStore struct {
+	blobs map[[32]byte][]byte
+}
+
+// NewMemBlobStore returns an empty MemBlobStore.
+func NewMemBlobStore() *MemBlobStore { return &MemBlobStore{blobs: map[[32]byte][]byte{}} }
+
+// Put implements BlobStore. It rejects bytes that do not hash to sum.
+func (b *MemBlobStore) Put(sum [32]byte, data []byte) error {
+	if sha256.Sum256(data) != sum {
+		return fmt.Errorf("put blob %x: checksum mismatch", sum[:8])
+	}
+	b.blobs[sum] = append([]byte(nil), data...)
+	return nil
+}
+
+// Has implements BlobStore.
+func (b *MemBlobStore) Has(sum [32]byte) bool {
+	_, ok := b.blobs[sum]
+	return ok
+}
+
+// Get returns the bytes stored under sum.
+func (b *MemBlobStore) Get(sum [32]byte) ([]byte, bool) {
+	d, ok := b.blobs[sum]
+	return d, ok
+}
