@@ -1032,6 +1032,58 @@ func (x *MemberRequest) GetUsername() string {
 	return ""
 }
 
+type LeaveGroupRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Meta           *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	ConversationId string                 `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LeaveGroupRequest) Reset() {
+	*x = LeaveGroupRequest{}
+	mi := &file_chatpb_chat_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveGroupRequest) ProtoMessage() {}
+
+func (x *LeaveGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveGroupRequest.ProtoReflect.Descriptor instead.
+func (*LeaveGroupRequest) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LeaveGroupRequest) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *LeaveGroupRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
 type SetGroupAdminRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Meta           *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -1044,7 +1096,7 @@ type SetGroupAdminRequest struct {
 
 func (x *SetGroupAdminRequest) Reset() {
 	*x = SetGroupAdminRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[15]
+	mi := &file_chatpb_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1108,7 @@ func (x *SetGroupAdminRequest) String() string {
 func (*SetGroupAdminRequest) ProtoMessage() {}
 
 func (x *SetGroupAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[15]
+	mi := &file_chatpb_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1121,7 @@ func (x *SetGroupAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGroupAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetGroupAdminRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{15}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetGroupAdminRequest) GetMeta() *WriteMeta {
@@ -1110,7 +1162,7 @@ type GetConversationRequest struct {
 
 func (x *GetConversationRequest) Reset() {
 	*x = GetConversationRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[16]
+	mi := &file_chatpb_chat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1174,7 @@ func (x *GetConversationRequest) String() string {
 func (*GetConversationRequest) ProtoMessage() {}
 
 func (x *GetConversationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[16]
+	mi := &file_chatpb_chat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1187,7 @@ func (x *GetConversationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationRequest.ProtoReflect.Descriptor instead.
 func (*GetConversationRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{16}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetConversationRequest) GetRead() *ReadMeta {
@@ -1161,7 +1213,7 @@ type ListConversationsRequest struct {
 
 func (x *ListConversationsRequest) Reset() {
 	*x = ListConversationsRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[17]
+	mi := &file_chatpb_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1225,7 @@ func (x *ListConversationsRequest) String() string {
 func (*ListConversationsRequest) ProtoMessage() {}
 
 func (x *ListConversationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[17]
+	mi := &file_chatpb_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1238,7 @@ func (x *ListConversationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConversationsRequest.ProtoReflect.Descriptor instead.
 func (*ListConversationsRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{17}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListConversationsRequest) GetRead() *ReadMeta {
@@ -1205,7 +1257,7 @@ type ListConversationsResponse struct {
 
 func (x *ListConversationsResponse) Reset() {
 	*x = ListConversationsResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[18]
+	mi := &file_chatpb_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1269,7 @@ func (x *ListConversationsResponse) String() string {
 func (*ListConversationsResponse) ProtoMessage() {}
 
 func (x *ListConversationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[18]
+	mi := &file_chatpb_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1282,7 @@ func (x *ListConversationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConversationsResponse.ProtoReflect.Descriptor instead.
 func (*ListConversationsResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{18}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListConversationsResponse) GetConversations() []*Conversation {
@@ -1250,7 +1302,7 @@ type Reaction struct {
 
 func (x *Reaction) Reset() {
 	*x = Reaction{}
-	mi := &file_chatpb_chat_proto_msgTypes[19]
+	mi := &file_chatpb_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1314,7 @@ func (x *Reaction) String() string {
 func (*Reaction) ProtoMessage() {}
 
 func (x *Reaction) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[19]
+	mi := &file_chatpb_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1327,7 @@ func (x *Reaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reaction.ProtoReflect.Descriptor instead.
 func (*Reaction) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{19}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Reaction) GetEmoji() string {
@@ -1312,7 +1364,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_chatpb_chat_proto_msgTypes[20]
+	mi := &file_chatpb_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1376,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[20]
+	mi := &file_chatpb_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1389,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{20}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Message) GetConversationId() string {
@@ -1419,7 +1471,7 @@ func (x *Message) GetLogIndex() uint64 {
 
 type FileRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	FileId        string                 `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	Sha256        []byte                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
@@ -1429,7 +1481,7 @@ type FileRef struct {
 
 func (x *FileRef) Reset() {
 	*x = FileRef{}
-	mi := &file_chatpb_chat_proto_msgTypes[21]
+	mi := &file_chatpb_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1493,7 @@ func (x *FileRef) String() string {
 func (*FileRef) ProtoMessage() {}
 
 func (x *FileRef) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[21]
+	mi := &file_chatpb_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,14 +1506,14 @@ func (x *FileRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRef.ProtoReflect.Descriptor instead.
 func (*FileRef) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{21}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *FileRef) GetFileId() string {
+func (x *FileRef) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 func (x *FileRef) GetName() string {
@@ -1495,15 +1547,15 @@ type PostMessageRequest struct {
 	Text           string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	// reply_to is the sequence number of the message answered, 0 for none.
 	ReplyTo uint64 `protobuf:"varint,5,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
-	// file_id shares a completed upload in the conversation.
-	FileId        string `protobuf:"bytes,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// file_id, when set, shares a completed upload of the conversation with text as caption.
+	FileId        uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PostMessageRequest) Reset() {
 	*x = PostMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[22]
+	mi := &file_chatpb_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1567,7 @@ func (x *PostMessageRequest) String() string {
 func (*PostMessageRequest) ProtoMessage() {}
 
 func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[22]
+	mi := &file_chatpb_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1580,7 @@ func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{22}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PostMessageRequest) GetMeta() *WriteMeta {
@@ -1566,11 +1618,11 @@ func (x *PostMessageRequest) GetReplyTo() uint64 {
 	return 0
 }
 
-func (x *PostMessageRequest) GetFileId() string {
+func (x *PostMessageRequest) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 type EditMessageRequest struct {
@@ -1585,7 +1637,7 @@ type EditMessageRequest struct {
 
 func (x *EditMessageRequest) Reset() {
 	*x = EditMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[23]
+	mi := &file_chatpb_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1649,7 @@ func (x *EditMessageRequest) String() string {
 func (*EditMessageRequest) ProtoMessage() {}
 
 func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[23]
+	mi := &file_chatpb_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1662,7 @@ func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{23}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EditMessageRequest) GetMeta() *WriteMeta {
@@ -1652,7 +1704,7 @@ type DeleteMessageRequest struct {
 
 func (x *DeleteMessageRequest) Reset() {
 	*x = DeleteMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[24]
+	mi := &file_chatpb_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1716,7 @@ func (x *DeleteMessageRequest) String() string {
 func (*DeleteMessageRequest) ProtoMessage() {}
 
 func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[24]
+	mi := &file_chatpb_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1729,7 @@ func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{24}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteMessageRequest) GetMeta() *WriteMeta {
@@ -1715,7 +1767,7 @@ type ReactRequest struct {
 
 func (x *ReactRequest) Reset() {
 	*x = ReactRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[25]
+	mi := &file_chatpb_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1779,7 @@ func (x *ReactRequest) String() string {
 func (*ReactRequest) ProtoMessage() {}
 
 func (x *ReactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[25]
+	mi := &file_chatpb_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1792,7 @@ func (x *ReactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactRequest.ProtoReflect.Descriptor instead.
 func (*ReactRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{25}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReactRequest) GetMeta() *WriteMeta {
@@ -1789,7 +1841,7 @@ type MarkReadRequest struct {
 
 func (x *MarkReadRequest) Reset() {
 	*x = MarkReadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[26]
+	mi := &file_chatpb_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1853,7 @@ func (x *MarkReadRequest) String() string {
 func (*MarkReadRequest) ProtoMessage() {}
 
 func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[26]
+	mi := &file_chatpb_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1866,7 @@ func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkReadRequest.ProtoReflect.Descriptor instead.
 func (*MarkReadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{26}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MarkReadRequest) GetMeta() *WriteMeta {
@@ -1853,7 +1905,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[27]
+	mi := &file_chatpb_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1917,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[27]
+	mi := &file_chatpb_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1930,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{27}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HistoryRequest) GetRead() *ReadMeta {
@@ -1927,7 +1979,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[28]
+	mi := &file_chatpb_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +1991,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[28]
+	mi := &file_chatpb_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2004,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{28}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -1982,7 +2034,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[29]
+	mi := &file_chatpb_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2046,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[29]
+	mi := &file_chatpb_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2059,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{29}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SearchRequest) GetRead() *ReadMeta {
@@ -2047,7 +2099,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[30]
+	mi := &file_chatpb_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2111,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[30]
+	mi := &file_chatpb_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2124,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{30}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SearchResponse) GetMessages() []*Message {
@@ -2091,7 +2143,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[31]
+	mi := &file_chatpb_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2155,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[31]
+	mi := &file_chatpb_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2168,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{31}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListUsersRequest) GetRead() *ReadMeta {
@@ -2135,7 +2187,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[32]
+	mi := &file_chatpb_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2199,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[32]
+	mi := &file_chatpb_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2212,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{32}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2180,7 +2232,7 @@ type SetPresenceRequest struct {
 
 func (x *SetPresenceRequest) Reset() {
 	*x = SetPresenceRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[33]
+	mi := &file_chatpb_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2244,7 @@ func (x *SetPresenceRequest) String() string {
 func (*SetPresenceRequest) ProtoMessage() {}
 
 func (x *SetPresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[33]
+	mi := &file_chatpb_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2257,7 @@ func (x *SetPresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPresenceRequest.ProtoReflect.Descriptor instead.
 func (*SetPresenceRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{33}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetPresenceRequest) GetMeta() *WriteMeta {
@@ -2233,7 +2285,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[34]
+	mi := &file_chatpb_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2297,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[34]
+	mi := &file_chatpb_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2310,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{34}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SubscribeRequest) GetAfterIndex() uint64 {
@@ -2289,7 +2341,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_chatpb_chat_proto_msgTypes[35]
+	mi := &file_chatpb_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2353,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[35]
+	mi := &file_chatpb_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2366,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{35}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Event) GetIndex() uint64 {
@@ -2463,7 +2515,7 @@ type StartUploadRequest struct {
 
 func (x *StartUploadRequest) Reset() {
 	*x = StartUploadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[36]
+	mi := &file_chatpb_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2527,7 @@ func (x *StartUploadRequest) String() string {
 func (*StartUploadRequest) ProtoMessage() {}
 
 func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[36]
+	mi := &file_chatpb_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2540,7 @@ func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartUploadRequest.ProtoReflect.Descriptor instead.
 func (*StartUploadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{36}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StartUploadRequest) GetMeta() *WriteMeta {
@@ -2536,7 +2588,7 @@ func (x *StartUploadRequest) GetChunkSize() uint32 {
 type UploadChunk struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Meta   *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	FileId string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId uint64                 `protobuf:"varint,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	Index  uint32                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	Data   []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	// sha256 of data; the server recomputes and refuses a mismatch.
@@ -2547,7 +2599,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2611,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2624,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UploadChunk) GetMeta() *WriteMeta {
@@ -2582,11 +2634,11 @@ func (x *UploadChunk) GetMeta() *WriteMeta {
 	return nil
 }
 
-func (x *UploadChunk) GetFileId() string {
+func (x *UploadChunk) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 func (x *UploadChunk) GetIndex() uint32 {
@@ -2613,14 +2665,14 @@ func (x *UploadChunk) GetSha256() []byte {
 type UploadStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Read          *ReadMeta              `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
-	FileId        string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId        uint64                 `protobuf:"varint,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadStatusRequest) Reset() {
 	*x = UploadStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2684,7 @@ func (x *UploadStatusRequest) String() string {
 func (*UploadStatusRequest) ProtoMessage() {}
 
 func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2697,7 @@ func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusRequest.ProtoReflect.Descriptor instead.
 func (*UploadStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UploadStatusRequest) GetRead() *ReadMeta {
@@ -2655,28 +2707,28 @@ func (x *UploadStatusRequest) GetRead() *ReadMeta {
 	return nil
 }
 
-func (x *UploadStatusRequest) GetFileId() string {
+func (x *UploadStatusRequest) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 type UploadStatusResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	FileId     string                 `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId     uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	ChunkCount uint32                 `protobuf:"varint,2,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
-	// have lists the chunk indexes the cluster holds; upload the others.
-	Have          []uint32 `protobuf:"varint,3,rep,packed,name=have,proto3" json:"have,omitempty"`
-	Complete      bool     `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
-	File          *FileRef `protobuf:"bytes,5,opt,name=file,proto3" json:"file,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// chunks_received: chunks 0..chunks_received-1 are stored; resume with the next one.
+	ChunksReceived uint32   `protobuf:"varint,3,opt,name=chunks_received,json=chunksReceived,proto3" json:"chunks_received,omitempty"`
+	Complete       bool     `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	File           *FileRef `protobuf:"bytes,5,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UploadStatusResponse) Reset() {
 	*x = UploadStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +2740,7 @@ func (x *UploadStatusResponse) String() string {
 func (*UploadStatusResponse) ProtoMessage() {}
 
 func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,14 +2753,14 @@ func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusResponse.ProtoReflect.Descriptor instead.
 func (*UploadStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
 }
 
-func (x *UploadStatusResponse) GetFileId() string {
+func (x *UploadStatusResponse) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 func (x *UploadStatusResponse) GetChunkCount() uint32 {
@@ -2718,11 +2770,11 @@ func (x *UploadStatusResponse) GetChunkCount() uint32 {
 	return 0
 }
 
-func (x *UploadStatusResponse) GetHave() []uint32 {
+func (x *UploadStatusResponse) GetChunksReceived() uint32 {
 	if x != nil {
-		return x.Have
+		return x.ChunksReceived
 	}
-	return nil
+	return 0
 }
 
 func (x *UploadStatusResponse) GetComplete() bool {
@@ -2742,7 +2794,7 @@ func (x *UploadStatusResponse) GetFile() *FileRef {
 type DownloadRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Read   *ReadMeta              `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
-	FileId string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId uint64                 `protobuf:"varint,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	// offset resumes an interrupted download at this byte.
 	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2751,7 +2803,7 @@ type DownloadRequest struct {
 
 func (x *DownloadRequest) Reset() {
 	*x = DownloadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2815,7 @@ func (x *DownloadRequest) String() string {
 func (*DownloadRequest) ProtoMessage() {}
 
 func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2828,7 @@ func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DownloadRequest) GetRead() *ReadMeta {
@@ -2786,11 +2838,11 @@ func (x *DownloadRequest) GetRead() *ReadMeta {
 	return nil
 }
 
-func (x *DownloadRequest) GetFileId() string {
+func (x *DownloadRequest) GetFileId() uint64 {
 	if x != nil {
 		return x.FileId
 	}
-	return ""
+	return 0
 }
 
 func (x *DownloadRequest) GetOffset() uint64 {
@@ -2812,7 +2864,7 @@ type DownloadChunk struct {
 
 func (x *DownloadChunk) Reset() {
 	*x = DownloadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2876,7 @@ func (x *DownloadChunk) String() string {
 func (*DownloadChunk) ProtoMessage() {}
 
 func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2889,7 @@ func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadChunk.ProtoReflect.Descriptor instead.
 func (*DownloadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DownloadChunk) GetOffset() uint64 {
@@ -2872,7 +2924,7 @@ type SuggestRequest struct {
 
 func (x *SuggestRequest) Reset() {
 	*x = SuggestRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +2936,7 @@ func (x *SuggestRequest) String() string {
 func (*SuggestRequest) ProtoMessage() {}
 
 func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +2949,7 @@ func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestRequest.ProtoReflect.Descriptor instead.
 func (*SuggestRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SuggestRequest) GetRead() *ReadMeta {
@@ -2931,7 +2983,7 @@ type SuggestResponse struct {
 
 func (x *SuggestResponse) Reset() {
 	*x = SuggestResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +2995,7 @@ func (x *SuggestResponse) String() string {
 func (*SuggestResponse) ProtoMessage() {}
 
 func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3008,7 @@ func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestResponse.ProtoReflect.Descriptor instead.
 func (*SuggestResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SuggestResponse) GetSuggestions() []string {
@@ -2981,7 +3033,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3045,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3058,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
 }
 
 type NodeStatus struct {
@@ -3022,7 +3074,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3086,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3099,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -3102,7 +3154,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3166,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3179,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ClusterStatusResponse) GetId() uint64 {
@@ -3204,7 +3256,7 @@ type AdminSetUserDisabledRequest struct {
 
 func (x *AdminSetUserDisabledRequest) Reset() {
 	*x = AdminSetUserDisabledRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3216,7 +3268,7 @@ func (x *AdminSetUserDisabledRequest) String() string {
 func (*AdminSetUserDisabledRequest) ProtoMessage() {}
 
 func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3229,7 +3281,7 @@ func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetUserDisabledRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetUserDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AdminSetUserDisabledRequest) GetMeta() *WriteMeta {
@@ -3264,7 +3316,7 @@ type AdminSetRoleRequest struct {
 
 func (x *AdminSetRoleRequest) Reset() {
 	*x = AdminSetRoleRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3328,7 @@ func (x *AdminSetRoleRequest) String() string {
 func (*AdminSetRoleRequest) ProtoMessage() {}
 
 func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3341,7 @@ func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetRoleRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AdminSetRoleRequest) GetMeta() *WriteMeta {
@@ -3378,7 +3430,10 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\rMemberRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busername\"\xa2\x01\n" +
+	"\busername\x18\x03 \x01(\tR\busername\"m\n" +
+	"\x11LeaveGroupRequest\x12/\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\"\xa2\x01\n" +
 	"\x14SetGroupAdminRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x1a\n" +
@@ -3409,7 +3464,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	" \x01(\v2\x19.raftchat.chat.v1.FileRefR\x04file\x12\x1b\n" +
 	"\tlog_index\x18\v \x01(\x04R\blogIndex\"b\n" +
 	"\aFileRef\x12\x17\n" +
-	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x12\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"\xcf\x01\n" +
@@ -3419,7 +3474,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\ato_user\x18\x03 \x01(\tR\x06toUser\x12\x12\n" +
 	"\x04text\x18\x04 \x01(\tR\x04text\x12\x19\n" +
 	"\breply_to\x18\x05 \x01(\x04R\areplyTo\x12\x17\n" +
-	"\afile_id\x18\x06 \x01(\tR\x06fileId\"\x94\x01\n" +
+	"\afile_id\x18\x06 \x01(\x04R\x06fileId\"\x94\x01\n" +
 	"\x12EditMessageRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x10\n" +
@@ -3490,23 +3545,23 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"chunk_size\x18\x06 \x01(\rR\tchunkSize\"\x99\x01\n" +
 	"\vUploadChunk\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12\x17\n" +
-	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x14\n" +
+	"\afile_id\x18\x02 \x01(\x04R\x06fileId\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\rR\x05index\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
 	"\x06sha256\x18\x05 \x01(\fR\x06sha256\"^\n" +
 	"\x13UploadStatusRequest\x12.\n" +
 	"\x04read\x18\x01 \x01(\v2\x1a.raftchat.chat.v1.ReadMetaR\x04read\x12\x17\n" +
-	"\afile_id\x18\x02 \x01(\tR\x06fileId\"\xaf\x01\n" +
+	"\afile_id\x18\x02 \x01(\x04R\x06fileId\"\xc4\x01\n" +
 	"\x14UploadStatusResponse\x12\x17\n" +
-	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1f\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vchunk_count\x18\x02 \x01(\rR\n" +
-	"chunkCount\x12\x12\n" +
-	"\x04have\x18\x03 \x03(\rR\x04have\x12\x1a\n" +
+	"chunkCount\x12'\n" +
+	"\x0fchunks_received\x18\x03 \x01(\rR\x0echunksReceived\x12\x1a\n" +
 	"\bcomplete\x18\x04 \x01(\bR\bcomplete\x12-\n" +
 	"\x04file\x18\x05 \x01(\v2\x19.raftchat.chat.v1.FileRefR\x04file\"r\n" +
 	"\x0fDownloadRequest\x12.\n" +
 	"\x04read\x18\x01 \x01(\v2\x1a.raftchat.chat.v1.ReadMetaR\x04read\x12\x17\n" +
-	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x16\n" +
+	"\afile_id\x18\x02 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\"j\n" +
 	"\rDownloadChunk\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x12\n" +
@@ -3555,7 +3610,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x10ConversationKind\x12!\n" +
 	"\x1dCONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONVERSATION_KIND_DIRECT\x10\x01\x12\x1b\n" +
-	"\x17CONVERSATION_KIND_GROUP\x10\x022\x91\x15\n" +
+	"\x17CONVERSATION_KIND_GROUP\x10\x022\xdd\x15\n" +
 	"\vChatService\x12I\n" +
 	"\x06SignUp\x12\x1f.raftchat.chat.v1.SignUpRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12G\n" +
 	"\x05Login\x12\x1e.raftchat.chat.v1.LoginRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12K\n" +
@@ -3565,7 +3620,9 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\vCreateGroup\x12$.raftchat.chat.v1.CreateGroupRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12S\n" +
 	"\vRenameGroup\x12$.raftchat.chat.v1.RenameGroupRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12L\n" +
 	"\tAddMember\x12\x1f.raftchat.chat.v1.MemberRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12O\n" +
-	"\fRemoveMember\x12\x1f.raftchat.chat.v1.MemberRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12W\n" +
+	"\fRemoveMember\x12\x1f.raftchat.chat.v1.MemberRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12J\n" +
+	"\n" +
+	"LeaveGroup\x12#.raftchat.chat.v1.LeaveGroupRequest\x1a\x17.raftchat.chat.v1.Empty\x12W\n" +
 	"\rSetGroupAdmin\x12&.raftchat.chat.v1.SetGroupAdminRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12[\n" +
 	"\x0fGetConversation\x12(.raftchat.chat.v1.GetConversationRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12l\n" +
 	"\x11ListConversations\x12*.raftchat.chat.v1.ListConversationsRequest\x1a+.raftchat.chat.v1.ListConversationsResponse\x12N\n" +
@@ -3603,7 +3660,7 @@ func file_chatpb_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_chatpb_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_chatpb_chat_proto_goTypes = []any{
 	(Role)(0),                           // 0: raftchat.chat.v1.Role
 	(ConversationKind)(0),               // 1: raftchat.chat.v1.ConversationKind
@@ -3622,40 +3679,41 @@ var file_chatpb_chat_proto_goTypes = []any{
 	(*CreateGroupRequest)(nil),          // 14: raftchat.chat.v1.CreateGroupRequest
 	(*RenameGroupRequest)(nil),          // 15: raftchat.chat.v1.RenameGroupRequest
 	(*MemberRequest)(nil),               // 16: raftchat.chat.v1.MemberRequest
-	(*SetGroupAdminRequest)(nil),        // 17: raftchat.chat.v1.SetGroupAdminRequest
-	(*GetConversationRequest)(nil),      // 18: raftchat.chat.v1.GetConversationRequest
-	(*ListConversationsRequest)(nil),    // 19: raftchat.chat.v1.ListConversationsRequest
-	(*ListConversationsResponse)(nil),   // 20: raftchat.chat.v1.ListConversationsResponse
-	(*Reaction)(nil),                    // 21: raftchat.chat.v1.Reaction
-	(*Message)(nil),                     // 22: raftchat.chat.v1.Message
-	(*FileRef)(nil),                     // 23: raftchat.chat.v1.FileRef
-	(*PostMessageRequest)(nil),          // 24: raftchat.chat.v1.PostMessageRequest
-	(*EditMessageRequest)(nil),          // 25: raftchat.chat.v1.EditMessageRequest
-	(*DeleteMessageRequest)(nil),        // 26: raftchat.chat.v1.DeleteMessageRequest
-	(*ReactRequest)(nil),                // 27: raftchat.chat.v1.ReactRequest
-	(*MarkReadRequest)(nil),             // 28: raftchat.chat.v1.MarkReadRequest
-	(*HistoryRequest)(nil),              // 29: raftchat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 30: raftchat.chat.v1.HistoryResponse
-	(*SearchRequest)(nil),               // 31: raftchat.chat.v1.SearchRequest
-	(*SearchResponse)(nil),              // 32: raftchat.chat.v1.SearchResponse
-	(*ListUsersRequest)(nil),            // 33: raftchat.chat.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),           // 34: raftchat.chat.v1.ListUsersResponse
-	(*SetPresenceRequest)(nil),          // 35: raftchat.chat.v1.SetPresenceRequest
-	(*SubscribeRequest)(nil),            // 36: raftchat.chat.v1.SubscribeRequest
-	(*Event)(nil),                       // 37: raftchat.chat.v1.Event
-	(*StartUploadRequest)(nil),          // 38: raftchat.chat.v1.StartUploadRequest
-	(*UploadChunk)(nil),                 // 39: raftchat.chat.v1.UploadChunk
-	(*UploadStatusRequest)(nil),         // 40: raftchat.chat.v1.UploadStatusRequest
-	(*UploadStatusResponse)(nil),        // 41: raftchat.chat.v1.UploadStatusResponse
-	(*DownloadRequest)(nil),             // 42: raftchat.chat.v1.DownloadRequest
-	(*DownloadChunk)(nil),               // 43: raftchat.chat.v1.DownloadChunk
-	(*SuggestRequest)(nil),              // 44: raftchat.chat.v1.SuggestRequest
-	(*SuggestResponse)(nil),             // 45: raftchat.chat.v1.SuggestResponse
-	(*ClusterStatusRequest)(nil),        // 46: raftchat.chat.v1.ClusterStatusRequest
-	(*NodeStatus)(nil),                  // 47: raftchat.chat.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),       // 48: raftchat.chat.v1.ClusterStatusResponse
-	(*AdminSetUserDisabledRequest)(nil), // 49: raftchat.chat.v1.AdminSetUserDisabledRequest
-	(*AdminSetRoleRequest)(nil),         // 50: raftchat.chat.v1.AdminSetRoleRequest
+	(*LeaveGroupRequest)(nil),           // 17: raftchat.chat.v1.LeaveGroupRequest
+	(*SetGroupAdminRequest)(nil),        // 18: raftchat.chat.v1.SetGroupAdminRequest
+	(*GetConversationRequest)(nil),      // 19: raftchat.chat.v1.GetConversationRequest
+	(*ListConversationsRequest)(nil),    // 20: raftchat.chat.v1.ListConversationsRequest
+	(*ListConversationsResponse)(nil),   // 21: raftchat.chat.v1.ListConversationsResponse
+	(*Reaction)(nil),                    // 22: raftchat.chat.v1.Reaction
+	(*Message)(nil),                     // 23: raftchat.chat.v1.Message
+	(*FileRef)(nil),                     // 24: raftchat.chat.v1.FileRef
+	(*PostMessageRequest)(nil),          // 25: raftchat.chat.v1.PostMessageRequest
+	(*EditMessageRequest)(nil),          // 26: raftchat.chat.v1.EditMessageRequest
+	(*DeleteMessageRequest)(nil),        // 27: raftchat.chat.v1.DeleteMessageRequest
+	(*ReactRequest)(nil),                // 28: raftchat.chat.v1.ReactRequest
+	(*MarkReadRequest)(nil),             // 29: raftchat.chat.v1.MarkReadRequest
+	(*HistoryRequest)(nil),              // 30: raftchat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 31: raftchat.chat.v1.HistoryResponse
+	(*SearchRequest)(nil),               // 32: raftchat.chat.v1.SearchRequest
+	(*SearchResponse)(nil),              // 33: raftchat.chat.v1.SearchResponse
+	(*ListUsersRequest)(nil),            // 34: raftchat.chat.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),           // 35: raftchat.chat.v1.ListUsersResponse
+	(*SetPresenceRequest)(nil),          // 36: raftchat.chat.v1.SetPresenceRequest
+	(*SubscribeRequest)(nil),            // 37: raftchat.chat.v1.SubscribeRequest
+	(*Event)(nil),                       // 38: raftchat.chat.v1.Event
+	(*StartUploadRequest)(nil),          // 39: raftchat.chat.v1.StartUploadRequest
+	(*UploadChunk)(nil),                 // 40: raftchat.chat.v1.UploadChunk
+	(*UploadStatusRequest)(nil),         // 41: raftchat.chat.v1.UploadStatusRequest
+	(*UploadStatusResponse)(nil),        // 42: raftchat.chat.v1.UploadStatusResponse
+	(*DownloadRequest)(nil),             // 43: raftchat.chat.v1.DownloadRequest
+	(*DownloadChunk)(nil),               // 44: raftchat.chat.v1.DownloadChunk
+	(*SuggestRequest)(nil),              // 45: raftchat.chat.v1.SuggestRequest
+	(*SuggestResponse)(nil),             // 46: raftchat.chat.v1.SuggestResponse
+	(*ClusterStatusRequest)(nil),        // 47: raftchat.chat.v1.ClusterStatusRequest
+	(*NodeStatus)(nil),                  // 48: raftchat.chat.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),       // 49: raftchat.chat.v1.ClusterStatusResponse
+	(*AdminSetUserDisabledRequest)(nil), // 50: raftchat.chat.v1.AdminSetUserDisabledRequest
+	(*AdminSetRoleRequest)(nil),         // 51: raftchat.chat.v1.AdminSetRoleRequest
 }
 var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 0: raftchat.chat.v1.SignUpRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
@@ -3665,115 +3723,118 @@ var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 4: raftchat.chat.v1.ChangePasswordRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
 	0,  // 5: raftchat.chat.v1.User.role:type_name -> raftchat.chat.v1.Role
 	1,  // 6: raftchat.chat.v1.Conversation.kind:type_name -> raftchat.chat.v1.ConversationKind
-	22, // 7: raftchat.chat.v1.Conversation.last_message:type_name -> raftchat.chat.v1.Message
+	23, // 7: raftchat.chat.v1.Conversation.last_message:type_name -> raftchat.chat.v1.Message
 	3,  // 8: raftchat.chat.v1.CreateGroupRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
 	3,  // 9: raftchat.chat.v1.RenameGroupRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
 	3,  // 10: raftchat.chat.v1.MemberRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 11: raftchat.chat.v1.SetGroupAdminRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 12: raftchat.chat.v1.GetConversationRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	4,  // 13: raftchat.chat.v1.ListConversationsRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	13, // 14: raftchat.chat.v1.ListConversationsResponse.conversations:type_name -> raftchat.chat.v1.Conversation
-	21, // 15: raftchat.chat.v1.Message.reactions:type_name -> raftchat.chat.v1.Reaction
-	23, // 16: raftchat.chat.v1.Message.file:type_name -> raftchat.chat.v1.FileRef
-	3,  // 17: raftchat.chat.v1.PostMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 18: raftchat.chat.v1.EditMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 19: raftchat.chat.v1.DeleteMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 20: raftchat.chat.v1.ReactRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 21: raftchat.chat.v1.MarkReadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 22: raftchat.chat.v1.HistoryRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	22, // 23: raftchat.chat.v1.HistoryResponse.messages:type_name -> raftchat.chat.v1.Message
-	4,  // 24: raftchat.chat.v1.SearchRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	22, // 25: raftchat.chat.v1.SearchResponse.messages:type_name -> raftchat.chat.v1.Message
-	4,  // 26: raftchat.chat.v1.ListUsersRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	12, // 27: raftchat.chat.v1.ListUsersResponse.users:type_name -> raftchat.chat.v1.User
-	3,  // 28: raftchat.chat.v1.SetPresenceRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	22, // 29: raftchat.chat.v1.Event.message:type_name -> raftchat.chat.v1.Message
-	22, // 30: raftchat.chat.v1.Event.edited:type_name -> raftchat.chat.v1.Message
-	22, // 31: raftchat.chat.v1.Event.deleted:type_name -> raftchat.chat.v1.Message
-	22, // 32: raftchat.chat.v1.Event.reaction:type_name -> raftchat.chat.v1.Message
-	12, // 33: raftchat.chat.v1.Event.presence:type_name -> raftchat.chat.v1.User
-	13, // 34: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Conversation
-	2,  // 35: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
-	3,  // 36: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 37: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 38: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	23, // 39: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 40: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	23, // 41: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 42: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	47, // 43: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
-	3,  // 44: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 45: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	0,  // 46: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
-	5,  // 47: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
-	6,  // 48: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
-	7,  // 49: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
-	9,  // 50: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
-	11, // 51: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
-	14, // 52: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
-	15, // 53: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
-	16, // 54: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
-	16, // 55: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
-	17, // 56: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
-	18, // 57: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
-	19, // 58: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
-	24, // 59: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
-	25, // 60: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
-	26, // 61: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
-	27, // 62: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
-	28, // 63: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
-	29, // 64: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
-	31, // 65: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
-	33, // 66: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	35, // 67: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
-	36, // 68: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
-	38, // 69: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
-	39, // 70: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
-	40, // 71: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
-	42, // 72: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
-	44, // 73: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
-	46, // 74: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
-	33, // 75: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	49, // 76: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
-	50, // 77: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
-	19, // 78: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
-	8,  // 79: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 80: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 81: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
-	10, // 82: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
-	2,  // 83: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
-	13, // 84: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 85: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 86: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
-	13, // 87: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
-	13, // 88: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
-	13, // 89: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
-	20, // 90: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
-	22, // 91: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
-	22, // 92: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
-	22, // 93: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
-	22, // 94: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
-	2,  // 95: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
-	30, // 96: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
-	32, // 97: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
-	34, // 98: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	2,  // 99: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
-	37, // 100: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
-	41, // 101: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	41, // 102: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	41, // 103: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
-	43, // 104: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
-	45, // 105: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
-	48, // 106: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
-	34, // 107: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	12, // 108: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
-	12, // 109: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
-	20, // 110: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
-	79, // [79:111] is the sub-list for method output_type
-	47, // [47:79] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	3,  // 11: raftchat.chat.v1.LeaveGroupRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 12: raftchat.chat.v1.SetGroupAdminRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 13: raftchat.chat.v1.GetConversationRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	4,  // 14: raftchat.chat.v1.ListConversationsRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	13, // 15: raftchat.chat.v1.ListConversationsResponse.conversations:type_name -> raftchat.chat.v1.Conversation
+	22, // 16: raftchat.chat.v1.Message.reactions:type_name -> raftchat.chat.v1.Reaction
+	24, // 17: raftchat.chat.v1.Message.file:type_name -> raftchat.chat.v1.FileRef
+	3,  // 18: raftchat.chat.v1.PostMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 19: raftchat.chat.v1.EditMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 20: raftchat.chat.v1.DeleteMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 21: raftchat.chat.v1.ReactRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 22: raftchat.chat.v1.MarkReadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 23: raftchat.chat.v1.HistoryRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	23, // 24: raftchat.chat.v1.HistoryResponse.messages:type_name -> raftchat.chat.v1.Message
+	4,  // 25: raftchat.chat.v1.SearchRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	23, // 26: raftchat.chat.v1.SearchResponse.messages:type_name -> raftchat.chat.v1.Message
+	4,  // 27: raftchat.chat.v1.ListUsersRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	12, // 28: raftchat.chat.v1.ListUsersResponse.users:type_name -> raftchat.chat.v1.User
+	3,  // 29: raftchat.chat.v1.SetPresenceRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	23, // 30: raftchat.chat.v1.Event.message:type_name -> raftchat.chat.v1.Message
+	23, // 31: raftchat.chat.v1.Event.edited:type_name -> raftchat.chat.v1.Message
+	23, // 32: raftchat.chat.v1.Event.deleted:type_name -> raftchat.chat.v1.Message
+	23, // 33: raftchat.chat.v1.Event.reaction:type_name -> raftchat.chat.v1.Message
+	12, // 34: raftchat.chat.v1.Event.presence:type_name -> raftchat.chat.v1.User
+	13, // 35: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Conversation
+	2,  // 36: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
+	3,  // 37: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 38: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 39: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 40: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 41: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 42: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 43: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	48, // 44: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
+	3,  // 45: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 46: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	0,  // 47: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
+	5,  // 48: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
+	6,  // 49: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
+	7,  // 50: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
+	9,  // 51: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
+	11, // 52: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
+	14, // 53: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
+	15, // 54: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
+	16, // 55: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
+	16, // 56: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
+	17, // 57: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
+	18, // 58: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
+	19, // 59: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
+	20, // 60: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
+	25, // 61: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
+	26, // 62: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
+	27, // 63: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
+	28, // 64: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
+	29, // 65: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
+	30, // 66: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
+	32, // 67: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
+	34, // 68: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	36, // 69: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
+	37, // 70: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
+	39, // 71: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
+	40, // 72: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
+	41, // 73: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
+	43, // 74: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
+	45, // 75: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
+	47, // 76: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
+	34, // 77: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	50, // 78: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
+	51, // 79: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
+	20, // 80: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
+	8,  // 81: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 82: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 83: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
+	10, // 84: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
+	2,  // 85: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
+	13, // 86: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 87: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 88: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
+	13, // 89: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
+	2,  // 90: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
+	13, // 91: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
+	13, // 92: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
+	21, // 93: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
+	23, // 94: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
+	23, // 95: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
+	23, // 96: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
+	23, // 97: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
+	2,  // 98: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
+	31, // 99: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
+	33, // 100: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
+	35, // 101: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	2,  // 102: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
+	38, // 103: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
+	42, // 104: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	42, // 105: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	42, // 106: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
+	44, // 107: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
+	46, // 108: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
+	49, // 109: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
+	35, // 110: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	12, // 111: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
+	12, // 112: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
+	21, // 113: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
+	81, // [81:114] is the sub-list for method output_type
+	48, // [48:81] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_chatpb_chat_proto_init() }
@@ -3781,7 +3842,7 @@ func file_chatpb_chat_proto_init() {
 	if File_chatpb_chat_proto != nil {
 		return
 	}
-	file_chatpb_chat_proto_msgTypes[35].OneofWrappers = []any{
+	file_chatpb_chat_proto_msgTypes[36].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Edited)(nil),
 		(*Event_Deleted)(nil),
@@ -3796,7 +3857,7 @@ func file_chatpb_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chatpb_chat_proto_rawDesc), len(file_chatpb_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	ChatService_RenameGroup_FullMethodName          = "/raftchat.chat.v1.ChatService/RenameGroup"
 	ChatService_AddMember_FullMethodName            = "/raftchat.chat.v1.ChatService/AddMember"
 	ChatService_RemoveMember_FullMethodName         = "/raftchat.chat.v1.ChatService/RemoveMember"
+	ChatService_LeaveGroup_FullMethodName           = "/raftchat.chat.v1.ChatService/LeaveGroup"
 	ChatService_SetGroupAdmin_FullMethodName        = "/raftchat.chat.v1.ChatService/SetGroupAdmin"
 	ChatService_GetConversation_FullMethodName      = "/raftchat.chat.v1.ChatService/GetConversation"
 	ChatService_ListConversations_FullMethodName    = "/raftchat.chat.v1.ChatService/ListConversations"
@@ -75,6 +76,7 @@ type ChatServiceClient interface {
 	RenameGroup(ctx context.Context, in *RenameGroupRequest, opts ...grpc.CallOption) (*Conversation, error)
 	AddMember(ctx context.Context, in *MemberRequest, opts ...grpc.CallOption) (*Conversation, error)
 	RemoveMember(ctx context.Context, in *MemberRequest, opts ...grpc.CallOption) (*Conversation, error)
+	LeaveGroup(ctx context.Context, in *LeaveGroupRequest, opts ...grpc.CallOption) (*Empty, error)
 	SetGroupAdmin(ctx context.Context, in *SetGroupAdminRequest, opts ...grpc.CallOption) (*Conversation, error)
 	GetConversation(ctx context.Context, in *GetConversationRequest, opts ...grpc.CallOption) (*Conversation, error)
 	ListConversations(ctx context.Context, in *ListConversationsRequest, opts ...grpc.CallOption) (*ListConversationsResponse, error)
@@ -92,9 +94,9 @@ type ChatServiceClient interface {
 	// Live events: messages, edits, deletes, reactions, presence and membership changes the
 	// caller may see, in log order, resuming after the client's last seen position.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
-	// Files: chunks are uploaded in order after StartUpload; UploadStatus says which chunks
-	// the cluster already holds so an interrupted upload resumes; Download streams from an
-	// offset.
+	// Files: StartUpload declares the file; Upload streams its chunks in order (the stream
+	// completes the file after the last chunk); UploadStatus says how many chunks the cluster
+	// holds so an interrupted upload resumes; Download streams from an offset.
 	StartUpload(ctx context.Context, in *StartUploadRequest, opts ...grpc.CallOption) (*UploadStatusResponse, error)
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadChunk, UploadStatusResponse], error)
 	UploadStatus(ctx context.Context, in *UploadStatusRequest, opts ...grpc.CallOption) (*UploadStatusResponse, error)
@@ -202,6 +204,16 @@ func (c *chatServiceClient) RemoveMember(ctx context.Context, in *MemberRequest,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Conversation)
 	err := c.cc.Invoke(ctx, ChatService_RemoveMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatServiceClient) LeaveGroup(ctx context.Context, in *LeaveGroupRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, ChatService_LeaveGroup_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -474,6 +486,7 @@ type ChatServiceServer interface {
 	RenameGroup(context.Context, *RenameGroupRequest) (*Conversation, error)
 	AddMember(context.Context, *MemberRequest) (*Conversation, error)
 	RemoveMember(context.Context, *MemberRequest) (*Conversation, error)
+	LeaveGroup(context.Context, *LeaveGroupRequest) (*Empty, error)
 	SetGroupAdmin(context.Context, *SetGroupAdminRequest) (*Conversation, error)
 	GetConversation(context.Context, *GetConversationRequest) (*Conversation, error)
 	ListConversations(context.Context, *ListConversationsRequest) (*ListConversationsResponse, error)
@@ -491,9 +504,9 @@ type ChatServiceServer interface {
 	// Live events: messages, edits, deletes, reactions, presence and membership changes the
 	// caller may see, in log order, resuming after the client's last seen position.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[Event]) error
-	// Files: chunks are uploaded in order after StartUpload; UploadStatus says which chunks
-	// the cluster already holds so an interrupted upload resumes; Download streams from an
-	// offset.
+	// Files: StartUpload declares the file; Upload streams its chunks in order (the stream
+	// completes the file after the last chunk); UploadStatus says how many chunks the cluster
+	// holds so an interrupted upload resumes; Download streams from an offset.
 	StartUpload(context.Context, *StartUploadRequest) (*UploadStatusResponse, error)
 	Upload(grpc.ClientStreamingServer[UploadChunk, UploadStatusResponse]) error
 	UploadStatus(context.Context, *UploadStatusRequest) (*UploadStatusResponse, error)
@@ -543,6 +556,9 @@ func (UnimplementedChatServiceServer) AddMember(context.Context, *MemberRequest)
 }
 func (UnimplementedChatServiceServer) RemoveMember(context.Context, *MemberRequest) (*Conversation, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveMember not implemented")
+}
+func (UnimplementedChatServiceServer) LeaveGroup(context.Context, *LeaveGroupRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaveGroup not implemented")
 }
 func (UnimplementedChatServiceServer) SetGroupAdmin(context.Context, *SetGroupAdminRequest) (*Conversation, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetGroupAdmin not implemented")
@@ -792,6 +808,24 @@ func _ChatService_RemoveMember_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ChatServiceServer).RemoveMember(ctx, req.(*MemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatService_LeaveGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).LeaveGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_LeaveGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).LeaveGroup(ctx, req.(*LeaveGroupRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1227,6 +1261,10 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveMember",
 			Handler:    _ChatService_RemoveMember_Handler,
+		},
+		{
+			MethodName: "LeaveGroup",
+			Handler:    _ChatService_LeaveGroup_Handler,
 		},
 		{
 			MethodName: "SetGroupAdmin",
