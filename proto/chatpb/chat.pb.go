@@ -3365,6 +3365,60 @@ func (x *AdminSetRoleRequest) GetRole() Role {
 	return Role_ROLE_UNSPECIFIED
 }
 
+// LeaderHint is attached as a status detail to Unavailable errors caused by a missing or
+// unreachable leader; leader_addr, when known, is where the client should go next.
+type LeaderHint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leader        uint64                 `protobuf:"varint,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	LeaderAddr    string                 `protobuf:"bytes,2,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderHint) Reset() {
+	*x = LeaderHint{}
+	mi := &file_chatpb_chat_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderHint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderHint) ProtoMessage() {}
+
+func (x *LeaderHint) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderHint.ProtoReflect.Descriptor instead.
+func (*LeaderHint) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *LeaderHint) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
+func (x *LeaderHint) GetLeaderAddr() string {
+	if x != nil {
+		return x.LeaderAddr
+	}
+	return ""
+}
+
 var File_chatpb_chat_proto protoreflect.FileDescriptor
 
 const file_chatpb_chat_proto_rawDesc = "" +
@@ -3601,7 +3655,12 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x13AdminSetRoleRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12*\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x16.raftchat.chat.v1.RoleR\x04role*;\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x16.raftchat.chat.v1.RoleR\x04role\"E\n" +
+	"\n" +
+	"LeaderHint\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\x04R\x06leader\x12\x1f\n" +
+	"\vleader_addr\x18\x02 \x01(\tR\n" +
+	"leaderAddr*;\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
@@ -3660,7 +3719,7 @@ func file_chatpb_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_chatpb_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_chatpb_chat_proto_goTypes = []any{
 	(Role)(0),                           // 0: raftchat.chat.v1.Role
 	(ConversationKind)(0),               // 1: raftchat.chat.v1.ConversationKind
@@ -3714,6 +3773,7 @@ var file_chatpb_chat_proto_goTypes = []any{
 	(*ClusterStatusResponse)(nil),       // 49: raftchat.chat.v1.ClusterStatusResponse
 	(*AdminSetUserDisabledRequest)(nil), // 50: raftchat.chat.v1.AdminSetUserDisabledRequest
 	(*AdminSetRoleRequest)(nil),         // 51: raftchat.chat.v1.AdminSetRoleRequest
+	(*LeaderHint)(nil),                  // 52: raftchat.chat.v1.LeaderHint
 }
 var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 0: raftchat.chat.v1.SignUpRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
@@ -3857,7 +3917,7 @@ func file_chatpb_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chatpb_chat_proto_rawDesc), len(file_chatpb_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
