@@ -1,0 +1,163 @@
+package check
+
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/raft"
+)
+
+// Config bounds the checker's work and memory. Zero fields take the defaults below.
+type Config struct {
+	// TailWindow is how many entries at the end of a changed log are compared with the
+	// committed record and with the other logs on every observation. Default 16.
+	TailWindow int
+	// SweepEvery is the minimum number of observations between two full sweeps. The
+	// effective interval is also at least the total number of entries held, which keeps the
+	// amortised cost per observation O(nodes). Default 512.
+	SweepEvery int
+	// MaxViolations caps how many distinct violations are kept. Default 100.
+	MaxViolations int
+	// MaxAppliedScan caps how many newly applied indexes are examined on one observation
+	// of one node (a snapshot install can jump far ahead). Default 4096.
+	MaxAppliedScan int
+}
+
+func (c Config) withDefaults() Config {
+	if c.TailWindow <= 0 {
+		c.TailWindow = 16
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = 512
+	}
+	if c.MaxViolations <= 0 {
+		c.MaxViolations = 100
+	}
+	if c.MaxAppliedScan <= 0 {
+		c.MaxAppliedScan = 4096
+	}
+	return c
+}
+
+// fingerprint summarises a node's view so unchanged nodes can be skipped cheaply.
+type fingerprint struct {
+	term        raft.Term
+	role        raft.StateType
+	commit      raft.Index
+	first, last raft.Index
+	lastTerm    raft.Term
+}
+
+// nodeState is what the checker remembers per node between observations.
+type nodeState struct {
+	seen, alive bool
+	term        raft.Term
+	role        raft.StateType
+	commit      raft.Index // verified committed prefix in the current life
+	applied     raft.Index // verified applied prefix in the current life
+	fp          fingerprint
+}
+
+// Checker runs the safety checks; see the package doc. It is not safe for concurrent use.
+type Checker struct {
+	cfg        Config
+	nodes      map[raft.NodeID]*nodeState
+	leaders    map[raft.Term]raft.NodeID
+	recs       *store
+	calls      int
+	sinceSweep int
+	sweeps     int
+	reported   map[string]struct{}
+	violations []string
+	suppressed int
+	fresh      []string
+}
+
+// New returns a Checker with nothing observed yet.
+func New(cfg Config) *Checker {
+	return &Checker{
+		cfg:      cfg.withDefaults(),
+		nodes:    make(map[raft.NodeID]*nodeState),
+		leaders:  make(map[raft.Term]raft.NodeID),
+		recs:     newStore(),
+		reported: make(map[string]struct{}),
+	}
+}
+
+// Observe runs the incremental checks on views (one per node, in a stable order) and,
+// when due, a full sweep. It returns the violations first found by this call; the slice is
+// reused by the next call.
+func (c *Checker) Observe(views []NodeView) []string {
+	c.fresh = c.fresh[:0]
+	c.calls++
+	c.sinceSweep++
+	for i := range views {
+		c.observeNode(views, i)
+	}
+	if c.sinceSweep >= c.sweepInterval(views) {
+		c.sweep(views)
+	}
+	return c.fresh
+}
+
+// Sweep runs the full checks now (call it once at the end of a run) and returns the
+// violations it found first.
+func (c *Checker) Sweep(views []NodeView) []string {
+	c.fresh = c.fresh[:0]
+	c.sweep(views)
+	return c.fresh
+}
+
+// OK reports whether no violation was found so far.
+func (c *Checker) OK() bool { return len(c.violations) == 0 }
+
+// Violations returns every distinct violation found so far, in the order found (at most
+// Config.MaxViolations of them).
+func (c *Checker) Violations() []string { return append([]string(nil), c.violations...) }
+
+// Stats describes the checker's work so far.
+type Stats struct {
+	Observations int
+	Sweeps       int
+	// Remembered is the number of indexes currently held in the committed record.
+	Remembered int
+	Suppressed int
+}
+
+// Stats returns counters about the checker's work.
+func (c *Checker) Stats() Stats {
+	return Stats{Observations: c.calls, Sweeps: c.sweeps, Remembered: c.recs.size(), Suppressed: c.suppressed}
+}
+
+func (c *Checker) reportf(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if _, dup := c.reported[s]; dup {
+		return
+	}
+	if len(c.violations) >= c.cfg.MaxViolations {
+		c.suppressed++
+		return
+	}
+	c.reported[s] = struct{}{}
+	c.violations = append(c.violations, s)
+	c.fresh = append(c.fresh, s)
+}
+
+func (c *Checker) sweepInterval(views []NodeView) int {
+	total := 0
+	for i := range views {
+		l := logOf(&views[i])
+		if l.LastIndex() >= l.FirstIndex() {
+			total += int(l.LastIndex() - l.FirstIndex() + 1)
+		}
+	}
+	return max(c.cfg.SweepEvery, total)
+}
+
+func (c *Checker) state(id raft.NodeID) *nodeState {
+	st, ok := c.nodes[id]
+	if !ok {
+		st = &nodeState{}
+		c.nodes[id] = st
+	}
+	return st
+}

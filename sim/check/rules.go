@@ -1,0 +1,279 @@
+package check
+
+import (
+	"github.com/raftchat/raftchat/raft"
+)
+
+// observeNode runs the incremental checks for views[i].
+func (c *Checker) observeNode(views []NodeView, i int) {
+	v := &views[i]
+	st := c.state(v.ID)
+	if !v.Alive {
+		st.alive = false
+		return
+	}
+	if !st.alive {
+		// A new life (or the first sighting): commit and applied restart from what the
+		// node recovered, so the monotonicity baselines restart too.
+		st.alive, st.seen = true, true
+		st.term, st.role = v.Term, raft.StateFollower
+		st.commit = 0
+		st.applied = min(st.applied, v.Applied)
+		st.fp = fingerprint{}
+	}
+	c.checkTermAndRole(v, st)
+	c.checkIndexes(v, st)
+	c.learnCommitted(v, st)
+	c.checkApplied(v, st)
+	if v.Role == raft.StateLeader && (st.role != raft.StateLeader || st.term != v.Term) {
+		c.checkLeaderCompleteness(v)
+	}
+	st.term, st.role = v.Term, v.Role
+	fp := fingerprintOf(v)
+	if fp != st.fp {
+		st.fp = fp
+		c.checkTail(views, i)
+	}
+}
+
+func fingerprintOf(v *NodeView) fingerprint {
+	l := logOf(v)
+	fp := fingerprint{term: v.Term, role: v.Role, commit: v.Commit, first: l.FirstIndex(), last: l.LastIndex()}
+	if e, ok := l.Entry(fp.last); ok {
+		fp.lastTerm = e.Term
+	}
+	return fp
+}
+
+// checkTermAndRole: election safety (§5.2) and terms never going back within a life.
+func (c *Checker) checkTermAndRole(v *NodeView, st *nodeState) {
+	if v.Term < st.term {
+		c.reportf("term monotonicity: node %d went from term %d back to term %d", v.ID, st.term, v.Term)
+	}
+	if v.Role != raft.StateLeader {
+		return
+	}
+	if prev, ok := c.leaders[v.Term]; !ok {
+		c.leaders[v.Term] = v.ID
+	} else if prev != v.ID {
+		c.reportf("election safety: term %d has two leaders: node %d and node %d", v.Term, prev, v.ID)
+	}
+}
+
+// checkIndexes: commit never goes back within a life, commit stays within the log, and
+// nothing is applied before it is committed.
+func (c *Checker) checkIndexes(v *NodeView, st *nodeState) {
+	if v.Commit < st.commit {
+		c.reportf("commit monotonicity: node %d term %d commit went back from index %d to %d",
+			v.ID, v.Term, st.commit, v.Commit)
+	}
+	if last := logOf(v).LastIndex(); v.Commit > last {
+		c.reportf("commit beyond log: node %d term %d commit index %d > last index %d", v.ID, v.Term, v.Commit, last)
+	}
+	if v.Applied > v.Commit {
+		c.reportf("state machine safety: node %d term %d applied index %d beyond commit index %d",
+			v.ID, v.Term, v.Applied, v.Commit)
+	}
+}
+
+// learnCommitted records, or checks against the record, every index the node newly covers
+// with its commit index.
+func (c *Checker) learnCommitted(v *NodeView, st *nodeState) {
+	if v.Commit <= st.commit {
+		return
+	}
+	l := logOf(v)
+	for i := max(st.commit+1, l.FirstIndex()); i <= v.Commit; i++ {
+		if e, ok := l.Entry(i); ok {
+			c.commitEntry(v, e)
+		}
+	}
+	st.commit = v.Commit
+}
+
+// commitEntry notes that node v holds e as committed.
+func (c *Checker) commitEntry(v *NodeView, e EntryView) {
+	r := c.recs.at(e.Index)
+	if r == nil {
+		return
+	}
+	if !r.committed {
+		r.committed, r.term, r.digest, r.commitTerm, r.committedBy = true, e.Term, e.Digest, v.Term, v.ID
+		c.recs.limit = max(c.recs.limit, e.Index)
+		if r.applied && r.appliedDigest != e.Digest {
+			c.reportf("state machine safety: index %d applied by node %d as digest %016x but committed by node %d term %d as digest %016x",
+				e.Index, r.appliedBy, r.appliedDigest, v.ID, e.Term, e.Digest)
+		}
+		return
+	}
+	r.commitTerm = min(r.commitTerm, v.Term)
+	if r.term != e.Term || r.digest != e.Digest {
+		c.reportf("committed entry changed: index %d committed as term %d digest %016x (node %d), node %d term %d holds it committed as term %d digest %016x",
+			e.Index, r.term, r.digest, r.committedBy, v.ID, v.Term, e.Term, e.Digest)
+	}
+}
+
+// checkApplied compares what the node newly applied with what others applied and with the
+// committed entry (state machine safety, §5.4.3).
+func (c *Checker) checkApplied(v *NodeView, st *nodeState) {
+	if v.Applied <= st.applied {
+		st.applied = v.Applied
+		return
+	}
+	av := appliedOf(v)
+	from := st.applied + 1
+	if v.Applied-st.applied > raft.Index(c.cfg.MaxAppliedScan) {
+		from = v.Applied - raft.Index(c.cfg.MaxAppliedScan) + 1
+	}
+	for i := from; i <= v.Applied; i++ {
+		d, ok := av.AppliedDigest(i)
+		if !ok {
+			continue
+		}
+		r := c.recs.at(i)
+		if r == nil {
+			continue
+		}
+		switch {
+		case !r.applied:
+			r.applied, r.appliedDigest, r.appliedBy = true, d, v.ID
+		case r.appliedDigest != d:
+			c.reportf("state machine safety: index %d applied as digest %016x by node %d but as digest %016x by node %d (term %d)",
+				i, r.appliedDigest, r.appliedBy, d, v.ID, v.Term)
+		}
+		if r.committed && r.digest != d {
+			c.reportf("state machine safety: node %d term %d applied digest %016x at index %d, committed entry is term %d digest %016x",
+				v.ID, v.Term, d, i, r.term, r.digest)
+		}
+	}
+	st.applied = v.Applied
+}
+
+// checkLeaderCompleteness: a leader of term T holds every entry committed in a term below
+// T (§5.4.1). Entries the leader compacted away are in its snapshot and are skipped.
+func (c *Checker) checkLeaderCompleteness(v *NodeView) {
+	l := logOf(v)
+	for i := max(c.recs.base, l.FirstIndex()); i <= c.recs.limit; i++ {
+		r := c.recs.get(i)
+		if r == nil || !r.committed || r.commitTerm >= v.Term {
+			continue
+		}
+		e, ok := l.Entry(i)
+		switch {
+		case !ok:
+			c.reportf("leader completeness: leader node %d term %d lacks index %d committed in term %d (last index %d)",
+				v.ID, v.Term, i, r.commitTerm, l.LastIndex())
+			return
+		case e.Term != r.term || e.Digest != r.digest:
+			c.reportf("leader completeness: leader node %d term %d holds index %d as term %d digest %016x, committed in term %d as term %d digest %016x",
+				v.ID, v.Term, i, e.Term, e.Digest, r.commitTerm, r.term, r.digest)
+			return
+		}
+	}
+}
+
+// checkTail compares the last TailWindow entries of views[i] with the committed record and
+// with every other live node's log.
+func (c *Checker) checkTail(views []NodeView, i int) {
+	v := &views[i]
+	l := logOf(v)
+	lo := l.FirstIndex()
+	if last := l.LastIndex(); last >= lo+raft.Index(c.cfg.TailWindow) {
+		lo = last - raft.Index(c.cfg.TailWindow) + 1
+	}
+	c.checkAgainstRecord(v, lo, l.LastIndex())
+	for j := range views {
+		if j != i && views[j].Alive {
+			c.checkPair(v, &views[j], lo, l.LastIndex())
+		}
+	}
+}
+
+// checkAgainstRecord compares v's entries in [lo, hi] with the committed record: an entry
+// with the committed term must be the committed entry (log matching), and an entry the node
+// holds as committed must have the committed term. Terms must not decrease along the log.
+func (c *Checker) checkAgainstRecord(v *NodeView, lo, hi raft.Index) {
+	l := logOf(v)
+	var prevTerm raft.Term
+	for i := lo; i <= hi; i++ {
+		e, ok := l.Entry(i)
+		if !ok {
+			continue
+		}
+		if e.Term < prevTerm {
+			c.reportf("log matching: node %d term %d log term decreases at index %d (%d after %d)", v.ID, v.Term, i, e.Term, prevTerm)
+		}
+		prevTerm = e.Term
+		r := c.recs.get(i)
+		if r == nil || !r.committed {
+			continue
+		}
+		if e.Term == r.term && e.Digest != r.digest {
+			c.reportf("log matching: node %d holds index %d term %d as digest %016x, committed as digest %016x (node %d)",
+				v.ID, i, e.Term, e.Digest, r.digest, r.committedBy)
+		}
+		if i <= v.Commit && e.Term != r.term {
+			c.reportf("committed entry changed: index %d committed as term %d digest %016x (node %d), node %d term %d holds it committed as term %d digest %016x",
+				i, r.term, r.digest, r.committedBy, v.ID, v.Term, e.Term, e.Digest)
+		}
+	}
+}
+
+// checkPair checks the Log Matching Property (§5.3) between a and b over [lo, hi]: below
+// the highest index where both hold an entry of the same term, every entry both hold is
+// identical.
+func (c *Checker) checkPair(a, b *NodeView, lo, hi raft.Index) {
+	la, lb := logOf(a), logOf(b)
+	lo = max(lo, la.FirstIndex(), lb.FirstIndex())
+	hi = min(hi, la.LastIndex(), lb.LastIndex())
+	top := raft.Index(0)
+	for i := hi; i >= lo && i > 0; i-- {
+		ea, _ := la.Entry(i)
+		eb, _ := lb.Entry(i)
+		if ea.Term == eb.Term {
+			top = i
+			break
+		}
+	}
+	if top == 0 {
+		return
+	}
+	for i := top; i >= lo && i > 0; i-- {
+		ea, _ := la.Entry(i)
+		eb, _ := lb.Entry(i)
+		if ea.Term != eb.Term || ea.Digest != eb.Digest {
+			x, y := min(a.ID, b.ID), max(a.ID, b.ID)
+			if x != a.ID {
+				ea, eb = eb, ea
+			}
+			c.reportf("log matching: nodes %d and %d agree on term at index %d but differ at index %d (term %d digest %016x vs term %d digest %016x)",
+				x, y, top, i, ea.Term, ea.Digest, eb.Term, eb.Digest)
+			return
+		}
+	}
+}
+
+// sweep runs every check over whole logs and trims the record.
+func (c *Checker) sweep(views []NodeView) {
+	c.sinceSweep = 0
+	c.sweeps++
+	floor := raft.Index(0)
+	for i := range views {
+		v := &views[i]
+		l := logOf(v)
+		c.checkAgainstRecord(v, l.FirstIndex(), l.LastIndex())
+		if v.Alive && v.Role == raft.StateLeader {
+			c.checkLeaderCompleteness(v)
+		}
+		for j := i + 1; j < len(views); j++ {
+			c.checkPair(v, &views[j], 0, l.LastIndex())
+		}
+		f := min(l.FirstIndex(), v.Applied+1)
+		if i == 0 || f < floor {
+			floor = f
+		}
+	}
+	// Only indexes every node has both compacted and applied are forgotten: nobody can
+	// hold, commit or apply them again except through a snapshot.
+	c.recs.trim(floor)
+}
