@@ -1,0 +1,262 @@
+// Package client is the Go client library of raftchat: it talks to a list of nodes, fails
+// over to the next one (or to the leader a node names) on Unavailable and connection errors,
+// retries writes with the same request id so a retry never duplicates, refreshes the access
+// token when it expires, and resumes event streams from the last seen position.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftchat/raftchat/proto/chatpb"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Addrs are the client addresses of the nodes (host:port); at least one.
+	Addrs []string
+	// ClientID names this client for exactly-once writes; a random id when empty.
+	ClientID string
+	// DialOptions replace the default (plaintext) transport options.
+	DialOptions []grpc.DialOption
+	// AttemptTimeout bounds one attempt on one node; the caller's context bounds the whole
+	// call. Default 5s.
+	AttemptTimeout time.Duration
+	// MaxAttempts bounds the attempts of one call across nodes. Default 4 per node, at least 8.
+	MaxAttempts int
+	// Backoff is the pause before retrying after every node failed once. Default 100ms,
+	// doubling up to 2s.
+	Backoff time.Duration
+	// FirstNode is the index into Addrs tried first (spreads clients over nodes).
+	FirstNode int
+	// Logger receives failover logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client is a raftchat client. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	log   *slog.Logger
+	conns []*grpc.ClientConn
+	rpcs  []chatpb.ChatServiceClient
+	cur   atomic.Int64
+	reqID atomic.Uint64
+
+	mu      sync.Mutex
+	session session
+}
+
+type session struct {
+	username, password    string // kept to log in again when the refresh token is gone
+	access, refresh       string
+	accessExp, refreshExp time.Time
+}
+
+// New returns a client for cfg.Addrs. Connections are made lazily.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("client: no node addresses")
+	}
+	if cfg.ClientID == "" {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("client: random client id: %w", err)
+		}
+		cfg.ClientID = "c-" + hex.EncodeToString(b[:])
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 5 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = max(8, 4*len(cfg.Addrs))
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 100 * time.Millisecond
+	}
+	if cfg.DialOptions == nil {
+		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, log: cfg.Logger}
+	for _, a := range cfg.Addrs {
+		cc, err := grpc.NewClient(a, cfg.DialOptions...)
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("client: dial %s: %w", a, err)
+		}
+		c.conns = append(c.conns, cc)
+		c.rpcs = append(c.rpcs, chatpb.NewChatServiceClient(cc))
+	}
+	c.cur.Store(int64(cfg.FirstNode % len(cfg.Addrs)))
+	return c, nil
+}
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	var errs []error
+	for _, cc := range c.conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ClientID returns the id this client's writes carry.
+func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// Username returns the logged-in user, empty before Login.
+func (c *Client) Username() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session.username
+}
+
+// NewWriteMeta returns the idempotency key of a new write: this client's id and the next
+// request id. Reuse it for every retry of that write.
+func (c *Client) NewWriteMeta() *chatpb.WriteMeta {
+	return &chatpb.WriteMeta{ClientId: c.cfg.ClientID, RequestId: c.nextRequestID()}
+}
+
+// nextRequestID starts from the wall clock in microseconds so a restarted client with a
+// fixed ClientID does not reuse ids of its previous run.
+func (c *Client) nextRequestID() uint64 {
+	for {
+		old := c.reqID.Load()
+		next := max(old+1, uint64(time.Now().UnixMicro()))
+		if c.reqID.CompareAndSwap(old, next) {
+			return next
+		}
+	}
+}
+
+// Node returns the address currently preferred.
+func (c *Client) Node() string { return c.cfg.Addrs[c.cur.Load()] }
+
+// Do runs call against the current node, failing over to other nodes on Unavailable and
+// connection errors and refreshing the access token once on Unauthenticated. A write request
+// must carry a WriteMeta created before Do so every attempt shares it.
+func (c *Client) Do(ctx context.Context, call func(ctx context.Context, rpc chatpb.ChatServiceClient) error) error {
+	return c.do(ctx, true, call)
+}
+
+// do is Do; authed false sends no token and never refreshes (sign-up, login, refresh).
+func (c *Client) do(ctx context.Context, authed bool, call func(context.Context, chatpb.ChatServiceClient) error) error {
+	var last error
+	refreshed := !authed
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(err, last)
+		}
+		node := int(c.cur.Load())
+		actx := ctx
+		if authed {
+			actx = c.withToken(ctx)
+		}
+		actx, cancel := context.WithTimeout(actx, c.cfg.AttemptTimeout)
+		err := call(actx, c.rpcs[node])
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		switch {
+		case status.Code(err) == codes.Unauthenticated && !refreshed && c.canRefresh():
+			refreshed = true
+			if rerr := c.refresh(ctx); rerr != nil {
+				return fmt.Errorf("%w (refresh: %v)", err, rerr)
+			}
+		case retryable(ctx, err):
+			c.failover(node, err)
+			if (attempt+1)%len(c.rpcs) == 0 {
+				if err := sleep(ctx, c.backoff(attempt)); err != nil {
+					return errors.Join(err, last)
+				}
+			}
+		default:
+			return err
+		}
+	}
+	return fmt.Errorf("client: gave up after %d attempts: %w", c.cfg.MaxAttempts, last)
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.Backoff << min(attempt/len(c.rpcs), 5)
+	return min(d, 2*time.Second)
+}
+
+// retryable reports whether err means "this node cannot serve the call now" rather than
+// "the call is wrong": the next node may succeed. An attempt timeout while the caller's
+// context is alive is retryable (the write key makes it safe).
+func retryable(ctx context.Context, err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Aborted:
+		return true
+	case codes.DeadlineExceeded, codes.Canceled:
+		return ctx.Err() == nil
+	}
+	return false
+}
+
+// failover moves off node, to the leader the error names when it is one of ours, else to
+// the next address.
+func (c *Client) failover(node int, err error) {
+	next := (node + 1) % len(c.rpcs)
+	if hint := leaderHint(err); hint != "" {
+		for i, a := range c.cfg.Addrs {
+			if a == hint && i != node {
+				next = i
+			}
+		}
+	}
+	if c.cur.CompareAndSwap(int64(node), int64(next)) {
+		c.log.Debug("failover", "from", c.cfg.Addrs[node], "to", c.cfg.Addrs[next], "err", err)
+	}
+}
+
+func leaderHint(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if h, ok := d.(*chatpb.LeaderHint); ok {
+			return h.GetLeaderAddr()
+		}
+	}
+	return ""
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Client) withToken(ctx context.Context) context.Context {
+	c.mu.Lock()
+	tok := c.session.access
+	c.mu.Unlock()
+	if tok == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+}
