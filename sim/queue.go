@@ -1,0 +1,83 @@
+package sim
+
+import "github.com/raftchat/raftchat/raft"
+
+// eventKind says what an event does when it fires.
+type eventKind uint8
+
+const (
+	evTick      eventKind = iota + 1 // a node's clock ticks
+	evDeliver                        // a message arrives at msg.To
+	evFault                          // schedule event number arg happens
+	evClient                         // client arg wakes up (start next op or retry)
+	evTimeout                        // client arg's attempt gen timed out
+	evPhase                          // the safety phase ends / a liveness probe
+	evNodeReady                      // a restarted or resumed node processes its backlog
+)
+
+// event is one entry of the queue. It is kept small: the heap moves events by value.
+type event struct {
+	at   int64 // virtual time in nanoseconds
+	seq  uint64
+	kind eventKind
+	node int32  // node index (0-based) for node events
+	arg  int32  // client index, schedule index, ...
+	gen  uint64 // incarnation or attempt number the event belongs to
+	msg  *raft.Message
+}
+
+func (a *event) before(b *event) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.seq < b.seq
+}
+
+// queue is a binary min-heap of events ordered by (at, seq). Hand-written rather than
+// container/heap to avoid interface boxing on the hot path.
+type queue struct {
+	items []event
+	seq   uint64
+}
+
+func (q *queue) len() int { return len(q.items) }
+
+func (q *queue) push(e event) {
+	q.seq++
+	e.seq = q.seq
+	q.items = append(q.items, e)
+	i := len(q.items) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.items[i].before(&q.items[p]) {
+			break
+		}
+		q.items[i], q.items[p] = q.items[p], q.items[i]
+		i = p
+	}
+}
+
+func (q *queue) pop() event {
+	top := q.items[0]
+	last := len(q.items) - 1
+	q.items[0] = q.items[last]
+	q.items[last] = event{}
+	q.items = q.items[:last]
+	i, n := 0, last
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q.items[r].before(&q.items[l]) {
+			m = r
+		}
+		if !q.items[m].before(&q.items[i]) {
+			break
+		}
+		q.items[i], q.items[m] = q.items[m], q.items[i]
+		i = m
+	}
+	return top
+}

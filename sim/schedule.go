@@ -1,0 +1,307 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+)
+
+// Fault kinds of a schedule event.
+const (
+	FaultPartition = "partition" // block Links (directed pairs of 0-based node indexes)
+	FaultHeal      = "heal"      // unblock every link
+	FaultCrash     = "crash"     // Node loses power: process state and unsynced writes gone
+	FaultRestart   = "restart"   // Node boots again from its disk
+	FaultPause     = "pause"     // Node stops running (a GC pause, a stopped VM); state kept
+	FaultResume    = "resume"    // Node runs again and drains what queued up meanwhile
+	FaultClockJump = "clock_jump"
+	FaultClockRate = "clock_rate"
+)
+
+// FaultEvent is one timed fault. A schedule is plain data so it can be saved, replayed and
+// shrunk without the generator that produced it.
+type FaultEvent struct {
+	AtUs  int64    `json:"at_us"`
+	Kind  string   `json:"kind"`
+	Node  int      `json:"node,omitempty"`
+	Shape string   `json:"shape,omitempty"` // for partitions: halves, isolate, ring, bridge (+ "-asym")
+	Links [][2]int `json:"links,omitempty"`
+	// JumpMs moves the node's clock: forward jumps fire the missed ticks at once, backward
+	// jumps stall the ticker for as long.
+	JumpMs int64 `json:"jump_ms,omitempty"`
+	// Rate is the node's new tick-rate factor (1 = true time) for drift.
+	Rate float64 `json:"rate,omitempty"`
+}
+
+// Schedule is everything that defines a run besides the code: cluster shape, network
+// characteristics, per-node clock rates and the timed faults.
+type Schedule struct {
+	Seed       uint64       `json:"seed"`
+	Nodes      int          `json:"nodes"`
+	Clients    int          `json:"clients"`
+	DurationMs int64        `json:"duration_ms"`
+	Bug        string       `json:"bug,omitempty"`
+	Net        NetParams    `json:"net"`
+	TickRates  []float64    `json:"tick_rates"`
+	Events     []FaultEvent `json:"events"`
+	// MaxOps, if positive, caps the client operations started (the shrinker lowers it).
+	MaxOps int `json:"max_ops,omitempty"`
+	// Flags records the command-line fault flags that generated the schedule, for humans.
+	Flags Flags `json:"flags"`
+}
+
+// Flags are the fault switches of the chatsim command line.
+type Flags struct {
+	Partition bool    `json:"partition,omitempty"`
+	Crash     bool    `json:"crash,omitempty"`
+	Skew      bool    `json:"skew,omitempty"`
+	Drop      float64 `json:"drop,omitempty"`
+	Dup       float64 `json:"dup,omitempty"`
+	Swarm     bool    `json:"swarm,omitempty"`
+}
+
+// GenParams are the inputs of schedule generation.
+type GenParams struct {
+	Seed       uint64
+	Nodes      int
+	Clients    int
+	DurationMs int64
+	Bug        string
+	Flags      Flags
+}
+
+// swarmKnobs are the per-seed fault intensities.
+type swarmKnobs struct {
+	partition, crash, pause, skew, jump bool
+	partitionGapMs, crashGapMs, pauseGapMs, jumpGapMs float64
+	drop, dup                                         float64
+	skewMax                                           float64
+}
+
+func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
+	f := p.Flags
+	k := swarmKnobs{
+		partition: f.Partition, crash: f.Crash, pause: f.Crash, skew: f.Skew, jump: f.Skew,
+		partitionGapMs: 4000, crashGapMs: 6000, pauseGapMs: 8000, jumpGapMs: 8000,
+		drop: f.Drop, dup: f.Dup, skewMax: 0.05,
+	}
+	nodes := p.Nodes
+	if !f.Swarm {
+		return k, nodes
+	}
+	// Swarm testing: each enabled feature is kept with probability 3/4 and its intensity is
+	// drawn per seed, so some seeds hammer one fault class and others mix them.
+	nodes = []int{3, 5, 7}[r.IntN(3)]
+	keep := func(on bool) bool { return on && r.IntN(4) != 0 }
+	k.partition, k.crash, k.pause = keep(k.partition), keep(k.crash), keep(k.pause)
+	k.skew, k.jump = keep(k.skew), keep(k.jump)
+	k.partitionGapMs = 1000 + r.Float64()*9000
+	k.crashGapMs = 1000 + r.Float64()*9000
+	k.pauseGapMs = 2000 + r.Float64()*10000
+	k.jumpGapMs = 2000 + r.Float64()*10000
+	k.drop = f.Drop * r.Float64()
+	k.dup = f.Dup * r.Float64()
+	k.skewMax = 0.01 + r.Float64()*0.14
+	return k, nodes
+}
+
+// Generate draws the schedule for p deterministically from p.Seed.
+func Generate(p GenParams) Schedule {
+	r := newStream(p.Seed, "schedule")
+	k, nodes := drawKnobs(r, p)
+	s := Schedule{
+		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, Bug: p.Bug,
+		Net:   NetParams{LatencyMinUs: 500, LatencyMeanUs: 2500, Drop: k.drop, Dup: k.dup},
+		Flags: p.Flags,
+	}
+	s.TickRates = make([]float64, nodes)
+	for i := range s.TickRates {
+		s.TickRates[i] = 1
+		if k.skew {
+			s.TickRates[i] = 1 + (2*r.Float64()-1)*k.skewMax
+		}
+	}
+	endUs := p.DurationMs * 1000
+	if k.partition {
+		s.Events = append(s.Events, genPartitions(r, nodes, endUs, k.partitionGapMs)...)
+	}
+	if k.crash {
+		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.crashGapMs, FaultCrash, FaultRestart, 200, 5000)...)
+	}
+	if k.pause {
+		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.pauseGapMs, FaultPause, FaultResume, 50, 3000)...)
+	}
+	if k.jump {
+		s.Events = append(s.Events, genClock(r, nodes, endUs, k.jumpGapMs, k.skewMax)...)
+	}
+	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].AtUs < s.Events[j].AtUs })
+	return s
+}
+
+func expGapUs(r *rand.Rand, meanMs float64) int64 {
+	return int64(r.ExpFloat64()*meanMs*1000) + 1
+}
+
+func genPartitions(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEvent {
+	var out []FaultEvent
+	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
+		shape, links := partitionShape(r, n)
+		out = append(out, FaultEvent{AtUs: t, Kind: FaultPartition, Shape: shape, Links: links})
+		t += 300_000 + r.Int64N(5_000_000)
+		if t >= endUs {
+			break
+		}
+		out = append(out, FaultEvent{AtUs: t, Kind: FaultHeal})
+	}
+	return out
+}
+
+// genEpisodes generates non-overlapping start/stop episodes (crash/restart, pause/resume) of
+// random nodes, lasting between minMs and maxMs.
+func genEpisodes(r *rand.Rand, n int, endUs int64, gapMs float64, start, stop string, minMs, maxMs int64) []FaultEvent {
+	var out []FaultEvent
+	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
+		nd := r.IntN(n)
+		out = append(out, FaultEvent{AtUs: t, Kind: start, Node: nd})
+		t += (minMs + r.Int64N(maxMs-minMs)) * 1000
+		if t >= endUs {
+			break
+		}
+		out = append(out, FaultEvent{AtUs: t, Kind: stop, Node: nd})
+	}
+	return out
+}
+
+func genClock(r *rand.Rand, n int, endUs int64, gapMs, skewMax float64) []FaultEvent {
+	var out []FaultEvent
+	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
+		nd := r.IntN(n)
+		if r.IntN(2) == 0 {
+			jump := 50 + r.Int64N(1500)
+			if r.IntN(3) == 0 {
+				jump = -jump
+			}
+			out = append(out, FaultEvent{AtUs: t, Kind: FaultClockJump, Node: nd, JumpMs: jump})
+		} else {
+			out = append(out, FaultEvent{AtUs: t, Kind: FaultClockRate, Node: nd, Rate: 1 + (2*r.Float64()-1)*skewMax})
+		}
+	}
+	return out
+}
+
+// partitionShape draws one partition and returns its name and the directed links it cuts.
+func partitionShape(r *rand.Rand, n int) (string, [][2]int) {
+	perm := r.Perm(n)
+	side := make([]int, n) // group number per node
+	var shape string
+	switch r.IntN(4) {
+	case 0: // halves: a minority and a majority
+		shape = "halves"
+		for i, nd := range perm {
+			if i < n/2 {
+				side[nd] = 1
+			}
+		}
+	case 1:
+		shape = "isolate"
+		side[perm[0]] = 1
+	case 2:
+		return "ring", ringLinks(perm)
+	default:
+		return "bridge", bridgeLinks(perm)
+	}
+	links := cutBetweenSides(side)
+	if r.IntN(3) == 0 {
+		// Asymmetric: only one direction of each cut link fails.
+		shape += "-asym"
+		var one [][2]int
+		for _, l := range links {
+			if side[l[0]] == 1 {
+				one = append(one, l)
+			}
+		}
+		links = one
+	}
+	return shape, links
+}
+
+func cutBetweenSides(side []int) [][2]int {
+	var links [][2]int
+	for a := range side {
+		for b := range side {
+			if a != b && side[a] != side[b] {
+				links = append(links, [2]int{a, b})
+			}
+		}
+	}
+	return links
+}
+
+// ringLinks lets each node talk only to its two neighbours in the ring order perm: with five
+// nodes every node sees a majority, but no two majorities are the same.
+func ringLinks(perm []int) [][2]int {
+	n := len(perm)
+	pos := make([]int, n)
+	for i, nd := range perm {
+		pos[nd] = i
+	}
+	var links [][2]int
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			d := (pos[a] - pos[b] + n) % n
+			if a != b && d != 1 && d != n-1 {
+				links = append(links, [2]int{a, b})
+			}
+		}
+	}
+	return links
+}
+
+// bridgeLinks splits the nodes into two sides that can only reach each other through one
+// bridge node perm[0], which talks to everyone.
+func bridgeLinks(perm []int) [][2]int {
+	n := len(perm)
+	side := make([]int, n)
+	for i, nd := range perm[1:] {
+		side[nd] = 1 + i%2
+	}
+	var links [][2]int
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			if a != b && side[a] != 0 && side[b] != 0 && side[a] != side[b] {
+				links = append(links, [2]int{a, b})
+			}
+		}
+	}
+	return links
+}
+
+// WriteSchedule saves s as indented JSON.
+func WriteSchedule(path string, s Schedule) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode schedule: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write schedule %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadSchedule loads a schedule saved by WriteSchedule.
+func ReadSchedule(path string) (Schedule, error) {
+	var s Schedule
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("read schedule %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("decode schedule %s: %w", path, err)
+	}
+	if s.Nodes < 1 || len(s.TickRates) != s.Nodes {
+		return s, fmt.Errorf("schedule %s: %d nodes but %d tick rates", path, s.Nodes, len(s.TickRates))
+	}
+	return s, nil
+}
