@@ -1,0 +1,262 @@
+package transport
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/raftchat/raftchat/raft"
+)
+
+// recorder collects what a transport hands to its node.
+type recorder struct {
+	mu          sync.Mutex
+	msgs        []raft.Message
+	unreachable map[raft.NodeID]int
+	snaps       []bool // failed flags, in order
+	changed     chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{unreachable: map[raft.NodeID]int{}, changed: make(chan struct{}, 1)}
+}
+
+func (r *recorder) poke() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) deliver(m raft.Message) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) reportUnreachable(id raft.NodeID) {
+	r.mu.Lock()
+	r.unreachable[id]++
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) reportSnapshot(_ raft.NodeID, failed bool) {
+	r.mu.Lock()
+	r.snaps = append(r.snaps, failed)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// waitFor blocks until cond holds (checked under the lock after every event) or fails the
+// test after a generous deadline; it never asserts on timing.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+type testNode struct {
+	tr  *Transport
+	rec *recorder
+	lis net.Listener
+	err chan error
+}
+
+type tlsPair struct {
+	server, client credentials.TransportCredentials
+}
+
+// startCluster starts n transports on loopback listeners, all stopped when the test ends.
+func startCluster(t *testing.T, n int, tweak func(*Config), creds []tlsPair) []*testNode {
+	t.Helper()
+	addrs := map[raft.NodeID]string{}
+	liss := make([]net.Listener, n)
+	for i := range n {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		liss[i] = lis
+		addrs[raft.NodeID(i+1)] = lis.Addr().String()
+	}
+	nodes := make([]*testNode, n)
+	for i := range n {
+		nodes[i] = startNode(t, raft.NodeID(i+1), addrs, liss[i], tweak, creds)
+	}
+	return nodes
+}
+
+func startNode(t *testing.T, id raft.NodeID, addrs map[raft.NodeID]string, lis net.Listener,
+	tweak func(*Config), creds []tlsPair) *testNode {
+	t.Helper()
+	rec := newRecorder()
+	cfg := DefaultConfig(id, addrs)
+	cfg.Deliver, cfg.ReportUnreachable, cfg.ReportSnapshot = rec.deliver, rec.reportUnreachable, rec.reportSnapshot
+	cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
+	if creds != nil {
+		cfg.ServerCreds, cfg.ClientCreds = creds[id-1].server, creds[id-1].client
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNode{tr: tr, rec: rec, lis: lis, err: make(chan error, 1)}
+	go func() { tn.err <- tr.Serve(lis) }()
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+func (tn *testNode) stop() {
+	if tn.tr == nil {
+		return
+	}
+	tn.tr.Close()
+	<-tn.err
+	tn.tr = nil
+}
+
+func heartbeat(from, to raft.NodeID, commit raft.Index) raft.Message {
+	return raft.Message{Type: raft.MsgHeartbeat, From: from, To: to, Term: 1, Commit: commit}
+}
+
+func TestDeliversInOrderAcrossPeers(t *testing.T) {
+	nodes := startCluster(t, 3, nil, nil)
+	const count = 2000
+	for i := 1; i <= count; i++ {
+		nodes[0].tr.Send([]raft.Message{heartbeat(1, 2, raft.Index(i)), heartbeat(1, 3, raft.Index(i))})
+		if i%500 == 0 {
+			// Let the queue drain so the bound is never hit; drops are tested elsewhere.
+			nodes[1].rec.waitFor(t, "progress", func(r *recorder) bool { return len(r.msgs) >= i/2 })
+		}
+	}
+	for _, n := range nodes[1:] {
+		n.rec.waitFor(t, "all heartbeats", func(r *recorder) bool { return len(r.msgs) == count })
+		n.rec.mu.Lock()
+		for i, m := range n.rec.msgs {
+			if m.Commit != raft.Index(i+1) || m.From != 1 {
+				t.Fatalf("message %d: got commit %d from %d", i, m.Commit, m.From)
+			}
+		}
+		n.rec.mu.Unlock()
+	}
+	// Node 2 heard from node 1 and holds an outbound stream to it.
+	if got := nodes[1].tr.Reachable(time.Minute); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("node 2 reachable peers = %v, want [1]", got)
+	}
+}
+
+func TestFullQueueDropsAndReportsUnreachable(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *Config) { c.QueueMessages = 4 }, nil)
+	// Stop the receiver so nothing drains the sender's queue for long.
+	nodes[1].stop()
+	msgs := make([]raft.Message, 100)
+	for i := range msgs {
+		msgs[i] = heartbeat(1, 2, raft.Index(i))
+	}
+	nodes[0].tr.Send(msgs)
+	nodes[0].rec.waitFor(t, "unreachable report", func(r *recorder) bool { return r.unreachable[2] > 0 })
+}
+
+func TestReconnectsAfterPeerRestart(t *testing.T) {
+	nodes := startCluster(t, 2, nil, nil)
+	nodes[0].tr.Send([]raft.Message{heartbeat(1, 2, 1)})
+	nodes[1].rec.waitFor(t, "first message", func(r *recorder) bool { return len(r.msgs) == 1 })
+	addr := nodes[1].lis.Addr().String()
+	nodes[1].stop()
+	nodes[0].rec.waitFor(t, "stream break noticed", func(r *recorder) bool { return r.unreachable[2] > 0 })
+
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	addrs := map[raft.NodeID]string{1: nodes[0].lis.Addr().String(), 2: addr}
+	restarted := startNode(t, 2, addrs, lis, nil, nil)
+	// Keep sending until one gets through: messages sent while the stream is down are lost.
+	for i := raft.Index(2); ; i++ {
+		nodes[0].tr.Send([]raft.Message{heartbeat(1, 2, i)})
+		restarted.rec.mu.Lock()
+		got := len(restarted.rec.msgs)
+		restarted.rec.mu.Unlock()
+		if got > 0 {
+			break
+		}
+		if i > 20000 {
+			t.Fatal("no message reached the restarted peer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSnapshotInChunks(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *Config) { c.SnapshotChunkBytes = 1000 }, nil)
+	data := bytes.Repeat([]byte("0123456789abcdefghij"), 175) // 3500 bytes: 3.5 chunks
+	snap := raft.Snapshot{Data: data, Metadata: raft.SnapshotMetadata{Index: 42, Term: 3,
+		ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2}}}}
+	nodes[0].tr.Send([]raft.Message{{Type: raft.MsgSnap, From: 1, To: 2, Term: 3, Snapshot: &snap}})
+	nodes[0].rec.waitFor(t, "snapshot report", func(r *recorder) bool { return len(r.snaps) == 1 })
+	if nodes[0].rec.snaps[0] {
+		t.Fatal("snapshot reported failed")
+	}
+	nodes[1].rec.waitFor(t, "snapshot delivered", func(r *recorder) bool { return len(r.msgs) == 1 })
+	got := nodes[1].rec.msgs[0]
+	if got.Type != raft.MsgSnap || got.Snapshot == nil || !bytes.Equal(got.Snapshot.Data, data) ||
+		got.Snapshot.Metadata.Index != 42 || len(got.Snapshot.Metadata.ConfState.Voters) != 2 {
+		t.Fatalf("reassembled snapshot differs: %+v", got.Snapshot.Metadata)
+	}
+}
+
+func TestSnapshotToDeadPeerFails(t *testing.T) {
+	nodes := startCluster(t, 2, nil, nil)
+	nodes[1].stop()
+	snap := raft.Snapshot{Data: []byte("x"), Metadata: raft.SnapshotMetadata{Index: 1, Term: 1}}
+	nodes[0].tr.Send([]raft.Message{{Type: raft.MsgSnap, From: 1, To: 2, Snapshot: &snap}})
+	nodes[0].rec.waitFor(t, "snapshot report", func(r *recorder) bool { return len(r.snaps) == 1 })
+	if !nodes[0].rec.snaps[0] {
+		t.Fatal("snapshot to a stopped peer reported success")
+	}
+}
+
+func TestMisaddressedMessagesDropped(t *testing.T) {
+	nodes := startCluster(t, 2, nil, nil)
+	// A message claiming to come from node 3 on node 1's stream, then a genuine one.
+	nodes[0].tr.Send([]raft.Message{heartbeat(3, 2, 7), heartbeat(1, 2, 8)})
+	nodes[1].rec.waitFor(t, "genuine message", func(r *recorder) bool { return len(r.msgs) >= 1 })
+	if m := nodes[1].rec.msgs[0]; m.From != 1 || m.Commit != 8 || len(nodes[1].rec.msgs) != 1 {
+		t.Fatalf("forged message delivered: %+v", nodes[1].rec.msgs)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	cfg := DefaultConfig(1, nil)
+	if _, err := New(cfg); err == nil {
+		t.Fatal("config without callbacks accepted")
+	}
+	rec := newRecorder()
+	cfg.Deliver, cfg.ReportUnreachable, cfg.ReportSnapshot = rec.deliver, rec.reportUnreachable, rec.reportSnapshot
+	cfg.QueueMessages = 0
+	if _, err := New(cfg); err == nil {
+		t.Fatal("zero queue bound accepted")
+	}
+}
