@@ -2276,9 +2276,10 @@ func (x *SetPresenceRequest) GetOnline() bool {
 
 type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// after_index is the last log index the client has seen (Event.index); 0 starts at the
-	// current end of the log.
+	// (after_index, after_ordinal) is the position of the last event the client has seen;
+	// the stream starts with the next one. after_index 0 starts at the current end of the log.
 	AfterIndex    uint64 `protobuf:"varint,1,opt,name=after_index,json=afterIndex,proto3" json:"after_index,omitempty"`
+	AfterOrdinal  uint32 `protobuf:"varint,2,opt,name=after_ordinal,json=afterOrdinal,proto3" json:"after_ordinal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2320,10 +2321,20 @@ func (x *SubscribeRequest) GetAfterIndex() uint64 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetAfterOrdinal() uint32 {
+	if x != nil {
+		return x.AfterOrdinal
+	}
+	return 0
+}
+
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// index is the log index of the entry that caused the event; resume after it.
+	// index is the log index of the entry that caused the event; ordinal numbers the events
+	// of one entry from 0 (a heartbeat has ordinal 4294967295: the whole entry was seen).
+	// Resume after (index, ordinal).
 	Index      uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Ordinal    uint32 `protobuf:"varint,10,opt,name=ordinal,proto3" json:"ordinal,omitempty"`
 	TimeUnixMs int64  `protobuf:"varint,2,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
@@ -2372,6 +2383,13 @@ func (*Event) Descriptor() ([]byte, []int) {
 func (x *Event) GetIndex() uint64 {
 	if x != nil {
 		return x.Index
+	}
+	return 0
+}
+
+func (x *Event) GetOrdinal() uint32 {
+	if x != nil {
+		return x.Ordinal
 	}
 	return 0
 }
@@ -3571,12 +3589,15 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x05users\x18\x01 \x03(\v2\x16.raftchat.chat.v1.UserR\x05users\"]\n" +
 	"\x12SetPresenceRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12\x16\n" +
-	"\x06online\x18\x02 \x01(\bR\x06online\"3\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\"X\n" +
 	"\x10SubscribeRequest\x12\x1f\n" +
 	"\vafter_index\x18\x01 \x01(\x04R\n" +
-	"afterIndex\"\xd4\x03\n" +
+	"afterIndex\x12#\n" +
+	"\rafter_ordinal\x18\x02 \x01(\rR\fafterOrdinal\"\xee\x03\n" +
 	"\x05Event\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\x12 \n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
+	"\aordinal\x18\n" +
+	" \x01(\rR\aordinal\x12 \n" +
 	"\ftime_unix_ms\x18\x02 \x01(\x03R\n" +
 	"timeUnixMs\x125\n" +
 	"\amessage\x18\x03 \x01(\v2\x19.raftchat.chat.v1.MessageH\x00R\amessage\x123\n" +
