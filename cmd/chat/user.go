@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftchat/raftchat/client"
+	"github.com/raftchat/raftchat/proto/chatpb"
+)
+
+// savedSession is the session file: who is logged in and their tokens.
+type savedSession struct {
+	Username string `json:"username"`
+	Access   string `json:"access_token"`
+	Refresh  string `json:"refresh_token"`
+}
+
+func defaultSessionPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ".raftchat-session.json"
+	}
+	return filepath.Join(dir, "raftchat", "session.json")
+}
+
+func saveSession(path string, c *client.Client) error {
+	access, refresh := c.Tokens()
+	b, err := json.Marshal(savedSession{Username: c.Username(), Access: access, Refresh: refresh})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// connect returns a client for g.addrs, logged in from the session file when authed.
+func connect(g *globalFlags, authed bool) (*client.Client, error) {
+	addrs, err := splitAddrs(g.addrs)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{Addrs: addrs})
+	if err != nil {
+		return nil, err
+	}
+	if !authed {
+		return c, nil
+	}
+	b, err := os.ReadFile(g.session)
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("not logged in (run chat login): %w", err)
+	}
+	var s savedSession
+	if err := json.Unmarshal(b, &s); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("read session %s: %w", g.session, err)
+	}
+	c.SetTokens(s.Username, s.Access, s.Refresh)
+	return c, nil
+}
+
+// withClient runs fn with a connected client and saves refreshed tokens afterwards.
+func withClient(cmd *cobra.Command, g *globalFlags, authed bool, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := connect(g, authed)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := fn(ctx, c); err != nil {
+		return err
+	}
+	if authed {
+		if a, _ := c.Tokens(); a != "" {
+			return saveSession(g.session, c)
+		}
+	}
+	return nil
+}
+
+func addUserCommands(root *cobra.Command, g *globalFlags, out io.Writer) {
+	root.AddCommand(
+		newAuthCmd("signup", "create an account and log in", g, out),
+		newAuthCmd("login", "log in", g, out),
+		newSendCmd(g, out), newHistoryCmd(g, out), newGroupsCmd(g, out),
+		newTailCmd(g, out), newStatusCmd(g, out),
+	)
+}
+
+func newAuthCmd(name, short string, g *globalFlags, out io.Writer) *cobra.Command {
+	var password string
+	cmd := &cobra.Command{
+		Use:   name + " USERNAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if password == "" {
+				return usageError{errors.New("--password is required")}
+			}
+			return withClient(cmd, g, false, func(ctx context.Context, c *client.Client) error {
+				var err error
+				if name == "signup" {
+					_, err = c.SignUp(ctx, args[0], password)
+				} else {
+					_, err = c.Login(ctx, args[0], password)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "logged in as %s\n", args[0])
+				return saveSession(g.session, c)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&password, "password", os.Getenv("RAFTCHAT_PASSWORD"), "password (default $RAFTCHAT_PASSWORD)")
+	return cmd
+}
+
+func newSendCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	var to, group string
+	var replyTo uint64
+	cmd := &cobra.Command{
+		Use:   "send TEXT...",
+		Short: "post a message to a user (--to) or a conversation (--conv)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (to == "") == (group == "") {
+				return usageError{errors.New("give exactly one of --to and --conv")}
+			}
+			text := strings.Join(args, " ")
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				var m *chatpb.Message
+				var err error
+				if to != "" {
+					m, err = c.SendDirect(ctx, to, text)
+				} else {
+					m, err = c.Post(ctx, group, text, replyTo)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "sent %s #%d\n", m.GetConversationId(), m.GetSeq())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "recipient user (direct message)")
+	cmd.Flags().StringVar(&group, "conv", "", "conversation id")
+	cmd.Flags().Uint64Var(&replyTo, "reply-to", 0, "sequence number of the message answered")
+	return cmd
+}
+
+func printMessage(w io.Writer, m *chatpb.Message) {
+	text := m.GetText()
+	if m.GetDeleted() {
+		text = "(deleted)"
+	}
+	ts := time.UnixMilli(m.GetSentUnixMs()).Format("2006-01-02 15:04:05")
+	fmt.Fprintf(w, "%s #%d %s %s: %s\n", m.GetConversationId(), m.GetSeq(), ts, m.GetAuthor(), text)
+}
+
+func newHistoryCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	var limit uint32
+	var stale bool
+	cmd := &cobra.Command{
+		Use:   "history CONVERSATION",
+		Short: "print the latest messages of a conversation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				resp, err := c.History(ctx, args[0], 0, ^uint64(0), limit, stale)
+				if err != nil {
+					return err
+				}
+				for _, m := range resp.GetMessages() {
+					printMessage(out, m)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Uint32Var(&limit, "limit", 50, "messages to print")
+	cmd.Flags().BoolVar(&stale, "stale", false, "allow a possibly stale local read")
+	return cmd
+}
+
+func newGroupsCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "groups",
+		Short: "list your conversations, or create a group with: groups create NAME [MEMBER...]",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				convs, err := c.Conversations(ctx, false)
+				if err != nil {
+					return err
+				}
+				for _, cv := range convs {
+					fmt.Fprintf(out, "%s\t%s\t%s\tunread %d\tmembers %s\n", cv.GetId(),
+						strings.TrimPrefix(strings.ToLower(cv.GetKind().String()), "conversation_kind_"),
+						cv.GetName(), cv.GetUnread(), strings.Join(cv.GetMembers(), ","))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "create NAME [MEMBER...]",
+		Short: "create a group",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				cv, err := c.CreateGroup(ctx, args[0], args[1:]...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "created %s %s\n", cv.GetId(), cv.GetName())
+				return nil
+			})
+		},
+	})
+	return cmd
+}
+
+func newTailCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tail",
+		Short: "print live events (messages, edits, reactions, presence, membership) until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				return c.Subscribe(ctx, client.Position{}, func(ev *chatpb.Event) error {
+					printEvent(out, ev)
+					return nil
+				})
+			})
+		},
+	}
+}
+
+func printEvent(w io.Writer, ev *chatpb.Event) {
+	switch k := ev.GetKind().(type) {
+	case *chatpb.Event_Message:
+		printMessage(w, k.Message)
+	case *chatpb.Event_Edited:
+		fmt.Fprint(w, "edited: ")
+		printMessage(w, k.Edited)
+	case *chatpb.Event_Deleted:
+		fmt.Fprintf(w, "deleted: %s #%d\n", k.Deleted.GetConversationId(), k.Deleted.GetSeq())
+	case *chatpb.Event_Reaction:
+		fmt.Fprintf(w, "reactions on %s #%d: %v\n", k.Reaction.GetConversationId(), k.Reaction.GetSeq(), k.Reaction.GetReactions())
+	case *chatpb.Event_Presence:
+		fmt.Fprintf(w, "presence: %s online=%v\n", k.Presence.GetUsername(), k.Presence.GetOnline())
+	case *chatpb.Event_Membership:
+		fmt.Fprintf(w, "conversation %s %s: members %s\n", k.Membership.GetId(), k.Membership.GetName(),
+			strings.Join(k.Membership.GetMembers(), ","))
+	}
+}
+
+func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "print every node's view of the cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				addrs, _ := splitAddrs(g.addrs)
+				for i, a := range addrs {
+					cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					st, err := c.ClusterStatusOf(cctx, i)
+					cancel()
+					if err != nil {
+						fmt.Fprintf(out, "%s\tunreachable: %v\n", a, err)
+						continue
+					}
+					fmt.Fprintf(out, "%s\tnode %d %s term %d leader %d commit %d applied %d quorum %v\n",
+						a, st.GetId(), st.GetRole(), st.GetTerm(), st.GetLeader(), st.GetCommit(), st.GetApplied(), st.GetQuorum())
+				}
+				return nil
+			})
+		},
+	}
+}
