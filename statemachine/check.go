@@ -1,0 +1,70 @@
+package statemachine
+
+import "fmt"
+
+// invariantError describes the first broken invariant of the state, or returns "".
+func (m *Machine) invariantError() string {
+	pending := map[string]int{}
+	for _, f := range m.st.files {
+		if !f.complete {
+			pending[f.uploader]++
+		}
+		if f.complete != (f.hashState == nil) {
+			return fmt.Sprintf("file %d: complete %v with hash state %d bytes", f.id, f.complete, len(f.hashState))
+		}
+		if f.id >= m.st.nextFile {
+			return fmt.Sprintf("file %d not below next id %d", f.id, m.st.nextFile)
+		}
+	}
+	for n, u := range m.st.users {
+		if u.pending != pending[n] {
+			return fmt.Sprintf("user %q: pending %d, counted %d", n, u.pending, pending[n])
+		}
+		for id := range u.convs {
+			if c := m.st.convs[id]; c == nil || c.members[n] == nil {
+				return fmt.Sprintf("user %q lists conversation %q without membership", n, id)
+			}
+		}
+	}
+	for id, c := range m.st.convs {
+		if err := m.convInvariant(id, c); err != "" {
+			return err
+		}
+	}
+	for i := 1; i < m.st.events.len(); i++ {
+		if m.st.events.at(i-1).Index > m.st.events.at(i).Index {
+			return fmt.Sprintf("events out of order at %d", i)
+		}
+	}
+	return ""
+}
+
+func (m *Machine) convInvariant(id string, c *conversation) string {
+	if c.kind == KindGroup && len(c.members) > 0 && c.adminCount() == 0 {
+		return fmt.Sprintf("group %q has members but no admin", id)
+	}
+	if c.kind == KindDirect && len(c.members) != 2 {
+		return fmt.Sprintf("direct conversation %q has %d members", id, len(c.members))
+	}
+	for n, mb := range c.members {
+		u := m.st.users[n]
+		if u == nil {
+			return fmt.Sprintf("conversation %q: member %q is no user", id, n)
+		}
+		if _, ok := u.convs[id]; !ok {
+			return fmt.Sprintf("conversation %q: member %q does not list it", id, n)
+		}
+		if mb.readSeq > c.lastSeq() {
+			return fmt.Sprintf("conversation %q: %q read %d beyond %d", id, n, mb.readSeq, c.lastSeq())
+		}
+	}
+	for i := range c.msgs {
+		msg := &c.msgs[i]
+		for j := 1; j < len(msg.reactions); j++ {
+			if cmpReaction(msg.reactions[j-1], msg.reactions[j]) >= 0 {
+				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, i+1)
+			}
+		}
+	}
+	return ""
+}

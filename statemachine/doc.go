@@ -1,0 +1,25 @@
+// Package statemachine is the chat state machine replicated by Raft: users, direct
+// conversations and groups, messages with per-conversation sequence numbers, edits, deletes,
+// reactions, read markers, file metadata, presence, auth state (token signing key, revoked
+// tokens) and client sessions for exactly-once commands.
+//
+// It is pure: no I/O, no clock, no goroutines, no randomness. Apply(index, data) decodes a
+// commandpb.Command and returns a commandpb.Result; the same entries give the same state and
+// the same Snapshot bytes on every replica. Every input the state machine depends on — time,
+// random key bytes, password hashes, upload bytes — is carried in the command by the proposer.
+//
+// Time. The log time of a command is max(previous log time, command time_unix_ms): it never
+// goes backwards even when proposers' clocks disagree, and it stamps messages, drives session,
+// upload and revocation expiry, and presence. A replica's own clock is never read.
+//
+// Rejections. A command is validated completely before it changes anything, so a rejected
+// (or malformed) command leaves the state exactly as a Raft no-op entry would: only the
+// applied index moves. Errors are *Error values with a Code; nothing panics on any input.
+//
+// Presence. A node proposes Heartbeat{usernames} at most once per user per presence interval
+// (say every 30 s for users with live streams or recent requests) and Heartbeat{offline} on
+// logout, so the log traffic grows with users per minute, never with requests. A user is
+// online for a caller's "now" when last seen less than Config.OnlineWindowMs before it.
+//
+// Concurrency. A Machine is not safe for concurrent use; its owner serialises access.
+package statemachine

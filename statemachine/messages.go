@@ -1,0 +1,212 @@
+package statemachine
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+)
+
+const maxEmojiBytes = 32
+
+func msgResult(x *applyCtx, c *conversation, seq uint64) {
+	x.res.Value = &commandpb.Result_Message{Message: &commandpb.MessageRef{
+		ConversationId: c.id, Seq: seq, TimeUnixMs: c.msgs[seq-1].timeMs,
+	}}
+}
+
+// post appends a message; callers validated everything.
+func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
+	c.msgs = append(c.msgs, message{
+		author:  x.actor.name,
+		text:    text,
+		timeMs:  x.nowMs,
+		index:   x.index,
+		replyTo: replyTo,
+		fileID:  fileID,
+	})
+	seq := c.lastSeq()
+	c.members[x.actor.name].readSeq = seq // posting marks the conversation read
+	m.messageEvent(x, EventMessagePosted, c, seq, "")
+	msgResult(x, c, seq)
+}
+
+func checkReply(c *conversation, replyTo uint64) *Error {
+	if replyTo != 0 && c.msg(replyTo) == nil {
+		return errorf(CodeNotFound, "no message %d in %q to reply to", replyTo, c.id)
+	}
+	return nil
+}
+
+func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
+	to := m.st.users[op.GetTo()]
+	if to == nil {
+		return errorf(CodeNotFound, "no user %q", op.GetTo())
+	}
+	if to == x.actor {
+		return errorf(CodeInvalidArgument, "cannot message yourself")
+	}
+	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, false); err != nil {
+		return err
+	}
+	id := DirectID(x.actor.name, to.name)
+	c := m.st.convs[id]
+	if to.disabled {
+		return errorf(CodeFailedPrecondition, "user %q is disabled", to.name)
+	}
+	if c == nil {
+		if op.GetReplyTo() != 0 {
+			return errorf(CodeNotFound, "no message %d in %q to reply to", op.GetReplyTo(), id)
+		}
+		c = &conversation{id: id, kind: KindDirect, createdBy: x.actor.name, createdMs: x.nowMs,
+			members: map[string]*member{}}
+		m.st.convs[id] = c
+		m.join(x, c, x.actor, false)
+		m.join(x, c, to, false)
+	} else if err := checkReply(c, op.GetReplyTo()); err != nil {
+		return err
+	}
+	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	return nil
+}
+
+func (m *Machine) postMessage(x *applyCtx, op *commandpb.PostMessage) *Error {
+	c, _, err := m.memberConv(x, op.GetConversationId())
+	if err != nil {
+		return err
+	}
+	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, false); err != nil {
+		return err
+	}
+	if err := checkReply(c, op.GetReplyTo()); err != nil {
+		return err
+	}
+	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	return nil
+}
+
+// liveMsg finds a message that is not deleted in a conversation the actor belongs to.
+func (m *Machine) liveMsg(x *applyCtx, id string, seq uint64) (*conversation, *member, *message, *Error) {
+	c, mb, err := m.memberConv(x, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	msg := c.msg(seq)
+	if msg == nil {
+		return nil, nil, nil, errorf(CodeNotFound, "no message %d in %q", seq, id)
+	}
+	if msg.deleted {
+		return nil, nil, nil, errorf(CodeFailedPrecondition, "message %d in %q is deleted", seq, id)
+	}
+	return c, mb, msg, nil
+}
+
+func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
+	c, _, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	if err != nil {
+		return err
+	}
+	if msg.author != x.actor.name {
+		return errorf(CodePermissionDenied, "only the author may edit a message")
+	}
+	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, msg.fileID != 0); err != nil {
+		return err
+	}
+	msg.text = op.GetText()
+	msg.editedMs = x.nowMs
+	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
+	msgResult(x, c, op.GetSeq())
+	return nil
+}
+
+func (m *Machine) deleteMessage(x *applyCtx, op *commandpb.DeleteMessage) *Error {
+	c, mb, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	if err != nil {
+		return err
+	}
+	if msg.author != x.actor.name && !(c.kind == KindGroup && mb.admin) {
+		return errorf(CodePermissionDenied, "only the author or a group admin may delete a message")
+	}
+	msg.deleted = true
+	msg.text = ""
+	msg.reactions = nil
+	msg.editedMs = x.nowMs
+	m.messageEvent(x, EventMessageDeleted, c, op.GetSeq(), "")
+	msgResult(x, c, op.GetSeq())
+	return nil
+}
+
+func checkEmoji(e string) *Error {
+	if len(e) > maxEmojiBytes {
+		return errorf(CodeTooLarge, "reaction of %d bytes, max %d", len(e), maxEmojiBytes)
+	}
+	if err := checkText("reaction", e, maxEmojiBytes, false); err != nil {
+		return err
+	}
+	if strings.ContainsAny(e, " \t\n") {
+		return errorf(CodeInvalidArgument, "reaction contains white space")
+	}
+	return nil
+}
+
+func cmpReaction(a, b reaction) int {
+	if c := strings.Compare(a.emoji, b.emoji); c != 0 {
+		return c
+	}
+	return strings.Compare(a.user, b.user)
+}
+
+func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
+	c, _, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	if err != nil {
+		return err
+	}
+	if err := checkEmoji(op.GetEmoji()); err != nil {
+		return err
+	}
+	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
+	pos, found := slices.BinarySearchFunc(msg.reactions, r, cmpReaction)
+	if found {
+		return errorf(CodeAlreadyExists, "reaction %q already added", r.emoji)
+	}
+	if len(msg.reactions) >= m.cfg.MaxReactionsPerMessage {
+		return errorf(CodeResourceExhausted, "message has %d reactions, max %d",
+			len(msg.reactions), m.cfg.MaxReactionsPerMessage)
+	}
+	msg.reactions = slices.Insert(msg.reactions, pos, r)
+	m.messageEvent(x, EventReactionAdded, c, op.GetSeq(), r.emoji)
+	msgResult(x, c, op.GetSeq())
+	return nil
+}
+
+func (m *Machine) removeReaction(x *applyCtx, op *commandpb.RemoveReaction) *Error {
+	c, _, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	if err != nil {
+		return err
+	}
+	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
+	pos, found := slices.BinarySearchFunc(msg.reactions, r, cmpReaction)
+	if !found {
+		return errorf(CodeNotFound, "no reaction %q by %q", r.emoji, r.user)
+	}
+	msg.reactions = slices.Delete(msg.reactions, pos, pos+1)
+	m.messageEvent(x, EventReactionRemoved, c, op.GetSeq(), r.emoji)
+	msgResult(x, c, op.GetSeq())
+	return nil
+}
+
+// markRead moves the read marker forward; seq beyond the last message means "all read", and a
+// marker never moves back (a stale device cannot make read messages unread).
+func (m *Machine) markRead(x *applyCtx, op *commandpb.MarkRead) *Error {
+	c, mb, err := m.memberConv(x, op.GetConversationId())
+	if err != nil {
+		return err
+	}
+	seq := min(op.GetSeq(), c.lastSeq())
+	if seq > mb.readSeq {
+		mb.readSeq = seq
+		m.event(x, Event{Kind: EventRead, ConversationID: c.id, Seq: seq})
+	}
+	convResult(x, c.id)
+	return nil
+}

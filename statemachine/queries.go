@@ -1,0 +1,372 @@
+package statemachine
+
+import (
+	"slices"
+	"strings"
+)
+
+// Queries are pure: they never modify the machine and return copies the caller may keep.
+// Every query that shows conversation content takes the viewing user and checks membership.
+
+func (m *Machine) viewer(name string) (*user, *Error) {
+	u := m.st.users[name]
+	if u == nil {
+		return nil, errorf(CodeUnauthenticated, "unknown user %q", name)
+	}
+	if u.disabled {
+		return nil, errorf(CodePermissionDenied, "user %q is disabled", name)
+	}
+	return u, nil
+}
+
+func (m *Machine) clampLimit(limit int) int {
+	if limit <= 0 || limit > m.cfg.MaxPageSize {
+		return m.cfg.MaxPageSize
+	}
+	return limit
+}
+
+// viewConv finds a conversation viewer is a member of.
+func (m *Machine) viewConv(viewer, id string) (*user, *conversation, *member, error) {
+	u, err := m.viewer(viewer)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := m.st.convs[id]
+	if c == nil {
+		return nil, nil, nil, errorf(CodeNotFound, "no conversation %q", id)
+	}
+	mb := c.members[viewer]
+	if mb == nil {
+		return nil, nil, nil, errorf(CodeNotMember, "%q is not a member of %q", viewer, id)
+	}
+	return u, c, mb, nil
+}
+
+func exportMessage(c *conversation, seq uint64) Message {
+	msg := c.msg(seq)
+	out := Message{
+		ConversationID: c.id,
+		Seq:            seq,
+		Author:         msg.author,
+		Text:           msg.text,
+		TimeUnixMs:     msg.timeMs,
+		EditedUnixMs:   msg.editedMs,
+		Deleted:        msg.deleted,
+		ReplyTo:        msg.replyTo,
+		FileID:         msg.fileID,
+		Index:          msg.index,
+	}
+	for _, r := range msg.reactions {
+		if n := len(out.Reactions); n > 0 && out.Reactions[n-1].Emoji == r.emoji {
+			out.Reactions[n-1].Users = append(out.Reactions[n-1].Users, r.user)
+			continue
+		}
+		out.Reactions = append(out.Reactions, Reaction{Emoji: r.emoji, Users: []string{r.user}})
+	}
+	return out
+}
+
+// History returns a page of conversation id as seen by viewer, in ascending seq order. Cost:
+// O(page) whatever the conversation's length, since messages are indexed by seq.
+func (m *Machine) History(viewer, id string, q HistoryQuery) ([]Message, error) {
+	_, c, _, err := m.viewConv(viewer, id)
+	if err != nil {
+		return nil, err
+	}
+	limit := uint64(m.clampLimit(q.Limit))
+	last := c.lastSeq()
+	var lo, hi uint64 // seqs in [lo, hi]
+	if q.BeforeSeq != 0 {
+		hi = min(q.BeforeSeq-1, last)
+		lo = 1
+		if hi > limit {
+			lo = hi - limit + 1
+		}
+	} else {
+		lo = q.AfterSeq + 1
+		hi = last
+		if lo <= last && last-lo+1 > limit {
+			hi = lo + limit - 1
+		}
+	}
+	if lo > hi {
+		return []Message{}, nil
+	}
+	out := make([]Message, 0, hi-lo+1)
+	for s := lo; s <= hi; s++ {
+		out = append(out, exportMessage(c, s))
+	}
+	return out, nil
+}
+
+// Message returns message seq of conversation id as seen by viewer.
+func (m *Machine) Message(viewer, id string, seq uint64) (Message, error) {
+	_, c, _, err := m.viewConv(viewer, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if c.msg(seq) == nil {
+		return Message{}, errorf(CodeNotFound, "no message %d in %q", seq, id)
+	}
+	return exportMessage(c, seq), nil
+}
+
+func (m *Machine) summary(viewer string, c *conversation) ConversationSummary {
+	mb := c.members[viewer]
+	s := ConversationSummary{
+		ID: c.id, Kind: c.kind, Name: c.name, Members: sortedKeys(c.members),
+		LastSeq: c.lastSeq(), ReadSeq: mb.readSeq, Unread: c.lastSeq() - mb.readSeq,
+	}
+	if c.kind == KindDirect {
+		for _, n := range s.Members {
+			if n != viewer {
+				s.Name = n
+			}
+		}
+	}
+	if s.LastSeq > 0 {
+		last := exportMessage(c, s.LastSeq)
+		s.Last = &last
+	}
+	return s
+}
+
+// Conversation returns the summary of one conversation of viewer.
+func (m *Machine) Conversation(viewer, id string) (ConversationSummary, error) {
+	_, c, _, err := m.viewConv(viewer, id)
+	if err != nil {
+		return ConversationSummary{}, err
+	}
+	return m.summary(viewer, c), nil
+}
+
+// Conversations lists viewer's conversations, most recently active first (last message time,
+// then creation time, then id).
+func (m *Machine) Conversations(viewer string) ([]ConversationSummary, error) {
+	u, err := m.viewer(viewer)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConversationSummary, 0, len(u.convs))
+	for _, id := range sortedKeys(u.convs) {
+		out = append(out, m.summary(viewer, m.st.convs[id]))
+	}
+	activity := func(s *ConversationSummary) int64 {
+		if s.Last != nil {
+			return s.Last.TimeUnixMs
+		}
+		return m.st.convs[s.ID].createdMs
+	}
+	slices.SortStableFunc(out, func(a, b ConversationSummary) int {
+		ta, tb := activity(&a), activity(&b)
+		switch {
+		case ta > tb:
+			return -1
+		case ta < tb:
+			return 1
+		default:
+			return strings.Compare(a.ID, b.ID)
+		}
+	})
+	return out, nil
+}
+
+// Users lists every user with presence as of nowUnixMs (the caller's clock): online when seen
+// within Config.OnlineWindowMs before now and not gone offline since. Sorted by name.
+func (m *Machine) Users(nowUnixMs int64) []Presence {
+	out := make([]Presence, 0, len(m.st.users))
+	for _, n := range sortedKeys(m.st.users) {
+		out = append(out, m.presence(m.st.users[n], nowUnixMs))
+	}
+	return out
+}
+
+// User returns one user's presence as of nowUnixMs.
+func (m *Machine) User(name string, nowUnixMs int64) (Presence, error) {
+	u := m.st.users[name]
+	if u == nil {
+		return Presence{}, errorf(CodeNotFound, "no user %q", name)
+	}
+	return m.presence(u, nowUnixMs), nil
+}
+
+func (m *Machine) presence(u *user, now int64) Presence {
+	online := !u.disabled && !u.offline && u.lastSeenMs > 0 && now-u.lastSeenMs < m.cfg.OnlineWindowMs
+	return Presence{Name: u.name, Role: u.role, Disabled: u.disabled, Online: online, LastSeenUnixMs: u.lastSeenMs}
+}
+
+// LookupUser returns what login needs: hash, role, disabled, token cut-off.
+func (m *Machine) LookupUser(name string) (UserInfo, error) {
+	u := m.st.users[name]
+	if u == nil {
+		return UserInfo{}, errorf(CodeNotFound, "no user %q", name)
+	}
+	return UserInfo{Name: u.name, PasswordHash: u.hash, Role: u.role, Disabled: u.disabled,
+		CreatedUnixMs: u.createdMs, TokensNotBeforeUnixMs: u.tokensNotBeforeMs}, nil
+}
+
+// Bootstrapped reports whether the cluster was initialised.
+func (m *Machine) Bootstrapped() bool { return m.st.bootstrapped }
+
+// SigningKey returns a copy of the token signing key; nil before bootstrap.
+func (m *Machine) SigningKey() []byte {
+	if m.st.signingKey == nil {
+		return nil
+	}
+	return append([]byte(nil), m.st.signingKey...)
+}
+
+// IsTokenRevoked reports whether token id was revoked and its revocation has not expired
+// (a revocation outlives the token, so an expired entry only matters to an expired token).
+func (m *Machine) IsTokenRevoked(tokenID string) bool {
+	_, ok := m.st.revoked[tokenID]
+	return ok
+}
+
+func (m *Machine) groupInfo(c *conversation) GroupInfo {
+	g := GroupInfo{ID: c.id, Name: c.name, CreatedBy: c.createdBy, CreatedUnixMs: c.createdMs,
+		LastSeq: c.lastSeq()}
+	for _, n := range sortedKeys(c.members) {
+		mb := c.members[n]
+		g.Members = append(g.Members, Member{Name: n, Admin: mb.admin, ReadSeq: mb.readSeq})
+	}
+	return g
+}
+
+// Group describes group id to a member, or to a cluster admin.
+func (m *Machine) Group(viewer, id string) (GroupInfo, error) {
+	u, err := m.viewer(viewer)
+	if err != nil {
+		return GroupInfo{}, err
+	}
+	c := m.st.convs[id]
+	if c == nil || c.kind != KindGroup {
+		return GroupInfo{}, errorf(CodeNotFound, "no group %q", id)
+	}
+	if c.members[viewer] == nil && !isAdmin(u) {
+		return GroupInfo{}, errorf(CodeNotMember, "%q is not a member of %q", viewer, id)
+	}
+	return m.groupInfo(c), nil
+}
+
+// Groups lists the groups viewer belongs to, or every group when all is set (cluster admins
+// only), sorted by id.
+func (m *Machine) Groups(viewer string, all bool) ([]GroupInfo, error) {
+	u, err := m.viewer(viewer)
+	if err != nil {
+		return nil, err
+	}
+	if all && !isAdmin(u) {
+		return nil, errorf(CodePermissionDenied, "only an admin may list every group")
+	}
+	ids := sortedKeys(u.convs)
+	if all {
+		ids = sortedKeys(m.st.convs)
+	}
+	out := []GroupInfo{}
+	for _, id := range ids {
+		if c := m.st.convs[id]; c.kind == KindGroup {
+			out = append(out, m.groupInfo(c))
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupInfo) int { return cmpGroupID(a.ID, b.ID) })
+	return out, nil
+}
+
+// cmpGroupID orders "g:2" before "g:10".
+func cmpGroupID(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+// File returns the metadata of file id to a member of its conversation.
+func (m *Machine) File(viewer string, id uint64) (FileInfo, error) {
+	if _, err := m.viewer(viewer); err != nil {
+		return FileInfo{}, err
+	}
+	f := m.st.files[id]
+	if f == nil {
+		return FileInfo{}, errorf(CodeNotFound, "no file %d", id)
+	}
+	if c := m.st.convs[f.conv]; c == nil || c.members[viewer] == nil {
+		return FileInfo{}, errorf(CodeNotMember, "%q is not a member of %q", viewer, f.conv)
+	}
+	out := FileInfo{ID: f.id, ConversationID: f.conv, Name: f.name, Uploader: f.uploader,
+		Size: f.size, SHA256: append([]byte(nil), f.sha...), ChunkSize: f.chunkSize,
+		Complete: f.complete, CreatedUnixMs: f.createdMs}
+	for _, h := range f.chunks {
+		out.ChunkHashes = append(out.ChunkHashes, append([]byte(nil), h...))
+	}
+	return out, nil
+}
+
+// Search returns up to limit messages containing query (case-insensitive for ASCII letters,
+// exact otherwise) in the conversations viewer belongs to, newest first within each
+// conversation, conversations in id order. It keeps no index: memory cost zero, time cost
+// O(total text bytes of viewer's conversations) per query in the worst case, so the service
+// should rate-limit it. Deleted messages never match.
+func (m *Machine) Search(viewer, query string, limit int) ([]Message, error) {
+	u, err := m.viewer(viewer)
+	if err != nil {
+		return nil, err
+	}
+	if query == "" {
+		return nil, errorf(CodeInvalidArgument, "empty search query")
+	}
+	limit = m.clampLimit(limit)
+	needle := asciiLower(query)
+	out := []Message{}
+	for _, id := range sortedKeys(u.convs) {
+		c := m.st.convs[id]
+		for seq := c.lastSeq(); seq >= 1 && len(out) < limit; seq-- {
+			msg := c.msg(seq)
+			if !msg.deleted && containsFold(msg.text, needle) {
+				out = append(out, exportMessage(c, seq))
+			}
+		}
+	}
+	return out, nil
+}
+
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
+
+// containsFold reports whether needle (already ASCII-lowercased) occurs in s, ignoring ASCII
+// case, without allocating.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[K ~string | ~uint64, V any](mp map[K]V) []K {
+	keys := make([]K, 0, len(mp))
+	for k := range mp {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,133 @@
+package statemachine
+
+import (
+	"slices"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Exactly-once execution (Raft dissertation §6.3, adapted).
+//
+// A command with a non-empty client_id and a non-zero request_id belongs to that client's
+// session. The first successful application stores the Result, deterministically marshaled;
+// a later command with the same pair returns those bytes again (decoded), without applying.
+// Rejected commands are not remembered: they changed nothing, so a retry is simply evaluated
+// afresh, which is still linearizable (the operation takes effect once, at the retry).
+//
+// Bounds and expiry, all decided by log time (the commands' time_unix_ms), never a local clock:
+//   - per session, at most MaxResultsPerSession results; the lowest request id is evicted first
+//     and raises the session's floor. A retry of a request id below the floor that is no longer
+//     remembered is refused with SESSION_EXPIRED and not applied: it may have been applied.
+//   - at most MaxSessions sessions; a new session evicts the least recently active one.
+//   - a session idle for SessionTTLMs of log time expires. A retry arriving after its session
+//     expired (or was evicted) is indistinguishable from a new request and IS applied again.
+//     Clients must therefore stop retrying a request well within SessionTTLMs (default one
+//     hour), and keep fewer than MaxResultsPerSession requests outstanding.
+
+// lookupSession returns the remembered result of a retried command, or an error for a retry
+// that can no longer be answered. Both nil means: apply the command.
+func (m *Machine) lookupSession(cmd *commandpb.Command) (*commandpb.Result, *Error) {
+	id, req := cmd.GetClientId(), cmd.GetRequestId()
+	if id == "" || req == 0 {
+		return nil, nil
+	}
+	s := m.st.sessions[id]
+	if s == nil || m.expired(s, max(m.st.clockMs, cmd.GetTimeUnixMs())) {
+		return nil, nil
+	}
+	if b, ok := s.results[req]; ok {
+		res := &commandpb.Result{}
+		if err := proto.Unmarshal(b, res); err != nil {
+			return nil, errorf(CodeMalformed, "stored result of %s/%d: %v", id, req, err)
+		}
+		return res, nil
+	}
+	if req < s.floor {
+		return nil, errorf(CodeSessionExpired,
+			"request %d of client %q is older than the remembered window", req, id)
+	}
+	return nil, nil
+}
+
+func (m *Machine) expired(s *session, nowMs int64) bool {
+	return nowMs-s.lastActiveMs >= m.cfg.SessionTTLMs
+}
+
+// recordSession remembers the successful result of cmd.
+func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result) {
+	id, req := cmd.GetClientId(), cmd.GetRequestId()
+	if id == "" || req == 0 {
+		return
+	}
+	s := m.st.sessions[id]
+	if s != nil && m.expired(s, m.st.clockMs) {
+		delete(m.st.sessions, id)
+		s = nil
+	}
+	if s == nil {
+		if len(m.st.sessions) >= m.cfg.MaxSessions {
+			m.evictOldestSession()
+		}
+		s = &session{results: map[uint64][]byte{}}
+		m.st.sessions[id] = s
+	}
+	s.lastActiveMs = m.st.clockMs
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
+	mustf(err == nil, "marshal result: %v", err)
+	pos, _ := slices.BinarySearch(s.ids, req)
+	s.ids = slices.Insert(s.ids, pos, req)
+	s.results[req] = b
+	for len(s.ids) > m.cfg.MaxResultsPerSession {
+		old := s.ids[0]
+		s.ids = s.ids[1:]
+		delete(s.results, old)
+		s.floor = max(s.floor, old+1)
+	}
+}
+
+// evictOldestSession drops the least recently active session (ties: smallest client id).
+func (m *Machine) evictOldestSession() {
+	var victim string
+	var oldest int64
+	found := false
+	for id, s := range m.st.sessions {
+		if !found || s.lastActiveMs < oldest || (s.lastActiveMs == oldest && id < victim) {
+			victim, oldest, found = id, s.lastActiveMs, true
+		}
+	}
+	delete(m.st.sessions, victim)
+}
+
+// maybeSweep frees expired sessions, revocations and uploads once per SweepIntervalMs of log
+// time. Lookups check expiry exactly, so the sweep's timing only affects memory, and it is
+// deterministic because it depends on log time alone.
+func (m *Machine) maybeSweep() {
+	now := m.st.clockMs
+	if now < m.st.nextSweepMs {
+		return
+	}
+	m.st.nextSweepMs = now + m.cfg.SweepIntervalMs
+	for id, s := range m.st.sessions {
+		if m.expired(s, now) {
+			delete(m.st.sessions, id)
+		}
+	}
+	for id, exp := range m.st.revoked {
+		if exp <= now {
+			delete(m.st.revoked, id)
+		}
+	}
+	for id, f := range m.st.files {
+		if !f.complete && now-f.createdMs >= m.cfg.UploadTTLMs {
+			m.dropUpload(f)
+			delete(m.st.files, id)
+		}
+	}
+}
+
+func (m *Machine) dropUpload(f *file) {
+	if u := m.st.users[f.uploader]; u != nil && u.pending > 0 {
+		u.pending--
+	}
+}

@@ -1,0 +1,136 @@
+package statemachine
+
+// user is one registered user.
+type user struct {
+	name              string
+	hash              string
+	role              Role
+	disabled          bool
+	createdMs         int64
+	tokensNotBeforeMs int64
+	lastSeenMs        int64
+	offline           bool // explicitly went offline after lastSeenMs
+
+	// Derived, rebuilt on Restore (not in snapshots).
+	convs   map[string]struct{} // conversations the user is a member of
+	pending int                 // unfinished uploads
+}
+
+// member is a user's membership of a conversation.
+type member struct {
+	admin     bool
+	readSeq   uint64
+	joinedIdx uint64 // log index of joining: earlier events stay hidden
+}
+
+// reaction is one (emoji, user) pair. Invariant: a message's reactions are sorted by (emoji,
+// user) with no duplicates.
+type reaction struct {
+	emoji string
+	user  string
+}
+
+// message is one stored message; its seq is its position in conversation.msgs plus one.
+type message struct {
+	author    string
+	text      string
+	timeMs    int64
+	editedMs  int64
+	index     uint64
+	replyTo   uint64
+	fileID    uint64
+	deleted   bool
+	reactions []reaction
+}
+
+// conversation is a direct conversation or a group.
+type conversation struct {
+	id        string
+	kind      ConversationKind
+	name      string // group name; empty for direct conversations
+	createdBy string
+	createdMs int64
+	members   map[string]*member
+	msgs      []message // Invariant: msgs[i] has seq i+1
+}
+
+// file is one upload.
+type file struct {
+	id        uint64
+	conv      string
+	name      string
+	uploader  string
+	size      int64
+	sha       []byte
+	chunkSize int64
+	createdMs int64
+	chunks    [][]byte // received chunk hashes, in order
+	hashState []byte   // marshaled streaming SHA-256 of the received chunks; nil when complete
+	complete  bool
+}
+
+// session remembers the results of one client's recent requests.
+type session struct {
+	lastActiveMs int64
+	// floor: every request id below it was answered and forgotten; such a retry is refused
+	// with SESSION_EXPIRED rather than applied twice.
+	floor   uint64
+	ids     []uint64 // sorted ascending; keys of results
+	results map[uint64][]byte
+}
+
+// state is everything a snapshot carries. Derived fields live in user and Machine.
+type state struct {
+	applied      uint64
+	clockMs      int64 // log time: max time_unix_ms of the applied commands
+	nextSweepMs  int64
+	nextGroup    uint64
+	nextFile     uint64
+	bootstrapped bool
+	signingKey   []byte
+	users        map[string]*user
+	convs        map[string]*conversation
+	files        map[uint64]*file
+	revoked      map[string]int64 // token id -> expiry
+	sessions     map[string]*session
+	events       eventLog
+}
+
+func newState() state {
+	return state{
+		nextGroup: 1,
+		nextFile:  1,
+		users:     map[string]*user{},
+		convs:     map[string]*conversation{},
+		files:     map[uint64]*file{},
+		revoked:   map[string]int64{},
+		sessions:  map[string]*session{},
+	}
+}
+
+func chunkCount(size, chunkSize int64) int64 {
+	if chunkSize <= 0 || size <= 0 {
+		return 0
+	}
+	return (size + chunkSize - 1) / chunkSize
+}
+
+func (c *conversation) lastSeq() uint64 { return uint64(len(c.msgs)) }
+
+// msg returns the message with seq, or nil.
+func (c *conversation) msg(seq uint64) *message {
+	if seq == 0 || seq > uint64(len(c.msgs)) {
+		return nil
+	}
+	return &c.msgs[seq-1]
+}
+
+func (c *conversation) adminCount() int {
+	n := 0
+	for _, mb := range c.members {
+		if mb.admin {
+			n++
+		}
+	}
+	return n
+}
