@@ -1,0 +1,240 @@
+// Package snap stores raft snapshots as checksummed files, one per snapshot, written
+// atomically (temporary file, fsync, rename, fsync directory).
+//
+// File layout (little endian):
+//
+//	magic "RCSNAP01" | index u64 | term u64 | voter count u32 | voters u64... |
+//	data length u64 | data | CRC32C (Castagnoli) of everything before it, u32
+package snap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/storage/fsx"
+)
+
+const (
+	magic     = "RCSNAP01"
+	suffix    = ".snap"
+	maxVoters = 1 << 16
+)
+
+// ErrCorrupt marks a snapshot file whose bytes do not decode or whose checksum fails.
+var ErrCorrupt = errors.New("snapshot file is corrupt")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Meta identifies one snapshot file.
+type Meta struct {
+	Index raft.Index
+	Term  raft.Term
+	// Name is the file name inside the store's directory.
+	Name string
+}
+
+// Store is a directory of snapshot files.
+type Store struct {
+	fs     fsx.FS
+	dir    string
+	logger *slog.Logger
+}
+
+// New returns a Store over dir, which must exist.
+func New(fsys fsx.FS, dir string, logger *slog.Logger) *Store {
+	return &Store{fs: fsys, dir: dir, logger: logger}
+}
+
+// FileName returns the file name of the snapshot at index and term; names sort by index.
+func FileName(index raft.Index, term raft.Term) string {
+	return fmt.Sprintf("%016x-%016x%s", uint64(index), uint64(term), suffix)
+}
+
+func parseName(name string) (Meta, bool) {
+	base, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(base) != 33 || base[16] != '-' {
+		return Meta{}, false
+	}
+	idx, err1 := strconv.ParseUint(base[:16], 16, 64)
+	term, err2 := strconv.ParseUint(base[17:], 16, 64)
+	if err1 != nil || err2 != nil {
+		return Meta{}, false
+	}
+	return Meta{Index: raft.Index(idx), Term: raft.Term(term), Name: name}, true
+}
+
+// Save writes snap durably and atomically. When it returns nil the file survives a crash.
+func (s *Store) Save(snap raft.Snapshot) error {
+	if snap.IsEmpty() {
+		return errors.New("save snapshot: snapshot is empty")
+	}
+	path := filepath.Join(s.dir, FileName(snap.Metadata.Index, snap.Metadata.Term))
+	tmp := path + ".tmp"
+	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if err := writeSnapshot(f, snap); err != nil {
+		_ = f.Close()
+		_ = s.fs.Remove(tmp)
+		return fmt.Errorf("save snapshot %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		_ = s.fs.Remove(tmp)
+		return fmt.Errorf("save snapshot %s: %w", tmp, err)
+	}
+	if err := fsx.CommitRename(s.fs, tmp, path); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeSnapshot streams the encoding to f in three writes, so the data is never copied into
+// a second buffer, then fsyncs.
+func writeSnapshot(f fsx.File, snap raft.Snapshot) error {
+	head := encodeHead(snap)
+	crc := crc32.Update(0, castagnoli, head)
+	crc = crc32.Update(crc, castagnoli, snap.Data)
+	tail := binary.LittleEndian.AppendUint32(nil, crc)
+	for _, b := range [][]byte{head, snap.Data, tail} {
+		if _, err := f.Write(b); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+func encodeHead(snap raft.Snapshot) []byte {
+	m := snap.Metadata
+	b := make([]byte, 0, len(magic)+28+8*len(m.ConfState.Voters)+8)
+	b = append(b, magic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Index))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Term))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.ConfState.Voters)))
+	for _, v := range m.ConfState.Voters {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	return binary.LittleEndian.AppendUint64(b, uint64(len(snap.Data)))
+}
+
+// Decode parses a snapshot file's bytes. Data aliases b.
+func Decode(b []byte) (raft.Snapshot, error) {
+	var snap raft.Snapshot
+	if len(b) < len(magic)+28+4 || string(b[:len(magic)]) != magic {
+		return snap, fmt.Errorf("%w: bad magic or too short (%d bytes)", ErrCorrupt, len(b))
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc := crc32.Checksum(body, castagnoli); crc != sum {
+		return snap, fmt.Errorf("%w: checksum stored %08x, computed %08x", ErrCorrupt, sum, crc)
+	}
+	p := body[len(magic):]
+	snap.Metadata.Index = raft.Index(binary.LittleEndian.Uint64(p[0:8]))
+	snap.Metadata.Term = raft.Term(binary.LittleEndian.Uint64(p[8:16]))
+	nv := binary.LittleEndian.Uint32(p[16:20])
+	p = p[20:]
+	if nv > maxVoters || uint64(len(p)) < 8*uint64(nv)+8 {
+		return snap, fmt.Errorf("%w: %d voters do not fit", ErrCorrupt, nv)
+	}
+	if nv > 0 {
+		snap.Metadata.ConfState.Voters = make([]raft.NodeID, nv)
+	}
+	for i := range snap.Metadata.ConfState.Voters {
+		snap.Metadata.ConfState.Voters[i] = raft.NodeID(binary.LittleEndian.Uint64(p[8*i:]))
+	}
+	p = p[8*nv:]
+	n := binary.LittleEndian.Uint64(p[0:8])
+	if n != uint64(len(p)-8) {
+		return snap, fmt.Errorf("%w: data length %d, %d bytes present", ErrCorrupt, n, len(p)-8)
+	}
+	snap.Data = p[8:]
+	return snap, nil
+}
+
+// List returns the snapshot files in the directory, oldest (lowest index) first. Leftover
+// temporary files are ignored.
+func (s *Store) List() ([]Meta, error) {
+	names, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	var metas []Meta
+	for _, name := range names {
+		if m, ok := parseName(name); ok {
+			metas = append(metas, m)
+		}
+	}
+	return metas, nil
+}
+
+// Read reads and verifies one snapshot file and checks that its contents match its name.
+func (s *Store) Read(m Meta) (raft.Snapshot, error) {
+	path := filepath.Join(s.dir, m.Name)
+	b, err := s.fs.ReadFile(path)
+	if err != nil {
+		return raft.Snapshot{}, fmt.Errorf("read snapshot: %w", err)
+	}
+	snap, err := Decode(b)
+	if err != nil {
+		return raft.Snapshot{}, fmt.Errorf("read snapshot %s: %w", path, err)
+	}
+	if snap.Metadata.Index != m.Index || snap.Metadata.Term != m.Term {
+		return raft.Snapshot{}, fmt.Errorf("read snapshot %s: %w: holds index %d term %d", path, ErrCorrupt,
+			snap.Metadata.Index, snap.Metadata.Term)
+	}
+	return snap, nil
+}
+
+// LoadNewest returns the newest snapshot that reads back intact, logging and skipping
+// corrupt ones. It returns an empty snapshot when there is none.
+func (s *Store) LoadNewest() (raft.Snapshot, error) {
+	metas, err := s.List()
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	for i := len(metas) - 1; i >= 0; i-- {
+		snap, err := s.Read(metas[i])
+		if err == nil {
+			return snap, nil
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			return raft.Snapshot{}, err
+		}
+		s.logger.Warn("skipping corrupt snapshot", "file", metas[i].Name, "err", err)
+	}
+	return raft.Snapshot{}, nil
+}
+
+// Prune removes every snapshot file except the newest keep, and leftover temporary files.
+func (s *Store) Prune(keep int) error {
+	metas, err := s.List()
+	if err != nil {
+		return err
+	}
+	names, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("prune snapshots: %w", err)
+	}
+	var doomed []string
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix+".tmp") {
+			doomed = append(doomed, n)
+		}
+	}
+	for i := 0; i+keep < len(metas); i++ {
+		doomed = append(doomed, metas[i].Name)
+	}
+	for _, n := range doomed {
+		if err := s.fs.Remove(filepath.Join(s.dir, n)); err != nil {
+			return fmt.Errorf("prune snapshots: %w", err)
+		}
+	}
+	return nil
+}

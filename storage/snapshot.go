@@ -1,0 +1,80 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/storage/wal"
+)
+
+// SaveSnapshot durably stores snap: the snapshot file is written atomically, then a marker
+// record is appended to the WAL and fsynced (with everything buffered before it). Then
+// snapshot files beyond the newest KeepSnapshots and the WAL segments that only hold entries
+// covered by the oldest kept snapshot are deleted. A snapshot at or below the current one
+// is refused with raft.ErrSnapOutOfDate, except an exact repeat, which is a no-op.
+func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	m := wal.SnapshotMark{Index: snap.Metadata.Index, Term: snap.Metadata.Term}
+	if snap.IsEmpty() {
+		return fmt.Errorf("save snapshot: snapshot is empty")
+	}
+	if m.Index <= l.mark.Index {
+		if m == l.mark {
+			return nil
+		}
+		return fmt.Errorf("save snapshot at index %d, have %d: %w", m.Index, l.mark.Index, raft.ErrSnapOutOfDate)
+	}
+	if err := l.snaps.Save(snap); err != nil {
+		return err
+	}
+	l.buf = wal.AppendSnapshotMark(l.buf, m)
+	if err := l.syncLocked(); err != nil {
+		return err
+	}
+	if t, ok := l.terms.term(m.Index); ok && t == m.Term {
+		l.terms.compact(m.Index)
+	} else {
+		l.terms.reset(m.Index, m.Term)
+	}
+	l.mark = m
+	l.cleanup()
+	return nil
+}
+
+// cleanup removes old snapshot files and covered segments. Failures only cost disk space
+// (the next snapshot retries), so they are logged rather than returned.
+func (l *DiskLog) cleanup() {
+	if err := l.snaps.Prune(KeepSnapshots); err != nil {
+		l.opts.Logger.Warn("storage: prune snapshots", "err", err)
+		return
+	}
+	metas, err := l.snaps.List()
+	if err != nil || len(metas) == 0 {
+		l.opts.Logger.Warn("storage: list snapshots", "err", err)
+		return
+	}
+	floor := metas[0].Index
+	// Segment j may go once the segment after it began with every live entry at or below
+	// floor. Deleting oldest first keeps the remaining segments contiguous after a crash.
+	n := 0
+	for j := 0; j+1 < len(l.segs) && l.segs[j+1].base <= floor; j++ {
+		n = j + 1
+	}
+	for _, s := range l.segs[:n] {
+		path := filepath.Join(l.walDir, wal.SegmentName(s.seq))
+		if err := l.fs.Remove(path); err != nil {
+			l.opts.Logger.Warn("storage: remove covered wal segment", "file", path, "err", err)
+			n = 0
+			break
+		}
+	}
+	l.segs = append(l.segs[:0], l.segs[n:]...)
+	if err := l.fs.SyncDir(l.walDir); err != nil {
+		l.opts.Logger.Warn("storage: sync wal dir", "err", err)
+	}
+}

@@ -1,0 +1,57 @@
+package wal
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+const segmentSuffix = ".wal"
+
+// SegmentName returns the file name of the segment with sequence number seq. Names sort in
+// sequence order.
+func SegmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
+
+// ParseSegmentName returns the sequence number a segment file name encodes.
+func ParseSegmentName(name string) (uint64, bool) {
+	hex, ok := strings.CutSuffix(name, segmentSuffix)
+	if !ok || len(hex) != 16 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(hex, 16, 64)
+	return seq, err == nil
+}
+
+// Scan decodes the records in data, one segment's bytes, calling fn for each in order with
+// its offset. It stops at the first record that does not decode and returns that record's
+// offset and the decoding error; for a clean segment it returns len(data) and nil. An error
+// from fn stops the scan and is returned as is, with the offset of the offending record.
+func Scan(data []byte, fn func(typ RecordType, payload []byte, off int) error) (int, error) {
+	off := 0
+	for off < len(data) {
+		typ, payload, n, err := DecodeRecord(data[off:])
+		if err != nil {
+			return off, err
+		}
+		if err := fn(typ, payload, off); err != nil {
+			return off, err
+		}
+		off += n
+	}
+	return off, nil
+}
+
+// NextValid returns the offset of the first whole, valid record that starts after offset
+// from, or -1 if there is none. Recovery uses it to tell a torn tail (nothing valid follows
+// the bad bytes) from corruption in the middle of the log (valid records follow).
+//
+// A random 9-byte window passes the type and length checks rarely and the CRC only with
+// probability 2^-32, so a false "valid record" is not a practical concern.
+func NextValid(data []byte, from int) int {
+	for off := from + 1; off+HeaderBytes <= len(data); off++ {
+		if _, _, _, err := DecodeRecord(data[off:]); err == nil {
+			return off
+		}
+	}
+	return -1
+}
