@@ -267,8 +267,10 @@ func printEvent(w io.Writer, ev *chatpb.Event) {
 	case *chatpb.Event_Presence:
 		fmt.Fprintf(w, "presence: %s online=%v\n", k.Presence.GetUsername(), k.Presence.GetOnline())
 	case *chatpb.Event_Membership:
-		fmt.Fprintf(w, "conversation %s %s: members %s\n", k.Membership.GetId(), k.Membership.GetName(),
-			strings.Join(k.Membership.GetMembers(), ","))
+		mb := k.Membership
+		fmt.Fprintf(w, "%s %s: %s %s\n", mb.GetConversationId(), mb.GetChange(), mb.GetActor(), mb.GetTarget())
+	case *chatpb.Event_Read:
+		fmt.Fprintf(w, "read %s up to #%d\n", k.Read.GetConversationId(), k.Read.GetSeq())
 	}
 }
 

@@ -2344,6 +2344,7 @@ type Event struct {
 	//	*Event_Reaction
 	//	*Event_Presence
 	//	*Event_Membership
+	//	*Event_Read
 	//	*Event_Heartbeat
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
@@ -2453,10 +2454,19 @@ func (x *Event) GetPresence() *User {
 	return nil
 }
 
-func (x *Event) GetMembership() *Conversation {
+func (x *Event) GetMembership() *Membership {
 	if x != nil {
 		if x, ok := x.Kind.(*Event_Membership); ok {
 			return x.Membership
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRead() *ReadMarker {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Read); ok {
+			return x.Read
 		}
 	}
 	return nil
@@ -2496,7 +2506,11 @@ type Event_Presence struct {
 }
 
 type Event_Membership struct {
-	Membership *Conversation `protobuf:"bytes,8,opt,name=membership,proto3,oneof"` // group created, renamed, members or admins changed
+	Membership *Membership `protobuf:"bytes,8,opt,name=membership,proto3,oneof"` // group created, renamed, members or admins changed
+}
+
+type Event_Read struct {
+	Read *ReadMarker `protobuf:"bytes,11,opt,name=read,proto3,oneof"` // the caller's own read marker moved (another device)
 }
 
 type Event_Heartbeat struct {
@@ -2516,7 +2530,143 @@ func (*Event_Presence) isEvent_Kind() {}
 
 func (*Event_Membership) isEvent_Kind() {}
 
+func (*Event_Read) isEvent_Kind() {}
+
 func (*Event_Heartbeat) isEvent_Kind() {}
+
+// Membership is a change to a group.
+type Membership struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// change is one of group_created, group_renamed, member_added, member_removed,
+	// admin_changed.
+	Change string `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"`
+	Actor  string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// target is the member added, removed or whose admin right changed.
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// conversation is the group as it is now, when the caller may still see it.
+	Conversation  *Conversation `protobuf:"bytes,5,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Membership) Reset() {
+	*x = Membership{}
+	mi := &file_chatpb_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Membership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Membership) ProtoMessage() {}
+
+func (x *Membership) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Membership.ProtoReflect.Descriptor instead.
+func (*Membership) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Membership) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Membership) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *Membership) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Membership) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Membership) GetConversation() *Conversation {
+	if x != nil {
+		return x.Conversation
+	}
+	return nil
+}
+
+// ReadMarker is a read marker position.
+type ReadMarker struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	Seq            uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReadMarker) Reset() {
+	*x = ReadMarker{}
+	mi := &file_chatpb_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadMarker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadMarker) ProtoMessage() {}
+
+func (x *ReadMarker) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadMarker.ProtoReflect.Descriptor instead.
+func (*ReadMarker) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReadMarker) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *ReadMarker) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
 
 type StartUploadRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -2533,7 +2683,7 @@ type StartUploadRequest struct {
 
 func (x *StartUploadRequest) Reset() {
 	*x = StartUploadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2695,7 @@ func (x *StartUploadRequest) String() string {
 func (*StartUploadRequest) ProtoMessage() {}
 
 func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2708,7 @@ func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartUploadRequest.ProtoReflect.Descriptor instead.
 func (*StartUploadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StartUploadRequest) GetMeta() *WriteMeta {
@@ -2617,7 +2767,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2779,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2792,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UploadChunk) GetMeta() *WriteMeta {
@@ -2690,7 +2840,7 @@ type UploadStatusRequest struct {
 
 func (x *UploadStatusRequest) Reset() {
 	*x = UploadStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2852,7 @@ func (x *UploadStatusRequest) String() string {
 func (*UploadStatusRequest) ProtoMessage() {}
 
 func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2865,7 @@ func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusRequest.ProtoReflect.Descriptor instead.
 func (*UploadStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UploadStatusRequest) GetRead() *ReadMeta {
@@ -2746,7 +2896,7 @@ type UploadStatusResponse struct {
 
 func (x *UploadStatusResponse) Reset() {
 	*x = UploadStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +2908,7 @@ func (x *UploadStatusResponse) String() string {
 func (*UploadStatusResponse) ProtoMessage() {}
 
 func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +2921,7 @@ func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusResponse.ProtoReflect.Descriptor instead.
 func (*UploadStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UploadStatusResponse) GetFileId() uint64 {
@@ -2821,7 +2971,7 @@ type DownloadRequest struct {
 
 func (x *DownloadRequest) Reset() {
 	*x = DownloadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +2983,7 @@ func (x *DownloadRequest) String() string {
 func (*DownloadRequest) ProtoMessage() {}
 
 func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +2996,7 @@ func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DownloadRequest) GetRead() *ReadMeta {
@@ -2882,7 +3032,7 @@ type DownloadChunk struct {
 
 func (x *DownloadChunk) Reset() {
 	*x = DownloadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3044,7 @@ func (x *DownloadChunk) String() string {
 func (*DownloadChunk) ProtoMessage() {}
 
 func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3057,7 @@ func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadChunk.ProtoReflect.Descriptor instead.
 func (*DownloadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DownloadChunk) GetOffset() uint64 {
@@ -2942,7 +3092,7 @@ type SuggestRequest struct {
 
 func (x *SuggestRequest) Reset() {
 	*x = SuggestRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3104,7 @@ func (x *SuggestRequest) String() string {
 func (*SuggestRequest) ProtoMessage() {}
 
 func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3117,7 @@ func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestRequest.ProtoReflect.Descriptor instead.
 func (*SuggestRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SuggestRequest) GetRead() *ReadMeta {
@@ -3001,7 +3151,7 @@ type SuggestResponse struct {
 
 func (x *SuggestResponse) Reset() {
 	*x = SuggestResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3163,7 @@ func (x *SuggestResponse) String() string {
 func (*SuggestResponse) ProtoMessage() {}
 
 func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3176,7 @@ func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestResponse.ProtoReflect.Descriptor instead.
 func (*SuggestResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SuggestResponse) GetSuggestions() []string {
@@ -3051,7 +3201,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3213,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3226,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
 }
 
 type NodeStatus struct {
@@ -3092,7 +3242,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3104,7 +3254,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3117,7 +3267,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -3172,7 +3322,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3334,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3347,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ClusterStatusResponse) GetId() uint64 {
@@ -3274,7 +3424,7 @@ type AdminSetUserDisabledRequest struct {
 
 func (x *AdminSetUserDisabledRequest) Reset() {
 	*x = AdminSetUserDisabledRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3286,7 +3436,7 @@ func (x *AdminSetUserDisabledRequest) String() string {
 func (*AdminSetUserDisabledRequest) ProtoMessage() {}
 
 func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3299,7 +3449,7 @@ func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetUserDisabledRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetUserDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AdminSetUserDisabledRequest) GetMeta() *WriteMeta {
@@ -3334,7 +3484,7 @@ type AdminSetRoleRequest struct {
 
 func (x *AdminSetRoleRequest) Reset() {
 	*x = AdminSetRoleRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[49]
+	mi := &file_chatpb_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3496,7 @@ func (x *AdminSetRoleRequest) String() string {
 func (*AdminSetRoleRequest) ProtoMessage() {}
 
 func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[49]
+	mi := &file_chatpb_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3509,7 @@ func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetRoleRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{49}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AdminSetRoleRequest) GetMeta() *WriteMeta {
@@ -3395,7 +3545,7 @@ type LeaderHint struct {
 
 func (x *LeaderHint) Reset() {
 	*x = LeaderHint{}
-	mi := &file_chatpb_chat_proto_msgTypes[50]
+	mi := &file_chatpb_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3407,7 +3557,7 @@ func (x *LeaderHint) String() string {
 func (*LeaderHint) ProtoMessage() {}
 
 func (x *LeaderHint) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[50]
+	mi := &file_chatpb_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3420,7 +3570,7 @@ func (x *LeaderHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderHint.ProtoReflect.Descriptor instead.
 func (*LeaderHint) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{50}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *LeaderHint) GetLeader() uint64 {
@@ -3593,7 +3743,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x10SubscribeRequest\x12\x1f\n" +
 	"\vafter_index\x18\x01 \x01(\x04R\n" +
 	"afterIndex\x12#\n" +
-	"\rafter_ordinal\x18\x02 \x01(\rR\fafterOrdinal\"\xee\x03\n" +
+	"\rafter_ordinal\x18\x02 \x01(\rR\fafterOrdinal\"\xa0\x04\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\aordinal\x18\n" +
@@ -3604,12 +3754,24 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x06edited\x18\x04 \x01(\v2\x19.raftchat.chat.v1.MessageH\x00R\x06edited\x125\n" +
 	"\adeleted\x18\x05 \x01(\v2\x19.raftchat.chat.v1.MessageH\x00R\adeleted\x127\n" +
 	"\breaction\x18\x06 \x01(\v2\x19.raftchat.chat.v1.MessageH\x00R\breaction\x124\n" +
-	"\bpresence\x18\a \x01(\v2\x16.raftchat.chat.v1.UserH\x00R\bpresence\x12@\n" +
+	"\bpresence\x18\a \x01(\v2\x16.raftchat.chat.v1.UserH\x00R\bpresence\x12>\n" +
 	"\n" +
-	"membership\x18\b \x01(\v2\x1e.raftchat.chat.v1.ConversationH\x00R\n" +
-	"membership\x127\n" +
+	"membership\x18\b \x01(\v2\x1c.raftchat.chat.v1.MembershipH\x00R\n" +
+	"membership\x122\n" +
+	"\x04read\x18\v \x01(\v2\x1c.raftchat.chat.v1.ReadMarkerH\x00R\x04read\x127\n" +
 	"\theartbeat\x18\t \x01(\v2\x17.raftchat.chat.v1.EmptyH\x00R\theartbeatB\x06\n" +
-	"\x04kind\"\xcd\x01\n" +
+	"\x04kind\"\xbf\x01\n" +
+	"\n" +
+	"Membership\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x16\n" +
+	"\x06change\x18\x02 \x01(\tR\x06change\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12B\n" +
+	"\fconversation\x18\x05 \x01(\v2\x1e.raftchat.chat.v1.ConversationR\fconversation\"G\n" +
+	"\n" +
+	"ReadMarker\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xcd\x01\n" +
 	"\x12StartUploadRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x12\n" +
@@ -3740,7 +3902,7 @@ func file_chatpb_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_chatpb_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_chatpb_chat_proto_goTypes = []any{
 	(Role)(0),                           // 0: raftchat.chat.v1.Role
 	(ConversationKind)(0),               // 1: raftchat.chat.v1.ConversationKind
@@ -3781,20 +3943,22 @@ var file_chatpb_chat_proto_goTypes = []any{
 	(*SetPresenceRequest)(nil),          // 36: raftchat.chat.v1.SetPresenceRequest
 	(*SubscribeRequest)(nil),            // 37: raftchat.chat.v1.SubscribeRequest
 	(*Event)(nil),                       // 38: raftchat.chat.v1.Event
-	(*StartUploadRequest)(nil),          // 39: raftchat.chat.v1.StartUploadRequest
-	(*UploadChunk)(nil),                 // 40: raftchat.chat.v1.UploadChunk
-	(*UploadStatusRequest)(nil),         // 41: raftchat.chat.v1.UploadStatusRequest
-	(*UploadStatusResponse)(nil),        // 42: raftchat.chat.v1.UploadStatusResponse
-	(*DownloadRequest)(nil),             // 43: raftchat.chat.v1.DownloadRequest
-	(*DownloadChunk)(nil),               // 44: raftchat.chat.v1.DownloadChunk
-	(*SuggestRequest)(nil),              // 45: raftchat.chat.v1.SuggestRequest
-	(*SuggestResponse)(nil),             // 46: raftchat.chat.v1.SuggestResponse
-	(*ClusterStatusRequest)(nil),        // 47: raftchat.chat.v1.ClusterStatusRequest
-	(*NodeStatus)(nil),                  // 48: raftchat.chat.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),       // 49: raftchat.chat.v1.ClusterStatusResponse
-	(*AdminSetUserDisabledRequest)(nil), // 50: raftchat.chat.v1.AdminSetUserDisabledRequest
-	(*AdminSetRoleRequest)(nil),         // 51: raftchat.chat.v1.AdminSetRoleRequest
-	(*LeaderHint)(nil),                  // 52: raftchat.chat.v1.LeaderHint
+	(*Membership)(nil),                  // 39: raftchat.chat.v1.Membership
+	(*ReadMarker)(nil),                  // 40: raftchat.chat.v1.ReadMarker
+	(*StartUploadRequest)(nil),          // 41: raftchat.chat.v1.StartUploadRequest
+	(*UploadChunk)(nil),                 // 42: raftchat.chat.v1.UploadChunk
+	(*UploadStatusRequest)(nil),         // 43: raftchat.chat.v1.UploadStatusRequest
+	(*UploadStatusResponse)(nil),        // 44: raftchat.chat.v1.UploadStatusResponse
+	(*DownloadRequest)(nil),             // 45: raftchat.chat.v1.DownloadRequest
+	(*DownloadChunk)(nil),               // 46: raftchat.chat.v1.DownloadChunk
+	(*SuggestRequest)(nil),              // 47: raftchat.chat.v1.SuggestRequest
+	(*SuggestResponse)(nil),             // 48: raftchat.chat.v1.SuggestResponse
+	(*ClusterStatusRequest)(nil),        // 49: raftchat.chat.v1.ClusterStatusRequest
+	(*NodeStatus)(nil),                  // 50: raftchat.chat.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),       // 51: raftchat.chat.v1.ClusterStatusResponse
+	(*AdminSetUserDisabledRequest)(nil), // 52: raftchat.chat.v1.AdminSetUserDisabledRequest
+	(*AdminSetRoleRequest)(nil),         // 53: raftchat.chat.v1.AdminSetRoleRequest
+	(*LeaderHint)(nil),                  // 54: raftchat.chat.v1.LeaderHint
 }
 var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 0: raftchat.chat.v1.SignUpRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
@@ -3832,90 +3996,92 @@ var file_chatpb_chat_proto_depIdxs = []int32{
 	23, // 32: raftchat.chat.v1.Event.deleted:type_name -> raftchat.chat.v1.Message
 	23, // 33: raftchat.chat.v1.Event.reaction:type_name -> raftchat.chat.v1.Message
 	12, // 34: raftchat.chat.v1.Event.presence:type_name -> raftchat.chat.v1.User
-	13, // 35: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Conversation
-	2,  // 36: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
-	3,  // 37: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 38: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 39: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	24, // 40: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 41: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	24, // 42: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 43: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	48, // 44: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
-	3,  // 45: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 46: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	0,  // 47: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
-	5,  // 48: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
-	6,  // 49: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
-	7,  // 50: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
-	9,  // 51: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
-	11, // 52: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
-	14, // 53: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
-	15, // 54: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
-	16, // 55: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
-	16, // 56: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
-	17, // 57: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
-	18, // 58: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
-	19, // 59: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
-	20, // 60: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
-	25, // 61: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
-	26, // 62: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
-	27, // 63: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
-	28, // 64: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
-	29, // 65: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
-	30, // 66: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
-	32, // 67: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
-	34, // 68: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	36, // 69: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
-	37, // 70: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
-	39, // 71: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
-	40, // 72: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
-	41, // 73: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
-	43, // 74: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
-	45, // 75: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
-	47, // 76: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
-	34, // 77: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	50, // 78: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
-	51, // 79: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
-	20, // 80: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
-	8,  // 81: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 82: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 83: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
-	10, // 84: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
-	2,  // 85: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
-	13, // 86: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 87: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 88: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
-	13, // 89: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
-	2,  // 90: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
-	13, // 91: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
-	13, // 92: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
-	21, // 93: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
-	23, // 94: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
-	23, // 95: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
-	23, // 96: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
-	23, // 97: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
-	2,  // 98: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
-	31, // 99: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
-	33, // 100: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
-	35, // 101: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	2,  // 102: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
-	38, // 103: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
-	42, // 104: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	42, // 105: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	42, // 106: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
-	44, // 107: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
-	46, // 108: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
-	49, // 109: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
-	35, // 110: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	12, // 111: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
-	12, // 112: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
-	21, // 113: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
-	81, // [81:114] is the sub-list for method output_type
-	48, // [48:81] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	39, // 35: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Membership
+	40, // 36: raftchat.chat.v1.Event.read:type_name -> raftchat.chat.v1.ReadMarker
+	2,  // 37: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
+	13, // 38: raftchat.chat.v1.Membership.conversation:type_name -> raftchat.chat.v1.Conversation
+	3,  // 39: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 40: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 41: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 42: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 43: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 44: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 45: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	50, // 46: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
+	3,  // 47: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 48: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	0,  // 49: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
+	5,  // 50: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
+	6,  // 51: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
+	7,  // 52: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
+	9,  // 53: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
+	11, // 54: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
+	14, // 55: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
+	15, // 56: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
+	16, // 57: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
+	16, // 58: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
+	17, // 59: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
+	18, // 60: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
+	19, // 61: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
+	20, // 62: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
+	25, // 63: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
+	26, // 64: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
+	27, // 65: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
+	28, // 66: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
+	29, // 67: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
+	30, // 68: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
+	32, // 69: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
+	34, // 70: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	36, // 71: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
+	37, // 72: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
+	41, // 73: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
+	42, // 74: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
+	43, // 75: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
+	45, // 76: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
+	47, // 77: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
+	49, // 78: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
+	34, // 79: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	52, // 80: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
+	53, // 81: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
+	20, // 82: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
+	8,  // 83: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 84: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 85: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
+	10, // 86: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
+	2,  // 87: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
+	13, // 88: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 89: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 90: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
+	13, // 91: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
+	2,  // 92: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
+	13, // 93: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
+	13, // 94: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
+	21, // 95: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
+	23, // 96: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
+	23, // 97: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
+	23, // 98: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
+	23, // 99: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
+	2,  // 100: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
+	31, // 101: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
+	33, // 102: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
+	35, // 103: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	2,  // 104: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
+	38, // 105: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
+	44, // 106: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	44, // 107: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	44, // 108: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
+	46, // 109: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
+	48, // 110: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
+	51, // 111: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
+	35, // 112: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	12, // 113: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
+	12, // 114: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
+	21, // 115: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
+	83, // [83:116] is the sub-list for method output_type
+	50, // [50:83] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_chatpb_chat_proto_init() }
@@ -3930,6 +4096,7 @@ func file_chatpb_chat_proto_init() {
 		(*Event_Reaction)(nil),
 		(*Event_Presence)(nil),
 		(*Event_Membership)(nil),
+		(*Event_Read)(nil),
 		(*Event_Heartbeat)(nil),
 	}
 	type x struct{}
@@ -3938,7 +4105,7 @@ func file_chatpb_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chatpb_chat_proto_rawDesc), len(file_chatpb_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
