@@ -1,0 +1,541 @@
+package raft
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/raftchat/raftchat/raft/quorum"
+	"github.com/raftchat/raftchat/raft/tracker"
+)
+
+// errNoLeaderDropped is returned for proposals when no leader is known: it matches both
+// ErrProposalDropped and ErrNoLeader under errors.Is.
+var errNoLeaderDropped = fmt.Errorf("%w: %w", ErrProposalDropped, ErrNoLeader)
+
+// campaignTransfer marks the votes of a campaign started by MsgTimeoutNow: such votes bypass
+// the CheckQuorum lease, since the old leader itself asked for the election.
+var campaignTransfer = []byte("CampaignTransfer")
+
+type campaignType uint8
+
+const (
+	campaignPreElection campaignType = iota
+	campaignElection
+	campaignTransferType
+)
+
+type stepFunc func(r *raft, m Message) error
+
+// raft is the algorithm's state. Every method runs to completion; nothing here blocks.
+type raft struct {
+	id   NodeID
+	term Term
+	vote NodeID
+	lead NodeID
+
+	state StateType
+	step  stepFunc
+	tick  func()
+
+	raftLog *raftLog
+	// voters is sorted; iterating it (never the maps) keeps output deterministic.
+	voters []NodeID
+	prs    map[NodeID]*tracker.Progress
+	votes  map[NodeID]bool
+	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
+	matchScratch []uint64
+
+	msgs       []Message
+	readStates []ReadState
+	readOnly   readOnly
+	// pendingReadIndex holds ReadIndex requests that arrived before this term's no-op
+	// committed (§6.4 step 1); they are served once it is.
+	pendingReadIndex []Message
+
+	leadTransferee  NodeID
+	uncommittedSize uint64
+
+	electionElapsed           int
+	heartbeatElapsed          int
+	electionTimeout           int
+	heartbeatTimeout          int
+	randomizedElectionTimeout int
+
+	maxMsgSize         uint64
+	maxInflight        int
+	maxUncommittedSize uint64
+	checkQuorum        bool
+	preVote            bool
+
+	rng    prng
+	knobs  TestingKnobs
+	logger *slog.Logger
+}
+
+func newRaft(c *Config) (*raft, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var knobs TestingKnobs
+	if c.Knobs != nil {
+		knobs = *c.Knobs
+	}
+	log, err := newLog(c.Storage, c.MaxCommittedBytesPerReady, knobs)
+	if err != nil {
+		return nil, fmt.Errorf("raft: open log: %w", err)
+	}
+	hs, cs, err := c.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raft: initial state: %w", err)
+	}
+	voters := slices.Clone(c.Voters)
+	slices.Sort(voters)
+	if len(cs.Voters) > 0 && !slices.Equal(cs.Voters, voters) {
+		return nil, fmt.Errorf("raft: snapshot voters %v differ from configured voters %v", cs.Voters, voters)
+	}
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &raft{
+		id:                 c.ID,
+		lead:               None,
+		raftLog:            log,
+		voters:             voters,
+		prs:                make(map[NodeID]*tracker.Progress, len(voters)),
+		votes:              make(map[NodeID]bool, len(voters)),
+		matchScratch:       make([]uint64, len(voters)),
+		electionTimeout:    c.ElectionTimeoutTicks,
+		heartbeatTimeout:   c.HeartbeatIntervalTicks,
+		maxMsgSize:         c.MaxMessageBytes,
+		maxInflight:        c.MaxInflightMessages,
+		maxUncommittedSize: c.MaxUncommittedBytes,
+		checkQuorum:        c.CheckQuorum,
+		preVote:            c.PreVote,
+		rng:                newPRNG(c.Seed, uint64(c.ID)),
+		knobs:              knobs,
+		logger:             logger.With("node", uint64(c.ID)),
+	}
+	for _, id := range voters {
+		r.prs[id] = tracker.New(1, r.maxInflight)
+	}
+	if err := r.loadState(hs); err != nil {
+		return nil, err
+	}
+	if c.Applied > 0 {
+		if c.Applied > r.raftLog.committed {
+			return nil, fmt.Errorf("raft: applied %d beyond committed %d", c.Applied, r.raftLog.committed)
+		}
+		r.raftLog.appliedTo(c.Applied)
+	}
+	r.becomeFollower(r.term, None)
+	return r, nil
+}
+
+func (r *raft) loadState(hs HardState) error {
+	if hs.IsEmpty() {
+		return nil
+	}
+	if hs.Commit < r.raftLog.committed || hs.Commit > r.raftLog.lastIndex() {
+		return fmt.Errorf("raft: hard state commit %d out of range [%d, %d]",
+			hs.Commit, r.raftLog.committed, r.raftLog.lastIndex())
+	}
+	r.raftLog.committed = hs.Commit
+	r.term = hs.Term
+	r.vote = hs.Vote
+	return nil
+}
+
+func (r *raft) hardState() HardState {
+	hs := HardState{Term: r.term, Vote: r.vote, Commit: r.raftLog.committed}
+	if r.knobs.VoteBeforePersist && r.vote != r.id {
+		hs.Vote = None // planted bug: the granted vote never reaches the driver
+	}
+	return hs
+}
+
+func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
+
+func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
+
+// send queues m. Vote traffic carries its term explicitly; proposals and forwarded read
+// requests carry none (they are treated like local messages); everything else gets ours.
+func (r *raft) send(m Message) {
+	if m.From == None {
+		m.From = r.id
+	}
+	switch m.Type {
+	case MsgVote, MsgVoteResp, MsgPreVote, MsgPreVoteResp:
+		if m.Term == 0 {
+			panic(fmt.Sprintf("raft: %s sent without a term", m.Type))
+		}
+	case MsgProp, MsgReadIndex:
+		m.Term = 0
+	default:
+		if m.Term != 0 {
+			panic(fmt.Sprintf("raft: %s sent with explicit term %d", m.Type, m.Term))
+		}
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// reset clears per-term state when the role or term changes.
+func (r *raft) reset(term Term) {
+	if r.term != term {
+		r.term = term
+		r.vote = None
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedElectionTimeout = r.electionTimeout + int(r.rng.intn(uint64(r.electionTimeout)))
+	r.leadTransferee = None
+	clear(r.votes)
+	last := r.raftLog.lastIndex()
+	for _, id := range r.voters {
+		pr := r.prs[id]
+		*pr = tracker.Progress{Next: uint64(last) + 1, Inflights: pr.Inflights}
+		pr.Inflights.Reset()
+		if id == r.id {
+			pr.Match = uint64(r.raftLog.stableLastIndex())
+			pr.Next = max(pr.Next, pr.Match+1)
+			pr.RecentActive = true
+		}
+	}
+	r.readOnly.reset()
+	r.pendingReadIndex = nil
+	r.uncommittedSize = 0
+}
+
+func (r *raft) becomeFollower(term Term, lead NodeID) {
+	r.step = stepFollower
+	r.reset(term)
+	r.tick = r.tickElection
+	r.lead = lead
+	r.state = StateFollower
+	r.logger.Debug("became follower", "term", uint64(r.term), "lead", uint64(lead))
+}
+
+func (r *raft) becomePreCandidate() {
+	if r.state == StateLeader {
+		panic("raft: invalid transition leader -> pre-candidate")
+	}
+	// PreVote changes neither term nor vote (thesis §9.6): a partitioned node that keeps
+	// pre-campaigning cannot inflate its term and later disrupt the cluster.
+	r.step = stepCandidate
+	clear(r.votes)
+	r.tick = r.tickElection
+	r.lead = None
+	r.state = StatePreCandidate
+	r.logger.Debug("became pre-candidate", "term", uint64(r.term))
+}
+
+func (r *raft) becomeCandidate() {
+	if r.state == StateLeader {
+		panic("raft: invalid transition leader -> candidate")
+	}
+	r.step = stepCandidate
+	r.reset(r.term + 1)
+	r.tick = r.tickElection
+	r.vote = r.id
+	r.state = StateCandidate
+	r.logger.Debug("became candidate", "term", uint64(r.term))
+}
+
+func (r *raft) becomeLeader() {
+	if r.state == StateFollower {
+		panic("raft: invalid transition follower -> leader")
+	}
+	r.step = stepLeader
+	r.reset(r.term)
+	r.tick = r.tickHeartbeat
+	r.lead = r.id
+	r.state = StateLeader
+	r.prs[r.id].BecomeReplicate()
+	// The no-op lets the leader commit (and so learn the commit index of) earlier terms'
+	// entries, which §5.4.2 forbids committing by counting replicas.
+	if !r.appendEntry(Entry{}) {
+		panic("raft: leader could not append its no-op entry")
+	}
+	r.logger.Info("became leader", "term", uint64(r.term), "index", uint64(r.raftLog.lastIndex()))
+}
+
+func (r *raft) tickElection() {
+	r.electionElapsed++
+	if r.electionElapsed >= r.randomizedElectionTimeout {
+		r.electionElapsed = 0
+		_ = r.Step(Message{From: r.id, Type: MsgHup})
+	}
+}
+
+func (r *raft) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.electionElapsed >= r.electionTimeout {
+		r.electionElapsed = 0
+		if r.checkQuorum && !r.knobs.IgnoreCheckQuorum && !r.quorumActive() {
+			r.logger.Info("stepping down: no quorum contact", "term", uint64(r.term))
+			r.becomeFollower(r.term, None)
+			return
+		}
+		// A transfer that did not finish within an election timeout is abandoned so the
+		// leader can take proposals again (thesis §3.10).
+		r.leadTransferee = None
+	}
+	if r.heartbeatElapsed >= r.heartbeatTimeout {
+		r.heartbeatElapsed = 0
+		_ = r.Step(Message{From: r.id, Type: MsgBeat})
+	}
+}
+
+// quorumActive reports whether a majority was heard from since the last check, and clears
+// the marks for the next period.
+func (r *raft) quorumActive() bool {
+	active := 0
+	for _, id := range r.voters {
+		pr := r.prs[id]
+		if id == r.id || pr.RecentActive {
+			active++
+		}
+		if id != r.id {
+			pr.RecentActive = false
+		}
+	}
+	return active >= quorum.Majority(len(r.voters))
+}
+
+// Step is the entry point for every message. Term logic common to all roles comes first
+// (§5.1: a higher term makes us a follower, a lower one is stale); then the role's step.
+func (r *raft) Step(m Message) error {
+	switch {
+	case m.Term == 0:
+		// Local message, proposal or forwarded read request.
+	case m.Term > r.term:
+		if r.ignoreHigherTerm(m) {
+			return nil
+		}
+		r.stepHigherTerm(m)
+	case m.Term < r.term:
+		return r.stepLowerTerm(m)
+	}
+	switch m.Type {
+	case MsgHup:
+		r.hup()
+	case MsgVote, MsgPreVote:
+		r.handleVoteRequest(m)
+	default:
+		return r.step(r, m)
+	}
+	return nil
+}
+
+// ignoreHigherTerm implements the CheckQuorum lease (thesis §4.2.3): a node that heard from a
+// live leader within the minimum election timeout ignores vote requests, so a partitioned node
+// rejoining cannot depose a healthy leader. Transfer campaigns are exempt.
+func (r *raft) ignoreHigherTerm(m Message) bool {
+	if m.Type != MsgVote && m.Type != MsgPreVote {
+		return false
+	}
+	force := bytes.Equal(m.Context, campaignTransfer)
+	inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+	return !force && inLease
+}
+
+func (r *raft) stepHigherTerm(m Message) {
+	switch {
+	case m.Type == MsgPreVote:
+		// A pre-vote does not change our term.
+	case m.Type == MsgPreVoteResp && !m.Reject:
+		// A granted pre-vote carries the future term; ours changes only if we win.
+	case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+		r.becomeFollower(m.Term, m.From)
+	default:
+		r.becomeFollower(m.Term, None)
+	}
+}
+
+func (r *raft) stepLowerTerm(m Message) error {
+	switch {
+	case m.Type == MsgApp && r.knobs.AcceptStaleTermAppend && r.state == StateFollower:
+		r.handleAppendEntries(m) // planted bug: a deposed leader's entries are accepted
+	case (r.checkQuorum || r.preVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp):
+		// The sender is a stale leader that may never hear a higher term otherwise (its
+		// peers ignore its vote requests or pre-votes): tell it ours so it steps down.
+		r.send(Message{To: m.From, Type: MsgAppResp})
+	case m.Type == MsgPreVote:
+		// Rejecting with our term lets the pre-candidate catch up its term.
+		r.send(Message{To: m.From, Type: MsgPreVoteResp, Term: r.term, Reject: true})
+	}
+	return nil
+}
+
+// hup starts an election (or pre-election) unless this node leads already.
+func (r *raft) hup() {
+	if r.state == StateLeader {
+		return
+	}
+	if r.preVote {
+		r.campaign(campaignPreElection)
+	} else {
+		r.campaign(campaignElection)
+	}
+}
+
+func (r *raft) campaign(t campaignType) {
+	var term Term
+	var voteMsg MessageType
+	if t == campaignPreElection {
+		r.becomePreCandidate()
+		voteMsg, term = MsgPreVote, r.term+1
+	} else {
+		r.becomeCandidate()
+		voteMsg, term = MsgVote, r.term
+	}
+	if r.poll(r.id, true) == quorum.VoteWon {
+		// Single voter: won outright.
+		if t == campaignPreElection {
+			r.campaign(campaignElection)
+		} else {
+			r.becomeLeader()
+		}
+		return
+	}
+	var ctx []byte
+	if t == campaignTransferType {
+		ctx = campaignTransfer
+	}
+	lastIndex, lastTerm := r.raftLog.lastIndex(), r.raftLog.lastTerm()
+	for _, id := range r.voters {
+		if id == r.id {
+			continue
+		}
+		r.send(Message{To: id, Type: voteMsg, Term: term, Index: lastIndex, LogTerm: lastTerm, Context: ctx})
+	}
+}
+
+// poll records a vote and returns the election's outcome so far.
+func (r *raft) poll(id NodeID, granted bool) quorum.VoteResult {
+	if _, ok := r.votes[id]; !ok {
+		r.votes[id] = granted
+	}
+	g, rj := 0, 0
+	for _, v := range r.voters {
+		if granted, ok := r.votes[v]; ok {
+			if granted {
+				g++
+			} else {
+				rj++
+			}
+		}
+	}
+	return quorum.Vote(len(r.voters), g, rj)
+}
+
+// handleVoteRequest answers MsgVote and MsgPreVote (§5.2, §5.4.1, thesis §9.6).
+func (r *raft) handleVoteRequest(m Message) {
+	respType := MsgVoteResp
+	if m.Type == MsgPreVote {
+		respType = MsgPreVoteResp
+	}
+	canVote := r.vote == m.From ||
+		(r.vote == None && r.lead == None) ||
+		(m.Type == MsgPreVote && m.Term > r.term)
+	upToDate := r.knobs.VoteWithoutLogCheck || r.raftLog.isUpToDate(m.Index, m.LogTerm)
+	if !canVote || !upToDate {
+		r.send(Message{To: m.From, Type: respType, Term: r.term, Reject: true})
+		return
+	}
+	// Grants carry the request's term: for a pre-vote it is the future term, which the
+	// pre-candidate uses to tell current answers from stale ones.
+	r.send(Message{To: m.From, Type: respType, Term: m.Term})
+	if m.Type == MsgVote {
+		r.electionElapsed = 0
+		r.vote = m.From
+	}
+}
+
+// appendEntry appends leader entries of the current term. It returns false, appending
+// nothing, when the uncommitted-bytes limit would be exceeded.
+func (r *raft) appendEntry(es ...Entry) bool {
+	li := r.raftLog.lastIndex()
+	var size uint64
+	for i := range es {
+		es[i].Term = r.term
+		es[i].Index = li + 1 + Index(i)
+		size += uint64(len(es[i].Data))
+	}
+	// A single oversized proposal is still accepted when nothing is outstanding, so the
+	// limit can never wedge the leader.
+	if r.uncommittedSize > 0 && size > 0 && r.uncommittedSize+size > r.maxUncommittedSize {
+		return false
+	}
+	r.uncommittedSize += size
+	r.raftLog.append(es...)
+	return true
+}
+
+func (r *raft) reduceUncommittedSize(ents []Entry) {
+	if r.state != StateLeader {
+		return
+	}
+	var size uint64
+	for i := range ents {
+		size += uint64(len(ents[i].Data))
+	}
+	r.uncommittedSize -= min(size, r.uncommittedSize)
+}
+
+// onPersisted is called when the driver reports the log durable up to the stable index: the
+// leader counts its own copy only now, so "committed" always means durable on a majority.
+func (r *raft) onPersisted() {
+	if r.state != StateLeader {
+		return
+	}
+	stable := r.raftLog.stableLastIndex()
+	if stable == 0 {
+		return
+	}
+	if r.prs[r.id].MaybeUpdate(uint64(stable)) && r.maybeCommit() {
+		r.onCommitAdvanced()
+	}
+}
+
+// maybeCommit advances the commit index to the majority's match index, but only if that
+// entry is of the current term (§5.4.2).
+func (r *raft) maybeCommit() bool {
+	for i, id := range r.voters {
+		r.matchScratch[i] = r.prs[id].Match
+	}
+	mci := Index(quorum.CommittedIndex(r.matchScratch))
+	if mci <= r.raftLog.committed {
+		return false
+	}
+	if !r.knobs.CommitPreviousTermByCount {
+		if t, err := r.raftLog.term(mci); err != nil || t != r.term {
+			return false
+		}
+	}
+	r.raftLog.commitTo(mci)
+	return true
+}
+
+func (r *raft) committedEntryInCurrentTerm() bool {
+	t, err := r.raftLog.term(r.raftLog.committed)
+	return err == nil && t == r.term
+}
+
+// onCommitAdvanced tells followers the new commit index and releases read requests that
+// waited for this term's first commit.
+func (r *raft) onCommitAdvanced() {
+	r.bcastAppend()
+	if len(r.pendingReadIndex) > 0 && r.committedEntryInCurrentTerm() {
+		pending := r.pendingReadIndex
+		r.pendingReadIndex = nil
+		for _, m := range pending {
+			r.serveReadIndex(m)
+		}
+	}
+}

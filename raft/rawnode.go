@@ -1,0 +1,228 @@
+package raft
+
+import "github.com/raftchat/raftchat/raft/tracker"
+
+// RawNode is the Raft node the driver talks to: a step function with no I/O, clock or
+// goroutines (see the package doc for the driver loop). It is not safe for concurrent use.
+type RawNode struct {
+	raft        *raft
+	prevSoft    SoftState
+	prevHard    HardState
+	outstanding bool // a Ready was handed out and not yet Advanced
+	// propScratch lets Propose build its one-entry slice without allocating.
+	propScratch [1]Entry
+}
+
+// NewRawNode returns a node recovered from cfg.Storage (its HardState, snapshot and entries),
+// starting as a follower without a known leader.
+func NewRawNode(cfg Config) (*RawNode, error) {
+	r, err := newRaft(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	rn := &RawNode{raft: r, prevSoft: r.softState(), prevHard: r.hardState()}
+	rn.checkInvariants()
+	return rn, nil
+}
+
+// Tick advances logical time by one tick: followers count towards an election, leaders
+// towards a heartbeat and the CheckQuorum period.
+func (rn *RawNode) Tick() {
+	rn.raft.tick()
+	rn.checkInvariants()
+}
+
+// Campaign starts an election now (a pre-election first when PreVote is on). A leader
+// ignores it.
+func (rn *RawNode) Campaign() error {
+	err := rn.raft.Step(Message{From: rn.raft.id, Type: MsgHup})
+	rn.checkInvariants()
+	return err
+}
+
+// Propose asks to append data to the log. A leader appends it; a follower forwards it to
+// the leader (any failure there is silent: the driver learns the outcome only by seeing the
+// entry committed, so it needs its own timeout). Errors: a proposal made with no known leader
+// (follower without leader, candidate) fails with an error matching both ErrProposalDropped
+// and ErrNoLeader; a leader in a leadership transfer or at MaxUncommittedBytes returns
+// ErrProposalDropped. data must not be modified afterwards.
+func (rn *RawNode) Propose(data []byte) error {
+	rn.propScratch[0] = Entry{Data: data}
+	err := rn.raft.Step(Message{From: rn.raft.id, Type: MsgProp, Entries: rn.propScratch[:]})
+	rn.propScratch[0] = Entry{}
+	rn.checkInvariants()
+	return err
+}
+
+// Step feeds a message received from a peer. Local message types (MsgHup, MsgBeat,
+// MsgUnreachable, MsgSnapStatus) are rejected with ErrStepLocalMsg; answers from nodes
+// outside the configuration are ignored.
+func (rn *RawNode) Step(m Message) error {
+	switch m.Type {
+	case MsgHup, MsgBeat, MsgUnreachable, MsgSnapStatus:
+		return ErrStepLocalMsg
+	default:
+	}
+	if _, ok := rn.raft.prs[m.From]; !ok {
+		return nil
+	}
+	err := rn.raft.Step(m)
+	rn.checkInvariants()
+	return err
+}
+
+// ReadIndex requests a linearizable read point (thesis §6.4). When leadership is confirmed a
+// ReadState with the same rctx appears in a later Ready: once the application has applied up
+// to its Index, a read from local state is linearizable. rctx must be unique among pending
+// requests. Requests are dropped silently when no leader is known or leadership is lost
+// before confirmation, so the driver needs a timeout and retry.
+func (rn *RawNode) ReadIndex(rctx []byte) {
+	_ = rn.raft.Step(Message{From: rn.raft.id, Type: MsgReadIndex, Context: rctx})
+	rn.checkInvariants()
+}
+
+// TransferLeadership asks the leader (directly, or through this follower) to hand
+// leadership to node to (thesis §3.10). It is best effort: it is abandoned after an election
+// timeout, and proposals are dropped while it runs.
+func (rn *RawNode) TransferLeadership(to NodeID) {
+	_ = rn.raft.Step(Message{From: to, Type: MsgTransferLeader})
+	rn.checkInvariants()
+}
+
+// ReportUnreachable tells a leader that sending to id failed, so it stops pipelining to it.
+func (rn *RawNode) ReportUnreachable(id NodeID) {
+	_ = rn.raft.Step(Message{From: id, Type: MsgUnreachable})
+}
+
+// ReportSnapshot tells a leader how sending a MsgSnap to id ended. Without the report the
+// follower stays in the snapshot state until it answers on its own.
+func (rn *RawNode) ReportSnapshot(id NodeID, failed bool) {
+	_ = rn.raft.Step(Message{From: id, Type: MsgSnapStatus, Reject: failed})
+}
+
+// HasReady reports whether Ready would return any work. It is false while a Ready is
+// outstanding (handed out, not yet Advanced).
+func (rn *RawNode) HasReady() bool {
+	if rn.outstanding {
+		return false
+	}
+	r := rn.raft
+	if r.softState() != rn.prevSoft {
+		return true
+	}
+	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHard {
+		return true
+	}
+	return r.raftLog.unstable.snapshot != nil || len(r.raftLog.unstable.entries) > 0 ||
+		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts()
+}
+
+// Ready returns the pending work; the driver must carry it out as described in the package
+// doc and then call Advance before calling Ready again (calling it twice panics).
+func (rn *RawNode) Ready() Ready {
+	if rn.outstanding {
+		panic("raft: Ready called again before Advance")
+	}
+	r := rn.raft
+	rd := Ready{
+		Entries:          r.raftLog.unstable.slice(r.raftLog.unstable.offset, r.raftLog.unstable.offset+Index(len(r.raftLog.unstable.entries))),
+		CommittedEntries: r.raftLog.nextCommittedEnts(),
+		Messages:         r.msgs,
+		ReadStates:       r.readStates,
+	}
+	if len(rd.Entries) == 0 {
+		rd.Entries = nil
+	}
+	r.msgs, r.readStates = nil, nil
+	if ss := r.softState(); ss != rn.prevSoft {
+		rd.SoftState = &ss
+		rn.prevSoft = ss
+	}
+	if hs := r.hardState(); hs != rn.prevHard {
+		rd.HardState = hs
+		// Term and vote must be durable before any message that depends on them leaves
+		// (§5.1, Figure 2); a commit index alone may be lost and relearned.
+		rd.MustSync = hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+		rn.prevHard = hs
+	}
+	if s := r.raftLog.unstable.snapshot; s != nil {
+		rd.Snapshot = *s
+		rd.MustSync = true
+	}
+	if len(rd.Entries) > 0 {
+		rd.MustSync = true
+	}
+	rn.outstanding = true
+	return rd
+}
+
+// Advance reports that the driver carried out rd: its snapshot and entries are durable and
+// its committed entries applied.
+func (rn *RawNode) Advance(rd Ready) {
+	r := rn.raft
+	if !rd.Snapshot.IsEmpty() {
+		r.raftLog.unstable.stableSnapTo(rd.Snapshot.Metadata.Index)
+		r.raftLog.appliedTo(rd.Snapshot.Metadata.Index)
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := rd.Entries[n-1]
+		r.raftLog.unstable.stableTo(last.Index, last.Term)
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.raftLog.appliedTo(rd.CommittedEntries[n-1].Index)
+		r.reduceUncommittedSize(rd.CommittedEntries)
+	}
+	r.onPersisted()
+	rn.outstanding = false
+	rn.checkInvariants()
+}
+
+// Status is a snapshot of a node's state for monitoring and tests.
+type Status struct {
+	ID NodeID
+	HardState
+	SoftState
+	// Applied is the last index reported applied through Advance.
+	Applied Index
+	// LeadTransferee is the target of a leadership transfer in progress, or None.
+	LeadTransferee NodeID
+	// Progress is the leader's view of every voter, sorted by ID (nil on non-leaders).
+	Progress []PeerProgress
+}
+
+// PeerProgress is a leader's view of one voter's replication.
+type PeerProgress struct {
+	ID           NodeID
+	Match, Next  Index
+	State        string
+	RecentActive bool
+	Inflight     int
+}
+
+// Status returns the node's current state. The HardState is the in-memory one, which may be
+// ahead of what is durable.
+func (rn *RawNode) Status() Status {
+	r := rn.raft
+	s := Status{
+		ID:             r.id,
+		HardState:      HardState{Term: r.term, Vote: r.vote, Commit: r.raftLog.committed},
+		SoftState:      r.softState(),
+		Applied:        r.raftLog.applied,
+		LeadTransferee: r.leadTransferee,
+	}
+	if r.state == StateLeader {
+		s.Progress = make([]PeerProgress, 0, len(r.voters))
+		for _, id := range r.voters {
+			pr := r.prs[id]
+			s.Progress = append(s.Progress, peerProgress(id, pr))
+		}
+	}
+	return s
+}
+
+func peerProgress(id NodeID, pr *tracker.Progress) PeerProgress {
+	return PeerProgress{
+		ID: id, Match: Index(pr.Match), Next: Index(pr.Next), State: pr.State.String(),
+		RecentActive: pr.RecentActive, Inflight: pr.Inflights.Count(),
+	}
+}

@@ -1,0 +1,223 @@
+package raft
+
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/raft/tracker"
+)
+
+func stepLeader(r *raft, m Message) error {
+	switch m.Type {
+	case MsgBeat:
+		r.bcastHeartbeatWithCtx(r.readOnly.lastPendingCtx())
+		return nil
+	case MsgProp:
+		return r.handlePropose(m)
+	case MsgReadIndex:
+		if r.knobs.ReadWithoutReadIndex {
+			r.respondReadIndex(m, r.raftLog.committed)
+			return nil
+		}
+		r.handleReadIndex(m)
+		return nil
+	}
+	pr := r.prs[m.From]
+	if pr == nil {
+		return nil // not a member: ignore
+	}
+	switch m.Type {
+	case MsgAppResp:
+		r.handleAppendResponse(m, pr)
+	case MsgHeartbeatResp:
+		r.handleHeartbeatResponse(m, pr)
+	case MsgSnapStatus:
+		r.handleSnapStatus(m, pr)
+	case MsgUnreachable:
+		// The follower may have dropped pipelined messages: fall back to probing.
+		if pr.State == tracker.StateReplicate {
+			pr.BecomeProbe()
+		}
+	case MsgTransferLeader:
+		r.handleTransferLeader(m, pr)
+	default:
+		// Another leader of our term cannot exist (election safety); ignore stray traffic.
+	}
+	return nil
+}
+
+func (r *raft) handlePropose(m Message) error {
+	if len(m.Entries) == 0 {
+		panic("raft: empty proposal")
+	}
+	if r.leadTransferee != None {
+		// Thesis §3.10: stop accepting proposals while handing over, or the transfer may
+		// never catch the target up.
+		return ErrProposalDropped
+	}
+	if !r.appendEntry(m.Entries...) {
+		return ErrProposalDropped
+	}
+	r.bcastAppend()
+	return nil
+}
+
+func (r *raft) bcastAppend() {
+	for _, id := range r.voters {
+		if id != r.id {
+			r.sendAppend(id)
+		}
+	}
+}
+
+func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
+	for _, id := range r.voters {
+		if id == r.id {
+			continue
+		}
+		// A follower may not have the leader's commit index yet; never tell it to commit
+		// beyond what it is known to hold.
+		commit := min(Index(r.prs[id].Match), r.raftLog.committed)
+		r.send(Message{To: id, Type: MsgHeartbeat, Commit: commit, Context: ctx})
+	}
+}
+
+func (r *raft) sendAppend(to NodeID) { r.maybeSendAppend(to, true) }
+
+// maybeSendAppend sends to a follower the entries after its Next, or a snapshot when those
+// are compacted. With sendIfEmpty false it sends nothing when there are no new entries. It
+// reports whether a message was sent.
+func (r *raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
+	pr := r.prs[to]
+	if pr.IsPaused() {
+		return false
+	}
+	prev := Index(pr.Next - 1)
+	prevTerm, errt := r.raftLog.term(prev)
+	ents, erre := r.raftLog.entries(Index(pr.Next), r.maxMsgSize)
+	if len(ents) == 0 && !sendIfEmpty && errt == nil && erre == nil {
+		return false
+	}
+	if errt != nil || erre != nil {
+		return r.sendSnapshot(to, pr)
+	}
+	if len(ents) > 0 {
+		pr.SentEntries(uint64(ents[len(ents)-1].Index))
+	}
+	r.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.raftLog.committed})
+	return true
+}
+
+// sendSnapshot sends the latest snapshot to a follower whose next entries are compacted (§7).
+func (r *raft) sendSnapshot(to NodeID, pr *tracker.Progress) bool {
+	if !pr.RecentActive {
+		// Snapshots are large: send one only to a follower known to be alive.
+		return false
+	}
+	snap := r.raftLog.snapshot()
+	if snap.IsEmpty() {
+		panic(fmt.Sprintf("raft: follower %d needs a snapshot but none exists", to))
+	}
+	pr.BecomeSnapshot(uint64(snap.Metadata.Index))
+	r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
+	return true
+}
+
+func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
+	pr.RecentActive = true
+	if m.Reject {
+		r.handleAppendReject(m, pr)
+		return
+	}
+	wasPaused := pr.IsPaused()
+	if !pr.MaybeUpdate(uint64(m.Index)) && !(pr.Match == uint64(m.Index) && pr.State == tracker.StateProbe) {
+		return // stale acknowledgement
+	}
+	switch {
+	case pr.State == tracker.StateProbe:
+		pr.BecomeReplicate()
+	case pr.State == tracker.StateSnapshot && pr.Match+1 >= uint64(r.raftLog.firstIndex()):
+		// The snapshot (or entries after it) arrived: replicate normally from Match.
+		pr.BecomeProbe()
+		pr.BecomeReplicate()
+	case pr.State == tracker.StateReplicate:
+		pr.Inflights.FreeLE(uint64(m.Index))
+	}
+	if r.maybeCommit() {
+		r.onCommitAdvanced()
+	} else if wasPaused {
+		r.sendAppend(m.From)
+	}
+	// Pipelining: keep the window full while there is something to send.
+	for r.maybeSendAppend(m.From, false) {
+	}
+	if m.From == r.leadTransferee && pr.Match == uint64(r.raftLog.lastIndex()) {
+		r.send(Message{To: m.From, Type: MsgTimeoutNow})
+	}
+}
+
+// handleAppendReject backs Next off using the follower's hint: with HintTerm, skip every
+// entry of a term the follower cannot have (fast backtracking, §5.3 end).
+func (r *raft) handleAppendReject(m Message, pr *tracker.Progress) {
+	hint := m.RejectHint
+	if m.HintTerm > 0 {
+		hint, _ = r.raftLog.findConflictByTerm(m.RejectHint, m.HintTerm)
+	}
+	if !pr.MaybeDecrTo(uint64(m.Index), uint64(hint)) {
+		return
+	}
+	if r.knobs.NextIndexOffByOne {
+		pr.Next = min(pr.Next+1, uint64(r.raftLog.lastIndex())+1) // planted bug
+	}
+	if pr.State == tracker.StateReplicate {
+		pr.BecomeProbe()
+	}
+	r.sendAppend(m.From)
+}
+
+func (r *raft) handleHeartbeatResponse(m Message, pr *tracker.Progress) {
+	pr.RecentActive = true
+	pr.ProbeSent = false
+	if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
+		// Acknowledgements may have been lost; make room so replication cannot stall.
+		pr.Inflights.FreeFirstOne()
+	}
+	if pr.Match < uint64(r.raftLog.lastIndex()) {
+		r.sendAppend(m.From)
+	}
+	r.handleReadAck(m)
+}
+
+func (r *raft) handleSnapStatus(m Message, pr *tracker.Progress) {
+	if pr.State != tracker.StateSnapshot {
+		return
+	}
+	if m.Reject {
+		pr.PendingSnapshot = 0 // failed: probe from Match again
+	}
+	pr.BecomeProbe()
+	// Wait for the follower's answer (or a heartbeat response) before probing.
+	pr.ProbeSent = true
+}
+
+// handleTransferLeader starts a leadership transfer to m.From (thesis §3.10): catch the
+// target up, then tell it to campaign at once.
+func (r *raft) handleTransferLeader(m Message, pr *tracker.Progress) {
+	target := m.From
+	if r.leadTransferee != None {
+		if r.leadTransferee == target {
+			return
+		}
+		r.leadTransferee = None
+	}
+	if target == r.id {
+		return
+	}
+	// The transfer must finish within an election timeout (tickHeartbeat aborts it).
+	r.electionElapsed = 0
+	r.leadTransferee = target
+	if pr.Match == uint64(r.raftLog.lastIndex()) {
+		r.send(Message{To: target, Type: MsgTimeoutNow})
+		return
+	}
+	r.sendAppend(target)
+}
