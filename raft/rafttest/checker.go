@@ -1,0 +1,247 @@
+package rafttest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/raftchat/raftchat/raft"
+)
+
+// Checker accumulates observations of a cluster and records violations of Raft's safety
+// properties (Figure 3 of the paper):
+//   - election safety: at most one leader per term, ever (§5.2);
+//   - log matching: two durable logs that hold an entry with the same index and term are
+//     identical up to it (§5.3);
+//   - leader completeness: a leader holds every entry committed before its term (§5.4);
+//   - state machine safety: no two nodes apply different entries at one index (§5.4.3);
+//   - and driver-visible monotonicity: durable term, vote within a term, durable commit and
+//     each incarnation's commit and applied index never go backwards.
+type Checker struct {
+	leaders   map[raft.Term]raft.NodeID
+	applied   map[raft.Index]appliedEntry
+	hashes    map[raft.Index]uint64
+	durable   map[raft.NodeID]raft.HardState
+	volatile  map[raft.NodeID]volatileState
+	violation []string
+}
+
+type appliedEntry struct {
+	entry raft.Entry
+	// term is the lowest term of a node that applied it: every leader of this term or later
+	// must hold the entry.
+	term raft.Term
+}
+
+type volatileState struct {
+	incarnation int
+	commit      raft.Index
+	applied     raft.Index
+}
+
+// NewChecker returns a Checker with no observations.
+func NewChecker() *Checker {
+	return &Checker{
+		leaders:  map[raft.Term]raft.NodeID{},
+		applied:  map[raft.Index]appliedEntry{},
+		hashes:   map[raft.Index]uint64{},
+		durable:  map[raft.NodeID]raft.HardState{},
+		volatile: map[raft.NodeID]volatileState{},
+	}
+}
+
+const maxViolations = 20
+
+func (ch *Checker) violate(format string, args ...any) {
+	if len(ch.violation) < maxViolations {
+		ch.violation = append(ch.violation, fmt.Sprintf(format, args...))
+	}
+}
+
+// Err returns all violations seen so far joined into one error, or nil.
+func (ch *Checker) Err() error {
+	if len(ch.violation) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ch.violation))
+	for i, v := range ch.violation {
+		errs[i] = errors.New(v)
+	}
+	return errors.Join(errs...)
+}
+
+// Violations returns the violations seen so far, oldest first.
+func (ch *Checker) Violations() []string { return slices.Clone(ch.violation) }
+
+// Leaders returns the leader of every term seen so far, by term.
+func (ch *Checker) Leaders() map[raft.Term]raft.NodeID { return ch.leaders }
+
+// ObserveLeader records that id is leader of term. §5.2: a term has at most one leader.
+func (ch *Checker) ObserveLeader(id raft.NodeID, term raft.Term) {
+	if prev, ok := ch.leaders[term]; ok && prev != id {
+		ch.violate("election safety: nodes %d and %d are both leader of term %d", prev, id, term)
+		return
+	}
+	ch.leaders[term] = id
+}
+
+// ObserveDurableHardState checks a hard state node id just persisted against the last one.
+func (ch *Checker) ObserveDurableHardState(id raft.NodeID, hs raft.HardState) {
+	prev, ok := ch.durable[id]
+	ch.durable[id] = hs
+	if !ok {
+		return
+	}
+	switch {
+	case hs.Term < prev.Term:
+		ch.violate("node %d: durable term went back from %d to %d", id, prev.Term, hs.Term)
+	case hs.Term == prev.Term && prev.Vote != raft.None && hs.Vote != prev.Vote:
+		ch.violate("node %d: changed its vote in term %d from %d to %d", id, hs.Term, prev.Vote, hs.Vote)
+	}
+	if hs.Commit < prev.Commit {
+		ch.violate("node %d: durable commit went back from %d to %d", id, prev.Commit, hs.Commit)
+	}
+}
+
+// ObserveVolatile checks that within one incarnation a node's commit and applied indexes
+// never decrease.
+func (ch *Checker) ObserveVolatile(id raft.NodeID, incarnation int, commit, applied raft.Index) {
+	prev, ok := ch.volatile[id]
+	ch.volatile[id] = volatileState{incarnation: incarnation, commit: commit, applied: applied}
+	if !ok || prev.incarnation != incarnation {
+		return
+	}
+	if commit < prev.commit {
+		ch.violate("node %d: commit index went back from %d to %d", id, prev.commit, commit)
+	}
+	if applied < prev.applied {
+		ch.violate("node %d: applied index went back from %d to %d", id, prev.applied, applied)
+	}
+}
+
+// ObserveApplied checks node id's state machine after it applied e (nil: installed a
+// snapshot) while at term. §5.4.3: no two nodes apply different entries at one index.
+func (ch *Checker) ObserveApplied(id raft.NodeID, term raft.Term, sm StateMachine, e *raft.Entry) {
+	if h, ok := ch.hashes[sm.Index]; ok && h != sm.Hash {
+		ch.violate("state machine safety: node %d state at index %d differs from another node's", id, sm.Index)
+	} else if !ok {
+		ch.hashes[sm.Index] = sm.Hash
+	}
+	if e == nil {
+		return
+	}
+	prev, ok := ch.applied[e.Index]
+	if !ok {
+		ch.applied[e.Index] = appliedEntry{entry: *e, term: term}
+		return
+	}
+	if prev.entry.Term != e.Term || prev.entry.Type != e.Type || !bytes.Equal(prev.entry.Data, e.Data) {
+		ch.violate("state machine safety: node %d applied %s at index %d, another node applied %s",
+			id, DescribeEntry(*e), e.Index, DescribeEntry(prev.entry))
+	}
+	if term < prev.term {
+		prev.term = term
+		ch.applied[e.Index] = prev
+	}
+}
+
+// CheckLogs runs the whole-cluster checks over the durable logs: log matching between every
+// pair of nodes and leader completeness for the given current leaders (ID -> term).
+func (ch *Checker) CheckLogs(nodes []*Node, leaders map[raft.NodeID]raft.Term) {
+	logs := make([]durableLog, len(nodes))
+	for i, n := range nodes {
+		logs[i] = readDurableLog(n)
+	}
+	for i := range logs {
+		for j := i + 1; j < len(logs); j++ {
+			ch.checkMatching(logs[i], logs[j])
+		}
+	}
+	for i, n := range nodes {
+		if term, ok := leaders[n.ID]; ok {
+			ch.checkComplete(logs[i], term)
+		}
+	}
+}
+
+// durableLog is a node's stored log: entries from first on, after a snapshot at snapIndex.
+type durableLog struct {
+	id        raft.NodeID
+	snapIndex raft.Index
+	snapTerm  raft.Term
+	entries   []raft.Entry
+}
+
+func readDurableLog(n *Node) durableLog {
+	l := durableLog{id: n.ID}
+	if snap, err := n.Storage.Snapshot(); err == nil {
+		l.snapIndex, l.snapTerm = snap.Metadata.Index, snap.Metadata.Term
+	}
+	first, err1 := n.Storage.FirstIndex()
+	last, err2 := n.Storage.LastIndex()
+	if err1 != nil || err2 != nil || last < first {
+		return l
+	}
+	ents, err := n.Storage.Entries(first, last+1, 1<<62)
+	if err == nil {
+		l.entries = ents
+	}
+	return l
+}
+
+func (l durableLog) entry(i raft.Index) (raft.Entry, bool) {
+	if len(l.entries) == 0 || i < l.entries[0].Index || i > l.entries[len(l.entries)-1].Index {
+		return raft.Entry{}, false
+	}
+	return l.entries[i-l.entries[0].Index], true
+}
+
+// checkMatching: §5.3 Log Matching. Walking down from the highest index both logs hold, once
+// the terms agree every lower entry both hold must be identical.
+func (ch *Checker) checkMatching(a, b durableLog) {
+	if len(a.entries) == 0 || len(b.entries) == 0 {
+		return
+	}
+	hi := min(a.entries[len(a.entries)-1].Index, b.entries[len(b.entries)-1].Index)
+	lo := max(a.entries[0].Index, b.entries[0].Index)
+	matched := false
+	for i := hi; i >= lo && i > 0; i-- {
+		ea, _ := a.entry(i)
+		eb, _ := b.entry(i)
+		if ea.Term == eb.Term {
+			if matched && (ea.Type != eb.Type || !bytes.Equal(ea.Data, eb.Data)) {
+				ch.violate("log matching: nodes %d and %d agree on a later term but differ at index %d: %s vs %s",
+					a.id, b.id, i, DescribeEntry(ea), DescribeEntry(eb))
+				return
+			}
+			matched = true
+		} else if matched {
+			ch.violate("log matching: nodes %d and %d agree on a later entry but have terms %d and %d at index %d",
+				a.id, b.id, ea.Term, eb.Term, i)
+			return
+		}
+	}
+}
+
+// checkComplete: §5.4.1 Leader Completeness. A leader of term holds every entry that some
+// node applied while at a term no later than term.
+func (ch *Checker) checkComplete(l durableLog, term raft.Term) {
+	for idx, ae := range ch.applied {
+		if ae.term > term || idx < l.snapIndex {
+			continue
+		}
+		if idx == l.snapIndex {
+			if l.snapTerm != ae.entry.Term {
+				ch.violate("leader completeness: leader %d of term %d has snapshot term %d at committed index %d (term %d)",
+					l.id, term, l.snapTerm, idx, ae.entry.Term)
+			}
+			continue
+		}
+		e, ok := l.entry(idx)
+		if !ok || e.Term != ae.entry.Term || !bytes.Equal(e.Data, ae.entry.Data) {
+			ch.violate("leader completeness: leader %d of term %d lacks committed entry %s (has %s, present=%t)",
+				l.id, term, DescribeEntry(ae.entry), DescribeEntry(e), ok)
+		}
+	}
+}

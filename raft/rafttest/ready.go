@@ -1,0 +1,179 @@
+package rafttest
+
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/raft"
+)
+
+// ProcessReady handles one Ready of node id the way a correct driver does: persist the
+// snapshot, entries and hard state; put the messages on the network; apply the snapshot and
+// the committed entries; keep the read states; Advance. It reports whether there was a Ready.
+func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
+	n, err := c.mustNode(id)
+	if err != nil {
+		return false, err
+	}
+	if n.Down() || !n.Raw.HasReady() {
+		return false, nil
+	}
+	rd := n.Raw.Ready()
+	if c.tracing() {
+		c.logf("%s", describeReady(n.ID, rd))
+	}
+	if err := c.persist(n, rd); err != nil {
+		return true, err
+	}
+	c.net.send(rd.Messages)
+	if err := c.apply(n, rd); err != nil {
+		return true, err
+	}
+	n.ReadStates = append(n.ReadStates, rd.ReadStates...)
+	n.Raw.Advance(rd)
+	c.observe(n)
+	return true, nil
+}
+
+// ProcessAllReady runs ProcessReady once on every live node, in ID order, and reports
+// whether any had a Ready.
+func (c *Cluster) ProcessAllReady() (bool, error) {
+	worked := false
+	for _, n := range c.nodes {
+		did, err := c.ProcessReady(n.ID)
+		if err != nil {
+			return worked, err
+		}
+		worked = worked || did
+	}
+	return worked, nil
+}
+
+func (c *Cluster) persist(n *Node, rd raft.Ready) error {
+	if !rd.Snapshot.IsEmpty() {
+		if err := n.Storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("node %d: persist snapshot %d: %w", n.ID, rd.Snapshot.Metadata.Index, err)
+		}
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.Storage.Append(rd.Entries); err != nil {
+			return fmt.Errorf("node %d: persist entries: %w", n.ID, err)
+		}
+	}
+	if !rd.HardState.IsEmpty() {
+		if err := n.Storage.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("node %d: persist hard state: %w", n.ID, err)
+		}
+		c.Checker.ObserveDurableHardState(n.ID, rd.HardState)
+		if rd.HardState.Commit > n.commit {
+			n.commit = rd.HardState.Commit
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) apply(n *Node, rd raft.Ready) error {
+	term := n.Raw.Status().Term
+	if !rd.Snapshot.IsEmpty() {
+		sm, err := DecodeStateMachine(rd.Snapshot.Data)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", n.ID, err)
+		}
+		if sm.Index != rd.Snapshot.Metadata.Index {
+			return fmt.Errorf("node %d: snapshot data at %d, metadata at %d", n.ID, sm.Index, rd.Snapshot.Metadata.Index)
+		}
+		n.SM = sm
+		c.Checker.ObserveApplied(n.ID, term, sm, nil)
+	}
+	for _, e := range rd.CommittedEntries {
+		if e.Index > n.commit {
+			c.Checker.violate("node %d: applying entry %d beyond its durable commit index %d", n.ID, e.Index, n.commit)
+		}
+		if err := n.SM.Apply(e); err != nil {
+			c.Checker.violate("node %d: %v", n.ID, err)
+			return nil
+		}
+		c.Checker.ObserveApplied(n.ID, term, n.SM, &e)
+	}
+	return nil
+}
+
+// Tick advances node id's logical clock by one tick.
+func (c *Cluster) Tick(id raft.NodeID) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	n.Raw.Tick()
+	c.observe(n)
+	return nil
+}
+
+// Campaign makes node id start an election now.
+func (c *Cluster) Campaign(id raft.NodeID) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	err = n.Raw.Campaign()
+	c.observe(n)
+	return err
+}
+
+// Propose hands data to node id; a follower forwards it to the leader it knows. The error
+// is raft's (for example raft.ErrProposalDropped).
+func (c *Cluster) Propose(id raft.NodeID, data []byte) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	err = n.Raw.Propose(data)
+	c.observe(n)
+	return err
+}
+
+// ReadIndex starts a linearizable read on node id; the answer arrives as a ReadState.
+func (c *Cluster) ReadIndex(id raft.NodeID, rctx []byte) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	n.Raw.ReadIndex(rctx)
+	c.observe(n)
+	return nil
+}
+
+// TransferLeadership asks node id (normally the leader) to hand leadership to node to.
+func (c *Cluster) TransferLeadership(id, to raft.NodeID) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	n.Raw.TransferLeadership(to)
+	c.observe(n)
+	return nil
+}
+
+// Compact makes node id take a snapshot of its state machine at its applied index and
+// release the log up to it, as an application does to bound its log (§7).
+func (c *Cluster) Compact(id raft.NodeID) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	first, err := n.Storage.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("node %d: first index: %w", n.ID, err)
+	}
+	if n.SM.Index < first {
+		return fmt.Errorf("node %d: nothing to compact (applied %d, first index %d)", n.ID, n.SM.Index, first)
+	}
+	cs := raft.ConfState{Voters: n.voters}
+	if _, err := n.Storage.CreateSnapshot(n.SM.Index, &cs, n.SM.Encode()); err != nil {
+		return fmt.Errorf("node %d: create snapshot at %d: %w", n.ID, n.SM.Index, err)
+	}
+	if err := n.Storage.Compact(n.SM.Index); err != nil {
+		return fmt.Errorf("node %d: compact to %d: %w", n.ID, n.SM.Index, err)
+	}
+	c.logf("node %d: snapshot and compact at %d\n", n.ID, n.SM.Index)
+	return nil
+}
