@@ -515,7 +515,11 @@ func TestFileCommands(t *testing.T) {
 		}, actor: "alice", op: &commandpb.CompleteUpload{FileId: 1}, want: CodeOK},
 		{name: "share incomplete", setup: func(h *harness) { begin(h) }, actor: "alice", op: &commandpb.ShareFile{FileId: 1}, want: CodeFailedPrecondition},
 		{name: "share unknown", actor: "alice", op: &commandpb.ShareFile{FileId: 1}, want: CodeNotFound},
-		{name: "share outsider", setup: func(h *harness) { id := begin(h); uploadAll(h, id); h.ok("alice", &commandpb.CompleteUpload{FileId: id}) },
+		{name: "share outsider", setup: func(h *harness) {
+			id := begin(h)
+			uploadAll(h, id)
+			h.ok("alice", &commandpb.CompleteUpload{FileId: id})
+		},
 			actor: "carol", op: &commandpb.ShareFile{FileId: 1}, want: CodeNotMember},
 	})
 }
