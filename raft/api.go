@@ -47,3 +47,7 @@ type Ready struct {
 	// MustSync says whether Entries/HardState must be fsynced before sending Messages.
 	MustSync bool
 }
+
+// ErrInvalidMessage: Step was given a malformed message (for example MsgApp entries that are
+// not contiguous after Index); it was ignored.
+var ErrInvalidMessage = errors.New("raft: invalid message")

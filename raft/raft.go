@@ -284,10 +284,27 @@ func (r *raft) tickHeartbeat() {
 		// A transfer that did not finish within an election timeout is abandoned so the
 		// leader can take proposals again (thesis §3.10).
 		r.leadTransferee = None
+		r.expireSnapshots()
 	}
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
 		_ = r.Step(Message{From: r.id, Type: MsgBeat})
+	}
+}
+
+// expireSnapshots returns to probing any follower that has been in StateSnapshot for two
+// whole election timeouts: without a ReportSnapshot (a lost MsgSnap, a transport that does not
+// report) it would otherwise never be sent anything again.
+func (r *raft) expireSnapshots() {
+	for _, id := range r.voters {
+		pr := r.prs[id]
+		if pr.State != tracker.StateSnapshot {
+			continue
+		}
+		pr.SnapshotPeriods++
+		if pr.SnapshotPeriods >= 2 {
+			pr.BecomeProbe()
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package raft
 
-import "github.com/raftchat/raftchat/raft/tracker"
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/raft/tracker"
+)
 
 // RawNode is the Raft node the driver talks to: a step function with no I/O, clock or
 // goroutines (see the package doc for the driver loop). It is not safe for concurrent use.
@@ -66,9 +70,42 @@ func (rn *RawNode) Step(m Message) error {
 	if _, ok := rn.raft.prs[m.From]; !ok {
 		return nil
 	}
+	if err := validateMessage(m); err != nil {
+		return err
+	}
 	err := rn.raft.Step(m)
 	rn.checkInvariants()
 	return err
+}
+
+// validateMessage rejects messages no correct peer sends, which would otherwise break
+// internal invariants (Step is fed from the network and from fuzzers).
+func validateMessage(m Message) error {
+	switch m.Type {
+	case MsgProp, MsgReadIndex:
+		return nil
+	case MsgApp:
+		if m.Term == 0 || m.LogTerm > m.Term {
+			return fmt.Errorf("%w: %s term %d log term %d", ErrInvalidMessage, m.Type, m.Term, m.LogTerm)
+		}
+		prevTerm := m.LogTerm
+		for i, e := range m.Entries {
+			if e.Index != m.Index+1+Index(i) || e.Term < prevTerm || e.Term > m.Term {
+				return fmt.Errorf("%w: MsgApp entry %d is (index %d, term %d) after (index %d, term %d)",
+					ErrInvalidMessage, i, e.Index, e.Term, m.Index, m.LogTerm)
+			}
+			prevTerm = e.Term
+		}
+	case MsgSnap:
+		if m.Term == 0 || m.Snapshot == nil || m.Snapshot.Metadata.Term > m.Term {
+			return fmt.Errorf("%w: MsgSnap without a valid snapshot", ErrInvalidMessage)
+		}
+	default:
+		if m.Term == 0 {
+			return fmt.Errorf("%w: %s without a term", ErrInvalidMessage, m.Type)
+		}
+	}
+	return nil
 }
 
 // ReadIndex requests a linearizable read point (thesis §6.4). When leadership is confirmed a
@@ -225,4 +262,10 @@ func peerProgress(id NodeID, pr *tracker.Progress) PeerProgress {
 		ID: id, Match: Index(pr.Match), Next: Index(pr.Next), State: pr.State.String(),
 		RecentActive: pr.RecentActive, Inflight: pr.Inflights.Count(),
 	}
+}
+
+// ConfState returns the membership, to record with snapshots
+// (MemoryStorage.CreateSnapshot).
+func (rn *RawNode) ConfState() ConfState {
+	return ConfState{Voters: append([]NodeID(nil), rn.raft.voters...)}
 }

@@ -47,7 +47,7 @@ func stepLeader(r *raft, m Message) error {
 
 func (r *raft) handlePropose(m Message) error {
 	if len(m.Entries) == 0 {
-		panic("raft: empty proposal")
+		return ErrProposalDropped // only a forged forwarded proposal can be empty
 	}
 	if r.leadTransferee != None {
 		// Thesis §3.10: stop accepting proposals while handing over, or the transfer may
@@ -124,6 +124,9 @@ func (r *raft) sendSnapshot(to NodeID, pr *tracker.Progress) bool {
 
 func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
 	pr.RecentActive = true
+	if m.Index > r.raftLog.lastIndex() {
+		return // no follower of ours can hold more than we do: forged or corrupt
+	}
 	if m.Reject {
 		r.handleAppendReject(m, pr)
 		return

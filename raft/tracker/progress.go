@@ -48,6 +48,9 @@ type Progress struct {
 	// ProbeSent is set in StateProbe once a MsgApp with entries went out; cleared by any
 	// answer or heartbeat response.
 	ProbeSent bool
+	// SnapshotPeriods counts the election timeouts spent in StateSnapshot; the leader gives
+	// up waiting for a snapshot report after a few.
+	SnapshotPeriods int
 	// Inflights is the pipelining window (StateReplicate).
 	Inflights *Inflights
 }
@@ -60,6 +63,7 @@ func New(next uint64, maxInflight int) *Progress {
 func (pr *Progress) reset(state StateType) {
 	pr.ProbeSent = false
 	pr.PendingSnapshot = 0
+	pr.SnapshotPeriods = 0
 	pr.State = state
 	pr.Inflights.Reset()
 }
