@@ -1,0 +1,136 @@
+package election
+
+import (
+	"bufio"
+	"fmt"
+	"html"
+	"io"
+	"math"
+)
+
+// Series is one CDF line of a plot.
+type Series struct {
+	Label  string
+	Points []Point
+}
+
+// palette holds distinguishable line colors, reused in order.
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// Plot geometry, in SVG user units.
+const (
+	plotW, plotH             = 720.0, 420.0
+	marginL, marginR         = 70.0, 190.0
+	marginT, marginB         = 30.0, 55.0
+	innerW, innerH           = plotW - marginL - marginR, plotH - marginT - marginB
+	maxXTicks                = 10
+	svgHeader                = `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">` + "\n"
+	gridStyle                = `stroke="#ddd" stroke-width="1"`
+	axisStyle                = `stroke="#000" stroke-width="1"`
+	defaultTitle             = "Time without leader after the leader crashes (CDF)"
+	xLabel, yLabel           = "time without leader (ms)", "cumulative percent of trials"
+	legendDX, legendRowH     = 16.0, 18.0
+	minXRangeMs, xPadPercent = 10.0, 0.02
+)
+
+// WriteSVG draws the CDFs as step lines on one linear time axis and writes a standalone SVG
+// document. xMaxMs bounds the time axis (0 picks the largest time in the data); lines that
+// run past it are clipped at the edge, as in the paper's figure.
+func WriteSVG(w io.Writer, title string, series []Series, xMaxMs float64) error {
+	if title == "" {
+		title = defaultTitle
+	}
+	lo, hi := xRange(series, xMaxMs)
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, svgHeader, plotW, plotH, plotW, plotH)
+	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
+	fmt.Fprintf(bw, `<text x="%.1f" y="18" text-anchor="middle" font-size="14">%s</text>`+"\n", marginL+innerW/2, html.EscapeString(title))
+	writeAxes(bw, lo, hi)
+	fmt.Fprintf(bw, `<clipPath id="plot"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`+"\n",
+		marginL, marginT-1, innerW, innerH+2)
+	for k, s := range series {
+		color := palette[k%len(palette)]
+		fmt.Fprintf(bw, `<path clip-path="url(#plot)" fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", color, stepPath(s.Points, lo, hi))
+		y := marginT + 10 + float64(k)*legendRowH
+		x := marginL + innerW + 15
+		fmt.Fprintf(bw, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", x, y, x+legendDX, y, color)
+		fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" dominant-baseline="middle">%s</text>`+"\n", x+legendDX+6, y, html.EscapeString(s.Label))
+	}
+	fmt.Fprintln(bw, "</svg>")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write svg: %w", err)
+	}
+	return nil
+}
+
+// xRange picks the time axis: from a round number below the smallest time to xMaxMs (or
+// the largest time), with some room on each side.
+func xRange(series []Series, xMaxMs float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), 0.0
+	for _, s := range series {
+		for _, p := range s.Points {
+			lo, hi = math.Min(lo, p.Ms), math.Max(hi, p.Ms)
+		}
+	}
+	if math.IsInf(lo, 1) {
+		lo, hi = 0, 100
+	}
+	if xMaxMs > 0 {
+		hi = xMaxMs
+	}
+	step := niceStep((hi - lo) / maxXTicks)
+	lo = math.Max(0, math.Floor(lo/step)*step)
+	hi = math.Max(lo+minXRangeMs, math.Ceil(hi*(1+xPadPercent)/step)*step)
+	return lo, hi
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	if x <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func sx(ms, lo, hi float64) float64 { return marginL + (ms-lo)/(hi-lo)*innerW }
+func sy(frac float64) float64       { return marginT + (1-frac)*innerH }
+
+func writeAxes(w io.Writer, lo, hi float64) {
+	step := niceStep((hi - lo) / maxXTicks)
+	for x := lo; x <= hi+step/1e6; x += step {
+		px := sx(x, lo, hi)
+		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", px, marginT, px, marginT+innerH, gridStyle)
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%g</text>`+"\n", px, marginT+innerH+16, x)
+	}
+	for pct := 0; pct <= 100; pct += 20 {
+		py := sy(float64(pct) / 100)
+		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", marginL, py, marginL+innerW, py, gridStyle)
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%d%%</text>`+"\n", marginL-6, py, pct)
+	}
+	fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" %s/>`+"\n", marginL, marginT, innerW, innerH, axisStyle)
+	fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", marginL+innerW/2, plotH-12, xLabel)
+	fmt.Fprintf(w, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", marginT+innerH/2, yLabel)
+}
+
+// stepPath draws an empirical CDF as a staircase starting at 0%.
+func stepPath(pts []Point, lo, hi float64) string {
+	if len(pts) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 24*len(pts))
+	b = fmt.Appendf(b, "M%.1f %.1f", sx(math.Max(lo, pts[0].Ms), lo, hi), sy(0))
+	prev := 0.0
+	for _, p := range pts {
+		x := sx(p.Ms, lo, hi)
+		b = fmt.Appendf(b, " L%.1f %.1f L%.1f %.1f", x, sy(prev), x, sy(p.Fraction))
+		prev = p.Fraction
+	}
+	b = fmt.Appendf(b, " L%.1f %.1f", sx(hi, lo, hi)+1, sy(prev))
+	return string(b)
+}
