@@ -1,0 +1,176 @@
+package node
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+)
+
+// Process carries out every pending Ready, in the order Raft requires: persist the snapshot,
+// entries and hard state (synced when MustSync), send the messages, apply the snapshot and
+// the committed entries, answer the reads whose index is applied, then Advance. Callbacks of
+// Propose, ReadIndex and OnApply run from here.
+func (r *Replica) Process() error {
+	r.runLater()
+	for r.rn.HasReady() {
+		rd := r.rn.Ready()
+		if err := r.persist(rd); err != nil {
+			return err
+		}
+		if len(rd.Messages) > 0 {
+			r.cfg.Send(rd.Messages)
+		}
+		if err := r.apply(rd); err != nil {
+			return err
+		}
+		r.noteReadStates(rd.ReadStates)
+		r.serveReads()
+		r.rn.Advance(rd)
+		if err := r.maybeSnapshot(); err != nil {
+			return err
+		}
+		r.runLater()
+	}
+	return nil
+}
+
+func (r *Replica) runLater() {
+	for len(r.later) > 0 {
+		fns := r.later
+		r.later = nil
+		for _, f := range fns {
+			f()
+		}
+	}
+}
+
+func (r *Replica) persist(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		r.soft = *rd.SoftState
+	}
+	if !rd.Snapshot.IsEmpty() {
+		if err := r.cfg.Log.SaveSnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("node %d: save snapshot %d: %w", r.cfg.ID, rd.Snapshot.Metadata.Index, err)
+		}
+		if err := r.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("node %d: apply snapshot to raft storage: %w", r.cfg.ID, err)
+		}
+	}
+	if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
+		if err := r.cfg.Log.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+			return fmt.Errorf("node %d: save %d entries: %w", r.cfg.ID, len(rd.Entries), err)
+		}
+	}
+	if err := r.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("node %d: append to raft storage: %w", r.cfg.ID, err)
+	}
+	if !rd.HardState.IsEmpty() {
+		r.hard = rd.HardState
+		if err := r.storage.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("node %d: set hard state: %w", r.cfg.ID, err)
+		}
+	}
+	return nil
+}
+
+func (r *Replica) apply(rd raft.Ready) error {
+	if !rd.Snapshot.IsEmpty() {
+		if err := r.sm.Restore(rd.Snapshot.Data); err != nil {
+			return fmt.Errorf("node %d: restore snapshot %d: %w", r.cfg.ID, rd.Snapshot.Metadata.Index, err)
+		}
+		r.applied, r.lastSnap = rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Index
+		if len(rd.Snapshot.Metadata.ConfState.Voters) > 0 {
+			r.conf = rd.Snapshot.Metadata.ConfState
+		}
+		for _, h := range r.restoreHooks {
+			h(r.applied)
+		}
+	}
+	for _, e := range rd.CommittedEntries {
+		if e.Index <= r.applied {
+			continue
+		}
+		if e.Index != r.applied+1 {
+			panic(fmt.Sprintf("node %d: applying entry %d after %d", r.cfg.ID, e.Index, r.applied))
+		}
+		r.applyEntry(e)
+	}
+	return nil
+}
+
+func (r *Replica) applyEntry(e raft.Entry) {
+	r.applied = e.Index
+	idx := uint64(e.Index)
+	for _, h := range r.entryHooks {
+		h(e)
+	}
+	if e.Type != raft.EntryNormal || len(e.Data) == 0 {
+		// Raft's no-op on election (and, later, configuration changes) carry no command;
+		// the machine only advances its applied index.
+		res := r.sm.Apply(idx, nil)
+		r.runHooks(idx, nil, res)
+		return
+	}
+	cmd := &commandpb.Command{}
+	if err := proto.Unmarshal(e.Data, cmd); err != nil {
+		// The machine rejects it as malformed; there is nobody to answer.
+		r.runHooks(idx, nil, r.sm.Apply(idx, e.Data))
+		return
+	}
+	if up := cmd.GetUploadChunk(); up != nil && r.cfg.Blobs != nil {
+		r.storeChunk(idx, up)
+	}
+	res := r.sm.ApplyCommand(idx, cmd)
+	r.runHooks(idx, cmd, res)
+	r.completeProps(propKey{cmd.GetClientId(), cmd.GetRequestId()}, res)
+}
+
+func (r *Replica) runHooks(idx uint64, cmd *commandpb.Command, res *commandpb.Result) {
+	for _, h := range r.hooks {
+		h(idx, cmd, res)
+	}
+}
+
+// storeChunk puts a chunk's bytes in the blob store before the machine records the chunk, so
+// a completed upload's bytes are always present. Bytes that do not match the declared sum
+// are left for the machine to reject.
+func (r *Replica) storeChunk(idx uint64, up *commandpb.UploadChunk) {
+	sum := sha256.Sum256(up.GetData())
+	if string(sum[:]) != string(up.GetSha256()) || r.cfg.Blobs.Has(sum) {
+		return
+	}
+	if err := r.cfg.Blobs.Put(sum, up.GetData()); err != nil && r.cfg.Logger != nil {
+		r.cfg.Logger.Error("store chunk", "node", r.cfg.ID, "index", idx, "err", err)
+	}
+}
+
+// maybeSnapshot takes a state-machine snapshot once SnapshotEveryEntries entries applied
+// since the last one, stores it durably and compacts the in-memory log, keeping a tail.
+func (r *Replica) maybeSnapshot() error {
+	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) {
+		return nil
+	}
+	data, err := r.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("node %d: snapshot state machine at %d: %w", r.cfg.ID, r.applied, err)
+	}
+	conf := r.conf
+	snap, err := r.storage.CreateSnapshot(r.applied, &conf, data)
+	if err != nil {
+		return fmt.Errorf("node %d: create snapshot at %d: %w", r.cfg.ID, r.applied, err)
+	}
+	if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
+		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
+	}
+	r.lastSnap = r.applied
+	if tail := raft.Index(r.cfg.CompactionTailEntries); r.applied > tail {
+		if err := r.storage.Compact(r.applied - tail); err != nil {
+			return fmt.Errorf("node %d: compact at %d: %w", r.cfg.ID, r.applied-tail, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+)
+
+// Propose submits cmd to the cluster. done runs from a later Process call: with the result
+// when a command with the same (client_id, request_id) applies on this replica (which may be
+// an earlier attempt of the same request), or with an error if Raft refused the proposal.
+// A proposal lost in a leader change never completes: the caller times out, cancels and
+// retries with the same request id. cmd must carry its client_id, request_id and time.
+func (r *Replica) Propose(cmd *commandpb.Command, done func(*commandpb.Result, error)) (cancel func()) {
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(cmd)
+	if err != nil {
+		err = fmt.Errorf("node %d: encode command: %w", r.cfg.ID, err)
+		r.later = append(r.later, func() { done(nil, err) })
+		return func() {}
+	}
+	if err := r.rn.Propose(data); err != nil {
+		err = fmt.Errorf("node %d: propose: %w", r.cfg.ID, err)
+		r.later = append(r.later, func() { done(nil, err) })
+		return func() {}
+	}
+	key := propKey{cmd.GetClientId(), cmd.GetRequestId()}
+	p := &pendingProp{done: done}
+	r.props[key] = append(r.props[key], p)
+	return func() { r.dropProp(key, p) }
+}
+
+func (r *Replica) dropProp(key propKey, p *pendingProp) {
+	list := r.props[key]
+	for i, q := range list {
+		if q == p {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.props, key)
+	} else {
+		r.props[key] = list
+	}
+}
+
+// completeProps runs the callbacks waiting for key.
+func (r *Replica) completeProps(key propKey, res *commandpb.Result) {
+	list := r.props[key]
+	if len(list) == 0 {
+		return
+	}
+	delete(r.props, key)
+	for _, p := range list {
+		p.done(res, nil)
+	}
+}
+
+// ReadIndex starts a linearizable read. done(nil) runs from Process once this replica has
+// applied everything committed when the read started (Raft's ReadIndex, thesis §6.4); the
+// caller may then read Machine(). A read with no leader fails at once with raft.ErrNoLeader;
+// one lost in a leader change never completes, so callers time out and cancel.
+func (r *Replica) ReadIndex(done func(error)) (cancel func()) {
+	if r.soft.Lead == raft.None {
+		r.later = append(r.later, func() { done(fmt.Errorf("node %d: read: %w", r.cfg.ID, raft.ErrNoLeader)) })
+		return func() {}
+	}
+	r.nextReadID++
+	id := r.nextReadID
+	r.reads[id] = &pendingRead{id: id, done: done}
+	var ctx [8]byte
+	binary.BigEndian.PutUint64(ctx[:], id)
+	r.rn.ReadIndex(ctx[:])
+	return func() { delete(r.reads, id) }
+}
+
+// noteReadStates records the read index of each answered ReadIndex request.
+func (r *Replica) noteReadStates(rss []raft.ReadState) {
+	for _, rs := range rss {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		if p := r.reads[binary.BigEndian.Uint64(rs.RequestCtx)]; p != nil && !p.known {
+			p.index, p.known = rs.Index, true
+		}
+	}
+}
+
+// serveReads completes the reads whose read index has been applied, in request order.
+func (r *Replica) serveReads() {
+	if len(r.reads) == 0 {
+		return
+	}
+	var ready []*pendingRead
+	for _, p := range r.reads {
+		if p.known && p.index <= r.applied {
+			ready = append(ready, p)
+		}
+	}
+	sortReads(ready)
+	for _, p := range ready {
+		delete(r.reads, p.id)
+		p.done(nil)
+	}
+}
+
+func sortReads(ps []*pendingRead) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].id < ps[j-1].id; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}

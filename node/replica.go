@@ -1,0 +1,276 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// Config configures a Replica. Zero limits are rejected, never read as "unlimited".
+type Config struct {
+	// ID is this replica's Raft id; Voters the initial cluster (including ID).
+	ID     raft.NodeID
+	Voters []raft.NodeID
+	// ElectionTimeoutTicks and HeartbeatIntervalTicks are Raft's timers in Tick calls.
+	ElectionTimeoutTicks   int
+	HeartbeatIntervalTicks int
+	// Seed seeds Raft's randomized election timeouts.
+	Seed uint64
+	// Log is the durable home of the Raft state; New recovers from it.
+	Log LogStore
+	// Blobs receives the bytes of uploaded chunks before the chunk command applies. Nil
+	// discards them (the simulator does not model file bytes).
+	Blobs BlobStore
+	// Send hands messages to the transport. It must not block and must not call back into
+	// the Replica.
+	Send func([]raft.Message)
+	// StateMachine configures the chat state machine (every replica must use the same).
+	StateMachine statemachine.Config
+	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
+	SnapshotEveryEntries uint64
+	// CompactionTailEntries is how many entries before a snapshot stay in the in-memory log,
+	// so slightly lagging followers catch up without a snapshot. Zero keeps none.
+	CompactionTailEntries uint64
+	// MaxMessageBytes, MaxInflightMessages, MaxUncommittedBytes and MaxCommittedBytesPerReady
+	// are Raft's flow-control limits; zero picks the defaults below.
+	MaxMessageBytes           uint64
+	MaxInflightMessages       int
+	MaxUncommittedBytes       uint64
+	MaxCommittedBytesPerReady uint64
+	// RaftKnobs plants Raft bugs for the simulator; nil means none.
+	RaftKnobs *raft.TestingKnobs
+	// Logger receives Raft's and the driver's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Default flow-control limits, used where Config leaves them zero.
+const (
+	DefaultMaxMessageBytes           = 1 << 20
+	DefaultMaxInflightMessages       = 256
+	DefaultMaxUncommittedBytes       = 64 << 20
+	DefaultMaxCommittedBytesPerReady = 4 << 20
+)
+
+// Status is a snapshot of a replica's Raft position.
+type Status struct {
+	ID      raft.NodeID
+	Role    raft.StateType
+	Term    raft.Term
+	Leader  raft.NodeID
+	Commit  raft.Index
+	Applied raft.Index
+	Peers   []raft.NodeID
+}
+
+// ApplyHook observes every applied command (cmd is nil for Raft no-ops and undecodable data).
+type ApplyHook func(index uint64, cmd *commandpb.Command, res *commandpb.Result)
+
+// ErrStopped is returned to pending callbacks when the replica is closed.
+var ErrStopped = errors.New("node: replica stopped")
+
+type propKey struct {
+	client  string
+	request uint64
+}
+
+type pendingProp struct {
+	done func(*commandpb.Result, error)
+}
+
+type pendingRead struct {
+	id    uint64
+	index raft.Index // valid once known
+	known bool
+	done  func(error)
+}
+
+// Replica drives one Raft member and its chat state machine. It is not safe for concurrent
+// use: the caller serializes every method (chatd holds a mutex, chatsim has one goroutine).
+type Replica struct {
+	cfg     Config
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	sm      *statemachine.Machine
+	conf    raft.ConfState
+
+	applied  raft.Index
+	lastSnap raft.Index
+	soft     raft.SoftState
+	hard     raft.HardState
+
+	props      map[propKey][]*pendingProp
+	reads      map[uint64]*pendingRead
+	nextReadID uint64
+	// later holds completions decided outside Process (failed proposals) so that callbacks
+	// always run from Process, never re-entrantly from Propose.
+	later []func()
+	hooks []ApplyHook
+	// entryHooks and restoreHooks serve invariant checkers that compare raw entries.
+	entryHooks   []func(raft.Entry)
+	restoreHooks []func(raft.Index)
+}
+
+// New builds a Replica, recovering the Raft log, hard state and state-machine snapshot from
+// cfg.Log.
+func New(cfg Config) (*Replica, error) {
+	if err := validate(&cfg); err != nil {
+		return nil, err
+	}
+	sm, err := statemachine.New(cfg.StateMachine)
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
+	}
+	r := &Replica{
+		cfg: cfg, storage: raft.NewMemoryStorage(), sm: sm,
+		conf:  raft.ConfState{Voters: sortedIDs(cfg.Voters)},
+		props: map[propKey][]*pendingProp{}, reads: map[uint64]*pendingRead{},
+	}
+	if err := r.recover(); err != nil {
+		return nil, fmt.Errorf("node %d: recover: %w", cfg.ID, err)
+	}
+	rn, err := raft.NewRawNode(r.raftConfig())
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
+	}
+	r.rn = rn
+	return r, nil
+}
+
+func validate(cfg *Config) error {
+	switch {
+	case cfg.ID == raft.None:
+		return errors.New("node: config: ID must be set")
+	case !slices.Contains(cfg.Voters, cfg.ID):
+		return fmt.Errorf("node %d: config: Voters %v must include ID", cfg.ID, cfg.Voters)
+	case cfg.Log == nil || cfg.Send == nil:
+		return fmt.Errorf("node %d: config: Log and Send are required", cfg.ID)
+	case cfg.SnapshotEveryEntries == 0:
+		return fmt.Errorf("node %d: config: SnapshotEveryEntries must be positive", cfg.ID)
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxInflightMessages == 0 {
+		cfg.MaxInflightMessages = DefaultMaxInflightMessages
+	}
+	if cfg.MaxUncommittedBytes == 0 {
+		cfg.MaxUncommittedBytes = DefaultMaxUncommittedBytes
+	}
+	if cfg.MaxCommittedBytesPerReady == 0 {
+		cfg.MaxCommittedBytesPerReady = DefaultMaxCommittedBytesPerReady
+	}
+	return nil
+}
+
+func (r *Replica) raftConfig() raft.Config {
+	return raft.Config{
+		ID: r.cfg.ID, Voters: r.conf.Voters,
+		ElectionTimeoutTicks:      r.cfg.ElectionTimeoutTicks,
+		HeartbeatIntervalTicks:    r.cfg.HeartbeatIntervalTicks,
+		Storage:                   r.storage,
+		Applied:                   r.applied,
+		MaxMessageBytes:           r.cfg.MaxMessageBytes,
+		MaxInflightMessages:       r.cfg.MaxInflightMessages,
+		MaxUncommittedBytes:       r.cfg.MaxUncommittedBytes,
+		MaxCommittedBytesPerReady: r.cfg.MaxCommittedBytesPerReady,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Seed:                      r.cfg.Seed,
+		Logger:                    r.cfg.Logger,
+		Knobs:                     r.cfg.RaftKnobs,
+	}
+}
+
+// recover loads the durable state into the in-memory Raft storage and restores the state
+// machine from the snapshot. Committed entries after the snapshot are re-applied by Raft.
+func (r *Replica) recover() error {
+	hs, snap, ents, err := r.cfg.Log.Load()
+	if err != nil {
+		return err
+	}
+	if !snap.IsEmpty() {
+		if err := r.storage.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("apply snapshot %d: %w", snap.Metadata.Index, err)
+		}
+		if err := r.sm.Restore(snap.Data); err != nil {
+			return fmt.Errorf("restore snapshot %d: %w", snap.Metadata.Index, err)
+		}
+		r.applied, r.lastSnap = snap.Metadata.Index, snap.Metadata.Index
+		if len(snap.Metadata.ConfState.Voters) > 0 {
+			r.conf = snap.Metadata.ConfState
+		}
+	}
+	if err := r.storage.Append(ents); err != nil {
+		return fmt.Errorf("append %d entries: %w", len(ents), err)
+	}
+	if !hs.IsEmpty() {
+		if err := r.storage.SetHardState(hs); err != nil {
+			return fmt.Errorf("set hard state: %w", err)
+		}
+		r.hard = hs
+	}
+	return nil
+}
+
+func sortedIDs(ids []raft.NodeID) []raft.NodeID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Tick advances Raft's logical clock by one tick.
+func (r *Replica) Tick() { r.rn.Tick() }
+
+// Step hands a message from a peer to Raft.
+func (r *Replica) Step(m raft.Message) error {
+	if err := r.rn.Step(m); err != nil {
+		return fmt.Errorf("node %d: step %s from %d: %w", r.cfg.ID, m.Type, m.From, err)
+	}
+	return nil
+}
+
+// Campaign makes this replica start an election now (tests and tooling).
+func (r *Replica) Campaign() error { return r.rn.Campaign() }
+
+// TransferLeadership asks the leader to hand leadership to the given replica.
+func (r *Replica) TransferLeadership(to raft.NodeID) { r.rn.TransferLeadership(to) }
+
+// ReportUnreachable tells Raft that the transport failed to reach a peer.
+func (r *Replica) ReportUnreachable(id raft.NodeID) { r.rn.ReportUnreachable(id) }
+
+// ReportSnapshot tells Raft whether sending a snapshot to a peer failed.
+func (r *Replica) ReportSnapshot(id raft.NodeID, failed bool) { r.rn.ReportSnapshot(id, failed) }
+
+// Machine returns the chat state machine. Reads through it are linearizable only after a
+// ReadIndex callback fired with nil (and before the caller releases its serialization).
+func (r *Replica) Machine() *statemachine.Machine { return r.sm }
+
+// Storage returns Raft's in-memory log, for invariant checkers. Callers must not modify it.
+func (r *Replica) Storage() *raft.MemoryStorage { return r.storage }
+
+// OnApply registers a hook called, from Process, after each entry applies.
+func (r *Replica) OnApply(h ApplyHook) { r.hooks = append(r.hooks, h) }
+
+// OnApplyEntry registers a hook called, from Process, with each raw entry just before it
+// applies (checkers compare what every replica applied at each index).
+func (r *Replica) OnApplyEntry(h func(raft.Entry)) { r.entryHooks = append(r.entryHooks, h) }
+
+// OnRestore registers a hook called, from Process, when the state machine is replaced by a
+// snapshot received from the leader.
+func (r *Replica) OnRestore(h func(index raft.Index)) { r.restoreHooks = append(r.restoreHooks, h) }
+
+// Applied is the index of the last entry applied to the state machine.
+func (r *Replica) Applied() raft.Index { return r.applied }
+
+// Status reports the replica's Raft position.
+func (r *Replica) Status() Status {
+	return Status{
+		ID: r.cfg.ID, Role: r.soft.RaftState, Term: r.hard.Term, Leader: r.soft.Lead,
+		Commit: r.hard.Commit, Applied: r.applied, Peers: slices.Clone(r.conf.Voters),
+	}
+}
