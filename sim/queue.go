@@ -6,13 +6,13 @@ import "github.com/raftchat/raftchat/raft"
 type eventKind uint8
 
 const (
-	evTick      eventKind = iota + 1 // a node's clock ticks
-	evDeliver                        // a message arrives at msg.To
-	evFault                          // schedule event number arg happens
-	evClient                         // client arg wakes up (start next op or retry)
-	evTimeout                        // client arg's attempt gen timed out
-	evPhase                          // the safety phase ends / a liveness probe
-	evNodeReady                      // a restarted or resumed node processes its backlog
+	evTick    eventKind = iota + 1 // a node's clock ticks
+	evDeliver                      // a message arrives at msg.To
+	evFault                        // schedule event number arg happens
+	evClient                       // client arg wakes up (start next op or retry)
+	evTimeout                      // client arg's attempt gen timed out
+	evPhase                        // the safety phase ends
+	evProbe                        // a liveness probe
 )
 
 // event is one entry of the queue. It is kept small: the heap moves events by value.

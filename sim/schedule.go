@@ -46,8 +46,8 @@ type Schedule struct {
 	Net        NetParams    `json:"net"`
 	TickRates  []float64    `json:"tick_rates"`
 	Events     []FaultEvent `json:"events"`
-	// MaxOps, if positive, caps the client operations started (the shrinker lowers it).
-	MaxOps int `json:"max_ops,omitempty"`
+	// Ops is the client workload: each client runs its own ops in order.
+	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
 	Flags Flags `json:"flags"`
 }
@@ -74,7 +74,7 @@ type GenParams struct {
 
 // swarmKnobs are the per-seed fault intensities.
 type swarmKnobs struct {
-	partition, crash, pause, skew, jump bool
+	partition, crash, pause, skew, jump               bool
 	partitionGapMs, crashGapMs, pauseGapMs, jumpGapMs float64
 	drop, dup                                         float64
 	skewMax                                           float64
@@ -137,6 +137,7 @@ func Generate(p GenParams) Schedule {
 		s.Events = append(s.Events, genClock(r, nodes, endUs, k.jumpGapMs, k.skewMax)...)
 	}
 	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].AtUs < s.Events[j].AtUs })
+	s.Ops = genOps(newStream(p.Seed, "workload"), p.Clients, p.DurationMs)
 	return s
 }
 

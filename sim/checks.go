@@ -1,0 +1,188 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/sim/check"
+)
+
+// appliedRing remembers the digests of the last entries a node applied, for the state
+// machine safety check (which treats older indexes as unknown).
+type appliedRing struct {
+	digests [4096]uint64
+	lo, hi  raft.Index // digests known for (lo, hi]
+}
+
+func (a *appliedRing) reset(applied raft.Index) { a.lo, a.hi = applied, applied }
+
+func (a *appliedRing) put(i raft.Index, d uint64) {
+	if i != a.hi+1 {
+		a.lo = i - 1
+	}
+	a.hi = i
+	a.digests[i%raft.Index(len(a.digests))] = d
+	if a.hi-a.lo > raft.Index(len(a.digests)) {
+		a.lo = a.hi - raft.Index(len(a.digests))
+	}
+}
+
+// AppliedDigest implements check.AppliedView.
+func (a *appliedRing) AppliedDigest(i raft.Index) (uint64, bool) {
+	if i <= a.lo || i > a.hi {
+		return 0, false
+	}
+	return a.digests[i%raft.Index(len(a.digests))], true
+}
+
+// logView is a check.LogView over a live replica's in-memory Raft log.
+type logView struct {
+	rep *node.Replica
+}
+
+func (l *logView) FirstIndex() raft.Index {
+	i, _ := l.rep.Storage().FirstIndex()
+	return i
+}
+
+func (l *logView) LastIndex() raft.Index {
+	i, _ := l.rep.Storage().LastIndex()
+	return i
+}
+
+func (l *logView) Entry(i raft.Index) (check.EntryView, bool) {
+	st := l.rep.Storage()
+	if i < l.FirstIndex() || i > l.LastIndex() {
+		return check.EntryView{}, false
+	}
+	ents, err := st.Entries(i, i+1, 1<<62)
+	if err != nil || len(ents) != 1 {
+		return check.EntryView{}, false
+	}
+	return check.EntryView{Index: i, Term: ents[0].Term, Digest: check.DigestEntry(ents[0])}, true
+}
+
+// diskLogView is a check.LogView over a crashed node's durable log.
+type diskLogView struct{ d *Disk }
+
+func (l diskLogView) FirstIndex() raft.Index { return l.d.snap.Metadata.Index + 1 }
+func (l diskLogView) LastIndex() raft.Index  { return l.d.DurableLastIndex() }
+func (l diskLogView) Entry(i raft.Index) (check.EntryView, bool) {
+	if i < l.FirstIndex() || i > l.LastIndex() || len(l.d.ents) == 0 {
+		return check.EntryView{}, false
+	}
+	e := l.d.ents[i-l.d.ents[0].Index]
+	return check.EntryView{Index: i, Term: e.Term, Digest: check.DigestEntry(e)}, true
+}
+
+// view fills v with node n's current state.
+func (w *World) view(n *simNode, v *check.NodeView) {
+	v.ID = n.id
+	v.Alive = n.up
+	if !n.up {
+		v.Role, v.Leader = raft.StateFollower, raft.None
+		v.Term, v.Vote, v.Commit = n.disk.hs.Term, n.disk.hs.Vote, n.disk.hs.Commit
+		v.Applied = 0
+		v.Log = diskLogView{n.disk}
+		v.AppliedDigests = nil
+		return
+	}
+	st := n.rep.Status()
+	hs := n.rep.Storage().HardState()
+	v.Role, v.Term, v.Leader, v.Vote = st.Role, st.Term, st.Leader, hs.Vote
+	v.Commit, v.Applied = st.Commit, st.Applied
+	v.Log = &n.log
+	v.AppliedDigests = &n.applied
+}
+
+// observe runs the per-event checks and notes role changes.
+func (w *World) observe(touched int) {
+	if touched >= 0 {
+		w.noteRole(w.nodes[touched])
+	}
+	if w.opts.NoChecks {
+		return
+	}
+	for i, n := range w.nodes {
+		w.view(n, &w.views[i])
+	}
+	for _, v := range w.checker.Observe(w.views) {
+		w.logAll("VIOLATION %s", v)
+	}
+}
+
+func (w *World) noteRole(n *simNode) {
+	if !n.up {
+		return
+	}
+	st := n.rep.Status()
+	if st.Role == n.lastRole && st.Term == n.lastTerm {
+		return
+	}
+	if st.Role == raft.StateLeader && (n.lastRole != raft.StateLeader || st.Term != n.lastTerm) {
+		w.stats.LeaderChanges++
+	}
+	if st.Role != n.lastRole {
+		n.logf(w, "%s term %d (commit %d, applied %d)", st.Role, st.Term, st.Commit, st.Applied)
+	}
+	n.lastRole, n.lastTerm = st.Role, st.Term
+}
+
+// probeLiveness ends the run once a leader exists, every live node applied every
+// acknowledged write, and no client waits; otherwise it probes again later.
+func (w *World) probeLiveness() {
+	msg := w.livenessGap()
+	if msg == "" {
+		w.livenessOK, w.done = true, true
+		return
+	}
+	w.livenessMsg = msg
+	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, node: -1})
+}
+
+// livenessGap says what the liveness phase still waits for ("" when nothing).
+func (w *World) livenessGap() string {
+	leader := raft.None
+	var term raft.Term
+	for _, n := range w.nodes {
+		if st := n.rep.Status(); st.Role == raft.StateLeader && st.Term >= term {
+			leader, term = n.id, st.Term
+		}
+	}
+	if leader == raft.None {
+		return "no leader"
+	}
+	acked := raft.Index(w.dir.maxIndex)
+	for _, n := range w.nodes {
+		if a := n.rep.Applied(); a < acked {
+			return fmt.Sprintf("node %d applied %d < acknowledged index %d", n.id, a, acked)
+		}
+	}
+	for _, c := range w.clients {
+		if c.cur != nil {
+			return fmt.Sprintf("client %d still waiting for op %d", c.idx, c.cur.op)
+		}
+	}
+	return ""
+}
+
+// digest is a running 64-bit hash over the event trace (two lanes for 128 bits of output).
+type digest struct{ a, b uint64 }
+
+func (d *digest) word(x uint64) {
+	d.a = (d.a ^ x) * 0x100000001b3
+	d.b = splitmix64(d.b ^ x)
+}
+
+func (d *digest) event(e *event) {
+	d.word(uint64(e.at))
+	d.word(uint64(e.kind)<<40 | uint64(uint32(e.node))<<8 | uint64(uint32(e.arg))<<44)
+	if m := e.msg; m != nil {
+		d.word(uint64(m.Type) | uint64(m.From)<<8 | uint64(m.To)<<16 | uint64(len(m.Entries))<<24)
+		d.word(uint64(m.Term)<<32 ^ uint64(m.Index))
+		d.word(uint64(m.Commit) ^ uint64(m.LogTerm)<<40)
+	}
+}
+
+func (d *digest) hex() string { return fmt.Sprintf("%016x%016x", d.a, d.b) }

@@ -1,0 +1,245 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/sim/check"
+)
+
+// boot starts a new incarnation of n's process from its disk.
+func (w *World) boot(n *simNode) error {
+	n.gen++
+	idx := n.idx
+	rep, err := node.New(node.Config{
+		ID: n.id, Voters: w.voters(),
+		ElectionTimeoutTicks: electionTicks, HeartbeatIntervalTicks: heartbeatTicks,
+		Seed:                  splitmix64(streamSeed(w.sched.Seed, "raft") ^ n.gen),
+		Log:                   n.disk,
+		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
+		StateMachine:          w.smCfg,
+		SnapshotEveryEntries:  snapshotEveryEntries,
+		CompactionTailEntries: compactionTail,
+		RaftKnobs:             w.raftKnobs,
+	})
+	if err != nil {
+		return fmt.Errorf("boot node %d: %w", n.id, err)
+	}
+	n.rep, n.up, n.paused = rep, true, false
+	n.applied.reset(rep.Applied())
+	n.log.rep = rep
+	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, check.DigestEntry(e)) })
+	rep.OnRestore(func(i raft.Index) {
+		n.applied.reset(i)
+		w.stats.Snapshots++
+		n.logf(w, "installed snapshot at index %d", i)
+	})
+	w.scheduleTick(n, w.now)
+	return nil
+}
+
+func (w *World) scheduleTick(n *simNode, from int64) {
+	period := int64(float64(tickNs) / n.rate)
+	w.q.push(event{at: from + period, kind: evTick, node: int32(n.idx), gen: n.gen})
+}
+
+func (w *World) onTick(e *event) int {
+	n := w.nodes[e.node]
+	if e.gen != n.gen || !n.up || n.paused {
+		return -1
+	}
+	if w.now < n.stallUntil {
+		w.q.push(event{at: n.stallUntil, kind: evTick, node: e.node, gen: n.gen})
+		return -1
+	}
+	n.rep.Tick()
+	w.process(n)
+	w.scheduleTick(n, w.now)
+	return n.idx
+}
+
+// process drains the node's Ready queue; a driver error ends the run.
+func (w *World) process(n *simNode) {
+	if err := n.rep.Process(); err != nil {
+		w.fail("node %d: process: %v", n.id, err)
+	}
+}
+
+// send is node from's transport: each message is dropped, delivered, or delivered twice.
+func (w *World) send(from int, msgs []raft.Message) {
+	for i := range msgs {
+		m := &msgs[i]
+		to := int(m.To) - 1
+		if to < 0 || to >= len(w.nodes) || to == from {
+			w.fail("node %d sent %s to unknown node %d", from+1, m.Type, m.To)
+			continue
+		}
+		w.delays = w.net.plan(from, to, w.delays)
+		if len(w.delays) == 0 {
+			continue
+		}
+		// Raft may reuse the Ready's message slice after Advance: keep a copy.
+		cp := new(raft.Message)
+		*cp = *m
+		for _, d := range w.delays {
+			w.q.push(event{at: w.now + d, kind: evDeliver, node: int32(to), msg: cp})
+		}
+	}
+}
+
+func (w *World) onDeliver(e *event) int {
+	n := w.nodes[e.node]
+	from := int(e.msg.From) - 1
+	if !n.up || (from >= 0 && from < len(w.nodes) && w.net.isBlocked(from, n.idx)) {
+		return -1
+	}
+	if n.paused {
+		n.inbox = append(n.inbox, e.msg)
+		return -1
+	}
+	// A message's slices are shared with its sender's log: never modified, safe to share.
+	if err := n.rep.Step(*e.msg); err != nil {
+		// Stale or unexpected messages are normal under faults; Raft ignores them.
+		_ = err
+	}
+	w.process(n)
+	return n.idx
+}
+
+func (w *World) onFault(f *FaultEvent) {
+	if w.liveness {
+		return
+	}
+	switch f.Kind {
+	case FaultPartition:
+		w.net.healAll()
+		w.net.setLinks(f.Links, true)
+		w.stats.Partitions++
+		w.logAll("partition %s: %s", f.Shape, describeLinks(f.Links))
+	case FaultHeal:
+		w.net.healAll()
+		w.logAll("partition healed")
+	case FaultCrash:
+		w.crash(w.nodes[f.Node])
+	case FaultRestart:
+		w.restart(w.nodes[f.Node])
+	case FaultPause:
+		w.pause(w.nodes[f.Node])
+	case FaultResume:
+		w.resume(w.nodes[f.Node])
+	case FaultClockJump:
+		w.clockJump(w.nodes[f.Node], f.JumpMs)
+	case FaultClockRate:
+		n := w.nodes[f.Node]
+		n.rate = f.Rate
+		n.logf(w, "clock rate now %.3f", f.Rate)
+	default:
+		w.fail("unknown fault kind %q", f.Kind)
+	}
+}
+
+func (w *World) logAll(format string, args ...any) {
+	for _, n := range w.nodes {
+		n.logf(w, format, args...)
+	}
+}
+
+func describeLinks(links [][2]int) string {
+	s := ""
+	for i, l := range links {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%d>%d", l[0]+1, l[1]+1)
+	}
+	return s
+}
+
+func (w *World) crash(n *simNode) {
+	if !n.up {
+		return
+	}
+	n.up, n.paused, n.inbox = false, false, nil
+	n.gen++
+	n.disk.Crash()
+	n.rep = nil
+	n.log.rep = nil
+	w.stats.Crashes++
+	n.logf(w, "CRASH (durable log up to %d)", n.disk.DurableLastIndex())
+}
+
+func (w *World) restart(n *simNode) {
+	if n.up {
+		return
+	}
+	if err := w.boot(n); err != nil {
+		w.fail("%v", err)
+		return
+	}
+	n.logf(w, "RESTART (applied %d)", n.rep.Applied())
+	w.process(n)
+}
+
+func (w *World) pause(n *simNode) {
+	if !n.up || n.paused {
+		return
+	}
+	n.paused = true
+	n.gen++
+	w.stats.Pauses++
+	n.logf(w, "PAUSE")
+}
+
+func (w *World) resume(n *simNode) {
+	if !n.up || !n.paused {
+		return
+	}
+	n.paused = false
+	n.gen++
+	n.logf(w, "RESUME (%d queued messages)", len(n.inbox))
+	inbox := n.inbox
+	n.inbox = nil
+	for _, m := range inbox {
+		_ = n.rep.Step(*m)
+	}
+	w.process(n)
+	w.scheduleTick(n, w.now)
+}
+
+// clockJump moves n's clock: a forward jump fires the ticks it skipped at once (a process
+// whose timer thread was starved), a backward one stalls its ticker for as long.
+func (w *World) clockJump(n *simNode, jumpMs int64) {
+	n.offsetNs += jumpMs * 1_000_000
+	w.stats.ClockJumps++
+	n.logf(w, "clock jump %+d ms", jumpMs)
+	if !n.up || n.paused {
+		return
+	}
+	if jumpMs < 0 {
+		n.stallUntil = w.now - jumpMs*1_000_000
+		return
+	}
+	ticks := min(int(float64(jumpMs*1_000_000)*n.rate/tickNs), 4*electionTicks)
+	for i := 0; i < ticks; i++ {
+		n.rep.Tick()
+	}
+	w.process(n)
+}
+
+// onPhase ends the safety phase: every fault heals, and the liveness phase begins.
+func (w *World) onPhase() {
+	w.liveness = true
+	w.net.healAll()
+	w.net.faulty = false
+	for _, n := range w.nodes {
+		n.stallUntil = 0
+		if !n.up {
+			w.restart(n)
+		} else if n.paused {
+			w.resume(n)
+		}
+	}
+	w.logAll("LIVENESS PHASE: faults healed")
+	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, node: -1})
+}

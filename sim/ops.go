@@ -1,0 +1,315 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/sim/linearize"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+var emojis = []string{"👍", "🎉", "❤️"}
+
+// start resolves op against what the client knows and makes it the client's current op.
+// It returns false when the op has no valid target yet (it is then skipped).
+func (w *World) start(c *client, op ClientOp) bool {
+	f := &inflight{lin: -1, kind: op.Kind}
+	var in linearize.Input
+	checked := false
+	pick := int(op.Pick >> 1)
+	c.seq++
+	text := fmt.Sprintf("m%d.%d", c.idx, c.seq)
+	switch op.Kind {
+	case OpSignUp:
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_CreateUser{CreateUser: &commandpb.CreateUser{
+			Username: c.user, PasswordHash: "sim-hash", Role: commandpb.Role_ROLE_USER}}}
+	case OpCreateGroup:
+		members := []string{c.user}
+		if u := w.dir.users; len(u) > 0 {
+			members = append(members, w.clients[u[pick%len(u)]].user)
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_CreateGroup{CreateGroup: &commandpb.CreateGroup{
+			Name: fmt.Sprintf("group %d.%d", c.idx, c.seq), Members: members}}}
+	case OpAddMember:
+		g, other := w.pickAddMember(c, pick)
+		if g == nil {
+			return false
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_AddMember{AddMember: &commandpb.AddMember{
+			ConversationId: g.conv, Username: w.clients[other].user}}}
+	case OpLeaveGroup:
+		g := w.pickGroup(c, pick, func(g *groupInfo) bool { return g.creator != c.idx })
+		if g == nil {
+			return false
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_LeaveGroup{LeaveGroup: &commandpb.LeaveGroup{ConversationId: g.conv}}}
+	case OpSendDirect:
+		other := w.pickPeer(c, pick)
+		if other < 0 {
+			return false
+		}
+		conv := statemachine.DirectID(c.user, w.clients[other].user)
+		if w.rec.OpsIn(conv) >= maxOpsPerConv {
+			return false
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_SendDirect{SendDirect: &commandpb.SendDirect{
+			To: w.clients[other].user, Text: text}}}
+		in, checked = linearize.Input{Kind: linearize.Post, Conv: conv, Author: c.user, Text: text}, true
+	case OpPost:
+		conv := w.pickConv(c, pick)
+		if conv == "" {
+			return false
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_PostMessage{PostMessage: &commandpb.PostMessage{
+			ConversationId: conv, Text: text}}}
+		in, checked = linearize.Input{Kind: linearize.Post, Conv: conv, Author: c.user, Text: text}, true
+	case OpEdit:
+		if len(c.posted) == 0 {
+			return false
+		}
+		m := c.posted[pick%len(c.posted)]
+		if w.rec.OpsIn(m.conv) >= maxOpsPerConv {
+			return false
+		}
+		f.cmd = &commandpb.Command{Op: &commandpb.Command_EditMessage{EditMessage: &commandpb.EditMessage{
+			ConversationId: m.conv, Seq: m.seq, Text: text + "*"}}}
+		in, checked = linearize.Input{Kind: linearize.Edit, Conv: m.conv, Author: c.user, Text: text + "*", Seq: m.seq}, true
+	case OpReact, OpUnreact:
+		m, ok := w.pickMessage(c, pick)
+		if !ok {
+			return false
+		}
+		emoji := emojis[int(op.Pick)%len(emojis)]
+		if op.Kind == OpReact {
+			f.cmd = &commandpb.Command{Op: &commandpb.Command_AddReaction{AddReaction: &commandpb.AddReaction{
+				ConversationId: m.conv, Seq: m.seq, Emoji: emoji}}}
+		} else {
+			f.cmd = &commandpb.Command{Op: &commandpb.Command_RemoveReaction{RemoveReaction: &commandpb.RemoveReaction{
+				ConversationId: m.conv, Seq: m.seq, Emoji: emoji}}}
+		}
+		in, checked = linearize.Input{Kind: linearize.React, Conv: m.conv, Author: c.user, Seq: m.seq,
+			Emoji: emoji, Remove: op.Kind == OpUnreact}, true
+	case OpRead:
+		conv := w.pickConv(c, pick)
+		if conv == "" {
+			return false
+		}
+		f.readConv = conv
+		in, checked = linearize.Input{Kind: linearize.Read, Conv: conv, Author: c.user}, true
+	default:
+		return false
+	}
+	if f.cmd != nil {
+		c.nextReq++
+		f.cmd.ClientId, f.cmd.RequestId, f.cmd.Actor = c.id, c.nextReq, c.user
+		if op.Kind == OpSignUp {
+			f.cmd.Actor = ""
+		}
+	}
+	w.ops = append(w.ops, opRecord{Client: c.idx, Kind: op.Kind, Conv: in.Conv, CallNs: w.now, ReturnNs: -1})
+	f.op = len(w.ops) - 1
+	if checked {
+		f.lin = w.rec.Call(c.idx, in, w.now)
+	}
+	c.cur = f
+	return true
+}
+
+// convsOf lists the conversations c believes it is in: its groups and its direct
+// conversations with signed-up users, skipping full ones.
+func (w *World) pickConv(c *client, pick int) string {
+	var convs []string
+	for _, g := range w.dir.groups {
+		if g.members[c.idx] && w.rec.OpsIn(g.conv) < maxOpsPerConv {
+			convs = append(convs, g.conv)
+		}
+	}
+	for _, u := range w.dir.users {
+		if u != c.idx {
+			if conv := statemachine.DirectID(c.user, w.clients[u].user); w.rec.OpsIn(conv) > 0 && w.rec.OpsIn(conv) < maxOpsPerConv {
+				convs = append(convs, conv)
+			}
+		}
+	}
+	if len(convs) == 0 {
+		return ""
+	}
+	return convs[pick%len(convs)]
+}
+
+func (w *World) pickGroup(c *client, pick int, ok func(*groupInfo) bool) *groupInfo {
+	var gs []*groupInfo
+	for _, g := range w.dir.groups {
+		if g.members[c.idx] && ok(g) {
+			gs = append(gs, g)
+		}
+	}
+	if len(gs) == 0 {
+		return nil
+	}
+	return gs[pick%len(gs)]
+}
+
+func (w *World) pickAddMember(c *client, pick int) (*groupInfo, int) {
+	g := w.pickGroup(c, pick, func(g *groupInfo) bool { return g.creator == c.idx })
+	if g == nil {
+		return nil, -1
+	}
+	var cands []int
+	for _, u := range w.dir.users {
+		if !g.members[u] {
+			cands = append(cands, u)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, -1
+	}
+	return g, cands[(pick/7)%len(cands)]
+}
+
+func (w *World) pickPeer(c *client, pick int) int {
+	var peers []int
+	for _, u := range w.dir.users {
+		if u != c.idx {
+			peers = append(peers, u)
+		}
+	}
+	if len(peers) == 0 {
+		return -1
+	}
+	return peers[pick%len(peers)]
+}
+
+// pickMessage picks an acknowledged message in a conversation c believes it is in.
+func (w *World) pickMessage(c *client, pick int) (knownMsg, bool) {
+	conv := w.pickConv(c, pick)
+	if conv == "" {
+		return knownMsg{}, false
+	}
+	var seqs []knownMsg
+	for _, m := range w.dir.msgs {
+		if m.conv == conv {
+			seqs = append(seqs, m)
+		}
+	}
+	if len(seqs) == 0 {
+		return knownMsg{}, false
+	}
+	return seqs[(pick/5)%len(seqs)], true
+}
+
+// learn updates the shared directory from an acknowledged result.
+func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
+	if res.GetCode() != commandpb.ErrorCode_OK {
+		if f.kind == opBootstrap && res.GetCode() == commandpb.ErrorCode_ALREADY_EXISTS {
+			w.dir.bootstrapped = true
+		}
+		return
+	}
+	w.dir.maxIndex = max(w.dir.maxIndex, res.GetIndex())
+	switch f.kind {
+	case opBootstrap:
+		w.dir.bootstrapped = true
+	case OpSignUp:
+		if !w.dir.signedUp[c.idx] {
+			w.dir.signedUp[c.idx] = true
+			w.dir.users = append(w.dir.users, c.idx)
+		}
+	case OpCreateGroup:
+		g := &groupInfo{conv: res.GetConversation().GetConversationId(), creator: c.idx,
+			members: make([]bool, len(w.clients))}
+		for _, name := range f.cmd.GetCreateGroup().GetMembers() {
+			if i := w.clientByUser(name); i >= 0 {
+				g.members[i] = true
+			}
+		}
+		w.dir.groups = append(w.dir.groups, g)
+	case OpAddMember, OpLeaveGroup:
+		w.learnMembership(c, f)
+	case OpSendDirect, OpPost:
+		m := knownMsg{conv: res.GetMessage().GetConversationId(), seq: res.GetMessage().GetSeq(), author: c.idx}
+		w.dir.msgs = append(w.dir.msgs, m)
+		w.dir.acked = append(w.dir.acked, m)
+		c.posted = append(c.posted, m)
+	}
+}
+
+func (w *World) learnMembership(c *client, f *inflight) {
+	conv, user, in := "", c.user, true
+	if a := f.cmd.GetAddMember(); a != nil {
+		conv, user = a.GetConversationId(), a.GetUsername()
+	} else {
+		conv, in = f.cmd.GetLeaveGroup().GetConversationId(), false
+	}
+	for _, g := range w.dir.groups {
+		if g.conv == conv {
+			if i := w.clientByUser(user); i >= 0 {
+				g.members[i] = in
+			}
+		}
+	}
+}
+
+func (w *World) clientByUser(name string) int {
+	var i int
+	if _, err := fmt.Sscanf(name, "user%d", &i); err != nil || i < 0 || i >= w.sched.Clients {
+		return -1
+	}
+	return i
+}
+
+// linOutput maps a command's result to the linearizability model's outcome.
+func linOutput(kind OpKind, res *commandpb.Result) linearize.Output {
+	switch res.GetCode() {
+	case commandpb.ErrorCode_OK:
+		return linearize.Output{Status: linearize.OK, Seq: res.GetMessage().GetSeq()}
+	case commandpb.ErrorCode_NOT_FOUND:
+		if kind == OpUnreact && strings.HasPrefix(res.GetError(), "no reaction") {
+			return linearize.Output{Status: linearize.OK} // removing an absent reaction: no-op
+		}
+		if kind == OpEdit || kind == OpReact || kind == OpUnreact {
+			return linearize.Output{Status: linearize.NotFound}
+		}
+	case commandpb.ErrorCode_ALREADY_EXISTS:
+		if kind == OpReact {
+			return linearize.Output{Status: linearize.OK} // adding a present reaction: no-op
+		}
+	case commandpb.ErrorCode_PERMISSION_DENIED:
+		if kind == OpEdit {
+			return linearize.Output{Status: linearize.Denied}
+		}
+	}
+	return linearize.Output{Status: linearize.Rejected}
+}
+
+// onReadDone serves a linearizable history read once ReadIndex confirmed the node is current.
+func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
+	f := c.cur
+	if f == nil || f.attempt != attempt {
+		return
+	}
+	if err != nil {
+		w.retryLater(c)
+		return
+	}
+	rec := &w.ops[f.op]
+	rec.ReturnNs, rec.Node = w.now, f.node
+	msgs, qerr := n.rep.Machine().History(c.user, f.readConv, statemachine.HistoryQuery{})
+	out := linearize.Output{Status: linearize.OK}
+	if qerr != nil {
+		out.Status = linearize.Rejected
+		rec.Detail = qerr.Error()
+	}
+	for _, m := range msgs {
+		lm := linearize.Message{Seq: m.Seq, Author: m.Author, Text: m.Text, Edited: m.EditedUnixMs != 0}
+		for _, r := range m.Reactions {
+			for _, u := range r.Users {
+				lm.Reactions = append(lm.Reactions, linearize.Reaction{Emoji: r.Emoji, User: u})
+			}
+		}
+		out.Messages = append(out.Messages, lm)
+	}
+	w.rec.Return(f.lin, out, w.now)
+	w.finishOp(c)
+}

@@ -1,0 +1,168 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/sim/linearize"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// Result is the outcome of one run. Its JSON form is the `chatsim run --json` contract.
+type Result struct {
+	Seed          uint64   `json:"seed"`
+	Nodes         int      `json:"nodes"`
+	SimSeconds    float64  `json:"sim_seconds"`
+	WallSeconds   float64  `json:"wall_seconds"`
+	Events        int      `json:"events"`
+	OpsOK         int      `json:"ops_ok"`
+	OpsFailed     int      `json:"ops_failed"`
+	OpsUnknown    int      `json:"ops_unknown"`
+	AckedMessages int      `json:"acked_messages"`
+	LeaderChanges int      `json:"leader_changes"`
+	Crashes       int      `json:"crashes"`
+	Partitions    int      `json:"partitions"`
+	Linearizable  bool     `json:"linearizable"`
+	InvariantsOK  bool     `json:"invariants_ok"`
+	LivenessOK    bool     `json:"liveness_ok"`
+	Violations    []string `json:"violations"`
+	TraceDigest   string   `json:"trace_digest"`
+	Bug           string   `json:"bug,omitempty"`
+
+	// Not part of the JSON contract: material for artifacts and tests.
+	Stats     Stats               `json:"-"`
+	Schedule  Schedule            `json:"-"`
+	Timelines [][]string          `json:"-"`
+	Ops       []opRecord          `json:"-"`
+	Recorder  *linearize.Recorder `json:"-"`
+}
+
+// OK reports whether every check passed.
+func (r *Result) OK() bool {
+	return r.Linearizable && r.InvariantsOK && r.LivenessOK && len(r.Violations) == 0
+}
+
+// finish runs the end-of-run checks and assembles the result.
+func (w *World) finish() *Result {
+	r := &Result{Seed: w.sched.Seed, Nodes: len(w.nodes), SimSeconds: float64(w.now) / 1e9,
+		Events: w.stats.Events, Crashes: w.stats.Crashes, Partitions: w.stats.Partitions,
+		LeaderChanges: w.stats.LeaderChanges, Bug: w.sched.Bug,
+		Schedule: w.sched, Ops: w.ops, Recorder: w.rec}
+	r.Violations = append(r.Violations, w.fatal...)
+	if !w.opts.NoChecks && len(w.fatal) == 0 {
+		for i, n := range w.nodes {
+			w.view(n, &w.views[i])
+		}
+		w.checker.Sweep(w.views)
+	}
+	r.InvariantsOK = w.checker.OK() && len(w.fatal) == 0
+	r.Violations = append(r.Violations, w.checker.Violations()...)
+	w.liveCheck(r)
+	w.countOps(r)
+	lin := w.rec.Check(linearize.Options{})
+	r.Linearizable = lin.OK
+	if !lin.OK {
+		msg := fmt.Sprintf("linearizability: porcupine %v over %d conversations (largest %d ops, %d pending)",
+			lin.Outcome, lin.Conversations, lin.Largest, lin.Pending)
+		if lin.Err != nil {
+			msg += ": " + lin.Err.Error()
+		}
+		r.Violations = append(r.Violations, msg)
+	}
+	w.net.fillStats(&w.stats)
+	r.Stats = w.stats
+	for _, n := range w.nodes {
+		r.Timelines = append(r.Timelines, n.timeline)
+	}
+	w.digest.word(uint64(r.OpsOK)<<32 | uint64(r.AckedMessages))
+	r.TraceDigest = w.digest.hex()
+	if r.Violations == nil {
+		r.Violations = []string{}
+	}
+	return r
+}
+
+func (nw *network) fillStats(s *Stats) {
+	s.MsgsSent, s.MsgsDropped, s.MsgsDup, s.MsgsCut = nw.sent, nw.dropped, nw.duplicated, nw.cut
+}
+
+func (w *World) countOps(r *Result) {
+	for _, o := range w.ops {
+		switch {
+		case o.Kind == opBootstrap:
+		case o.ReturnNs < 0:
+			r.OpsUnknown++
+		case o.Code == commandpb.ErrorCode_OK:
+			r.OpsOK++
+		default:
+			r.OpsFailed++
+		}
+	}
+	r.AckedMessages = len(w.dir.acked)
+}
+
+// liveCheck decides the liveness verdict: the liveness phase must have converged, and every
+// acknowledged message must be readable, with its text, on every node.
+func (w *World) liveCheck(r *Result) {
+	r.LivenessOK = w.livenessOK
+	if len(w.fatal) > 0 {
+		r.LivenessOK = false
+		return
+	}
+	if !w.livenessOK {
+		msg := w.livenessGap()
+		if msg == "" {
+			msg = w.livenessMsg
+		}
+		r.Violations = append(r.Violations, fmt.Sprintf("liveness: not converged %s after the faults healed: %s",
+			fmtTime(w.opts.LivenessMs*1_000_000), msg))
+		return
+	}
+	for _, n := range w.nodes {
+		if v := w.missingAcked(n); v != "" {
+			r.LivenessOK = false
+			r.Violations = append(r.Violations, v)
+			return
+		}
+	}
+}
+
+func (w *World) missingAcked(n *simNode) string {
+	sm := n.rep.Machine()
+	for _, m := range w.dir.acked {
+		author := w.clients[m.author].user
+		got, err := sm.Message(author, m.conv, m.seq)
+		if err != nil {
+			if code := errorCode(err); code == commandpb.ErrorCode_NOT_MEMBER {
+				continue // the author left the group: it may no longer read it
+			}
+			return fmt.Sprintf("liveness: node %d lost acknowledged message %s#%d: %v", n.id, m.conv, m.seq, err)
+		}
+		if got.Author != author {
+			return fmt.Sprintf("liveness: node %d has %s#%d by %q, acknowledged as by %q", n.id, m.conv, m.seq, got.Author, author)
+		}
+	}
+	return ""
+}
+
+// LeaderIDs returns the leader each node currently follows (for tests).
+func (w *World) LeaderIDs() []raft.NodeID {
+	var out []raft.NodeID
+	for _, n := range w.nodes {
+		if n.up {
+			out = append(out, n.rep.Status().Leader)
+		}
+	}
+	return slices.Clip(out)
+}
+
+func errorCode(err error) commandpb.ErrorCode {
+	var se *statemachine.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return commandpb.ErrorCode_OK
+}

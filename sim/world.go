@@ -1,0 +1,224 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/sim/check"
+	"github.com/raftchat/raftchat/sim/linearize"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// Timing of the simulated cluster. Raft counts ticks; the simulator decides what a tick is.
+const (
+	tickNs               = 25_000_000 // 25 ms: election timeout 250-500 ms, heartbeat 50 ms
+	electionTicks        = 10
+	heartbeatTicks       = 2
+	snapshotEveryEntries = 400
+	compactionTail       = 100
+	epochUnixMs          = 1_780_000_000_000 // the virtual clock's zero as wall-clock time
+	defaultLivenessMs    = 20_000
+	livenessProbeNs      = 100_000_000
+)
+
+// Options configure one run besides its schedule.
+type Options struct {
+	// LivenessMs bounds the liveness phase after the faults heal (0: 20 s).
+	LivenessMs int64
+	// NoChecks switches off the per-event Raft checks (for speed measurements only).
+	NoChecks bool
+}
+
+// simNode is one simulated server: a process (the Replica, gone while crashed) and the
+// hardware that outlives it (disk, clock).
+type simNode struct {
+	idx  int
+	id   raft.NodeID
+	rep  *node.Replica
+	disk *Disk
+	// gen counts incarnations and pauses; tick events of an older gen are ignored.
+	gen    uint64
+	up     bool
+	paused bool
+	inbox  []*raft.Message // delivered while paused
+	// Clock: ticks every tickNs/rate; wall time is virtual time plus offsetNs.
+	rate       float64
+	offsetNs   int64
+	stallUntil int64
+	// Last observed Raft position, for timelines and leader-change counting.
+	lastRole raft.StateType
+	lastTerm raft.Term
+	applied  appliedRing
+	log      logView
+	timeline []string
+}
+
+// World is one simulation run. It is single-threaded and deterministic given its schedule.
+type World struct {
+	sched Schedule
+	opts  Options
+	q     queue
+	now   int64
+	nodes []*simNode
+	net   *network
+	// Random streams, one per concern so they do not perturb each other.
+	clientRng *rand.Rand
+	smCfg     statemachine.Config
+	raftKnobs *raft.TestingKnobs
+
+	clients []*client
+	dir     directory
+	ops     []opRecord
+	rec     *linearize.Recorder
+
+	checker *check.Checker
+	views   []check.NodeView
+
+	safetyEndNs int64
+	endNs       int64
+	liveness    bool // in the liveness phase
+	livenessOK  bool
+	livenessMsg string
+	done        bool
+
+	stats  Stats
+	digest digest
+	fatal  []string
+	delays []int64
+}
+
+// Stats are the counters a run reports.
+type Stats struct {
+	Events        int
+	LeaderChanges int
+	Crashes       int
+	Partitions    int
+	Pauses        int
+	ClockJumps    int
+	Snapshots     int // snapshots installed from a leader
+	MsgsSent      int
+	MsgsDropped   int
+	MsgsDup       int
+	MsgsCut       int
+}
+
+// NewWorld builds the cluster described by s.
+func NewWorld(s Schedule, opts Options) (*World, error) {
+	if s.Nodes < 1 || len(s.TickRates) != s.Nodes {
+		return nil, fmt.Errorf("schedule: %d nodes, %d tick rates", s.Nodes, len(s.TickRates))
+	}
+	if opts.LivenessMs <= 0 {
+		opts.LivenessMs = defaultLivenessMs
+	}
+	raftKnobs, smKnobs, err := knobsFor(s.Bug)
+	if err != nil {
+		return nil, err
+	}
+	w := &World{
+		sched: s, opts: opts,
+		net:       newNetwork(s.Nodes, s.Net, newStream(s.Seed, "net")),
+		clientRng: newStream(s.Seed, "clients"),
+		smCfg:     statemachine.DefaultConfig(),
+		raftKnobs: raftKnobs,
+		checker:   check.New(check.Config{}),
+	}
+	w.smCfg.Knobs = smKnobs
+	w.safetyEndNs = s.DurationMs * 1_000_000
+	w.endNs = w.safetyEndNs + opts.LivenessMs*1_000_000
+	for i := 0; i < s.Nodes; i++ {
+		n := &simNode{idx: i, id: raft.NodeID(i + 1), rate: s.TickRates[i],
+			disk: NewDisk(newStream(s.Seed, fmt.Sprintf("disk-%d", i)))}
+		w.nodes = append(w.nodes, n)
+		if err := w.boot(n); err != nil {
+			return nil, err
+		}
+	}
+	w.views = make([]check.NodeView, s.Nodes)
+	for i := range s.Events {
+		w.q.push(event{at: s.Events[i].AtUs * 1000, kind: evFault, arg: int32(i), node: -1})
+	}
+	w.q.push(event{at: w.safetyEndNs, kind: evPhase, node: -1})
+	w.initClients()
+	return w, nil
+}
+
+func (w *World) voters() []raft.NodeID {
+	ids := make([]raft.NodeID, w.sched.Nodes)
+	for i := range ids {
+		ids[i] = raft.NodeID(i + 1)
+	}
+	return ids
+}
+
+// Run executes the whole run and returns its result.
+func (w *World) Run() *Result {
+	for w.q.len() > 0 && !w.done {
+		e := w.q.pop()
+		if e.at > w.endNs {
+			break
+		}
+		w.now = e.at
+		w.stats.Events++
+		w.digest.event(&e)
+		touched := w.dispatch(&e)
+		if len(w.fatal) > 0 {
+			break
+		}
+		w.observe(touched)
+	}
+	return w.finish()
+}
+
+func (w *World) dispatch(e *event) int {
+	switch e.kind {
+	case evTick:
+		return w.onTick(e)
+	case evDeliver:
+		return w.onDeliver(e)
+	case evFault:
+		w.onFault(&w.sched.Events[e.arg])
+		return -1
+	case evClient:
+		return w.onClientWake(e)
+	case evTimeout:
+		return w.onClientTimeout(e)
+	case evPhase:
+		w.onPhase()
+		return -1
+	case evProbe:
+		w.probeLiveness()
+		return -1
+	}
+	panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
+}
+
+// fail records a harness-level failure (a driver error) that ends the run.
+func (w *World) fail(format string, args ...any) {
+	w.fatal = append(w.fatal, fmt.Sprintf("t=%s ", fmtTime(w.now))+fmt.Sprintf(format, args...))
+}
+
+func fmtTime(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
+
+// wallMs is node n's wall clock in Unix milliseconds (what it stamps commands with).
+func (w *World) wallMs(n *simNode) int64 {
+	return epochUnixMs + (w.now+n.offsetNs)/1_000_000
+}
+
+func (n *simNode) logf(w *World, format string, args ...any) {
+	const maxTimeline = 20000
+	if len(n.timeline) >= maxTimeline {
+		return
+	}
+	n.timeline = append(n.timeline, fmt.Sprintf("%10s  ", fmtTime(w.now))+fmt.Sprintf(format, args...))
+}
+
+// RunSchedule builds the world for s and runs it.
+func RunSchedule(s Schedule, opts Options) (*Result, error) {
+	w, err := NewWorld(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	return w.Run(), nil
+}
