@@ -103,8 +103,15 @@ func TestWriteSVG(t *testing.T) {
 		{Label: "150-151ms", Points: []Point{{Ms: 160, Fraction: 0.5}, {Ms: 400, Fraction: 1}}},
 		{Label: "150-300ms <&>", Points: []Point{{Ms: 170, Fraction: 0.2}, {Ms: 280, Fraction: 1}}},
 	}
-	if err := WriteSVG(&buf, "", series, 0); err != nil {
+	if err := WriteSVG(&buf, Plot{Series: series}); err != nil {
 		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	if err := WriteSVG(&logBuf, Plot{Series: series, LogX: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logBuf.String(), ">1000<") || !strings.Contains(logBuf.String(), ">200<") {
+		t.Errorf("log axis lacks decade ticks")
 	}
 	s := buf.String()
 	for _, want := range []string{"<svg", "</svg>", "150-151ms", "150-300ms &lt;&amp;&gt;", "<path", "100%"} {
@@ -139,7 +146,7 @@ func TestFigure16Full(t *testing.T) {
 		results[label] = res
 	}
 	var buf bytes.Buffer
-	if err := WriteSVG(&buf, "", series, 600); err != nil {
+	if err := WriteSVG(&buf, Plot{Series: series, LogX: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(out, "figure16.svg"), buf.Bytes(), 0o644); err != nil {

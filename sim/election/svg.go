@@ -33,24 +33,50 @@ const (
 	minXRangeMs, xPadPercent = 10.0, 0.02
 )
 
-// WriteSVG draws the CDFs as step lines on one linear time axis and writes a standalone SVG
-// document. xMaxMs bounds the time axis (0 picks the largest time in the data); lines that
-// run past it are clipped at the edge, as in the paper's figure.
-func WriteSVG(w io.Writer, title string, series []Series, xMaxMs float64) error {
+// Plot describes one figure.
+type Plot struct {
+	// Title defaults to a description of the experiment.
+	Title  string
+	Series []Series
+	// XMaxMs bounds the time axis (0: the largest time in the data); lines running past it
+	// are clipped at the edge.
+	XMaxMs float64
+	// LogX draws the time axis logarithmically, as the top graph of the paper's Figure 16
+	// does, so split-vote tails of several seconds fit next to 150 ms outages.
+	LogX bool
+}
+
+// axis maps milliseconds to the horizontal plot coordinate.
+type axis struct {
+	lo, hi float64
+	log    bool
+}
+
+func (a axis) x(ms float64) float64 {
+	if a.log {
+		ms = math.Max(ms, a.lo)
+		return marginL + (math.Log10(ms)-math.Log10(a.lo))/(math.Log10(a.hi)-math.Log10(a.lo))*innerW
+	}
+	return marginL + (ms-a.lo)/(a.hi-a.lo)*innerW
+}
+
+// WriteSVG draws the CDFs of p as step lines and writes a standalone SVG document.
+func WriteSVG(w io.Writer, p Plot) error {
+	title, series := p.Title, p.Series
 	if title == "" {
 		title = defaultTitle
 	}
-	lo, hi := xRange(series, xMaxMs)
+	ax := xAxis(series, p.XMaxMs, p.LogX)
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, svgHeader, plotW, plotH, plotW, plotH)
 	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
 	fmt.Fprintf(bw, `<text x="%.1f" y="18" text-anchor="middle" font-size="14">%s</text>`+"\n", marginL+innerW/2, html.EscapeString(title))
-	writeAxes(bw, lo, hi)
+	writeAxes(bw, ax)
 	fmt.Fprintf(bw, `<clipPath id="plot"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`+"\n",
 		marginL, marginT-1, innerW, innerH+2)
 	for k, s := range series {
 		color := palette[k%len(palette)]
-		fmt.Fprintf(bw, `<path clip-path="url(#plot)" fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", color, stepPath(s.Points, lo, hi))
+		fmt.Fprintf(bw, `<path clip-path="url(#plot)" fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", color, stepPath(s.Points, ax))
 		y := marginT + 10 + float64(k)*legendRowH
 		x := marginL + innerW + 15
 		fmt.Fprintf(bw, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", x, y, x+legendDX, y, color)
@@ -63,10 +89,10 @@ func WriteSVG(w io.Writer, title string, series []Series, xMaxMs float64) error 
 	return nil
 }
 
-// xRange picks the time axis: from a round number below the smallest time to xMaxMs (or
-// the largest time), with some room on each side.
-func xRange(series []Series, xMaxMs float64) (lo, hi float64) {
-	lo, hi = math.Inf(1), 0.0
+// xAxis picks the time axis: from a round number below the smallest time to xMaxMs (or
+// the largest time), with some room on each side; a log axis spans whole decades.
+func xAxis(series []Series, xMaxMs float64, logX bool) axis {
+	lo, hi := math.Inf(1), 0.0
 	for _, s := range series {
 		for _, p := range s.Points {
 			lo, hi = math.Min(lo, p.Ms), math.Max(hi, p.Ms)
@@ -78,10 +104,15 @@ func xRange(series []Series, xMaxMs float64) (lo, hi float64) {
 	if xMaxMs > 0 {
 		hi = xMaxMs
 	}
+	if logX {
+		lo = math.Pow(10, math.Floor(math.Log10(math.Max(lo, 1))))
+		hi = math.Pow(10, math.Ceil(math.Log10(math.Max(hi, lo*10))))
+		return axis{lo: lo, hi: hi, log: true}
+	}
 	step := niceStep((hi - lo) / maxXTicks)
 	lo = math.Max(0, math.Floor(lo/step)*step)
 	hi = math.Max(lo+minXRangeMs, math.Ceil(hi*(1+xPadPercent)/step)*step)
-	return lo, hi
+	return axis{lo: lo, hi: hi}
 }
 
 // niceStep rounds x up to 1, 2 or 5 times a power of ten.
@@ -98,13 +129,31 @@ func niceStep(x float64) float64 {
 	return 10 * p
 }
 
-func sx(ms, lo, hi float64) float64 { return marginL + (ms-lo)/(hi-lo)*innerW }
-func sy(frac float64) float64       { return marginT + (1-frac)*innerH }
+func sy(frac float64) float64 { return marginT + (1-frac)*innerH }
 
-func writeAxes(w io.Writer, lo, hi float64) {
-	step := niceStep((hi - lo) / maxXTicks)
-	for x := lo; x <= hi+step/1e6; x += step {
-		px := sx(x, lo, hi)
+// xTicks lists the labelled positions of the time axis: round steps, or 1-2-5 per decade.
+func xTicks(ax axis) []float64 {
+	var ts []float64
+	if ax.log {
+		for d := ax.lo; d <= ax.hi*1.0001; d *= 10 {
+			for _, m := range []float64{1, 2, 5} {
+				if m*d <= ax.hi*1.0001 {
+					ts = append(ts, m*d)
+				}
+			}
+		}
+		return ts
+	}
+	step := niceStep((ax.hi - ax.lo) / maxXTicks)
+	for x := ax.lo; x <= ax.hi+step/1e6; x += step {
+		ts = append(ts, x)
+	}
+	return ts
+}
+
+func writeAxes(w io.Writer, ax axis) {
+	for _, x := range xTicks(ax) {
+		px := ax.x(x)
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", px, marginT, px, marginT+innerH, gridStyle)
 		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%g</text>`+"\n", px, marginT+innerH+16, x)
 	}
@@ -119,18 +168,18 @@ func writeAxes(w io.Writer, lo, hi float64) {
 }
 
 // stepPath draws an empirical CDF as a staircase starting at 0%.
-func stepPath(pts []Point, lo, hi float64) string {
+func stepPath(pts []Point, ax axis) string {
 	if len(pts) == 0 {
 		return ""
 	}
 	b := make([]byte, 0, 24*len(pts))
-	b = fmt.Appendf(b, "M%.1f %.1f", sx(math.Max(lo, pts[0].Ms), lo, hi), sy(0))
+	b = fmt.Appendf(b, "M%.1f %.1f", ax.x(math.Max(ax.lo, pts[0].Ms)), sy(0))
 	prev := 0.0
 	for _, p := range pts {
-		x := sx(p.Ms, lo, hi)
+		x := ax.x(p.Ms)
 		b = fmt.Appendf(b, " L%.1f %.1f L%.1f %.1f", x, sy(prev), x, sy(p.Fraction))
 		prev = p.Fraction
 	}
-	b = fmt.Appendf(b, " L%.1f %.1f", sx(hi, lo, hi)+1, sy(prev))
+	b = fmt.Appendf(b, " L%.1f %.1f", ax.x(ax.hi)+1, sy(prev))
 	return string(b)
 }
