@@ -35,13 +35,22 @@ func testConfig(id NodeID, voters []NodeID, st Storage) Config {
 
 func newTestNet(t testing.TB, n int, mod func(*Config)) *testNet {
 	t.Helper()
-	nw := &testNet{t: t, nodes: map[NodeID]*testNode{}, down: map[NodeID]bool{}}
-	for i := 1; i <= n; i++ {
-		nw.ids = append(nw.ids, NodeID(i))
+	stores := make([]*MemoryStorage, n)
+	for i := range stores {
+		stores[i] = NewMemoryStorage()
 	}
-	for _, id := range nw.ids {
-		st := NewMemoryStorage()
-		cfg := testConfig(id, nw.ids, st)
+	return newTestNetStores(t, stores, mod)
+}
+
+// newTestNetStores builds a network whose node i+1 starts from stores[i].
+func newTestNetStores(t testing.TB, stores []*MemoryStorage, mod func(*Config)) *testNet {
+	t.Helper()
+	nw := &testNet{t: t, nodes: map[NodeID]*testNode{}, down: map[NodeID]bool{}}
+	for i := range stores {
+		nw.ids = append(nw.ids, NodeID(i+1))
+	}
+	for i, id := range nw.ids {
+		cfg := testConfig(id, nw.ids, stores[i])
 		if mod != nil {
 			mod(&cfg)
 		}
@@ -49,9 +58,23 @@ func newTestNet(t testing.TB, n int, mod func(*Config)) *testNet {
 		if err != nil {
 			t.Fatalf("new node %d: %v", id, err)
 		}
-		nw.nodes[id] = &testNode{rn: rn, st: st, cfg: cfg}
+		nw.nodes[id] = &testNode{rn: rn, st: stores[i], cfg: cfg}
 	}
 	return nw
+}
+
+// restart recreates node id from its storage, as after a crash (unpersisted state is lost
+// by construction: the storage only holds what Readys said to persist).
+func (nw *testNet) restart(id NodeID) {
+	nd := nw.nodes[id]
+	cfg := nd.cfg
+	cfg.Applied = 0
+	rn, err := NewRawNode(cfg)
+	if err != nil {
+		nw.t.Fatalf("restart node %d: %v", id, err)
+	}
+	nd.rn = rn
+	nd.applied = nil
 }
 
 // process drains every Ready of node id, following the driver contract.
