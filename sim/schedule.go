@@ -38,10 +38,12 @@ type FaultEvent struct {
 // Schedule is everything that defines a run besides the code: cluster shape, network
 // characteristics, per-node clock rates and the timed faults.
 type Schedule struct {
-	Seed       uint64       `json:"seed"`
-	Nodes      int          `json:"nodes"`
-	Clients    int          `json:"clients"`
-	DurationMs int64        `json:"duration_ms"`
+	Seed       uint64 `json:"seed"`
+	Nodes      int    `json:"nodes"`
+	Clients    int    `json:"clients"`
+	DurationMs int64  `json:"duration_ms"`
+	// LivenessMs bounds the liveness phase after the faults heal.
+	LivenessMs int64        `json:"liveness_ms"`
 	Bug        string       `json:"bug,omitempty"`
 	Net        NetParams    `json:"net"`
 	TickRates  []float64    `json:"tick_rates"`
@@ -68,6 +70,7 @@ type GenParams struct {
 	Nodes      int
 	Clients    int
 	DurationMs int64
+	LivenessMs int64
 	Bug        string
 	Flags      Flags
 }
@@ -112,7 +115,7 @@ func Generate(p GenParams) Schedule {
 	r := newStream(p.Seed, "schedule")
 	k, nodes := drawKnobs(r, p)
 	s := Schedule{
-		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, Bug: p.Bug,
+		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, LivenessMs: p.LivenessMs, Bug: p.Bug,
 		Net:   NetParams{LatencyMinUs: 500, LatencyMeanUs: 2500, Drop: k.drop, Dup: k.dup},
 		Flags: p.Flags,
 	}

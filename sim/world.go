@@ -25,7 +25,7 @@ const (
 
 // Options configure one run besides its schedule.
 type Options struct {
-	// LivenessMs bounds the liveness phase after the faults heal (0: 20 s).
+	// LivenessMs, if positive, overrides the schedule's liveness bound.
 	LivenessMs int64
 	// NoChecks switches off the per-event Raft checks (for speed measurements only).
 	NoChecks bool
@@ -108,6 +108,9 @@ type Stats struct {
 func NewWorld(s Schedule, opts Options) (*World, error) {
 	if s.Nodes < 1 || len(s.TickRates) != s.Nodes {
 		return nil, fmt.Errorf("schedule: %d nodes, %d tick rates", s.Nodes, len(s.TickRates))
+	}
+	if opts.LivenessMs <= 0 {
+		opts.LivenessMs = s.LivenessMs
 	}
 	if opts.LivenessMs <= 0 {
 		opts.LivenessMs = defaultLivenessMs

@@ -1,0 +1,9 @@
+// Command chatsim runs raftchat's deterministic simulation: seeded clusters with partitions,
+// crashes and clock faults, checked for Raft safety, linearizability and liveness.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
