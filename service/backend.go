@@ -1,7 +1,3 @@
-//go:build ignore
-
-// (Draft until statemachine/ and proto/commandpb land; the tag comes off then.)
-
 package service
 
 import (
@@ -21,7 +17,7 @@ import (
 // Errors: a Backend reports operating conditions with errors the service maps to gRPC codes
 // at its edge. Wrap raft.ErrNoLeader, raft.ErrNotLeader or raft.ErrProposalDropped (or return
 // a *LeaderError naming the leader) when the request needs a leader that cannot be reached;
-// they become codes.Unavailable. ErrEventsCompacted from Subscribe becomes codes.OutOfRange.
+// they become codes.Unavailable, as does ErrStopped. ErrEventsCompacted from Subscribe becomes codes.OutOfRange.
 // Context errors become DeadlineExceeded / Canceled.
 type Backend interface {
 	// Propose replicates cmd through the log and returns the state machine's Result once the
@@ -65,6 +61,9 @@ var ErrSubscriberTooSlow = errors.New("subscriber too slow")
 
 // ErrBlobNotFound: the blob store does not hold the requested bytes.
 var ErrBlobNotFound = errors.New("blob not found")
+
+// ErrStopped: the node is shutting down; the client should go to another node.
+var ErrStopped = errors.New("node stopped")
 
 // LeaderError says a request needs the leader and this node could not serve it. Err wraps
 // raft.ErrNotLeader, raft.ErrNoLeader or raft.ErrProposalDropped.

@@ -1,7 +1,3 @@
-//go:build ignore
-
-// (Draft until statemachine/ and proto/commandpb land; the tag comes off then.)
-
 // Package service implements the gRPC ChatService of a raftchat node on top of a Backend
 // (the running node: log, state machine, blob store). It owns the client-facing edge:
 // authentication, authorization, limits, request validation and the mapping of state
@@ -15,10 +11,22 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftchat/raftchat/auth"
+	"github.com/raftchat/raftchat/proto/chatpb"
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/statemachine"
 )
 
 // Config holds the service's limits and collaborators. Zero never means unlimited: New
@@ -44,6 +52,15 @@ type Config struct {
 	AccessTokenTTL, RefreshTokenTTL time.Duration
 	// Suggester produces reply suggestions; nil uses the built-in offline suggester.
 	Suggester Suggester
+	// AdminUsername and AdminPassword name the first admin, created when this node
+	// bootstraps the cluster (the first sign-up or login on a fresh cluster). An empty
+	// password is replaced by a random one, logged once at warning level.
+	AdminUsername, AdminPassword string
+	// PasswordParams are the argon2id costs of new password hashes.
+	PasswordParams auth.Params
+	// PresenceInterval is how often, at most, this node records a user as seen through the
+	// log (the state machine's online window must be longer).
+	PresenceInterval time.Duration
 }
 
 // DefaultConfig returns the limits chatd runs with.
@@ -57,6 +74,9 @@ func DefaultConfig() Config {
 		Burst:             400,
 		AccessTokenTTL:    15 * time.Minute,
 		RefreshTokenTTL:   7 * 24 * time.Hour,
+		AdminUsername:     "admin",
+		PasswordParams:    auth.DefaultParams,
+		PresenceInterval:  30 * time.Second,
 	}
 }
 
@@ -74,15 +94,26 @@ func (c *Config) validate() error {
 		return errors.New("RequestsPerSecond and Burst must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0:
 		return errors.New("token lifetimes must be positive")
+	case c.PasswordParams.MemoryKiB == 0 || c.PresenceInterval <= 0:
+		return errors.New("PasswordParams and PresenceInterval must be set")
+	case c.AdminUsername == "":
+		return errors.New("AdminUsername must be set")
 	}
 	return nil
 }
 
 // Service is the ChatService of one node. It is safe for concurrent use.
 type Service struct {
-	b   Backend
-	cfg Config
-	log *slog.Logger
+	b       Backend
+	cfg     Config
+	log     *slog.Logger
+	limiter *rateLimiter
+	// key caches the cluster's token signing key, which never changes once bootstrapped.
+	key atomic.Pointer[[]byte]
+
+	// presence remembers when this node last proposed a heartbeat for each user.
+	presenceMu sync.Mutex
+	presence   map[string]time.Time
 }
 
 // New returns the ChatService for backend b.
@@ -102,5 +133,69 @@ func New(b Backend, cfg Config) (*Service, error) {
 	if cfg.Suggester == nil {
 		cfg.Suggester = OfflineSuggester{}
 	}
-	return &Service{b: b, cfg: cfg, log: cfg.Logger}, nil
+	return &Service{b: b, cfg: cfg, log: cfg.Logger,
+		limiter:  newRateLimiter(cfg.RequestsPerSecond, cfg.Burst),
+		presence: map[string]time.Time{}}, nil
+}
+
+// ServerOptions returns the options the node's gRPC server must be created with: the
+// authentication, rate-limit and request-validation interceptors.
+func (s *Service) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(s), s.unaryValidate),
+		grpc.ChainStreamInterceptor(auth.StreamInterceptor(s)),
+	}
+}
+
+// Register registers the ChatService on g.
+func (s *Service) Register(g *grpc.Server) {
+	chatpb.RegisterChatServiceServer(g, &handler{s: s})
+}
+
+// unaryValidate refuses malformed requests before a handler sees them.
+func (s *Service) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := validateRequest(req, &s.cfg); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+// handler implements chatpb.ChatServiceServer; its methods live in the files by topic.
+type handler struct {
+	chatpb.UnimplementedChatServiceServer
+	s *Service
+}
+
+// caller returns the authenticated user of ctx. Handlers of non-public methods only run
+// after the interceptor authenticated them, so a missing principal means the server was
+// built without ServerOptions: refuse rather than run as nobody.
+func caller(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.PrincipalFrom(ctx)
+	if !ok {
+		return p, status.Error(codes.Unauthenticated, "not authenticated (server built without service.ServerOptions)")
+	}
+	return p, nil
+}
+
+// propose stamps cmd with the write key, the proposer's clock and the actor, replicates it
+// and returns its result, or the gRPC status of its failure or rejection. Client ids are
+// scoped by user so one user can never collide with (or read) another's session results.
+func (s *Service) propose(ctx context.Context, actor string, meta *chatpb.WriteMeta, cmd *commandpb.Command) (*commandpb.Result, error) {
+	cmd.ClientId = actor + "/" + meta.GetClientId()
+	cmd.RequestId = meta.GetRequestId()
+	cmd.TimeUnixMs = s.cfg.Now().UnixMilli()
+	cmd.Actor = actor
+	res, err := s.b.Propose(ctx, cmd)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := resultError(res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// read runs fn on the state machine, linearizably unless stale, mapping errors to statuses.
+func (s *Service) read(ctx context.Context, stale bool, fn func(m *statemachine.Machine) error) error {
+	return toStatus(s.b.Read(ctx, stale, fn))
 }

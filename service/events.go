@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/raftchat/raftchat/proto/chatpb"
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// wholeEntry is the ordinal of a heartbeat: every event of its index was seen.
+const wholeEntry = math.MaxUint32
+
+// eventBatch bounds the events read from the state machine under one lock.
+const eventBatch = 256
+
+// heartbeatEvery is how often an idle stream tells the client its position, so a resumed
+// stream starts close to where it broke.
+const heartbeatEvery = 5 * time.Second
+
+var errWake = errors.New("wake")
+
+// position is a place in the event stream: after event (index, ordinal).
+type position struct {
+	index   uint64
+	ordinal uint32
+}
+
+// Subscribe streams the caller's events from the state machine's recent-events feed, which
+// is keyed by log index and identical on every replica: a client that resumes on another
+// node after (index, ordinal) gets exactly the events after it.
+func (h *handler) Subscribe(r *chatpb.SubscribeRequest, stream chatpb.ChatService_SubscribeServer) error {
+	ctx := stream.Context()
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	pos := position{index: r.GetAfterIndex(), ordinal: r.GetAfterOrdinal()}
+	if pos.index == 0 {
+		// From now: tell the client where "now" is, so a failover before the first event
+		// resumes from here rather than from a later "now".
+		err := h.s.read(ctx, true, func(m *statemachine.Machine) error {
+			pos = position{index: m.AppliedIndex(), ordinal: wholeEntry}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := sendHeartbeat(stream, pos); err != nil {
+			return err
+		}
+	}
+	lastSend := time.Now()
+	for {
+		next, applied, sent, err := h.sendEvents(ctx, p.Username, pos, stream)
+		if err != nil {
+			return err
+		}
+		pos = next
+		if sent {
+			lastSend = time.Now()
+		} else if applied > pos.index && time.Since(lastSend) >= heartbeatEvery {
+			pos = position{index: applied, ordinal: wholeEntry}
+			if err := sendHeartbeat(stream, pos); err != nil {
+				return err
+			}
+			lastSend = time.Now()
+		}
+		if err := h.waitApplied(ctx, max(applied, pos.index)); err != nil {
+			return err
+		}
+	}
+}
+
+func sendHeartbeat(stream chatpb.ChatService_SubscribeServer, pos position) error {
+	return stream.Send(&chatpb.Event{Index: pos.index, Ordinal: pos.ordinal, Kind: &chatpb.Event_Heartbeat{Heartbeat: &chatpb.Empty{}}})
+}
+
+// sendEvents sends the visible events after pos that the local replica holds, batch by
+// batch, and returns the new position, the applied index seen and whether it sent any.
+func (h *handler) sendEvents(ctx context.Context, user string, pos position, stream chatpb.ChatService_SubscribeServer) (position, uint64, bool, error) {
+	sent := false
+	for {
+		var evs []statemachine.Event
+		var applied uint64
+		var convs map[string]*chatpb.Conversation
+		// Events of pos.index not yet seen are re-read: read from the entry before it.
+		from := pos.index
+		if pos.ordinal != wholeEntry && from > 0 {
+			from--
+		}
+		err := h.s.read(ctx, true, func(m *statemachine.Machine) (err error) {
+			applied = m.AppliedIndex()
+			evs, err = m.RecentEvents(user, from, eventBatch)
+			convs = membershipViews(m, user, evs)
+			return err
+		})
+		if err != nil {
+			return pos, applied, sent, err
+		}
+		ord, idx := uint32(0), uint64(0)
+		for i := range evs {
+			ev := &evs[i]
+			if ev.Index != idx {
+				idx, ord = ev.Index, 0
+			} else {
+				ord++
+			}
+			if idx < pos.index || (idx == pos.index && (pos.ordinal == wholeEntry || ord <= pos.ordinal)) {
+				continue
+			}
+			if err := stream.Send(eventPB(ev, ord, convs)); err != nil {
+				return pos, applied, sent, err
+			}
+			pos, sent = position{index: idx, ordinal: ord}, true
+		}
+		if len(evs) < eventBatch {
+			return pos, applied, sent, nil
+		}
+	}
+}
+
+// waitApplied returns once the local replica applied an entry after index, or after
+// heartbeatEvery, or with ctx's error.
+func (h *handler) waitApplied(ctx context.Context, index uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+	defer cancel()
+	err := h.s.b.Subscribe(wctx, index, func(uint64, *commandpb.Command, *commandpb.Result) error { return errWake })
+	switch {
+	case errors.Is(err, errWake), errors.Is(err, ErrEventsCompacted), errors.Is(err, ErrSubscriberTooSlow):
+		return nil
+	case ctx.Err() != nil:
+		return toStatus(ctx.Err())
+	case wctx.Err() != nil:
+		return nil
+	}
+	return toStatus(err)
+}
+
+// membershipViews reads the current view of every group a membership event names, when
+// user may still see it.
+func membershipViews(m *statemachine.Machine, user string, evs []statemachine.Event) map[string]*chatpb.Conversation {
+	var out map[string]*chatpb.Conversation
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Message != nil || ev.Kind == statemachine.EventRead {
+			continue
+		}
+		if out == nil {
+			out = map[string]*chatpb.Conversation{}
+		}
+		if _, done := out[ev.ConversationID]; done {
+			continue
+		}
+		out[ev.ConversationID] = nil
+		if c, err := m.Conversation(user, ev.ConversationID); err == nil {
+			view := summaryPB(&c)
+			if g, err := m.Group(user, ev.ConversationID); err == nil {
+				groupPB(view, &g)
+			}
+			out[ev.ConversationID] = view
+		}
+	}
+	return out
+}
+
+func eventPB(ev *statemachine.Event, ord uint32, convs map[string]*chatpb.Conversation) *chatpb.Event {
+	out := &chatpb.Event{Index: ev.Index, Ordinal: ord, TimeUnixMs: ev.TimeUnixMs}
+	msg := messagePB(ev.Message)
+	switch ev.Kind {
+	case statemachine.EventMessagePosted:
+		out.Kind = &chatpb.Event_Message{Message: msg}
+	case statemachine.EventMessageEdited:
+		out.Kind = &chatpb.Event_Edited{Edited: msg}
+	case statemachine.EventMessageDeleted:
+		out.Kind = &chatpb.Event_Deleted{Deleted: msg}
+	case statemachine.EventReactionAdded, statemachine.EventReactionRemoved:
+		out.Kind = &chatpb.Event_Reaction{Reaction: msg}
+	case statemachine.EventRead:
+		out.Kind = &chatpb.Event_Read{Read: &chatpb.ReadMarker{ConversationId: ev.ConversationID, Seq: ev.Seq}}
+	default:
+		out.Kind = &chatpb.Event_Membership{Membership: &chatpb.Membership{
+			ConversationId: ev.ConversationID, Change: ev.Kind.String(), Actor: ev.Actor,
+			Target: ev.Target, Conversation: convs[ev.ConversationID]}}
+	}
+	return out
+}
