@@ -24,6 +24,11 @@ type Checker struct {
 	hashes    map[raft.Index]uint64
 	durable   map[raft.NodeID]raft.HardState
 	volatile  map[raft.NodeID]volatileState
+	// maxCommit is the highest commit index any node has reported: every entry up to it is
+	// committed, and a client may have been told so.
+	maxCommit raft.Index
+	// reads maps an outstanding ReadIndex context to maxCommit when the read was issued.
+	reads     map[string]raft.Index
 	violation []string
 }
 
@@ -48,6 +53,7 @@ func NewChecker() *Checker {
 		hashes:   map[raft.Index]uint64{},
 		durable:  map[raft.NodeID]raft.HardState{},
 		volatile: map[raft.NodeID]volatileState{},
+		reads:    map[string]raft.Index{},
 	}
 }
 
@@ -107,6 +113,7 @@ func (ch *Checker) ObserveDurableHardState(id raft.NodeID, hs raft.HardState) {
 // ObserveVolatile checks that within one incarnation a node's commit and applied indexes
 // never decrease.
 func (ch *Checker) ObserveVolatile(id raft.NodeID, incarnation int, commit, applied raft.Index) {
+	ch.maxCommit = max(ch.maxCommit, commit)
 	prev, ok := ch.volatile[id]
 	ch.volatile[id] = volatileState{incarnation: incarnation, commit: commit, applied: applied}
 	if !ok || prev.incarnation != incarnation {
@@ -227,7 +234,13 @@ func (ch *Checker) checkMatching(a, b durableLog) {
 // checkComplete: §5.4.1 Leader Completeness. A leader of term holds every entry that some
 // node applied while at a term no later than term.
 func (ch *Checker) checkComplete(l durableLog, term raft.Term) {
-	for idx, ae := range ch.applied {
+	idxs := make([]raft.Index, 0, len(ch.applied))
+	for idx := range ch.applied {
+		idxs = append(idxs, idx)
+	}
+	slices.Sort(idxs)
+	for _, idx := range idxs {
+		ae := ch.applied[idx]
 		if ae.term > term || idx < l.snapIndex {
 			continue
 		}
@@ -242,6 +255,46 @@ func (ch *Checker) checkComplete(l durableLog, term raft.Term) {
 		if !ok || e.Term != ae.entry.Term || !bytes.Equal(e.Data, ae.entry.Data) {
 			ch.violate("leader completeness: leader %d of term %d lacks committed entry %s (has %s, present=%t)",
 				l.id, term, DescribeEntry(ae.entry), DescribeEntry(e), ok)
+		}
+	}
+}
+
+// ObserveReadIssued records that a ReadIndex request with context rctx was issued now.
+func (ch *Checker) ObserveReadIssued(rctx []byte) { ch.reads[string(rctx)] = ch.maxCommit }
+
+// ObserveReadState checks a ReadState node id received. §6.4 (thesis): a read must see every
+// write that completed before it was issued, so its read index may not be below the highest
+// commit index any node knew at that time.
+func (ch *Checker) ObserveReadState(id raft.NodeID, rs raft.ReadState) {
+	need, ok := ch.reads[string(rs.RequestCtx)]
+	if !ok {
+		return
+	}
+	if rs.Index < need {
+		ch.violate("linearizable read: node %d got read index %d for %q, issued after index %d committed",
+			id, rs.Index, rs.RequestCtx, need)
+	}
+}
+
+// ObserveSent checks the messages node n is about to send against its durable state (the
+// driver persisted the Ready just before). A granted vote must be durable (§5.2, Figure 2:
+// votedFor is persistent), and an append acknowledgement must not cover entries the node
+// has not stored (the leader counts it towards commitment).
+func (ch *Checker) ObserveSent(n *Node, msgs []raft.Message) {
+	hs := n.Storage.HardState()
+	last, _ := n.Storage.LastIndex()
+	for _, m := range msgs {
+		switch {
+		case m.Type == raft.MsgVoteResp && !m.Reject:
+			// A later durable term also protects the vote: the node never votes in m.Term again.
+			if hs.Term < m.Term || hs.Term == m.Term && hs.Vote != m.To {
+				ch.violate("node %d: granted its vote to %d in term %d but its durable state is %s",
+					n.ID, m.To, m.Term, DescribeHardState(hs))
+			}
+		case m.Type == raft.MsgAppResp && !m.Reject:
+			if m.Index > last {
+				ch.violate("node %d: acknowledged entries up to %d but stored only up to %d", n.ID, m.Index, last)
+			}
 		}
 	}
 }

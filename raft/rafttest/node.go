@@ -77,7 +77,7 @@ func (c *Cluster) start(n *Node) error {
 	}
 	n.Raw = rn
 	n.ReadStates = nil
-	n.commit = 0
+	n.commit = n.Storage.HardState().Commit
 	c.observe(n)
 	return nil
 }

@@ -24,9 +24,13 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 	if err := c.persist(n, rd); err != nil {
 		return true, err
 	}
+	c.Checker.ObserveSent(n, rd.Messages)
 	c.net.send(rd.Messages)
 	if err := c.apply(n, rd); err != nil {
 		return true, err
+	}
+	for _, rs := range rd.ReadStates {
+		c.Checker.ObserveReadState(n.ID, rs)
 	}
 	n.ReadStates = append(n.ReadStates, rd.ReadStates...)
 	n.Raw.Advance(rd)
@@ -137,6 +141,7 @@ func (c *Cluster) ReadIndex(id raft.NodeID, rctx []byte) error {
 	if err != nil {
 		return err
 	}
+	c.Checker.ObserveReadIssued(rctx)
 	n.Raw.ReadIndex(rctx)
 	c.observe(n)
 	return nil
