@@ -156,8 +156,8 @@ func (l *DiskLog) recover() error {
 }
 
 // Load returns the durable state for recovery: the hard state, the newest readable snapshot
-// and the entries after it. The first call returns what Open recovered; later calls read
-// the directory again (after writing out buffered records).
+// and the entries after it. Until the first write it returns what Open recovered; after
+// that it reads the directory again (after writing out buffered records, without fsync).
 func (l *DiskLog) Load() (raft.HardState, raft.Snapshot, []raft.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -25,14 +25,18 @@ type logState struct {
 	// empty). Entries at or below base live in a snapshot or a deleted segment.
 	base     raft.Index
 	baseTerm raft.Term
-	ents     []raft.Entry
+	// fromHeader: base came from the header of the oldest remaining segment, so a truncate
+	// may reach below it (entries overwritten after that segment began, before the
+	// snapshot that let the older segments go). termKnown: baseTerm is valid.
+	fromHeader, termKnown bool
+	ents                  []raft.Entry
 }
 
 func (s *logState) last() raft.Index { return s.base + raft.Index(len(s.ents)) }
 
 func (s *logState) term(i raft.Index) (raft.Term, bool) {
 	if i == s.base {
-		return s.baseTerm, true
+		return s.baseTerm, s.termKnown
 	}
 	if i < s.base || i > s.last() {
 		return 0, false
@@ -49,7 +53,7 @@ func (s *logState) applySnapshot(m wal.SnapshotMark) {
 	} else {
 		s.ents = nil
 	}
-	s.base, s.baseTerm = m.Index, m.Term
+	s.base, s.baseTerm, s.termKnown, s.fromHeader = m.Index, m.Term, true, false
 }
 
 // segInfo is what the log remembers about one segment file.
@@ -159,26 +163,28 @@ func (r *replayer) apply(typ wal.RecordType, p []byte, seq uint64, first bool) e
 		if err != nil {
 			return err
 		}
-		if i <= s.base || i > s.last()+1 {
+		switch {
+		case i > s.base && i <= s.last()+1:
+			s.ents = s.ents[:i-s.base-1]
+		case i <= s.base && s.fromHeader:
+			s.base, s.baseTerm, s.termKnown, s.ents = i-1, 0, false, nil
+		default:
 			return fmt.Errorf("truncate at %d outside the log (%d, %d]", i, s.base, s.last()+1)
 		}
-		s.ents = s.ents[:i-s.base-1]
 	case wal.TypeSnapshot:
 		m, err := wal.DecodeSnapshotMark(p)
 		if err != nil {
 			return err
 		}
-		if m.Index <= s.mark.Index {
-			break
+		if m.Index > s.mark.Index {
+			s.mark = m
 		}
-		s.mark = m
-		// A marker at or below base covers entries already gone from the replayed log.
-		// Above base, a marker that does not match the log stands for a snapshot received
-		// from the leader, which replaced the log. A matching one (a local compaction)
-		// keeps the entries, so an older snapshot can still be completed by them.
-		if t, ok := s.term(m.Index); m.Index > s.base && (!ok || t != m.Term) {
-			s.applySnapshot(m)
+		if m.Reset {
+			s.ents = nil
+			s.base, s.baseTerm, s.termKnown, s.fromHeader = m.Index, m.Term, true, false
 		}
+		// A compaction marker keeps the entries: if the newest snapshot file turns out
+		// unreadable, an older one plus these entries still rebuild the log.
 	}
 	return nil
 }
@@ -191,7 +197,8 @@ func (r *replayer) applyHeader(h wal.SegmentHeader, seq uint64, first bool) erro
 	if first {
 		s.hs, s.mark = h.HardState, wal.SnapshotMark{Index: h.SnapIndex, Term: h.SnapTerm}
 		s.base, s.baseTerm, s.ents = h.LastIndex, h.LastTerm, nil
-	} else if t, _ := s.term(s.last()); h.LastIndex != s.last() || h.LastTerm != t || h.HardState != s.hs {
+		s.fromHeader, s.termKnown = true, true
+	} else if t, ok := s.term(s.last()); h.LastIndex != s.last() || (ok && h.LastTerm != t) || h.HardState != s.hs {
 		return fmt.Errorf("segment header says the log ends at index %d term %d, replay reached index %d term %d",
 			h.LastIndex, h.LastTerm, s.last(), t)
 	}
@@ -208,7 +215,13 @@ func (r *replayer) finish(snap raft.Snapshot) error {
 		return fmt.Errorf("%w: the newest readable snapshot is at index %d but the wal starts after index %d "+
 			"(a newer snapshot file is missing or corrupt)", ErrCorrupt, m.Index, s.base)
 	}
-	s.applySnapshot(m)
+	if m.Index == s.base {
+		// The entries after base follow the snapshot, whether base's term was known or not:
+		// a snapshot that replaced the log would have been followed by its marker.
+		s.baseTerm, s.termKnown = m.Term, true
+	} else {
+		s.applySnapshot(m)
+	}
 	if m.Index > s.mark.Index {
 		// The snapshot file became durable but the crash came before its marker did.
 		s.mark = m

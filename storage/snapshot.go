@@ -24,22 +24,27 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 		return fmt.Errorf("save snapshot: snapshot is empty")
 	}
 	if m.Index <= l.mark.Index {
-		if m == l.mark {
+		if m.Index == l.mark.Index && m.Term == l.mark.Term {
 			return nil
 		}
 		return fmt.Errorf("save snapshot at index %d, have %d: %w", m.Index, l.mark.Index, raft.ErrSnapOutOfDate)
 	}
+	l.pending = nil // Load must now read the directory
 	if err := l.snaps.Save(snap); err != nil {
 		return err
 	}
+	// A snapshot the log holds the last entry of (same index and term) compacts it;
+	// any other replaces it, as Raft does when the leader sends one (§7).
+	t, ok := l.terms.term(m.Index)
+	m.Reset = !ok || t != m.Term
 	l.buf = wal.AppendSnapshotMark(l.buf, m)
 	if err := l.syncLocked(); err != nil {
 		return err
 	}
-	if t, ok := l.terms.term(m.Index); ok && t == m.Term {
-		l.terms.compact(m.Index)
-	} else {
+	if m.Reset {
 		l.terms.reset(m.Index, m.Term)
+	} else {
+		l.terms.compact(m.Index)
 	}
 	l.mark = m
 	l.cleanup()

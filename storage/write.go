@@ -23,6 +23,7 @@ func (l *DiskLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 	if err := l.checkEntries(ents); err != nil {
 		return err
 	}
+	l.pending = nil // Load must now read the directory
 	if l.size+int64(len(l.buf)) >= l.opts.SegmentBytes {
 		if err := l.rotate(); err != nil {
 			return err

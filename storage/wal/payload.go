@@ -12,7 +12,7 @@ const (
 	entryFixedBytes   = 17 // term, index, type
 	hardStateBytes    = 24 // term, vote, commit
 	truncateBytes     = 8  // index
-	snapshotMarkBytes = 16 // index, term
+	snapshotMarkBytes = 17 // index, term, reset
 	segmentHdrBytes   = 64 // seq, hard state (24), snapshot mark (16), last index, last term
 )
 
@@ -38,6 +38,11 @@ type SegmentHeader struct {
 type SnapshotMark struct {
 	Index raft.Index
 	Term  raft.Term
+	// Reset says the snapshot replaced the whole log (one received from the leader that
+	// the log did not match): replay drops every entry. Without it (a local compaction)
+	// the entries after Index stay. The writer decides, so replay never has to guess
+	// from terms it may no longer have.
+	Reset bool
 }
 
 var le = binary.LittleEndian
@@ -94,6 +99,11 @@ func AppendSnapshotMark(dst []byte, m SnapshotMark) []byte {
 	dst = beginRecord(dst, TypeSnapshot, snapshotMarkBytes)
 	dst = le.AppendUint64(dst, uint64(m.Index))
 	dst = le.AppendUint64(dst, uint64(m.Term))
+	reset := byte(0)
+	if m.Reset {
+		reset = 1
+	}
+	dst = append(dst, reset)
 	sealRecord(dst[start:])
 	return dst
 }
@@ -161,7 +171,10 @@ func DecodeSnapshotMark(p []byte) (SnapshotMark, error) {
 	if err := checkLen(TypeSnapshot, p, snapshotMarkBytes); err != nil {
 		return SnapshotMark{}, err
 	}
-	return SnapshotMark{Index: raft.Index(le.Uint64(p[0:8])), Term: raft.Term(le.Uint64(p[8:16]))}, nil
+	if p[16] > 1 {
+		return SnapshotMark{}, fmt.Errorf("wal: snapshot marker reset flag %d", p[16])
+	}
+	return SnapshotMark{Index: raft.Index(le.Uint64(p[0:8])), Term: raft.Term(le.Uint64(p[8:16])), Reset: p[16] == 1}, nil
 }
 
 // DecodeSegmentHeader decodes a segment header payload.
