@@ -168,11 +168,11 @@ func (r *raft) handleAppendReject(m Message, pr *tracker.Progress) {
 	if !pr.MaybeDecrTo(uint64(m.Index), uint64(hint)) {
 		return
 	}
-	if r.knobs.NextIndexOffByOne {
-		pr.Next = min(pr.Next+1, uint64(r.raftLog.lastIndex())+1) // planted bug
-	}
 	if pr.State == tracker.StateReplicate {
 		pr.BecomeProbe()
+	}
+	if r.knobs.NextIndexOffByOne {
+		pr.Next = min(pr.Next+1, uint64(r.raftLog.lastIndex())+1) // planted bug
 	}
 	r.sendAppend(m.From)
 }
