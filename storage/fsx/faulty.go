@@ -95,6 +95,9 @@ func (f *Faulty) Remove(name string) error {
 // MkdirAll implements FS.
 func (f *Faulty) MkdirAll(path string, perm fs.FileMode) error { return f.base.MkdirAll(path, perm) }
 
+// Stat implements FS.
+func (f *Faulty) Stat(name string) (fs.FileInfo, error) { return f.base.Stat(name) }
+
 // ReadDir implements FS.
 func (f *Faulty) ReadDir(name string) ([]string, error) { return f.base.ReadDir(name) }
 

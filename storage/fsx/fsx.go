@@ -39,6 +39,8 @@ type FS interface {
 	Remove(name string) error
 	// MkdirAll creates a directory and its parents like os.MkdirAll.
 	MkdirAll(path string, perm fs.FileMode) error
+	// Stat describes a file like os.Stat.
+	Stat(name string) (fs.FileInfo, error)
 	// ReadDir returns the names of the entries of a directory, sorted.
 	ReadDir(name string) ([]string, error)
 	// SyncDir fsyncs a directory so that creations, renames and removals in it are durable.
@@ -62,6 +64,7 @@ func (osFS) ReadFile(name string) ([]byte, error)         { return os.ReadFile(n
 func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
 func (osFS) Remove(name string) error                     { return os.Remove(name) }
 func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name) }
 
 func (osFS) ReadDir(name string) ([]string, error) {
 	ents, err := os.ReadDir(name)
