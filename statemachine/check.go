@@ -1,13 +1,16 @@
 package statemachine
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // invariantError describes the first broken invariant of the state, or returns "".
 func (m *Machine) invariantError() string {
-	pending := map[string]int{}
+	pending := map[string][]uint64{}
 	for _, f := range m.st.files {
 		if !f.complete {
-			pending[f.uploader]++
+			pending[f.uploader] = append(pending[f.uploader], f.id)
 		}
 		if f.complete != (f.hashState == nil) {
 			return fmt.Sprintf("file %d: complete %v with hash state %d bytes", f.id, f.complete, len(f.hashState))
@@ -17,8 +20,9 @@ func (m *Machine) invariantError() string {
 		}
 	}
 	for n, u := range m.st.users {
-		if u.pending != pending[n] {
-			return fmt.Sprintf("user %q: pending %d, counted %d", n, u.pending, pending[n])
+		slices.Sort(pending[n])
+		if !slices.Equal(u.pending, pending[n]) {
+			return fmt.Sprintf("user %q: pending %v, counted %v", n, u.pending, pending[n])
 		}
 		for id := range u.convs {
 			if c := m.st.convs[id]; c == nil || c.members[n] == nil {

@@ -59,9 +59,8 @@ func (m *Machine) beginUpload(x *applyCtx, op *commandpb.BeginUpload) *Error {
 	if len(op.GetSha256()) != sha256.Size {
 		return errorf(CodeInvalidArgument, "sha256 of %d bytes", len(op.GetSha256()))
 	}
-	if x.actor.pending >= m.cfg.MaxPendingUploadsPerUser {
-		return errorf(CodeResourceExhausted, "%d unfinished uploads, max %d",
-			x.actor.pending, m.cfg.MaxPendingUploadsPerUser)
+	if n := m.livePending(x); n >= m.cfg.MaxPendingUploadsPerUser {
+		return errorf(CodeResourceExhausted, "%d unfinished uploads, max %d", n, m.cfg.MaxPendingUploadsPerUser)
 	}
 	state, merr := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
 	mustf(merr == nil, "marshal sha256 state: %v", merr)
@@ -78,15 +77,36 @@ func (m *Machine) beginUpload(x *applyCtx, op *commandpb.BeginUpload) *Error {
 	}
 	m.st.nextFile++
 	m.st.files[f.id] = f
-	x.actor.pending++
+	x.actor.pending = append(x.actor.pending, f.id) // ids grow, so it stays sorted
 	fileResult(x, f)
 	return nil
 }
 
-// ownUpload finds an unfinished, unexpired upload of the actor.
-func (m *Machine) ownUpload(x *applyCtx, id uint64) (*file, *Error) {
+// livePending counts the actor's unfinished uploads that have not expired (expired ones wait
+// for the next sweep but no longer count).
+func (m *Machine) livePending(x *applyCtx) int {
+	n := 0
+	for _, id := range x.actor.pending {
+		if f := m.liveFile(x, id); f != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// liveFile finds a complete file or an unexpired upload.
+func (m *Machine) liveFile(x *applyCtx, id uint64) *file {
 	f := m.st.files[id]
 	if f == nil || (!f.complete && x.nowMs-f.createdMs >= m.cfg.UploadTTLMs) {
+		return nil
+	}
+	return f
+}
+
+// ownUpload finds a live upload of the actor.
+func (m *Machine) ownUpload(x *applyCtx, id uint64) (*file, *Error) {
+	f := m.liveFile(x, id)
+	if f == nil {
 		return nil, errorf(CodeNotFound, "no upload %d", id)
 	}
 	if f.uploader != x.actor.name {
@@ -162,13 +182,13 @@ func (m *Machine) completeUpload(x *applyCtx, op *commandpb.CompleteUpload) *Err
 	}
 	f.complete = true
 	f.hashState = nil
-	x.actor.pending--
+	m.dropUpload(f)
 	fileResult(x, f)
 	return nil
 }
 
 func (m *Machine) shareFile(x *applyCtx, op *commandpb.ShareFile) *Error {
-	f := m.st.files[op.GetFileId()]
+	f := m.liveFile(x, op.GetFileId())
 	if f == nil {
 		return errorf(CodeNotFound, "no file %d", op.GetFileId())
 	}

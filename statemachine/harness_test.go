@@ -42,7 +42,13 @@ func boot(t testing.TB, users ...string) *harness {
 	return h
 }
 
-func mustWrap(t testing.TB, actor string, op proto.Message) *commandpb.Command {
+// fataler is what both *testing.T and *rapid.T offer.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+func mustWrap(t fataler, actor string, op proto.Message) *commandpb.Command {
 	t.Helper()
 	c, err := commandpb.Wrap(op)
 	if err != nil {

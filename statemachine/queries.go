@@ -288,7 +288,7 @@ func (m *Machine) File(viewer string, id uint64) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	f := m.st.files[id]
-	if f == nil {
+	if f == nil || (!f.complete && m.st.clockMs-f.createdMs >= m.cfg.UploadTTLMs) {
 		return FileInfo{}, errorf(CodeNotFound, "no file %d", id)
 	}
 	if c := m.st.convs[f.conv]; c == nil || c.members[viewer] == nil {

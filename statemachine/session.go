@@ -126,8 +126,11 @@ func (m *Machine) maybeSweep() {
 	}
 }
 
+// dropUpload forgets that f is pending for its uploader.
 func (m *Machine) dropUpload(f *file) {
-	if u := m.st.users[f.uploader]; u != nil && u.pending > 0 {
-		u.pending--
+	if u := m.st.users[f.uploader]; u != nil {
+		if i, ok := slices.BinarySearch(u.pending, f.id); ok {
+			u.pending = slices.Delete(u.pending, i, i+1)
+		}
 	}
 }

@@ -115,7 +115,7 @@ func TestSweep(t *testing.T) {
 	begin(h)
 	h.nowMs += DefaultConfig().UploadTTLMs
 	h.ok("", &commandpb.Heartbeat{})
-	if h.m.IsTokenRevoked("t") || len(h.m.st.files) != 0 || h.m.st.users["alice"].pending != 0 {
+	if h.m.IsTokenRevoked("t") || len(h.m.st.files) != 0 || len(h.m.st.users["alice"].pending) != 0 {
 		t.Fatal("expired state not swept")
 	}
 	// The pending slot is free again.

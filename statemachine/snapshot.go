@@ -333,7 +333,7 @@ func decodeFiles(d *dec, st *state) error {
 			return fmt.Errorf("%w: uploader %q of file %d is no user", errCorrupt, f.uploader, f.id)
 		}
 		if !f.complete && u != nil {
-			u.pending++
+			u.pending = append(u.pending, f.id) // files are decoded in id order
 		}
 		st.files[f.id] = f
 	}

@@ -13,7 +13,7 @@ type user struct {
 
 	// Derived, rebuilt on Restore (not in snapshots).
 	convs   map[string]struct{} // conversations the user is a member of
-	pending int                 // unfinished uploads
+	pending []uint64            // ids of unfinished uploads, ascending
 }
 
 // member is a user's membership of a conversation.
