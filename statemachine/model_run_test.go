@@ -476,4 +476,3 @@ func (md *model) groups() []GroupInfo {
 	}
 	return out
 }
-

@@ -10,7 +10,7 @@ import (
 
 	"github.com/raftchat/raftchat/proto/commandpb"
 	"google.golang.org/protobuf/proto"
-	)
+)
 
 // The model is a deliberately naive second implementation of the chat rules: plain maps and
 // slices, no indexes, files keep their bytes and hash them whole. Every query of the machine is
