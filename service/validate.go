@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/raftchat/raftchat/proto/chatpb"
+	"github.com/raftchat/raftchat/statemachine"
 )
 
 // Request bounds checked at the edge before anything reaches the log. The state machine
@@ -192,17 +193,11 @@ func checkRange(field string, v, lo, hi uint64) error {
 	return nil
 }
 
-// checkUsername accepts 1-64 bytes of ASCII letters, digits, '_', '-' and '.'.
+// checkUsername applies the state machine's username rule (statemachine.ValidUsername: 3-32
+// of a-z 0-9 _ . - starting with a letter) before anything reaches the log.
 func checkUsername(u string) error {
-	if err := checkBytes("username", u, 1, maxUsernameBytes); err != nil {
-		return err
-	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
-		if !ok {
-			return invalid("username %q: only letters, digits, '_', '-' and '.' are allowed", u)
-		}
+	if len(u) > maxUsernameBytes || !statemachine.ValidUsername(u) {
+		return invalid("invalid username %q: 3-32 of a-z 0-9 _ . - starting with a letter", u)
 	}
 	return nil
 }
