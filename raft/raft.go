@@ -179,6 +179,10 @@ func (r *raft) send(m Message) {
 		}
 		m.Term = r.term
 	}
+	if r.msgs == nil {
+		// Most Readys carry one message per peer: size for that to avoid regrowing.
+		r.msgs = make([]Message, 0, len(r.voters))
+	}
 	r.msgs = append(r.msgs, m)
 }
 
