@@ -117,7 +117,11 @@ func (r *replayer) handleBadTail(path string, data []byte, off int, cause error,
 	if !last {
 		return fmt.Errorf("%w: %s: bad record at offset %d in a sealed segment: %w", ErrCorrupt, path, off, cause)
 	}
-	if next := wal.NextValid(data, off); next >= 0 {
+	next, err := wal.NextValid(data, off)
+	if err != nil {
+		return fmt.Errorf("%w: %s: bad record at offset %d: %w (%w)", ErrCorrupt, path, off, err, cause)
+	}
+	if next >= 0 {
 		return fmt.Errorf("%w: %s: bad record at offset %d is followed by a valid record at offset %d, "+
 			"refusing to drop data that may have been synced: %w", ErrCorrupt, path, off, next, cause)
 	}

@@ -91,35 +91,67 @@ func AppendRecord(dst []byte, typ RecordType, payload []byte) []byte {
 
 // sealRecord computes and stores the CRC of a record whose header and payload are in place.
 func sealRecord(rec []byte) {
-	crc := crc32.Update(0, castagnoli, rec[:5])
-	crc = crc32.Update(crc, castagnoli, rec[HeaderBytes:])
-	binary.LittleEndian.PutUint32(rec[5:9], crc)
+	binary.LittleEndian.PutUint32(rec[5:9], checksum(rec))
 }
 
 // DecodeRecord decodes the record at the start of b. It returns the record type, the payload
 // (a sub-slice of b, not a copy) and the number of bytes the record occupies. It never
 // allocates more than an error and never reads past b.
 func DecodeRecord(b []byte) (RecordType, []byte, int, error) {
-	if len(b) < HeaderBytes {
+	typ, end, fault := frame(b)
+	switch fault {
+	case faultNone:
+		return typ, b[HeaderBytes:end], end, nil
+	case faultShortHeader:
 		return 0, nil, 0, fmt.Errorf("%w: %d header bytes of %d", ErrShort, len(b), HeaderBytes)
+	case faultType:
+		return 0, nil, 0, fmt.Errorf("%w %d", ErrBadType, b[4])
+	case faultLength:
+		return 0, nil, 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, le.Uint32(b))
+	case faultShort:
+		return 0, nil, 0, fmt.Errorf("%w: %d of %d bytes", ErrShort, len(b), end)
+	default:
+		return 0, nil, 0, fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, le.Uint32(b[5:9]), checksum(b[:end]))
 	}
-	n := binary.LittleEndian.Uint32(b[0:4])
+}
+
+type fault uint8
+
+const (
+	faultNone fault = iota
+	faultShortHeader
+	faultType
+	faultLength
+	faultShort
+	faultChecksum
+)
+
+// frame checks the record at the start of b without allocating; end is the record's
+// length when the header is readable.
+func frame(b []byte) (RecordType, int, fault) {
+	if len(b) < HeaderBytes {
+		return 0, 0, faultShortHeader
+	}
+	n := le.Uint32(b[0:4])
 	typ := RecordType(b[4])
 	if typ == 0 || typ >= typeLimit {
-		return 0, nil, 0, fmt.Errorf("%w %d", ErrBadType, uint8(typ))
+		return 0, 0, faultType
 	}
 	if n > MaxPayloadBytes {
-		return 0, nil, 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+		return 0, 0, faultLength
 	}
 	end := HeaderBytes + int(n)
 	if len(b) < end {
-		return 0, nil, 0, fmt.Errorf("%w: %d of %d bytes", ErrShort, len(b), end)
+		return 0, end, faultShort
 	}
-	want := binary.LittleEndian.Uint32(b[5:9])
-	crc := crc32.Update(0, castagnoli, b[:5])
-	crc = crc32.Update(crc, castagnoli, b[HeaderBytes:end])
-	if crc != want {
-		return 0, nil, 0, fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, want, crc)
+	if checksum(b[:end]) != le.Uint32(b[5:9]) {
+		return 0, end, faultChecksum
 	}
-	return typ, b[HeaderBytes:end], end, nil
+	return typ, end, faultNone
+}
+
+// checksum is the CRC a whole record (header and payload) should carry.
+func checksum(rec []byte) uint32 {
+	crc := crc32.Update(0, castagnoli, rec[:5])
+	return crc32.Update(crc, castagnoli, rec[HeaderBytes:])
 }

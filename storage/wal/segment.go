@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,17 +42,31 @@ func Scan(data []byte, fn func(typ RecordType, payload []byte, off int) error) (
 	return off, nil
 }
 
+// ErrUndetermined is returned by NextValid when checking every candidate offset would
+// cost more than its budget; callers must then assume valid records may follow.
+var ErrUndetermined = errors.New("wal: could not rule out valid records after the damage")
+
 // NextValid returns the offset of the first whole, valid record that starts after offset
 // from, or -1 if there is none. Recovery uses it to tell a torn tail (nothing valid follows
 // the bad bytes) from corruption in the middle of the log (valid records follow).
 //
 // A random 9-byte window passes the type and length checks rarely and the CRC only with
-// probability 2^-32, so a false "valid record" is not a practical concern.
-func NextValid(data []byte, from int) int {
+// probability 2^-32, so a false "valid record" is not a practical concern. Checksumming
+// every candidate can in the worst case cost quadratic time, so the bytes checksummed are
+// capped at a multiple of the data's size; past the cap it returns ErrUndetermined.
+func NextValid(data []byte, from int) (int, error) {
+	budget := 64*len(data) + 1<<20
 	for off := from + 1; off+HeaderBytes <= len(data); off++ {
-		if _, _, _, err := DecodeRecord(data[off:]); err == nil {
-			return off
+		_, end, f := frame(data[off:])
+		switch f {
+		case faultNone:
+			return off, nil
+		case faultChecksum:
+			if budget -= end; budget < 0 {
+				return -1, ErrUndetermined
+			}
+		case faultShortHeader, faultType, faultLength, faultShort:
 		}
 	}
-	return -1
+	return -1, nil
 }

@@ -1,0 +1,111 @@
+package snap
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/storage/fsx"
+)
+
+func snapAt(i raft.Index, t raft.Term) raft.Snapshot {
+	return raft.Snapshot{
+		Metadata: raft.SnapshotMetadata{Index: i, Term: t, ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}}},
+		Data:     bytes.Repeat([]byte{byte(i)}, 1000+int(i)),
+	}
+}
+
+func TestSaveListReadPrune(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	s := New(fsx.OS, dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	if sn, err := s.LoadNewest(); err != nil || !sn.IsEmpty() {
+		t.Fatalf("empty dir: %+v %v", sn.Metadata, err)
+	}
+	for _, i := range []raft.Index{5, 17, 300} {
+		if err := s.Save(snapAt(i, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn, err := s.LoadNewest()
+	if err != nil || !reflect.DeepEqual(sn, snapAt(300, 2)) {
+		t.Fatalf("newest: %+v %v", sn.Metadata, err)
+	}
+	// Damage the newest: LoadNewest falls back to the one before and says so.
+	newest := filepath.Join(dir, FileName(300, 2))
+	b, _ := os.ReadFile(newest)
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(newest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sn, err := s.LoadNewest(); err != nil || sn.Metadata.Index != 17 {
+		t.Fatalf("after damaging the newest: %+v %v", sn.Metadata, err)
+	}
+	if !strings.Contains(logs.String(), "skipping corrupt snapshot") {
+		t.Fatalf("fallback not logged: %s", logs.String())
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileName(400, 2)+".tmp"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prune(2); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := s.List()
+	if err != nil || len(metas) != 2 || metas[0].Index != 17 || metas[1].Index != 300 {
+		t.Fatalf("after prune: %+v %v", metas, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName(400, 2)+".tmp")); !os.IsNotExist(err) {
+		t.Fatal("prune left a temporary file")
+	}
+}
+
+func TestDecodeRejectsEveryTruncationAndFlip(t *testing.T) {
+	dir := t.TempDir()
+	s := New(fsx.OS, dir, slog.New(slog.DiscardHandler))
+	if err := s.Save(snapAt(9, 1)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, FileName(9, 1)))
+	for n := range len(b) {
+		if _, err := Decode(b[:n]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	for i := 0; i < len(b); i += 7 {
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x10
+		if _, err := Decode(c); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("flipped byte %d: %v", i, err)
+		}
+	}
+}
+
+func TestRenamedFileIsRejected(t *testing.T) {
+	dir := t.TempDir()
+	s := New(fsx.OS, dir, slog.New(slog.DiscardHandler))
+	if err := s.Save(snapAt(9, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, FileName(9, 1)), filepath.Join(dir, FileName(10, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(Meta{Index: 10, Term: 1, Name: FileName(10, 1)}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("file whose name disagrees with its contents: %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(magic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sn, err := Decode(b)
+		if err == nil && len(sn.Data) > len(b) {
+			t.Fatalf("decoded %d data bytes from %d", len(sn.Data), len(b))
+		}
+	})
+}
