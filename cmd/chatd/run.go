@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/server"
+	"github.com/raftchat/raftchat/transport"
+)
+
+type runFlags struct {
+	common                        commonFlags
+	id                            uint64
+	dataDir                       string
+	clientAddr, peerAddr          string
+	cluster, clusterClients       string
+	tlsCert, tlsKey, tlsCA        string
+	tick                          time.Duration
+	electionTicks, heartbeatTicks int
+	snapshotEvery                 uint64
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	fl := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "run one node of a cluster",
+		Example: "  chatd run --id 1 --data-dir /var/lib/chatd --client-addr 127.0.0.1:7001 --peer-addr 127.0.0.1:7101 \\\n" +
+			"      --cluster 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := fl.hostConfig(stderr)
+			if err != nil {
+				return err
+			}
+			h, err := server.StartHost(cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "chatd node %d: clients %s, peers %s\n", fl.id, h.ClientAddr(), fl.peerAddr)
+			return wait(cmd, []*server.Host{h})
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&fl.id, "id", 0, "this node's id (required)")
+	f.StringVar(&fl.dataDir, "data-dir", "", "data directory (required)")
+	f.StringVar(&fl.clientAddr, "client-addr", "127.0.0.1:7001", "address for clients (ChatService, health, reflection)")
+	f.StringVar(&fl.peerAddr, "peer-addr", "", "address for peers (default: this node's entry in --cluster)")
+	f.StringVar(&fl.cluster, "cluster", "", "every node's peer address: 1=HOST:PORT,2=HOST:PORT,... (required)")
+	f.StringVar(&fl.clusterClients, "cluster-clients", "", "every node's client address (ID=HOST:PORT,...), to point clients at the leader")
+	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate for mutual TLS between peers")
+	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM key for --tls-cert")
+	f.StringVar(&fl.tlsCA, "tls-ca", "", "PEM CA that signs every peer's certificate")
+	f.DurationVar(&fl.tick, "tick", 10*time.Millisecond, "Raft tick length")
+	f.IntVar(&fl.electionTicks, "election-ticks", 15, "election timeout in ticks (randomized up to twice that)")
+	f.IntVar(&fl.heartbeatTicks, "heartbeat-ticks", 2, "heartbeat interval in ticks")
+	f.Uint64Var(&fl.snapshotEvery, "snapshot-every", 10_000, "take a snapshot every N applied entries")
+	fl.common.register(cmd)
+	return cmd
+}
+
+// hostConfig validates the flags and builds the node's configuration; logs go to logOut.
+func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
+	if fl.id == 0 || fl.dataDir == "" || fl.cluster == "" {
+		return server.HostConfig{}, usageError{errors.New("--id, --data-dir and --cluster are required")}
+	}
+	peers, err := parseIDMap("cluster", fl.cluster)
+	if err != nil {
+		return server.HostConfig{}, err
+	}
+	clients, err := parseIDMap("cluster-clients", fl.clusterClients)
+	if err != nil {
+		return server.HostConfig{}, err
+	}
+	id := raft.NodeID(fl.id)
+	if _, ok := peers[id]; !ok {
+		return server.HostConfig{}, usageError{fmt.Errorf("--cluster does not name node %d", id)}
+	}
+	if fl.peerAddr == "" {
+		fl.peerAddr = peers[id]
+	}
+	clients[id] = fl.clientAddr
+	log, err := fl.common.logger(logOut)
+	if err != nil {
+		return server.HostConfig{}, err
+	}
+	boot, _, generated, err := fl.common.bootstrap()
+	if err != nil {
+		return server.HostConfig{}, err
+	}
+	if generated {
+		log.Warn("no admin password given: bootstrapping with a random one; set --admin-password or CHATD_ADMIN_PASSWORD")
+	}
+	cfg := server.DefaultConfig(id, members(peers, clients), fl.dataDir)
+	cfg.TickInterval, cfg.ElectionTicks, cfg.HeartbeatTicks = fl.tick, fl.electionTicks, fl.heartbeatTicks
+	cfg.SnapshotEveryEntries = fl.snapshotEvery
+	cfg.CompactionTailEntries = fl.snapshotEvery / 2
+	cfg.Bootstrap, cfg.Logger = boot, log
+	if fl.tlsCert != "" || fl.tlsKey != "" || fl.tlsCA != "" {
+		s, c, err := transport.MutualTLS(fl.tlsCert, fl.tlsKey, fl.tlsCA)
+		if err != nil {
+			return server.HostConfig{}, usageError{err}
+		}
+		cfg.PeerServerCreds, cfg.PeerClientCreds = s, c
+	}
+	for i := range cfg.Members {
+		if cfg.Members[i].ID == id {
+			// This node listens on --peer-addr, which may differ from where peers dial it
+			// (0.0.0.0, or behind a proxy).
+			cfg.Members[i].PeerAddr = fl.peerAddr
+		}
+	}
+	return server.HostConfig{Node: cfg, ClientAddr: fl.clientAddr, MetricsAddr: fl.common.metricsAddr}, nil
+}
+
+// members joins peer and client addresses into the cluster's member list, sorted by id.
+func members(peers, clients map[raft.NodeID]string) []server.Member {
+	var ms []server.Member
+	for id, addr := range peers {
+		ms = append(ms, server.Member{ID: id, PeerAddr: addr, ClientAddr: clients[id]})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	return ms
+}
+
+// wait blocks until the command's context ends (SIGINT/SIGTERM) or a node fails, then stops
+// every host gracefully.
+func wait(cmd *cobra.Command, hosts []*server.Host) error {
+	failed := make(chan *server.Host, len(hosts))
+	for _, h := range hosts {
+		go func() {
+			<-h.Done()
+			failed <- h
+		}()
+	}
+	var first error
+	select {
+	case <-cmd.Context().Done():
+	case h := <-failed:
+		first = fmt.Errorf("node %d stopped: %w", h.Node.ID(), h.Node.Err())
+	}
+	for _, h := range hosts {
+		if err := h.Stop(); err != nil && first == nil {
+			first = fmt.Errorf("node %d: %w", h.Node.ID(), err)
+		}
+	}
+	return first
+}

@@ -1,0 +1,297 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/service"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+var _ service.Backend = (*Node)(nil)
+
+// submit runs f on the loop goroutine, waiting for room in the request queue.
+func (n *Node) submit(ctx context.Context, f func()) error {
+	select {
+	case n.reqs <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// submitQuiet is submit for clean-up work that must not block a returning caller.
+func (n *Node) submitQuiet(f func()) {
+	select {
+	case n.reqs <- f:
+	default:
+		go func() { _ = n.submit(context.Background(), f) }()
+	}
+}
+
+type proposal struct {
+	res *commandpb.Result
+	err error
+}
+
+// Propose implements service.Backend. It stamps cmd with this node's clock when the proposer
+// left time_unix_ms empty, and keeps asking while ctx lasts: again after RetryInterval when no
+// leader took the command, and (for a deduplicated command, request id non-zero) again after
+// ResendAfter when it never applied, since a leader change may have lost it; the session
+// table makes the repeats harmless.
+func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.Result, error) {
+	if cmd.GetTimeUnixMs() == 0 {
+		cmd.TimeUnixMs = time.Now().UnixMilli()
+	}
+	start := time.Now()
+	ch := make(chan proposal, 1)
+	var cancel func()
+	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	for {
+		err := n.submit(ctx, func() {
+			cancelIf(cancel)
+			cancel = n.rep.Propose(cmd, func(res *commandpb.Result, err error) {
+				select {
+				case ch <- proposal{res, err}:
+				default:
+				}
+			})
+		})
+		if err != nil {
+			return nil, n.proposeFailed(err)
+		}
+		var resend <-chan time.Time
+		if cmd.GetRequestId() != 0 {
+			resend = time.After(n.cfg.ResendAfter)
+		}
+		select {
+		case p := <-ch:
+			if p.err == nil {
+				n.m.proposals.WithLabelValues("ok").Inc()
+				n.m.proposeSeconds.Observe(time.Since(start).Seconds())
+				return p.res, nil
+			}
+			if !retryable(p.err) {
+				return nil, n.proposeFailed(p.err)
+			}
+			if err := n.pause(ctx); err != nil {
+				return nil, n.proposeFailed(n.leaderError(p.err))
+			}
+		case <-resend:
+			n.m.proposals.WithLabelValues("resent").Inc()
+		case <-ctx.Done():
+			return nil, n.proposeFailed(n.leaderError(ctx.Err()))
+		case <-n.done:
+			return nil, n.proposeFailed(ErrStopped)
+		}
+	}
+}
+
+func cancelIf(cancel func()) {
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (n *Node) proposeFailed(err error) error {
+	n.m.proposals.WithLabelValues("error").Inc()
+	return err
+}
+
+// retryable reports whether an error means "no leader took it; ask again".
+func retryable(err error) bool {
+	return errors.Is(err, raft.ErrProposalDropped) || errors.Is(err, raft.ErrNoLeader) ||
+		errors.Is(err, raft.ErrNotLeader)
+}
+
+// pause waits RetryInterval, or fails when ctx ends or the node stops first.
+func (n *Node) pause(ctx context.Context) error {
+	t := time.NewTimer(n.cfg.RetryInterval)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// leaderError wraps err with the leader this node knows of, when no leader is known or err is
+// a leader problem, so the client can go there; a context error while a leader is known stays
+// a plain context error.
+func (n *Node) leaderError(err error) error {
+	st := n.status.Load()
+	if st.Leader != raft.None && !retryable(err) {
+		return err
+	}
+	le := &service.LeaderError{Leader: st.Leader, Err: raft.ErrNoLeader}
+	if retryable(err) {
+		le.Err = err
+	}
+	if m, ok := n.cfg.member(st.Leader); ok {
+		le.LeaderAddr = m.ClientAddr
+	}
+	return le
+}
+
+// Read implements service.Backend.
+func (n *Node) Read(ctx context.Context, stale bool, fn func(m *statemachine.Machine) error) error {
+	kind := "linearizable"
+	if stale {
+		kind = "stale"
+	} else if err := n.readIndex(ctx); err != nil {
+		n.m.reads.WithLabelValues(kind, "error").Inc()
+		return err
+	}
+	n.m.reads.WithLabelValues(kind, "ok").Inc()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return fn(n.sm)
+}
+
+// readIndex waits until this node has applied everything committed when it was called
+// (Raft's ReadIndex), asking again while no leader is known and ctx lasts.
+func (n *Node) readIndex(ctx context.Context) error {
+	ch := make(chan error, 1)
+	var cancel func()
+	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	for {
+		err := n.submit(ctx, func() {
+			cancelIf(cancel)
+			cancel = n.rep.ReadIndex(func(err error) {
+				select {
+				case ch <- err:
+				default:
+				}
+			})
+		})
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-ch:
+			if err == nil {
+				return nil
+			}
+			if !retryable(err) {
+				return fmt.Errorf("read index: %w", err)
+			}
+			if perr := n.pause(ctx); perr != nil {
+				return n.leaderError(err)
+			}
+		case <-ctx.Done():
+			return n.leaderError(ctx.Err())
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+}
+
+// subscribeBatch bounds the events a subscriber copies out at once.
+const subscribeBatch = 256
+
+// Subscribe implements service.Backend.
+func (n *Node) Subscribe(ctx context.Context, afterIndex uint64,
+	fn func(index uint64, cmd *commandpb.Command, res *commandpb.Result) error) error {
+	next := afterIndex + 1
+	started := false
+	for {
+		evs, wake, gone := n.events.read(next, subscribeBatch)
+		if gone {
+			if started {
+				return fmt.Errorf("subscribe at %d: %w", next, service.ErrSubscriberTooSlow)
+			}
+			return fmt.Errorf("subscribe after %d: %w", afterIndex, service.ErrEventsCompacted)
+		}
+		started = true
+		for _, ev := range evs {
+			if err := fn(ev.index, ev.cmd, ev.res); err != nil {
+				return err
+			}
+			next = ev.index + 1
+		}
+		if wake == nil {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+}
+
+// OpenBlob implements service.Backend.
+func (n *Node) OpenBlob(_ context.Context, sum [32]byte) (io.ReadCloser, error) {
+	if !n.blobs.Has(sum) {
+		return nil, fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
+	}
+	r, err := n.blobs.Open(sum)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %x: %w", sum[:8], err)
+	}
+	return r, nil
+}
+
+// Status implements service.Backend.
+func (n *Node) Status(_ context.Context) (service.ClusterStatus, error) {
+	st := n.status.Load()
+	reachable := map[raft.NodeID]bool{n.cfg.ID: true}
+	for _, id := range n.tr.Reachable(n.cfg.ReachableWindow) {
+		reachable[id] = true
+	}
+	cs := service.ClusterStatus{
+		ID: n.cfg.ID, Role: roleName(st.Role), Term: uint64(st.Term), Leader: st.Leader,
+		Commit: uint64(st.Commit), Applied: uint64(st.Applied),
+	}
+	if m, ok := n.cfg.member(st.Leader); ok {
+		cs.LeaderAddr = m.ClientAddr
+	}
+	up := 0
+	for _, id := range n.cfg.voters() {
+		m, _ := n.cfg.member(id)
+		cs.Peers = append(cs.Peers, service.PeerStatus{ID: id, ClientAddr: m.ClientAddr,
+			PeerAddr: m.PeerAddr, Reachable: reachable[id]})
+		if reachable[id] {
+			up++
+		}
+	}
+	if st.Role == raft.StateLeader {
+		cs.Quorum = up > len(cs.Peers)/2
+	} else {
+		cs.Quorum = st.Leader != raft.None
+	}
+	return cs, nil
+}
+
+// RaftStatus is the Replica's position as of the loop's last iteration.
+func (n *Node) RaftStatus() node.Status { return *n.status.Load() }
+
+func roleName(r raft.StateType) string {
+	switch r {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	default:
+		return "follower"
+	}
+}

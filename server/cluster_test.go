@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// testCluster is n Nodes on loopback with data in a temporary directory.
+type testCluster struct {
+	t       testing.TB
+	dir     string
+	members []Member
+	nodes   []*Node // nil while stopped
+}
+
+func newTestCluster(t testing.TB, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, dir: t.TempDir(), nodes: make([]*Node, n)}
+	liss := make([]net.Listener, n)
+	for i := range n {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		liss[i] = lis
+		c.members = append(c.members, Member{ID: raft.NodeID(i + 1), PeerAddr: lis.Addr().String()})
+	}
+	for i := range n {
+		c.start(i, liss[i])
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) config(i int) Config {
+	id := raft.NodeID(i + 1)
+	cfg := DefaultConfig(id, c.members, filepath.Join(c.dir, fmt.Sprint(id)))
+	cfg.TickInterval = 5 * time.Millisecond
+	cfg.Bootstrap = &Bootstrap{AdminUsername: "admin", AdminPasswordHash: "not-a-real-hash"}
+	cfg.Seed = uint64(id) * 7919
+	return cfg
+}
+
+func (c *testCluster) start(i int, lis net.Listener) {
+	c.t.Helper()
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", c.members[i].PeerAddr); err != nil {
+			c.t.Skipf("peer port of node %d taken meanwhile: %v", i+1, err)
+		}
+	}
+	n, err := New(c.config(i))
+	if err != nil {
+		c.t.Fatalf("start node %d: %v", i+1, err)
+	}
+	n.Start(lis)
+	c.nodes[i] = n
+}
+
+func (c *testCluster) stop(i int) {
+	if c.nodes[i] == nil {
+		return
+	}
+	if err := c.nodes[i].Stop(); err != nil {
+		c.t.Errorf("stop node %d: %v", i+1, err)
+	}
+	c.nodes[i] = nil
+}
+
+// waitLeader waits until every running node agrees on one running leader, and returns its index.
+func (c *testCluster) waitLeader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if i, ok := c.agreedLeader(); ok {
+			return i
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatal("no agreed leader within 20s")
+	return -1
+}
+
+func (c *testCluster) agreedLeader() (int, bool) {
+	var lead raft.NodeID
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		st := n.RaftStatus()
+		if st.Leader == raft.None || (lead != raft.None && st.Leader != lead) {
+			return 0, false
+		}
+		lead = st.Leader
+	}
+	i := int(lead) - 1
+	if c.nodes[i] == nil || c.nodes[i].RaftStatus().Role != raft.StateLeader {
+		return 0, false
+	}
+	return i, true
+}
+
+func createUser(name string, req uint64) *commandpb.Command {
+	return &commandpb.Command{ClientId: "cluster-test", RequestId: req,
+		Op: &commandpb.Command_CreateUser{CreateUser: &commandpb.CreateUser{Username: name, PasswordHash: "h"}}}
+}
+
+func (c *testCluster) propose(i int, cmd *commandpb.Command) *commandpb.Result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := c.nodes[i].Propose(ctx, cmd)
+	if err != nil {
+		c.t.Fatalf("propose through node %d: %v", i+1, err)
+	}
+	return res
+}
+
+// hasUsers checks with a linearizable read on node i that every name exists.
+func (c *testCluster) hasUsers(i int, names []string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.nodes[i].Read(ctx, false, func(m *statemachine.Machine) error {
+		for _, name := range names {
+			if _, err := m.LookupUser(name); err != nil {
+				return fmt.Errorf("user %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatalf("read on node %d: %v", i+1, err)
+	}
+}
+
+func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	var names []string
+	req := uint64(0)
+	// Through every node: followers forward to the leader.
+	for round := 0; round < 3; round++ {
+		for i := range c.nodes {
+			req++
+			name := fmt.Sprintf("user%d", req)
+			if res := c.propose(i, createUser(name, req)); res.GetCode() != commandpb.ErrorCode_OK {
+				t.Fatalf("create %s through node %d: %v %s", name, i+1, res.GetCode(), res.GetError())
+			}
+			names = append(names, name)
+		}
+	}
+	for i := range c.nodes {
+		c.hasUsers(i, append(names, "admin"))
+	}
+
+	// A retried request (same client and request id) returns the first result, not a new one.
+	again := c.propose((leader+1)%3, createUser(names[0], 1))
+	if again.GetCode() != commandpb.ErrorCode_OK {
+		t.Fatalf("retried request did not return the first result: %v %s", again.GetCode(), again.GetError())
+	}
+
+	c.stop(leader)
+	next := c.waitLeader()
+	if next == leader {
+		t.Fatalf("stopped node %d still leads", leader+1)
+	}
+	follower := 3 - leader - next
+	for j := 0; j < 5; j++ {
+		req++
+		name := fmt.Sprintf("user%d", req)
+		if res := c.propose(follower, createUser(name, req)); res.GetCode() != commandpb.ErrorCode_OK {
+			t.Fatalf("create %s after failover: %v %s", name, res.GetCode(), res.GetError())
+		}
+		names = append(names, name)
+	}
+
+	// The old leader restarts from its data directory and catches up.
+	c.start(leader, nil)
+	c.hasUsers(leader, names)
+	c.waitLeader()
+
+	// A whole-cluster restart: everything comes back from the data directories alone.
+	for i := range c.nodes {
+		c.stop(i)
+	}
+	for i := range c.nodes {
+		c.start(i, nil)
+	}
+	c.waitLeader()
+	for i := range c.nodes {
+		c.hasUsers(i, append(names, "admin"))
+	}
+}
+
+func TestConcurrentProposalsAndSubscribe(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitLeader()
+	c.hasUsers(0, []string{"admin"}) // bootstrapped and applied on node 1
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// A subscriber on node 3 must see every created user exactly once, in log order.
+	const workers, each = 16, 10
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var last uint64
+	subErr := make(chan error, 1)
+	go func() {
+		subErr <- c.nodes[2].Subscribe(ctx, 0, func(index uint64, cmd *commandpb.Command, _ *commandpb.Result) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if index != last+1 {
+				return fmt.Errorf("index %d after %d", index, last)
+			}
+			last = index
+			if u := cmd.GetCreateUser(); u != nil && cmd.GetClientId() != "cluster-test-dup" {
+				seen[u.GetUsername()]++
+			}
+			return nil
+		})
+	}()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range each {
+				req := uint64(w*each + k + 1)
+				pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+				res, err := c.nodes[w%3].Propose(pctx, createUser(fmt.Sprintf("w%d-%d", w, k), req))
+				pcancel()
+				if err != nil || res.GetCode() != commandpb.ErrorCode_OK {
+					errs <- fmt.Errorf("worker %d op %d: %v %v", w, k, err, res.GetError())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == workers*each {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber saw %d of %d users", n, workers*each)
+		}
+		select {
+		case err := <-subErr:
+			t.Fatalf("subscribe ended: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, k := range seen {
+		if k != 1 {
+			t.Fatalf("user %s seen %d times", name, k)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/raft"
+)
+
+// metrics are the node's Prometheus series. They are always created; they are registered only
+// when the config names a Registerer.
+type metrics struct {
+	term, commit, applied, applyLag, isLeader prometheus.Gauge
+	leaderChanges                             prometheus.Counter
+	proposals                                 *prometheus.CounterVec
+	reads                                     *prometheus.CounterVec
+	droppedInbound                            prometheus.Counter
+	savedEntries                              prometheus.Counter
+	fsyncSeconds, loopSeconds                 prometheus.Histogram
+	proposeSeconds                            prometheus.Histogram
+
+	lastLeader raft.NodeID
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "raftchat", Name: name, Help: help})
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "raftchat", Name: name, Help: help})
+	}
+	latency := prometheus.ExponentialBuckets(0.0001, 2, 17) // 100µs .. ~6.5s
+	m := &metrics{
+		term:          g("term", "Current Raft term."),
+		commit:        g("commit_index", "Highest log index known committed."),
+		applied:       g("applied_index", "Highest log index applied to the state machine."),
+		applyLag:      g("apply_lag_entries", "Committed entries not yet applied."),
+		isLeader:      g("is_leader", "1 while this node is the leader."),
+		leaderChanges: c("leader_changes_total", "Times the known leader changed."),
+		proposals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "raftchat",
+			Name: "proposals_total", Help: "Proposals by outcome."}, []string{"outcome"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "raftchat",
+			Name: "reads_total", Help: "Reads by kind and outcome."}, []string{"kind", "outcome"}),
+		droppedInbound: c("peer_messages_dropped_total", "Peer messages dropped because the loop queue was full."),
+		savedEntries:   c("saved_entries_total", "Log entries written with a synced save."),
+		fsyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
+			Name: "fsync_seconds", Help: "Latency of synced log saves (write plus fsync).", Buckets: latency}),
+		loopSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
+			Name: "process_seconds", Help: "Latency of one Ready-processing pass.", Buckets: latency}),
+		proposeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
+			Name: "propose_seconds", Help: "Latency from Propose to local apply.", Buckets: latency}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.term, m.commit, m.applied, m.applyLag, m.isLeader, m.leaderChanges,
+			m.proposals, m.reads, m.droppedInbound, m.savedEntries, m.fsyncSeconds, m.loopSeconds,
+			m.proposeSeconds)
+	}
+	return m
+}
+
+// observe updates the gauges from a status; called by the loop only.
+func (m *metrics) observe(st node.Status) {
+	m.term.Set(float64(st.Term))
+	m.commit.Set(float64(st.Commit))
+	m.applied.Set(float64(st.Applied))
+	m.applyLag.Set(float64(st.Commit) - float64(st.Applied))
+	if st.Role == raft.StateLeader {
+		m.isLeader.Set(1)
+	} else {
+		m.isLeader.Set(0)
+	}
+	if st.Leader != m.lastLeader {
+		m.leaderChanges.Inc()
+		m.lastLeader = st.Leader
+	}
+}

@@ -1,0 +1,298 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftchat/raftchat/node"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/statemachine"
+	"github.com/raftchat/raftchat/transport"
+)
+
+// BlobStore is the node's store of file bytes: what the Replica fills as upload chunks apply,
+// plus reading them back for downloads.
+type BlobStore interface {
+	node.BlobStore
+	// Open returns the bytes stored under sum, or an error wrapping fs.ErrNotExist.
+	Open(sum [32]byte) (io.ReadCloser, error)
+}
+
+// ErrStopped is returned by requests to a node that has stopped.
+var ErrStopped = errors.New("server: node stopped")
+
+// Node is a running raftchat node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	rep   *node.Replica
+	sm    *statemachine.Machine
+	tr    *transport.Transport
+	store node.LogStore
+	blobs BlobStore
+	close func() error // releases the stores opened by New
+	m     *metrics
+
+	// mu is held for writing while the loop runs Replica.Process (which applies entries)
+	// and for reading by Read's callers.
+	mu sync.RWMutex
+
+	reqs    chan func()
+	inbound chan raft.Message
+	reports reportQueue
+	events  *eventLog
+	status  atomic.Pointer[node.Status]
+
+	stopOnce sync.Once
+	stopc    chan struct{}
+	done     chan struct{}
+	err      error // why the loop ended; read after done is closed
+
+	// Loop-goroutine state.
+	bootstrapTerm raft.Term
+	lastLeader    raft.NodeID
+}
+
+// New opens the node's stores, recovers its state and creates its transport. Call Start to
+// begin serving, and Stop to shut down.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.ID)
+	n := &Node{
+		cfg: cfg, log: log,
+		reqs:    make(chan func(), cfg.MaxPendingRequests),
+		inbound: make(chan raft.Message, cfg.MaxInboundMessages),
+		reports: newReportQueue(),
+		stopc:   make(chan struct{}), done: make(chan struct{}),
+		m: newMetrics(cfg.Registerer),
+	}
+	if err := n.openStores(); err != nil {
+		return nil, err
+	}
+	if err := n.newReplica(); err != nil {
+		_ = n.close()
+		return nil, err
+	}
+	if err := n.newTransport(); err != nil {
+		_ = n.close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) openStores() error {
+	n.store, n.blobs, n.close = n.cfg.Log, n.cfg.Blobs, func() error { return nil }
+	if n.store != nil && n.blobs != nil {
+		return nil
+	}
+	store, blobs, closeFn, err := openDataDir(n.cfg.DataDir, n.log)
+	if err != nil {
+		return err
+	}
+	if n.store == nil {
+		n.store = store
+	}
+	if n.blobs == nil {
+		n.blobs = blobs
+	}
+	n.close = closeFn
+	return nil
+}
+
+func (n *Node) newReplica() error {
+	seed := n.cfg.Seed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	rep, err := node.New(node.Config{
+		ID: n.cfg.ID, Voters: n.cfg.voters(),
+		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
+		Seed: seed, Log: timedLog{n.store, n.m}, Blobs: n.blobs,
+		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
+		StateMachine:          n.cfg.StateMachine,
+		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,
+		CompactionTailEntries: n.cfg.CompactionTailEntries,
+		Logger:                n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start replica: %w", err)
+	}
+	n.rep, n.sm = rep, rep.Machine()
+	n.events = newEventLog(uint64(rep.Applied()), n.cfg.EventRetention)
+	rep.OnApply(n.events.append)
+	n.publishStatus()
+	return nil
+}
+
+func (n *Node) newTransport() error {
+	tc := n.cfg.Transport
+	tc.ID = n.cfg.ID
+	tc.Peers = map[raft.NodeID]string{}
+	for _, m := range n.cfg.Members {
+		if m.ID != n.cfg.ID {
+			tc.Peers[m.ID] = m.PeerAddr
+		}
+	}
+	tc.Deliver = n.deliver
+	tc.ReportUnreachable = func(id raft.NodeID) { n.reports.add(report{peer: id, unreachable: true}) }
+	tc.ReportSnapshot = func(id raft.NodeID, failed bool) { n.reports.add(report{peer: id, failed: failed}) }
+	tc.ServerCreds, tc.ClientCreds = n.cfg.PeerServerCreds, n.cfg.PeerClientCreds
+	if tc.Logger == nil {
+		tc.Logger = n.log
+	}
+	tr, err := transport.New(tc)
+	if err != nil {
+		return fmt.Errorf("start transport: %w", err)
+	}
+	n.tr = tr
+	return nil
+}
+
+// deliver queues a peer message for the loop, dropping it when the queue is full.
+func (n *Node) deliver(m raft.Message) {
+	select {
+	case n.inbound <- m:
+	default:
+		n.m.droppedInbound.Inc()
+	}
+}
+
+// Start serves peers on lis and starts the loop. The node owns lis from now on.
+func (n *Node) Start(lis net.Listener) {
+	go func() {
+		if err := n.tr.Serve(lis); err != nil {
+			n.log.Error("peer server stopped", "err", err)
+		}
+	}()
+	go n.run()
+}
+
+// Stop shuts the node down: the loop ends, pending requests fail with ErrStopped, the
+// transport closes and the stores are released. It returns why the loop ended, if it failed.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.done
+	return n.err
+}
+
+// Done is closed when the loop has ended (Stop, or a fatal storage error; see Err).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is the fatal error that ended the loop, nil after a clean Stop or while running.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// ID is this node's id.
+func (n *Node) ID() raft.NodeID { return n.cfg.ID }
+
+// run is the loop goroutine: the only caller of the Replica.
+func (n *Node) run() {
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	err := n.loop(ticker.C)
+	if err != nil {
+		n.log.Error("node stopped on a fatal error", "err", err)
+	}
+	n.tr.Close()
+	if cerr := n.close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close stores: %w", cerr)
+	}
+	n.err = err
+	close(n.done)
+}
+
+func (n *Node) loop(tick <-chan time.Time) error {
+	for {
+		select {
+		case <-n.stopc:
+			return nil
+		case <-tick:
+			n.rep.Tick()
+		case m := <-n.inbound:
+			n.step(m)
+		case f := <-n.reqs:
+			f()
+		case <-n.reports.wake:
+		}
+		n.drain()
+		if err := n.process(); err != nil {
+			return err
+		}
+	}
+}
+
+// drain takes whatever else is queued, up to the per-iteration bound, so that everything
+// that arrived during the last fsync goes into the next Ready together.
+func (n *Node) drain() {
+	for _, r := range n.reports.take() {
+		if r.unreachable {
+			n.rep.ReportUnreachable(r.peer)
+		} else {
+			n.rep.ReportSnapshot(r.peer, r.failed)
+		}
+	}
+	for i := 0; i < n.cfg.MaxDrainPerIteration; i++ {
+		select {
+		case m := <-n.inbound:
+			n.step(m)
+		case f := <-n.reqs:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) step(m raft.Message) {
+	if err := n.rep.Step(m); err != nil {
+		n.log.Debug("step failed", "type", m.Type, "from", m.From, "err", err)
+	}
+}
+
+func (n *Node) process() error {
+	start := time.Now()
+	n.mu.Lock()
+	err := n.rep.Process()
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("process ready: %w", err)
+	}
+	n.m.loopSeconds.Observe(time.Since(start).Seconds())
+	n.events.publish()
+	n.publishStatus()
+	n.maybeBootstrap()
+	return nil
+}
+
+// publishStatus makes the Replica's position visible to other goroutines and metrics.
+func (n *Node) publishStatus() {
+	st := n.rep.Status()
+	n.status.Store(&st)
+	n.m.observe(st)
+	if st.Leader != n.lastLeader {
+		n.log.Info("leader changed", "term", st.Term, "leader", st.Leader, "role", st.Role.String())
+		n.lastLeader = st.Leader
+	}
+}
