@@ -53,7 +53,10 @@ func DescribeMessage(m raft.Message) string {
 		fmt.Fprintf(&b, " Commit:%d", m.Commit)
 	}
 	if m.Reject {
-		fmt.Fprintf(&b, " Rejected (Hint: %d/%d)", m.HintTerm, m.RejectHint)
+		b.WriteString(" Rejected")
+		if m.HintTerm != 0 || m.RejectHint != 0 {
+			fmt.Fprintf(&b, " (Hint: %d/%d)", m.HintTerm, m.RejectHint)
+		}
 	}
 	if len(m.Context) > 0 {
 		fmt.Fprintf(&b, " Context:%q", m.Context)
