@@ -143,7 +143,7 @@ func (fl *devFlags) banner(w io.Writer, dir string, hosts []*server.Host, passwo
 		fmt.Fprintf(w, "metrics: http://%s/metrics\n", m)
 	}
 	fmt.Fprintf(w, "admin user: %s  password: %s\n", fl.common.adminUser, password)
-	fmt.Fprintf(w, "connect:\n  chat --addrs %s signup alice\n", strings.Join(addrs, ","))
+	fmt.Fprintf(w, "connect:\n  chat --addrs %s signup alice --password PASSWORD\n", strings.Join(addrs, ","))
 	fmt.Fprintf(w, "  grpcurl -plaintext %s list\n", addrs[0])
 	fmt.Fprintln(w, "Ctrl-C stops the cluster.")
 }
