@@ -13,7 +13,7 @@ import (
 // fixture: admin (cluster admin), alice, bob, carol, dave (disabled); group g:1 "team" of alice
 // (group admin) and bob with bob's message 1; direct conversation alice-bob with alice's
 // message 1.
-func fixture(t *testing.T) *harness {
+func fixture(t testing.TB) *harness {
 	h := boot(t, "alice", "bob", "carol", "dave")
 	h.group("alice", "team", "bob")
 	h.post("bob", "g:1", "hello team")
@@ -429,6 +429,7 @@ func chunksOf(data []byte, n int) [][]byte {
 var fileData = []byte("0123456789abcdefghijklmnopqrstuvwxyz") // 36 bytes: chunks of 10, 10, 10, 6
 
 func begin(h *harness) uint64 {
+	h.t.Helper()
 	return h.ok("alice", &commandpb.BeginUpload{ConversationId: "g:1", Name: "notes.txt", Size: 36,
 		Sha256: sum(fileData), ChunkSize: 10}).GetFile().GetFileId()
 }
