@@ -78,6 +78,9 @@ type raftLog struct {
 	applied       Index
 	maxApplyBytes uint64
 	knobs         TestingKnobs
+	// truncatedAt is the lowest index replaced by a conflicting append since the owner last
+	// looked (0 if none); see raft.dropStaleAcks.
+	truncatedAt Index
 }
 
 func newLog(st Storage, maxApplyBytes uint64, knobs TestingKnobs) (*raftLog, error) {
@@ -242,6 +245,9 @@ func (l *raftLog) append(ents ...Entry) Index {
 	}
 	if after := ents[0].Index - 1; after < l.committed && !l.knobs.AcceptStaleTermAppend {
 		panic(fmt.Sprintf("raft: append after %d is below committed %d", after, l.committed))
+	}
+	if ents[0].Index <= l.lastIndex() && (l.truncatedAt == 0 || ents[0].Index < l.truncatedAt) {
+		l.truncatedAt = ents[0].Index
 	}
 	l.unstable.truncateAndAppend(ents)
 	return l.lastIndex()

@@ -693,3 +693,35 @@ func TestLostSnapshotResent(t *testing.T) {
 		t.Fatalf("snaps %d, follower log %v", snaps, nw.termsOf(3))
 	}
 }
+
+// §5.3 / Figure 2 ("reply true if ... entries stored"): an acknowledgement queued for entries
+// that a later append replaced before the Ready was taken must not be sent, since the Ready
+// persists only the replacing entries.
+func TestStaleAckDroppedAfterTruncation(t *testing.T) {
+	st := storageWithTerms(1)
+	rn := newTestRawNode(t, 1, 3, st, nil)
+	stepOK(t, rn, Message{From: 2, To: 1, Type: MsgApp, Term: 1, Index: 1, LogTerm: 1,
+		Entries: []Entry{{Index: 2, Term: 1}}})
+	stepOK(t, rn, Message{From: 3, To: 1, Type: MsgApp, Term: 2, Index: 1, LogTerm: 1,
+		Entries: []Entry{{Index: 2, Term: 2}}})
+	d := drain(t, rn, st)
+	for _, m := range msgsOf(d.msgs, MsgAppResp) {
+		if m.To == 2 && !m.Reject && m.Index >= 2 {
+			t.Fatalf("stale acknowledgement sent: %+v (stored term at 2 is 2)", m)
+		}
+	}
+	if resp := msgsOf(d.msgs, MsgAppResp); len(resp) != 1 || resp[0].To != 3 || resp[0].Index != 2 {
+		t.Fatalf("responses %+v, want only the ack to node 3", resp)
+	}
+	// The same through a snapshot that replaces the log.
+	st = storageWithTerms(1)
+	rn = newTestRawNode(t, 1, 3, st, nil)
+	stepOK(t, rn, Message{From: 2, To: 1, Type: MsgApp, Term: 1, Index: 1, LogTerm: 1,
+		Entries: []Entry{{Index: 2, Term: 1}}})
+	snap := Snapshot{Metadata: SnapshotMetadata{Index: 3, Term: 2}}
+	stepOK(t, rn, Message{From: 3, To: 1, Type: MsgSnap, Term: 2, Snapshot: &snap})
+	d = drain(t, rn, st)
+	if resp := msgsOf(d.msgs, MsgAppResp); len(resp) != 1 || resp[0].To != 3 {
+		t.Fatalf("responses %+v, want only the ack of the snapshot", resp)
+	}
+}

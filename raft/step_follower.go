@@ -100,6 +100,10 @@ func (r *raft) handleAppendEntries(m Message) {
 		return
 	}
 	if last, ok := r.raftLog.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries); ok {
+		if t := r.raftLog.truncatedAt; t != 0 {
+			r.raftLog.truncatedAt = 0
+			r.dropStaleAcks(t)
+		}
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: last})
 		return
 	}
@@ -137,7 +141,25 @@ func (r *raft) restore(s Snapshot) bool {
 		r.raftLog.commitTo(meta.Index)
 		return false
 	}
+	r.dropStaleAcks(r.raftLog.committed + 1)
 	r.raftLog.restore(s)
 	r.logger.Info("restored snapshot", "term", uint64(r.term), "index", uint64(meta.Index))
 	return true
+}
+
+// dropStaleAcks removes queued, not yet handed out acknowledgements that cover index from or
+// later. They were true when generated, but the entries they cover were replaced before
+// reaching stable storage, and Ready sends messages only after persisting the log as it is
+// now: sent, they would vouch for entries that exist nowhere (Figure 2: reply success only
+// for stored entries), and an old leader could count them towards a commit.
+func (r *raft) dropStaleAcks(from Index) {
+	kept := r.msgs[:0]
+	for _, m := range r.msgs {
+		if m.Type == MsgAppResp && !m.Reject && m.Index >= from {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(r.msgs[len(kept):])
+	r.msgs = kept
 }
