@@ -28,6 +28,25 @@ type Interaction struct {
 // NewInteraction returns an Interaction with no cluster yet.
 func NewInteraction() *Interaction { return &Interaction{} }
 
+// PlantBug switches on the testing knob called name for the cluster the script will create;
+// call it before the first directive. It also allows violations, which are then only
+// printed, so a test can run a correct script against a buggy raft and look at the result.
+func (it *Interaction) PlantBug(name string) error {
+	if it.Cluster != nil {
+		return fmt.Errorf("plant bug %s: the cluster already exists", name)
+	}
+	it.allowViolations = true
+	return it.setKnob(name)
+}
+
+// Violations returns the safety violations seen so far.
+func (it *Interaction) Violations() []string {
+	if it.Cluster == nil {
+		return nil
+	}
+	return it.Cluster.Checker.Violations()
+}
+
 // Handle runs one directive and returns its output. Node IDs are bare arguments ("campaign 1").
 // Directives:
 //
