@@ -37,23 +37,26 @@ var ErrClosed = errors.New("storage: log is closed")
 // DiskLog is a durable raft log in a data directory. It is safe for concurrent use, though
 // the runtime drives it from one goroutine.
 type DiskLog struct {
-	mu      sync.Mutex
-	opts    Options
-	fs      fsx.FS
-	dir     string
-	walDir  string
-	lock    *os.File
-	snaps   *snap.Store
-	segs    []segInfo // oldest first; the last one is open for appending
-	f       fsx.File  // the last segment
-	size    int64     // bytes written to f
-	buf     []byte    // encoded records not yet written to f
-	hs      raft.HardState
-	mark    wal.SnapshotMark
-	terms   termRuns
-	failed  error // sticky: set by the first failed write or fsync
-	closed  bool
-	pending *loaded // the state recovered by Open, handed out by the first Load
+	mu     sync.Mutex
+	opts   Options
+	fs     fsx.FS
+	dir    string
+	walDir string
+	lock   *os.File
+	snaps  *snap.Store
+	segs   []segInfo // oldest first; the last one is open for appending
+	f      fsx.File  // the last segment
+	size   int64     // bytes written to f
+	buf    []byte    // encoded records not yet written to f
+	// unsynced: bytes were written to f since its last fsync. Invariant: the records
+	// before them are durable.
+	unsynced bool
+	hs       raft.HardState
+	mark     wal.SnapshotMark
+	terms    termRuns
+	failed   error // sticky: set by the first failed write or fsync
+	closed   bool
+	pending  *loaded // the state recovered by Open, handed out by the first Load
 }
 
 type loaded struct {
@@ -152,6 +155,11 @@ func (l *DiskLog) recover() error {
 		return fmt.Errorf("open wal segment: %w", err)
 	}
 	l.f, l.size = f, r.tail
+	// A process that died without fsync left its writes in the page cache, where recovery
+	// just read them: make them durable before Raft treats them as its stable log.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync recovered wal segment %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -47,6 +47,9 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 		l.terms.compact(m.Index)
 	}
 	l.mark = m
+	if checkInvariants {
+		l.terms.check()
+	}
 	l.cleanup()
 	return nil
 }

@@ -89,3 +89,24 @@ func (t *termRuns) compact(i raft.Index) {
 	}
 	t.base, t.baseTerm = i, term
 }
+
+// check panics if the invariant on runs does not hold.
+func (t *termRuns) check() {
+	if t.last < t.base {
+		panic(fmt.Sprintf("storage: term runs last %d below base %d", t.last, t.base))
+	}
+	if len(t.runs) == 0 {
+		if t.last != t.base {
+			panic(fmt.Sprintf("storage: no term runs for (%d, %d]", t.base, t.last))
+		}
+		return
+	}
+	if t.runs[0].first != t.base+1 {
+		panic(fmt.Sprintf("storage: first term run starts at %d, base is %d", t.runs[0].first, t.base))
+	}
+	for k := 1; k < len(t.runs); k++ {
+		if t.runs[k].first <= t.runs[k-1].first || t.runs[k].first > t.last || t.runs[k].term == t.runs[k-1].term {
+			panic(fmt.Sprintf("storage: term runs out of order at %d: %+v", k, t.runs))
+		}
+	}
+}

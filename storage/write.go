@@ -43,6 +43,9 @@ func (l *DiskLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 		l.buf = wal.AppendHardState(l.buf, hs)
 		l.hs = hs
 	}
+	if checkInvariants {
+		l.terms.check()
+	}
 	if sync {
 		return l.syncLocked()
 	}
@@ -100,6 +103,7 @@ func (l *DiskLog) flushLocked() error {
 		return l.failed
 	}
 	l.size += int64(n)
+	l.unsynced = true
 	if cap(l.buf) > 4*l.opts.BufferBytes {
 		l.buf = nil // one huge batch should not pin its buffer forever
 	} else {
@@ -112,12 +116,16 @@ func (l *DiskLog) syncLocked() error {
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
+	if !l.unsynced {
+		return nil // nothing written since the last fsync: a driver may ask needlessly
+	}
 	if err := l.f.Sync(); err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages: nothing written
 		// since the last good fsync can be trusted, so the log stops here.
 		l.failed = fmt.Errorf("wal sync: %w", err)
 		return l.failed
 	}
+	l.unsynced = false
 	return nil
 }
 
