@@ -124,4 +124,3 @@ func BenchmarkSnapshot1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
-
