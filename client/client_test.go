@@ -1,0 +1,196 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/raftchat/raftchat/auth"
+	"github.com/raftchat/raftchat/client"
+	"github.com/raftchat/raftchat/proto/chatpb"
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/service"
+	"github.com/raftchat/raftchat/service/memnode"
+	"github.com/raftchat/raftchat/statemachine"
+)
+
+// lossyBackend applies proposals but, while lose > 0, reports them as failed: the ack of a
+// write that did commit is lost, as when a leader dies right after applying.
+type lossyBackend struct {
+	service.Backend
+	lose atomic.Int32
+}
+
+func (b *lossyBackend) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.Result, error) {
+	res, err := b.Backend.Propose(ctx, cmd)
+	if cmd.GetPostMessage() != nil && b.lose.Add(-1) >= 0 {
+		return nil, fmt.Errorf("ack lost: %w", raft.ErrNoLeader)
+	}
+	return res, err
+}
+
+// twoNodes serves one state machine through two ChatService "nodes" on in-memory
+// listeners, so a client can fail over between them.
+type twoNodes struct {
+	servers []*grpc.Server
+	lis     []*bufconn.Listener
+	backend *lossyBackend
+}
+
+func newTwoNodes(t *testing.T) *twoNodes {
+	t.Helper()
+	node, err := memnode.New(statemachine.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &twoNodes{backend: &lossyBackend{Backend: node}}
+	cfg := service.DefaultConfig()
+	cfg.PasswordParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltBytes: 16, KeyBytes: 32}
+	cfg.AccessTokenTTL = time.Hour
+	for range 2 {
+		svc, err := service.New(tn.backend, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := grpc.NewServer(svc.ServerOptions()...)
+		svc.Register(gs)
+		lis := bufconn.Listen(1 << 20)
+		go func() { _ = gs.Serve(lis) }()
+		t.Cleanup(gs.Stop)
+		tn.servers, tn.lis = append(tn.servers, gs), append(tn.lis, lis)
+	}
+	return tn
+}
+
+func (tn *twoNodes) client(t *testing.T, first int) *client.Client {
+	t.Helper()
+	dial := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		if addr == "node0" {
+			return tn.lis[0].DialContext(ctx)
+		}
+		return tn.lis[1].DialContext(ctx)
+	})
+	c, err := client.New(client.Config{Addrs: []string{"passthrough:///node0", "passthrough:///node1"}, FirstNode: first,
+		DialOptions: []grpc.DialOption{dial, grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Backoff:     time.Millisecond, AttemptTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRetryAfterLostAckDoesNotDuplicate(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := tn.client(t, 0), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	tn.backend.lose.Store(2) // the first two attempts apply but report Unavailable
+	m, err := alice.SendDirect(ctx, "bob", "exactly once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetSeq() != 1 {
+		t.Fatalf("seq %d, want 1", m.GetSeq())
+	}
+	h, err := bob.History(ctx, m.GetConversationId(), 0, 0, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.GetMessages()) != 1 {
+		t.Fatalf("history holds %d messages after retries, want 1", len(h.GetMessages()))
+	}
+}
+
+func TestFailoverWhenANodeDies(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := tn.client(t, 0)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := alice.CreateGroup(ctx, "solo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice streams events through node 0, which then dies; the stream resumes on node 1
+	// after the last event it delivered.
+	got := make(chan string, 10)
+	subErr := make(chan error, 1)
+	go func() {
+		subErr <- alice.Subscribe(ctx, client.Position{}, func(ev *chatpb.Event) error {
+			if m := ev.GetMessage(); m != nil {
+				got <- m.GetText()
+			}
+			return nil
+		})
+	}()
+	post := func(text string) {
+		t.Helper()
+		if _, err := alice.Post(ctx, g.GetId(), text, 0); err != nil {
+			t.Fatalf("post %s: %v", text, err)
+		}
+	}
+	post("before")
+	if s := <-got; s != "before" {
+		t.Fatalf("got %q", s)
+	}
+	tn.servers[0].Stop()
+	post("after") // fails over to node 1
+	if alice.Node() != "passthrough:///node1" {
+		t.Fatalf("client still on %s", alice.Node())
+	}
+	select {
+	case s := <-got:
+		if s != "after" {
+			t.Fatalf("resumed stream delivered %q, want %q", s, "after")
+		}
+	case err := <-subErr:
+		t.Fatalf("subscribe ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("resumed stream delivered nothing")
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("duplicate or extra event %q", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-subErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("subscribe returned %v, want context.Canceled", err)
+	}
+}
+
+func TestTokenRefreshedWhenExpired(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := tn.client(t, 0)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	_, refresh := alice.Tokens()
+	alice.SetTokens("alice", "expired.or.garbage", refresh)
+	if _, err := alice.Conversations(ctx, false); err != nil {
+		t.Fatalf("call with a bad access token and a good refresh token: %v", err)
+	}
+	if a, _ := alice.Tokens(); a == "expired.or.garbage" {
+		t.Fatal("access token not replaced")
+	}
+}
