@@ -230,7 +230,9 @@ func (l *raftLog) maybeAppend(prev Index, prevTerm Term, commit Index, ents []En
 			l.append(ents[last+1-ents[0].Index:]...)
 		}
 	case ci <= l.committed && !l.knobs.AcceptStaleTermAppend:
-		panic(fmt.Sprintf("raft: entry %d conflicts with committed entry (committed %d)", ci, l.committed))
+		// No correct leader sends this (leader completeness, §5.4): the message is forged or
+		// corrupt. Refuse it rather than crash or overwrite committed state.
+		return 0, false
 	default:
 		l.append(ents[ci-ents[0].Index:]...)
 	}

@@ -83,15 +83,16 @@ func TestLogMaybeAppend(t *testing.T) {
 	}
 }
 
-func TestLogConflictWithCommittedPanics(t *testing.T) {
+// A (forged) append conflicting with a committed entry is refused, never applied.
+func TestLogConflictWithCommittedRefused(t *testing.T) {
 	l := newTestLog(t, 1, 2, 3)
 	l.commitTo(2)
-	defer func() {
-		if recover() == nil {
-			t.Fatal("overwriting a committed entry did not panic")
-		}
-	}()
-	l.maybeAppend(1, 1, 2, []Entry{{Index: 2, Term: 4}})
+	if _, ok := l.maybeAppend(1, 1, 2, []Entry{{Index: 2, Term: 4}}); ok {
+		t.Fatal("accepted an append overwriting a committed entry")
+	}
+	if tm, _ := l.term(2); tm != 2 {
+		t.Fatalf("committed entry overwritten: term %d", tm)
+	}
 }
 
 func TestLogSliceAcrossStableAndUnstable(t *testing.T) {

@@ -187,6 +187,9 @@ func TestStepRejectsLocalAndInvalid(t *testing.T) {
 		{Type: MsgApp, From: 2, Term: 2, Entries: []Entry{{Index: 1, Term: 3}}},
 		{Type: MsgSnap, From: 2, Term: 2},
 		{Type: MsgHeartbeat, From: 2},
+		{Type: MsgHeartbeat, From: 1, Term: 1},
+		{Type: MsgVote, From: 2, Term: 1 << 63},
+		{Type: MsgApp, From: 2, Term: 1, Index: 1<<64 - 1},
 	} {
 		if err := rn.Step(m); !errors.Is(err, ErrInvalidMessage) {
 			t.Errorf("%+v: %v", m, err)

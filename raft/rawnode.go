@@ -70,6 +70,9 @@ func (rn *RawNode) Step(m Message) error {
 	if _, ok := rn.raft.prs[m.From]; !ok {
 		return nil
 	}
+	if m.From == rn.raft.id {
+		return fmt.Errorf("%w: %s from this node itself", ErrInvalidMessage, m.Type)
+	}
 	if err := validateMessage(m); err != nil {
 		return err
 	}
@@ -78,9 +81,17 @@ func (rn *RawNode) Step(m Message) error {
 	return err
 }
 
+// maxSaneValue bounds terms and indexes accepted from the network.
+const maxSaneValue = 1 << 62
+
 // validateMessage rejects messages no correct peer sends, which would otherwise break
 // internal invariants (Step is fed from the network and from fuzzers).
 func validateMessage(m Message) error {
+	if m.Term > maxSaneValue || m.Index > maxSaneValue || m.Commit > maxSaneValue {
+		// Terms and indexes never get anywhere near this; accepting them would let arithmetic
+		// such as term+1 wrap around.
+		return fmt.Errorf("%w: %s with absurd term %d / index %d / commit %d", ErrInvalidMessage, m.Type, m.Term, m.Index, m.Commit)
+	}
 	switch m.Type {
 	case MsgProp, MsgReadIndex:
 		return nil
