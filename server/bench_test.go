@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/raftchat/raftchat/proto/commandpb"
 )
 
@@ -17,8 +19,12 @@ import (
 // each posting 256-byte messages into its own group. Run it on its own:
 //
 //	go test -run '^$' -bench Propose64 -benchtime 20000x ./server/
-func BenchmarkPropose64(b *testing.B) {
-	const proposers = 64
+func BenchmarkPropose64(b *testing.B) { benchmarkPropose(b, 64) }
+
+// BenchmarkPropose1 is the single-client case; the proposer talks to node 1, whatever its role.
+func BenchmarkPropose1(b *testing.B) { benchmarkPropose(b, 1) }
+
+func benchmarkPropose(b *testing.B, proposers int) {
 	c := newTestCluster(b, 3)
 	c.waitLeader()
 	ctx := context.Background()
@@ -64,4 +70,14 @@ func BenchmarkPropose64(b *testing.B) {
 		b.Fatalf("%d proposals failed", failed.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "proposals/s")
+	var syncs, entries float64
+	for _, n := range c.nodes {
+		var h, e dto.Metric
+		_ = n.m.fsyncSeconds.Write(&h)
+		_ = n.m.savedEntries.Write(&e)
+		syncs += float64(h.GetHistogram().GetSampleCount())
+		entries += e.GetCounter().GetValue()
+	}
+	b.ReportMetric(syncs/elapsed.Seconds()/3, "fsyncs/s/node")
+	b.ReportMetric(entries/syncs, "entries/fsync")
 }
