@@ -134,7 +134,11 @@ func (w *world) resetTimer(i int) {
 // run plays one trial and returns the time without a leader and the number of elections
 // it took.
 func (w *world) run() (time.Duration, int, error) {
-	for i := range w.servers {
+	// Server 1 campaigns at once so the first leader is elected without a split vote even
+	// when the timeout range has no randomness; the others start their timers normally.
+	w.schedule(&event{at: 0, kind: evTimer, node: 0, gen: 1})
+	w.servers[0].timerGen = 1
+	for i := 1; i < len(w.servers); i++ {
 		w.resetTimer(i)
 	}
 	for w.q.Len() > 0 {
@@ -142,6 +146,9 @@ func (w *world) run() (time.Duration, int, error) {
 		w.now = e.at
 		if w.crashed && w.now-w.crashAt > w.cfg.MaxOutage {
 			return w.cfg.MaxOutage, 0, nil
+		}
+		if !w.crashed && w.now > w.cfg.MaxOutage {
+			return 0, 0, fmt.Errorf("election: no stable leader to crash after %v", w.now)
 		}
 		if err := w.handle(e); err != nil {
 			return 0, 0, err
