@@ -112,8 +112,12 @@ func TestKnobReadBeforeNoopCommitted(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		rn, st := leaderWithOldEntries(t, &TestingKnobs{ReadBeforeNoopCommitted: on})
 		rn.ReadIndex([]byte("r"))
-		drain(t, rn, st)
-		stepOK(t, rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: 3, Context: []byte("r")})
+		hb := msgsOf(drain(t, rn, st).msgs, MsgHeartbeat)
+		if (len(hb) == 2) != on {
+			t.Fatalf("knob %v: heartbeats %+v", on, hb)
+		}
+		ctx := []byte{0, 0, 0, 0, 0, 0, 0, 1}
+		stepOK(t, rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: 3, Context: ctx})
 		reads := drain(t, rn, st).reads
 		if (len(reads) == 1) != on {
 			t.Fatalf("knob %v: reads %+v", on, reads)

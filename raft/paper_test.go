@@ -488,10 +488,10 @@ func TestReadIndexConfirmsLeadership(t *testing.T) {
 		t.Fatal("answered before any acknowledgement")
 	}
 	hb := msgsOf(d.msgs, MsgHeartbeat)
-	if len(hb) != 2 || string(hb[0].Context) != "r1" {
-		t.Fatalf("heartbeats %+v, want two carrying the request context", hb)
+	if len(hb) != 2 || len(hb[0].Context) == 0 {
+		t.Fatalf("heartbeats %+v, want two carrying a read context", hb)
 	}
-	stepOK(t, ld.rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: ld.rn.raft.term, Context: []byte("r1")})
+	stepOK(t, ld.rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: ld.rn.raft.term, Context: hb[0].Context})
 	d = drain(t, ld.rn, ld.st)
 	if len(d.reads) != 1 || d.reads[0].Index != ld.rn.raft.raftLog.committed || string(d.reads[0].RequestCtx) != "r1" {
 		t.Fatalf("read states %+v", d.reads)
@@ -519,10 +519,11 @@ func TestReadIndexWaitsForNoop(t *testing.T) {
 	}
 	stepOK(t, rn, Message{From: 2, To: 1, Type: MsgAppResp, Term: 3, Index: 3})
 	d = drain(t, rn, st)
-	if hb := msgsOf(d.msgs, MsgHeartbeat); len(hb) != 2 {
+	hb := msgsOf(d.msgs, MsgHeartbeat)
+	if len(hb) != 2 {
 		t.Fatalf("after the no-op committed: heartbeats %+v", hb)
 	}
-	stepOK(t, rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: 3, Context: []byte("r")})
+	stepOK(t, rn, Message{From: 2, To: 1, Type: MsgHeartbeatResp, Term: 3, Context: hb[0].Context})
 	d = drain(t, rn, st)
 	if len(d.reads) != 1 || d.reads[0].Index != 3 {
 		t.Fatalf("read states %+v, want index 3", d.reads)
@@ -723,5 +724,21 @@ func TestStaleAckDroppedAfterTruncation(t *testing.T) {
 	d = drain(t, rn, st)
 	if resp := msgsOf(d.msgs, MsgAppResp); len(resp) != 1 || resp[0].To != 3 {
 		t.Fatalf("responses %+v, want only the ack of the snapshot", resp)
+	}
+}
+
+// §6.4: requests with equal contexts (from different nodes, or reused) are answered
+// independently.
+func TestReadIndexDuplicateContexts(t *testing.T) {
+	nw := electLeader(t, 3, nil)
+	nw.nodes[1].rn.ReadIndex([]byte("same"))
+	nw.nodes[2].rn.ReadIndex([]byte("same"))
+	nw.nodes[3].rn.ReadIndex([]byte("same"))
+	nw.nodes[1].rn.ReadIndex([]byte("same"))
+	nw.settle()
+	for id, want := range map[NodeID]int{1: 2, 2: 1, 3: 1} {
+		if got := len(nw.nodes[id].reads); got != want {
+			t.Errorf("node %d got %d read states, want %d", id, got, want)
+		}
 	}
 }

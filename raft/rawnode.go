@@ -121,9 +121,10 @@ func validateMessage(m Message) error {
 
 // ReadIndex requests a linearizable read point (thesis §6.4). When leadership is confirmed a
 // ReadState with the same rctx appears in a later Ready: once the application has applied up
-// to its Index, a read from local state is linearizable. rctx must be unique among pending
-// requests. Requests are dropped silently when no leader is known or leadership is lost
-// before confirmation, so the driver needs a timeout and retry.
+// to its Index, a read from local state is linearizable. Raft hands rctx back as is and does
+// not need it to be unique (it tells requests apart itself); the driver usually does. Requests
+// are dropped silently when no leader is known or leadership is lost before confirmation, so
+// the driver needs a timeout and retry.
 func (rn *RawNode) ReadIndex(rctx []byte) {
 	_ = rn.raft.Step(Message{From: rn.raft.id, Type: MsgReadIndex, Context: rctx})
 	rn.checkInvariants()

@@ -1,6 +1,10 @@
 package raft
 
-import "github.com/raftchat/raftchat/raft/quorum"
+import (
+	"encoding/binary"
+
+	"github.com/raftchat/raftchat/raft/quorum"
+)
 
 // readIndexStatus is one ReadIndex request waiting for a heartbeat round to confirm that
 // this node still leads (thesis §6.4 step 3).
@@ -10,11 +14,15 @@ type readIndexStatus struct {
 	acks  map[NodeID]struct{}
 }
 
-// readOnly tracks pending ReadIndex requests in arrival order. Request contexts must be
-// unique among pending requests; a duplicate is dropped.
+// readOnly tracks pending ReadIndex requests in arrival order. Each request gets a sequence
+// number of its own, which is what heartbeats carry as their Context: request contexts come
+// from different nodes and need not be unique.
 type readOnly struct {
-	pending map[string]*readIndexStatus
-	queue   []string
+	pending map[uint64]*readIndexStatus
+	// queue holds pending sequence numbers, ascending.
+	queue []uint64
+	// nextSeq is never reset, so an acknowledgement can never match a later request.
+	nextSeq uint64
 }
 
 func (ro *readOnly) reset() {
@@ -22,24 +30,33 @@ func (ro *readOnly) reset() {
 	ro.queue = nil
 }
 
-// add registers a request answered at index once confirmed; false if its context is pending.
-func (ro *readOnly) add(index Index, m Message) bool {
-	ctx := string(m.Context)
-	if _, ok := ro.pending[ctx]; ok {
-		return false
-	}
+// add registers a request to be answered at index once confirmed and returns the heartbeat
+// context that identifies it.
+func (ro *readOnly) add(index Index, m Message) []byte {
+	ro.nextSeq++
 	if ro.pending == nil {
-		ro.pending = make(map[string]*readIndexStatus)
+		ro.pending = make(map[uint64]*readIndexStatus)
 	}
-	ro.pending[ctx] = &readIndexStatus{req: m, index: index, acks: make(map[NodeID]struct{})}
-	ro.queue = append(ro.queue, ctx)
-	return true
+	ro.pending[ro.nextSeq] = &readIndexStatus{req: m, index: index, acks: make(map[NodeID]struct{})}
+	ro.queue = append(ro.queue, ro.nextSeq)
+	return binary.BigEndian.AppendUint64(nil, ro.nextSeq)
+}
+
+func parseReadCtx(ctx []byte) (uint64, bool) {
+	if len(ctx) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(ctx), true
 }
 
 // recvAck records that id answered the heartbeat carrying ctx; it returns the number of
 // distinct acknowledgements for that request (0 if unknown).
 func (ro *readOnly) recvAck(id NodeID, ctx []byte) int {
-	rs, ok := ro.pending[string(ctx)]
+	seq, ok := parseReadCtx(ctx)
+	if !ok {
+		return 0
+	}
+	rs, ok := ro.pending[seq]
 	if !ok {
 		return 0
 	}
@@ -50,9 +67,13 @@ func (ro *readOnly) recvAck(id NodeID, ctx []byte) int {
 // advance removes and returns the request with ctx and every request queued before it: a
 // heartbeat round confirming a later request confirms the earlier ones too.
 func (ro *readOnly) advance(ctx []byte) []*readIndexStatus {
+	seq, ok := parseReadCtx(ctx)
+	if !ok {
+		return nil
+	}
 	var out []*readIndexStatus
-	for i, c := range ro.queue {
-		if c != string(ctx) {
+	for i, s := range ro.queue {
+		if s != seq {
 			continue
 		}
 		for _, done := range ro.queue[:i+1] {
@@ -69,7 +90,7 @@ func (ro *readOnly) lastPendingCtx() []byte {
 	if len(ro.queue) == 0 {
 		return nil
 	}
-	return []byte(ro.queue[len(ro.queue)-1])
+	return binary.BigEndian.AppendUint64(nil, ro.queue[len(ro.queue)-1])
 }
 
 // handleReadIndex is the leader's ReadIndex (thesis §6.4): record the commit index, then
@@ -89,11 +110,9 @@ func (r *raft) serveReadIndex(m Message) {
 		r.respondReadIndex(m, r.raftLog.committed)
 		return
 	}
-	if !r.readOnly.add(r.raftLog.committed, m) {
-		return
-	}
-	r.readOnly.recvAck(r.id, m.Context)
-	r.bcastHeartbeatWithCtx(m.Context)
+	ctx := r.readOnly.add(r.raftLog.committed, m)
+	r.readOnly.recvAck(r.id, ctx)
+	r.bcastHeartbeatWithCtx(ctx)
 }
 
 // respondReadIndex answers a local request with a ReadState and a forwarded one with
