@@ -19,7 +19,13 @@ func (m *Machine) invariantError() string {
 			return fmt.Sprintf("file %d not below next id %d", f.id, m.st.nextFile)
 		}
 	}
+	if len(m.st.names) != len(m.st.users) {
+		return fmt.Sprintf("%d names for %d users", len(m.st.names), len(m.st.users))
+	}
 	for n, u := range m.st.users {
+		if int(u.id) >= len(m.st.names) || m.st.names[u.id] != n {
+			return fmt.Sprintf("user %q has id %d", n, u.id)
+		}
 		slices.Sort(pending[n])
 		if !slices.Equal(u.pending, pending[n]) {
 			return fmt.Sprintf("user %q: pending %v, counted %v", n, u.pending, pending[n])
@@ -63,10 +69,17 @@ func (m *Machine) convInvariant(id string, c *conversation) string {
 		}
 	}
 	for i := range c.msgs {
-		msg := &c.msgs[i]
-		for j := 1; j < len(msg.reactions); j++ {
-			if cmpReaction(msg.reactions[j-1], msg.reactions[j]) >= 0 {
-				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, i+1)
+		if a := c.msgs[i].author; int(a) >= len(m.st.names) {
+			return fmt.Sprintf("conversation %q message %d: author %d unknown", id, i+1, a)
+		}
+	}
+	for seq, rs := range c.reactions {
+		if msg := c.msg(seq); msg == nil || msg.deleted || len(rs) == 0 {
+			return fmt.Sprintf("conversation %q: reactions on missing or deleted message %d", id, seq)
+		}
+		for j := 1; j < len(rs); j++ {
+			if cmpReaction(rs[j-1], rs[j]) >= 0 {
+				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, seq)
 			}
 		}
 	}

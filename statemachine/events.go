@@ -42,7 +42,7 @@ func (m *Machine) event(x *applyCtx, ev Event) {
 
 // messageEvent records an event about message seq of c, with a copy of the message.
 func (m *Machine) messageEvent(x *applyCtx, kind EventKind, c *conversation, seq uint64, target string) {
-	msg := exportMessage(c, seq)
+	msg := m.exportMessage(c, seq)
 	m.event(x, Event{Kind: kind, ConversationID: c.id, Seq: seq, Target: target, Message: &msg})
 }
 

@@ -13,6 +13,9 @@ import (
 type Machine struct {
 	cfg Config
 	st  state
+	// snapshotHint is the size of the last snapshot, to allocate the next one at once. It only
+	// affects memory use, never the bytes.
+	snapshotHint int
 }
 
 // New returns an empty machine at applied index 0.

@@ -18,8 +18,8 @@ func msgResult(x *applyCtx, c *conversation, seq uint64) {
 // post appends a message; callers validated everything.
 func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
 	c.msgs = append(c.msgs, message{
-		author:  x.actor.name,
-		text:    text,
+		author:  x.actor.id,
+		text:    c.texts.add([]byte(text)),
 		timeMs:  x.nowMs,
 		index:   x.index,
 		replyTo: replyTo,
@@ -106,13 +106,13 @@ func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
 	if err != nil {
 		return err
 	}
-	if msg.author != x.actor.name {
+	if msg.author != x.actor.id {
 		return errorf(CodePermissionDenied, "only the author may edit a message")
 	}
 	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, msg.fileID != 0); err != nil {
 		return err
 	}
-	msg.text = op.GetText()
+	msg.text = c.texts.add([]byte(op.GetText()))
 	msg.editedMs = x.nowMs
 	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
 	msgResult(x, c, op.GetSeq())
@@ -124,12 +124,12 @@ func (m *Machine) deleteMessage(x *applyCtx, op *commandpb.DeleteMessage) *Error
 	if err != nil {
 		return err
 	}
-	if msg.author != x.actor.name && !(c.kind == KindGroup && mb.admin) {
+	if msg.author != x.actor.id && !(c.kind == KindGroup && mb.admin) {
 		return errorf(CodePermissionDenied, "only the author or a group admin may delete a message")
 	}
 	msg.deleted = true
-	msg.text = ""
-	msg.reactions = nil
+	msg.text = textRef{}
+	delete(c.reactions, op.GetSeq())
 	msg.editedMs = x.nowMs
 	m.messageEvent(x, EventMessageDeleted, c, op.GetSeq(), "")
 	msgResult(x, c, op.GetSeq())
@@ -156,8 +156,20 @@ func cmpReaction(a, b reaction) int {
 	return strings.Compare(a.user, b.user)
 }
 
+// setReactions stores the reactions of message seq, dropping the entry when there are none.
+func (c *conversation) setReactions(seq uint64, rs []reaction) {
+	if len(rs) == 0 {
+		delete(c.reactions, seq)
+		return
+	}
+	if c.reactions == nil {
+		c.reactions = map[uint64][]reaction{}
+	}
+	c.reactions[seq] = rs
+}
+
 func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
-	c, _, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	c, _, _, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
 	if err != nil {
 		return err
 	}
@@ -165,31 +177,33 @@ func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
 		return err
 	}
 	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
-	pos, found := slices.BinarySearchFunc(msg.reactions, r, cmpReaction)
+	rs := c.reactions[op.GetSeq()]
+	pos, found := slices.BinarySearchFunc(rs, r, cmpReaction)
 	if found {
 		return errorf(CodeAlreadyExists, "reaction %q already added", r.emoji)
 	}
-	if len(msg.reactions) >= m.cfg.MaxReactionsPerMessage {
+	if len(rs) >= m.cfg.MaxReactionsPerMessage {
 		return errorf(CodeResourceExhausted, "message has %d reactions, max %d",
-			len(msg.reactions), m.cfg.MaxReactionsPerMessage)
+			len(rs), m.cfg.MaxReactionsPerMessage)
 	}
-	msg.reactions = slices.Insert(msg.reactions, pos, r)
+	c.setReactions(op.GetSeq(), slices.Insert(rs, pos, r))
 	m.messageEvent(x, EventReactionAdded, c, op.GetSeq(), r.emoji)
 	msgResult(x, c, op.GetSeq())
 	return nil
 }
 
 func (m *Machine) removeReaction(x *applyCtx, op *commandpb.RemoveReaction) *Error {
-	c, _, msg, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
+	c, _, _, err := m.liveMsg(x, op.GetConversationId(), op.GetSeq())
 	if err != nil {
 		return err
 	}
 	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
-	pos, found := slices.BinarySearchFunc(msg.reactions, r, cmpReaction)
+	rs := c.reactions[op.GetSeq()]
+	pos, found := slices.BinarySearchFunc(rs, r, cmpReaction)
 	if !found {
 		return errorf(CodeNotFound, "no reaction %q by %q", r.emoji, r.user)
 	}
-	msg.reactions = slices.Delete(msg.reactions, pos, pos+1)
+	c.setReactions(op.GetSeq(), slices.Delete(rs, pos, pos+1))
 	m.messageEvent(x, EventReactionRemoved, c, op.GetSeq(), r.emoji)
 	msgResult(x, c, op.GetSeq())
 	return nil

@@ -43,13 +43,13 @@ func (m *Machine) viewConv(viewer, id string) (*user, *conversation, *member, er
 	return u, c, mb, nil
 }
 
-func exportMessage(c *conversation, seq uint64) Message {
+func (m *Machine) exportMessage(c *conversation, seq uint64) Message {
 	msg := c.msg(seq)
 	out := Message{
 		ConversationID: c.id,
 		Seq:            seq,
-		Author:         msg.author,
-		Text:           msg.text,
+		Author:         m.st.names[msg.author],
+		Text:           c.texts.str(msg.text),
 		TimeUnixMs:     msg.timeMs,
 		EditedUnixMs:   msg.editedMs,
 		Deleted:        msg.deleted,
@@ -57,7 +57,7 @@ func exportMessage(c *conversation, seq uint64) Message {
 		FileID:         msg.fileID,
 		Index:          msg.index,
 	}
-	for _, r := range msg.reactions {
+	for _, r := range c.reactions[seq] {
 		if n := len(out.Reactions); n > 0 && out.Reactions[n-1].Emoji == r.emoji {
 			out.Reactions[n-1].Users = append(out.Reactions[n-1].Users, r.user)
 			continue
@@ -95,7 +95,7 @@ func (m *Machine) History(viewer, id string, q HistoryQuery) ([]Message, error) 
 	}
 	out := make([]Message, 0, hi-lo+1)
 	for s := lo; s <= hi; s++ {
-		out = append(out, exportMessage(c, s))
+		out = append(out, m.exportMessage(c, s))
 	}
 	return out, nil
 }
@@ -109,7 +109,7 @@ func (m *Machine) Message(viewer, id string, seq uint64) (Message, error) {
 	if c.msg(seq) == nil {
 		return Message{}, errorf(CodeNotFound, "no message %d in %q", seq, id)
 	}
-	return exportMessage(c, seq), nil
+	return m.exportMessage(c, seq), nil
 }
 
 func (m *Machine) summary(viewer string, c *conversation) ConversationSummary {
@@ -126,7 +126,7 @@ func (m *Machine) summary(viewer string, c *conversation) ConversationSummary {
 		}
 	}
 	if s.LastSeq > 0 {
-		last := exportMessage(c, s.LastSeq)
+		last := m.exportMessage(c, s.LastSeq)
 		s.Last = &last
 	}
 	return s
@@ -323,8 +323,8 @@ func (m *Machine) Search(viewer, query string, limit int) ([]Message, error) {
 		c := m.st.convs[id]
 		for seq := c.lastSeq(); seq >= 1 && len(out) < limit; seq-- {
 			msg := c.msg(seq)
-			if !msg.deleted && containsFold(msg.text, needle) {
-				out = append(out, exportMessage(c, seq))
+			if !msg.deleted && containsFold(c.texts.bytes(msg.text), needle) {
+				out = append(out, m.exportMessage(c, seq))
 			}
 		}
 	}
@@ -342,7 +342,7 @@ func asciiLower(s string) string {
 
 // containsFold reports whether needle (already ASCII-lowercased) occurs in s, ignoring ASCII
 // case, without allocating.
-func containsFold(s, needle string) bool {
+func containsFold(s []byte, needle string) bool {
 	n := len(needle)
 	for i := 0; i+n <= len(s); i++ {
 		j := 0

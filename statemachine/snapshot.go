@@ -26,7 +26,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot returns the state as deterministic bytes; Restore(Snapshot()) is an exact round trip.
 func (m *Machine) Snapshot() ([]byte, error) {
-	e := &enc{b: append([]byte{}, snapshotMagic...)}
+	e := &enc{b: append(make([]byte, 0, m.snapshotHint+m.snapshotHint/8+64), snapshotMagic...)}
 	e.u(snapshotVersion)
 	st := &m.st
 	e.u(st.applied)
@@ -46,7 +46,9 @@ func (m *Machine) Snapshot() ([]byte, error) {
 	}
 	m.encodeSessions(e)
 	m.encodeEvents(e)
-	return binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli)), nil
+	out := binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
+	m.snapshotHint = len(out)
+	return out, nil
 }
 
 func (m *Machine) encodeUsers(e *enc) {
@@ -83,22 +85,24 @@ func (m *Machine) encodeConvs(e *enc) {
 		}
 		e.u(uint64(len(c.msgs)))
 		for i := range c.msgs {
-			encodeMessage(e, &c.msgs[i])
+			m.encodeMessage(e, c, uint64(i+1))
 		}
 	}
 }
 
-func encodeMessage(e *enc, msg *message) {
-	e.str(msg.author)
-	e.str(msg.text)
+func (m *Machine) encodeMessage(e *enc, c *conversation, seq uint64) {
+	msg := c.msg(seq)
+	e.str(m.st.names[msg.author])
+	e.bytes(c.texts.bytes(msg.text))
 	e.i(msg.timeMs)
 	e.i(msg.editedMs)
 	e.u(msg.index)
 	e.u(msg.replyTo)
 	e.u(msg.fileID)
 	e.boolean(msg.deleted)
-	e.u(uint64(len(msg.reactions)))
-	for _, r := range msg.reactions {
+	rs := c.reactions[seq]
+	e.u(uint64(len(rs)))
+	for _, r := range rs {
 		e.str(r.emoji)
 		e.str(r.user)
 	}
@@ -257,6 +261,11 @@ func decodeUsers(d *dec, st *state) {
 		u.tokensNotBeforeMs = d.i()
 		u.lastSeenMs = d.i()
 		u.offline = d.boolean()
+		if st.users[u.name] != nil {
+			d.fail()
+		}
+		u.id = uint32(len(st.names))
+		st.names = append(st.names, u.name)
 		st.users[u.name] = u
 	}
 }
@@ -282,19 +291,27 @@ func decodeConvs(d *dec, st *state) error {
 		}
 		c.msgs = make([]message, d.count(10))
 		for i := range c.msgs {
-			decodeMessage(d, st, &c.msgs[i])
+			if err := decodeMessage(d, st, c, uint64(i+1)); err != nil {
+				return err
+			}
 		}
 		st.convs[c.id] = c
 	}
 	return d.err
 }
 
-func decodeMessage(d *dec, st *state, msg *message) {
-	msg.author = d.str()
-	if u := st.users[msg.author]; u != nil {
-		msg.author = u.name // share one string per user instead of one per message
+func decodeMessage(d *dec, st *state, c *conversation, seq uint64) error {
+	msg := c.msg(seq)
+	name := d.str()
+	u := st.users[name]
+	if u == nil && d.err == nil {
+		d.fail()
+		return fmt.Errorf("%w: author %q of %s/%d is no user", errCorrupt, name, c.id, seq)
 	}
-	msg.text = d.str()
+	if u != nil {
+		msg.author = u.id
+	}
+	msg.text = c.texts.add(d.raw())
 	msg.timeMs = d.i()
 	msg.editedMs = d.i()
 	msg.index = d.u()
@@ -302,11 +319,13 @@ func decodeMessage(d *dec, st *state, msg *message) {
 	msg.fileID = d.u()
 	msg.deleted = d.boolean()
 	if k := d.count(2); k > 0 {
-		msg.reactions = make([]reaction, k)
-		for i := range msg.reactions {
-			msg.reactions[i] = reaction{emoji: d.str(), user: d.str()}
+		rs := make([]reaction, k)
+		for i := range rs {
+			rs[i] = reaction{emoji: d.str(), user: d.str()}
 		}
+		c.setReactions(seq, rs)
 	}
+	return nil
 }
 
 func decodeFiles(d *dec, st *state) error {

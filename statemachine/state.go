@@ -2,6 +2,7 @@ package statemachine
 
 // user is one registered user.
 type user struct {
+	id                uint32 // index in state.names; assigned at creation, renumbered by Restore
 	name              string
 	hash              string
 	role              Role
@@ -30,17 +31,17 @@ type reaction struct {
 	user  string
 }
 
-// message is one stored message; its seq is its position in conversation.msgs plus one.
+// message is one stored message; its seq is its position in conversation.msgs plus one. It
+// holds no pointers (see textArena): reactions live in conversation.reactions.
 type message struct {
-	author    string
-	text      string
-	timeMs    int64
-	editedMs  int64
-	index     uint64
-	replyTo   uint64
-	fileID    uint64
-	deleted   bool
-	reactions []reaction
+	timeMs   int64
+	editedMs int64
+	index    uint64
+	replyTo  uint64
+	fileID   uint64
+	text     textRef
+	author   uint32 // user id
+	deleted  bool
 }
 
 // conversation is a direct conversation or a group.
@@ -52,6 +53,10 @@ type conversation struct {
 	createdMs int64
 	members   map[string]*member
 	msgs      []message // Invariant: msgs[i] has seq i+1
+	texts     textArena
+	// reactions of the messages that have any, by seq. Invariant: each slice is non-empty,
+	// sorted by (emoji, user) without duplicates, and belongs to a message that is not deleted.
+	reactions map[uint64][]reaction
 }
 
 // file is one upload.
@@ -89,6 +94,7 @@ type state struct {
 	bootstrapped bool
 	signingKey   []byte
 	users        map[string]*user
+	names        []string // user id -> name (derived)
 	convs        map[string]*conversation
 	files        map[uint64]*file
 	revoked      map[string]int64 // token id -> expiry

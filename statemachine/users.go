@@ -78,12 +78,14 @@ func (m *Machine) bootstrap(x *applyCtx, op *commandpb.Bootstrap) *Error {
 
 func (m *Machine) addUser(x *applyCtx, name, hash string, role Role) {
 	m.st.users[name] = &user{
+		id:        uint32(len(m.st.names)),
 		name:      name,
 		hash:      hash,
 		role:      role,
 		createdMs: x.nowMs,
 		convs:     map[string]struct{}{},
 	}
+	m.st.names = append(m.st.names, name)
 }
 
 func (m *Machine) createUser(x *applyCtx, op *commandpb.CreateUser) *Error {
