@@ -145,7 +145,7 @@ func (w *world) run() (time.Duration, int, error) {
 		e := heap.Pop(&w.q).(*event)
 		w.now = e.at
 		if w.crashed && w.now-w.crashAt > w.cfg.MaxOutage {
-			return w.cfg.MaxOutage, 0, nil
+			return w.cfg.MaxOutage, w.termsSinceCrash(), nil
 		}
 		if !w.crashed && w.now > w.cfg.MaxOutage {
 			return 0, 0, fmt.Errorf("election: no stable leader to crash after %v", w.now)
@@ -163,6 +163,17 @@ func (w *world) run() (time.Duration, int, error) {
 		}
 	}
 	return 0, 0, fmt.Errorf("election: event queue ran dry at %v", w.now)
+}
+
+// termsSinceCrash counts the terms started since the crash: the elections held.
+func (w *world) termsSinceCrash() int {
+	top := w.crashTerm
+	for _, s := range w.servers {
+		if s.alive {
+			top = max(top, s.term)
+		}
+	}
+	return int(top - w.crashTerm)
 }
 
 // knownLeader returns the leader every live server follows, if there is one.
