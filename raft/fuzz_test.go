@@ -96,9 +96,6 @@ func runFuzzBody(t *testing.T, data []byte) {
 			CheckQuorum:          ch.IntN("checkquorum", 2) == 1,
 			AutoReportSnapshot:   ch.IntN("reportsnap", 2) == 1,
 		})
-		if !adversarial {
-			c.Checker.IgnoreUndurableAcks = true // known raft bug, see TestStaleAppendAckAfterTruncation
-		}
 		if err := c.AddNodes(3, rafttest.NodeSetup{}); err != nil {
 			t.Fatal(err)
 		}

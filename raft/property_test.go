@@ -57,9 +57,6 @@ func runScheduleCluster(ch rafttest.Chooser, knobs *raft.TestingKnobs, steps int
 		opts.Out = os.Stderr // replaying one failure: print the whole conversation
 	}
 	c := rafttest.NewCluster(opts)
-	// Known raft bug, reproduced by the skipped TestStaleAppendAckAfterTruncation: remove
-	// this line once it is fixed.
-	c.Checker.IgnoreUndurableAcks = true
 	if err := c.AddNodes(n, rafttest.NodeSetup{}); err != nil {
 		return nil, c, err
 	}
