@@ -239,7 +239,7 @@ func (n *Node) OpenBlob(_ context.Context, sum [32]byte) (io.ReadCloser, error) 
 	if !n.blobs.Has(sum) {
 		return nil, fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
 	}
-	r, err := n.blobs.Open(sum)
+	r, _, err := n.blobs.Open(sum)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
 	}

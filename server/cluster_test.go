@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/raftchat/raftchat/proto/commandpb"
 	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/service"
 	"github.com/raftchat/raftchat/statemachine"
 )
 
@@ -279,5 +284,43 @@ func TestConcurrentProposalsAndSubscribe(t *testing.T) {
 		if k != 1 {
 			t.Fatalf("user %s seen %d times", name, k)
 		}
+	}
+}
+
+func TestUploadedChunkReachesEveryBlobStore(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitLeader()
+	ok := func(res *commandpb.Result) *commandpb.Result {
+		t.Helper()
+		if res.GetCode() != commandpb.ErrorCode_OK {
+			t.Fatalf("%v %s", res.GetCode(), res.GetError())
+		}
+		return res
+	}
+	ok(c.propose(0, createUser("carol", 1)))
+	conv := ok(c.propose(1, &commandpb.Command{Actor: "carol",
+		Op: &commandpb.Command_CreateGroup{CreateGroup: &commandpb.CreateGroup{Name: "files"}}})).
+		GetConversation().GetConversationId()
+	data := []byte("the bytes of a small file, one chunk long")
+	sum := sha256.Sum256(data)
+	file := ok(c.propose(2, &commandpb.Command{Actor: "carol", Op: &commandpb.Command_BeginUpload{
+		BeginUpload: &commandpb.BeginUpload{ConversationId: conv, Name: "f.txt", Size: int64(len(data)),
+			Sha256: sum[:], ChunkSize: int64(len(data))}}})).GetFile().GetFileId()
+	ok(c.propose(0, &commandpb.Command{Actor: "carol", Op: &commandpb.Command_UploadChunk{
+		UploadChunk: &commandpb.UploadChunk{FileId: file, Index: 0, Data: data, Sha256: sum[:]}}}))
+	for i, n := range c.nodes {
+		c.hasUsers(i, []string{"carol"}) // a linearizable read: node i applied the chunk
+		r, err := n.OpenBlob(context.Background(), sum)
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		got, err := io.ReadAll(r)
+		_ = r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("node %d: blob %q, %v", i+1, got, err)
+		}
+	}
+	if _, err := c.nodes[0].OpenBlob(context.Background(), sha256.Sum256([]byte("absent"))); !errors.Is(err, service.ErrBlobNotFound) {
+		t.Fatalf("missing blob: %v", err)
 	}
 }

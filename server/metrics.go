@@ -50,6 +50,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		proposeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
 			Name: "propose_seconds", Help: "Latency from Propose to local apply.", Buckets: latency}),
 	}
+	// Create every series up front so dashboards see zeros rather than gaps.
+	for _, o := range []string{"ok", "error", "resent"} {
+		m.proposals.WithLabelValues(o)
+	}
+	for _, k := range []string{"linearizable", "stale"} {
+		m.reads.WithLabelValues(k, "ok")
+		m.reads.WithLabelValues(k, "error")
+	}
 	if reg != nil {
 		reg.MustRegister(m.term, m.commit, m.applied, m.applyLag, m.isLeader, m.leaderChanges,
 			m.proposals, m.reads, m.droppedInbound, m.savedEntries, m.fsyncSeconds, m.loopSeconds,

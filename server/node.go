@@ -22,8 +22,9 @@ import (
 // plus reading them back for downloads.
 type BlobStore interface {
 	node.BlobStore
-	// Open returns the bytes stored under sum, or an error wrapping fs.ErrNotExist.
-	Open(sum [32]byte) (io.ReadCloser, error)
+	// Open returns the bytes stored under sum and their size, or an error wrapping
+	// fs.ErrNotExist. The reader fails at the end if the bytes do not match sum.
+	Open(sum [32]byte) (io.ReadCloser, int64, error)
 }
 
 // ErrStopped is returned by requests to a node that has stopped.

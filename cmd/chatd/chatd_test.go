@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -150,12 +152,27 @@ func TestDevClusterServesHealthAndReflection(t *testing.T) {
 
 func TestRunSingleNode(t *testing.T) {
 	dir := t.TempDir()
-	out, stop := startChatd(t, "chatd node 1", "run", "--id", "1", "--data-dir", dir,
+	out, stop := startChatd(t, "metrics: ", "run", "--id", "1", "--data-dir", dir,
 		"--client-addr", "127.0.0.1:0", "--cluster", "1=127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--admin-password", "correct-horse", "--log-level", "error")
 	addr := regexp.MustCompile(`clients (127\.0\.0\.1:\d+)`).FindStringSubmatch(out.String())[1]
 	if st := healthStatus(t, dial(t, addr)); st != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v", st)
+	}
+	// The single node elects itself and bootstraps; the metrics say so.
+	metrics := regexp.MustCompile(`metrics: (\S+)`).FindStringSubmatch(out.String())[1]
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(scrape(t, metrics), `raftchat_is_leader{node="1"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node never reported leadership:\n%s", scrape(t, metrics))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"raftchat_term", "raftchat_commit_index", "raftchat_applied_index",
+		"raftchat_fsync_seconds_bucket", "raftchat_apply_lag_entries", "raftchat_proposals_total"} {
+		if !strings.Contains(scrape(t, metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("run exited with %d", code)
@@ -163,6 +180,20 @@ func TestRunSingleNode(t *testing.T) {
 	if _, err := os.Stat(dir + "/LOCK"); err != nil {
 		t.Fatalf("data dir not used: %v", err)
 	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -44,6 +44,9 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(stdout, "chatd node %d: clients %s, peers %s\n", fl.id, h.ClientAddr(), fl.peerAddr)
+			if m := h.MetricsAddr(); m != "" {
+				fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", m)
+			}
 			return wait(cmd, []*server.Host{h})
 		},
 	}
