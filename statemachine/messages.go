@@ -124,7 +124,8 @@ func (m *Machine) deleteMessage(x *applyCtx, op *commandpb.DeleteMessage) *Error
 	if err != nil {
 		return err
 	}
-	if msg.author != x.actor.id && !(c.kind == KindGroup && mb.admin) {
+	groupAdmin := c.kind == KindGroup && mb.admin
+	if msg.author != x.actor.id && !groupAdmin {
 		return errorf(CodePermissionDenied, "only the author or a group admin may delete a message")
 	}
 	msg.deleted = true

@@ -363,11 +363,11 @@ func compareConversations(t *rapid.T, m *Machine, md *model, viewer string) {
 		return
 	}
 	type row struct {
-		id, name          string
-		members           []string
-		last, read        uint64
-		lastText          string
-		activity, created int64
+		id, name   string
+		members    []string
+		last, read uint64
+		lastText   string
+		activity   int64
 	}
 	var want []row
 	for _, id := range sortedKeys(md.convs) {

@@ -464,7 +464,8 @@ func (s *step) msgOp(op proto.Message) Code {
 		}
 		msg.text, msg.edited, kind = op.GetText(), s.now, EventMessageEdited
 	case *commandpb.DeleteMessage:
-		if msg.author != s.actor && !(c.kind == KindGroup && c.members[s.actor].admin) {
+		groupAdmin := c.kind == KindGroup && c.members[s.actor].admin
+		if msg.author != s.actor && !groupAdmin {
 			return CodePermissionDenied
 		}
 		msg.deleted, msg.text, msg.reactions, msg.edited, kind = true, "", nil, s.now, EventMessageDeleted

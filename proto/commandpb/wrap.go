@@ -1,3 +1,5 @@
+// Package commandpb holds the commands replicated through the Raft log and their results
+// (commands.proto), plus helpers to build them.
 package commandpb
 
 import (
