@@ -58,7 +58,8 @@ func (it *Interaction) Violations() []string {
 //	propose ID DATA | read-index ID CTX | transfer-leadership from=ID to=ID
 //	process-ready [ID...] | stabilize | deliver-msgs [from=ID] [to=ID] [type=(MsgApp,...)]
 //	drop-msgs [from=ID] [to=ID] [type=(...)] | pending
-//	partition ID... | cut from=ID to=ID | heal | crash ID | restart ID | compact ID
+//	partition ID... | cut from=ID to=ID | heal | crash ID | crash-after-persist ID | restart ID
+//	compact ID
 //	raft-log ID... | raft-state | read-states ID | check | allow-violations
 //
 // After every directive the whole-cluster checks run and any new violation is printed.
@@ -125,6 +126,7 @@ func init() {
 		"cut":                 cut,
 		"heal":                func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error { c.Heal(); return nil },
 		"crash":               idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Crash(id) }),
+		"crash-after-persist": idsDirective(func(c *Cluster, id raft.NodeID) error { return c.CrashAfterPersist(id) }),
 		"restart":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Restart(id) }),
 		"compact":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Compact(id) }),
 		"raft-log":            raftLog,

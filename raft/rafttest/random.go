@@ -68,6 +68,9 @@ func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
 	case 8:
 		return c.randomPartition(ch)
 	case 9:
+		if ch.IntN("crash-after-persist", 2) == 0 {
+			return fmt.Sprintf("crash-after-persist %d", id), c.ignoreDown(n, func() error { return c.CrashAfterPersist(id) })
+		}
 		return fmt.Sprintf("crash %d", id), c.ignoreDown(n, func() error { return c.Crash(id) })
 	case 10:
 		return c.restartOne()

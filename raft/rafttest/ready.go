@@ -38,6 +38,27 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 	return true, nil
 }
 
+// CrashAfterPersist takes node id's next Ready, persists it, and crashes the node before it
+// sends the messages, applies the entries or calls Advance: the window a real process can
+// die in. Raft must cope because everything it needs was made durable first.
+func (c *Cluster) CrashAfterPersist(id raft.NodeID) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	if n.Raw.HasReady() {
+		rd := n.Raw.Ready()
+		if c.tracing() {
+			c.logf("%s", describeReady(n.ID, rd))
+		}
+		if err := c.persist(n, rd); err != nil {
+			return err
+		}
+	}
+	c.logf("node %d crashed after persisting, before sending\n", id)
+	return c.Crash(id)
+}
+
 // ProcessAllReady runs ProcessReady once on every live node, in ID order, and reports
 // whether any had a Ready.
 func (c *Cluster) ProcessAllReady() (bool, error) {
