@@ -48,6 +48,6 @@ type Ready struct {
 	MustSync bool
 }
 
-// ErrInvalidMessage: Step was given a malformed message (for example MsgApp entries that are
+// ErrInvalidMessage is returned by Step for a malformed message (for example MsgApp entries that are
 // not contiguous after Index); it was ignored.
 var ErrInvalidMessage = errors.New("raft: invalid message")

@@ -23,6 +23,7 @@ func TestHigherTermMakesFollower(t *testing.T) {
 			case StateLeader:
 				_ = rn.Campaign()
 				stepOK(t, rn, Message{From: 2, To: 1, Type: MsgVoteResp, Term: 1})
+			default:
 			}
 			drain(t, rn, st)
 			if rn.raft.state != role {

@@ -20,6 +20,7 @@ func stepLeader(r *raft, m Message) error {
 		}
 		r.handleReadIndex(m)
 		return nil
+	default:
 	}
 	pr := r.prs[m.From]
 	if pr == nil {
@@ -132,7 +133,9 @@ func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
 		return
 	}
 	wasPaused := pr.IsPaused()
-	if !pr.MaybeUpdate(uint64(m.Index)) && !(pr.Match == uint64(m.Index) && pr.State == tracker.StateProbe) {
+	// A probe answered at exactly Match still proves the logs match: start replicating.
+	probeConfirmed := pr.Match == uint64(m.Index) && pr.State == tracker.StateProbe
+	if !pr.MaybeUpdate(uint64(m.Index)) && !probeConfirmed {
 		return // stale acknowledgement
 	}
 	switch {

@@ -6,11 +6,11 @@ package quorum
 type VoteResult uint8
 
 const (
-	// VotePending: neither a majority of grants nor of rejections yet.
+	// VotePending means neither a majority of grants nor of rejections yet.
 	VotePending VoteResult = iota
-	// VoteLost: a majority rejected, the election cannot be won.
+	// VoteLost means a majority rejected, the election cannot be won.
 	VoteLost
-	// VoteWon: a majority granted.
+	// VoteWon means a majority granted.
 	VoteWon
 )
 

@@ -9,13 +9,13 @@ import "fmt"
 type StateType uint8
 
 const (
-	// StateProbe: the leader does not know where the follower's log matches; it sends one
+	// StateProbe means the leader does not know where the follower's log matches; it sends one
 	// MsgApp at a time and waits for the answer (or a heartbeat response) before the next.
 	StateProbe StateType = iota
-	// StateReplicate: the logs match up to Match; the leader streams entries optimistically,
+	// StateReplicate means the logs match up to Match; the leader streams entries optimistically,
 	// bounded by the in-flight window.
 	StateReplicate
-	// StateSnapshot: the follower needs a snapshot; nothing else is sent until it reports.
+	// StateSnapshot means the follower needs a snapshot; nothing else is sent until it reports.
 	StateSnapshot
 )
 
