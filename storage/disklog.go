@@ -44,6 +44,7 @@ type DiskLog struct {
 	walDir string
 	lock   *os.File
 	snaps  *snap.Store
+	prep   *preparer // nil unless Options.Preallocate
 	segs   []segInfo // oldest first; the last one is open for appending
 	f      fsx.File  // the last segment
 	size   int64     // bytes written to f
@@ -92,8 +93,9 @@ func Open(dir string, opts Options) (*DiskLog, error) {
 	return l, nil
 }
 
-// segmentSeqs lists the segment files, removing leftover temporary ones.
-func (l *DiskLog) segmentSeqs() ([]uint64, error) {
+// segmentSeqs lists the segment files; with clean it removes leftover temporary ones
+// (only at Open: later the preparer's spare is a temporary file too).
+func (l *DiskLog) segmentSeqs(clean bool) ([]uint64, error) {
 	names, err := l.fs.ReadDir(l.walDir)
 	if err != nil {
 		return nil, fmt.Errorf("list wal: %w", err)
@@ -102,7 +104,7 @@ func (l *DiskLog) segmentSeqs() ([]uint64, error) {
 	for _, name := range names {
 		if seq, ok := wal.ParseSegmentName(name); ok {
 			seqs = append(seqs, seq)
-		} else if filepath.Ext(name) == ".tmp" {
+		} else if clean && filepath.Ext(name) == ".tmp" {
 			if err := l.fs.Remove(filepath.Join(l.walDir, name)); err != nil {
 				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
 			}
@@ -113,7 +115,7 @@ func (l *DiskLog) segmentSeqs() ([]uint64, error) {
 
 // replayAll rebuilds the log from disk. Open repairs a torn tail; Load only reads.
 func (l *DiskLog) replayAll(repair bool) (*replayer, raft.Snapshot, error) {
-	seqs, err := l.segmentSeqs()
+	seqs, err := l.segmentSeqs(repair)
 	if err != nil {
 		return nil, raft.Snapshot{}, err
 	}
@@ -145,12 +147,22 @@ func (l *DiskLog) recover() error {
 		l.terms.append(e.Index, e.Term)
 	}
 	l.pending = &loaded{hs: st.hs, snap: sn, ents: st.ents}
+	if l.opts.Preallocate {
+		l.prep = newPreparer(l.fs, l.walDir, l.opts.SegmentBytes, l.opts.Logger)
+	}
 	if len(l.segs) == 0 {
+		if l.prep != nil {
+			l.prep.request()
+			l.prep.wait() // a fresh log starts with a preallocated segment too
+		}
 		return l.startSegment(0)
+	}
+	if l.prep != nil {
+		l.prep.request()
 	}
 	last := l.segs[len(l.segs)-1]
 	path := filepath.Join(l.walDir, wal.SegmentName(last.seq))
-	f, err := l.fs.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := l.fs.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open wal segment: %w", err)
 	}
@@ -217,6 +229,10 @@ func (l *DiskLog) Close() error {
 
 func (l *DiskLog) closeFiles() error {
 	var err error
+	if l.prep != nil {
+		l.prep.stop()
+		l.prep = nil
+	}
 	if l.f != nil {
 		if cerr := l.f.Close(); cerr != nil {
 			err = fmt.Errorf("close wal segment: %w", cerr)

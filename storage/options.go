@@ -26,6 +26,10 @@ type Options struct {
 	// BufferBytes bounds the records that Saves without sync may hold in memory before
 	// they are written to the segment file (still without fsync).
 	BufferBytes int
+	// Preallocate fills each new segment with zeros to SegmentBytes ahead of time, on a
+	// background goroutine, so that appends overwrite allocated blocks and fdatasync has
+	// no file-size change to commit. It costs SegmentBytes of disk for the spare.
+	Preallocate bool
 	// Logger receives recovery reports (a cut torn tail, a skipped corrupt snapshot) and
 	// cleanup warnings. Nil discards them.
 	Logger *slog.Logger
@@ -35,7 +39,7 @@ type Options struct {
 
 // DefaultOptions returns the options chatd uses.
 func DefaultOptions() Options {
-	return Options{SegmentBytes: 64 << 20, BufferBytes: 1 << 20}
+	return Options{SegmentBytes: 64 << 20, BufferBytes: 1 << 20, Preallocate: true}
 }
 
 func (o *Options) validate() error {

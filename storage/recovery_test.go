@@ -11,12 +11,14 @@ import (
 	"github.com/raftchat/raftchat/storage/wal"
 )
 
-// writeLog saves batches of entries, each synced, and returns the entries and the byte
-// offset at which each entry's record starts in the (single) segment.
-func writeLog(t *testing.T, dir string, batches ...int) ([]raft.Entry, []int) {
+// writeLog saves batches of entries, each synced, and returns the entries, the byte
+// offset at which each entry's record starts in the (single) segment, and the offset where
+// the records end (a preallocated segment has zeros after that).
+func writeLog(t *testing.T, dir string, prealloc bool, batches ...int) ([]raft.Entry, []int, int) {
 	t.Helper()
 	o := testOptions(nil)
-	o.SegmentBytes = 1 << 20
+	o.SegmentBytes = 64 << 10
+	o.Preallocate = prealloc
 	l := mustOpen(t, dir, o)
 	if err := l.Save(raft.HardState{Term: 1, Vote: 1}, nil, true); err != nil {
 		t.Fatal(err)
@@ -34,34 +36,50 @@ func writeLog(t *testing.T, dir string, batches ...int) ([]raft.Entry, []int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	starts := make([]int, len(all))
-	end := len(data)
-	for i := len(all) - 1; i >= 0; i-- {
-		end -= len(wal.AppendEntry(nil, all[i]))
-		starts[i] = end
+	var starts []int
+	end, _ := wal.Scan(data, func(typ wal.RecordType, _ []byte, off int) error {
+		if typ == wal.TypeEntry {
+			starts = append(starts, off)
+		}
+		return nil
+	})
+	if len(starts) != len(all) || (prealloc && len(data) != int(o.SegmentBytes)) || (!prealloc && end != len(data)) {
+		t.Fatalf("segment: %d entry records, %d bytes, records end at %d", len(starts), len(data), end)
 	}
-	return all, starts
+	return all, starts, end
+}
+
+// tornTail is what a crash can leave of a segment's last write: a prefix of it and, in a
+// preallocated segment, the zeros that were there before.
+func tornTail(orig []byte, cut int, prealloc bool) []byte {
+	b := append([]byte(nil), orig[:cut]...)
+	if prealloc {
+		b = append(b, make([]byte, len(orig)-cut)...)
+	}
+	return b
 }
 
 // TestTornTailEveryOffset cuts the last write (a batch of three records) at every byte
 // offset and checks that Open keeps exactly the whole records before the cut, cuts the
 // file there, says so in the log, and that the log accepts new entries afterwards.
 func TestTornTailEveryOffset(t *testing.T) {
-	dir := t.TempDir()
-	all, starts := writeLog(t, dir, 3, 2, 3)
-	seg := lastSegment(t, dir)
-	orig, _ := os.ReadFile(seg)
-	for cut := starts[len(all)-3]; cut < len(orig); cut++ {
-		if err := os.WriteFile(seg, orig[:cut], 0o644); err != nil {
-			t.Fatal(err)
+	for _, prealloc := range []bool{false, true} {
+		dir := t.TempDir()
+		all, starts, end := writeLog(t, dir, prealloc, 3, 2, 3)
+		seg := lastSegment(t, dir)
+		orig, _ := os.ReadFile(seg)
+		for cut := starts[len(all)-3]; cut < end; cut++ {
+			if err := os.WriteFile(seg, tornTail(orig, cut, prealloc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			keep := 0
+			for keep < len(all) && (keep+1 == len(all) && end <= cut || keep+1 < len(all) && starts[keep+1] <= cut) {
+				keep++
+			}
+			// checkRecovered appends after the cut and reopens: had the cut left any
+			// garbage, that reopen would fail with mid-log corruption.
+			checkRecovered(t, dir, all[:keep], cut != starts[keep] && keep < len(all))
 		}
-		keep := 0
-		for keep < len(all) && (keep+1 == len(all) && len(orig) <= cut || keep+1 < len(all) && starts[keep+1] <= cut) {
-			keep++
-		}
-		// checkRecovered appends after the cut and reopens: had the cut left any garbage,
-		// that reopen would fail with mid-log corruption.
-		checkRecovered(t, dir, all[:keep], cut != starts[keep] && keep < len(all))
 	}
 }
 
@@ -90,18 +108,20 @@ func checkRecovered(t *testing.T, dir string, want []raft.Entry, wantCut bool) {
 // TestCorruptTailEveryByte flips each byte of the last record: the record is dropped as a
 // torn tail, since nothing valid follows it.
 func TestCorruptTailEveryByte(t *testing.T) {
-	dir := t.TempDir()
-	all, starts := writeLog(t, dir, 2, 1)
-	seg := lastSegment(t, dir)
-	orig, _ := os.ReadFile(seg)
-	last := len(all) - 1
-	for off := starts[last]; off < len(orig); off++ {
-		bad := append([]byte(nil), orig...)
-		bad[off] ^= 0x5a
-		if err := os.WriteFile(seg, bad, 0o644); err != nil {
-			t.Fatal(err)
+	for _, prealloc := range []bool{false, true} {
+		dir := t.TempDir()
+		all, starts, end := writeLog(t, dir, prealloc, 2, 1)
+		seg := lastSegment(t, dir)
+		orig, _ := os.ReadFile(seg)
+		last := len(all) - 1
+		for off := starts[last]; off < end; off++ {
+			bad := append([]byte(nil), orig...)
+			bad[off] ^= 0x5a
+			if err := os.WriteFile(seg, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkRecovered(t, dir, all[:last], true)
 		}
-		checkRecovered(t, dir, all[:last], true)
 	}
 }
 
@@ -109,7 +129,7 @@ func TestCorruptTailEveryByte(t *testing.T) {
 // Open must refuse, naming the file and the offset, instead of dropping synced entries.
 func TestCorruptMiddleEveryByte(t *testing.T) {
 	dir := t.TempDir()
-	all, starts := writeLog(t, dir, 2, 2, 2)
+	all, starts, _ := writeLog(t, dir, true, 2, 2, 2)
 	seg := lastSegment(t, dir)
 	orig, _ := os.ReadFile(seg)
 	victim := 2
@@ -138,7 +158,7 @@ func TestCorruptSealedSegment(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, testOptions(nil))
 	for i := range 30 {
-		if err := l.Save(raft.HardState{}, ents(raft.Index(i+1), 1, 1, 500), true); err != nil {
+		if err := l.Save(raft.HardState{}, ents(raft.Index(i+1), 1, 1, 300), true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,12 +169,27 @@ func TestCorruptSealedSegment(t *testing.T) {
 	}
 	first := dir + "/wal/" + names[0]
 	data, _ := os.ReadFile(first)
-	if err := os.WriteFile(first, data[:len(data)-1], 0o644); err != nil {
+	var lastRec int
+	end, _ := wal.Scan(data, func(_ wal.RecordType, _ []byte, off int) error { lastRec = off; return nil })
+	bad := append([]byte(nil), data...)
+	bad[end-1] ^= 1
+	if err := os.WriteFile(first, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(dir, testOptions(nil))
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), first+": bad record at offset") {
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%s: bad record at offset %d", first, lastRec)) {
 		t.Fatalf("open with a damaged sealed segment: %v", err)
+	}
+	// Zeroing the whole last record looks like a clean (preallocated) end of the segment,
+	// but the next segment's header knows where the log should have reached.
+	bad = append([]byte(nil), data...)
+	clear(bad[lastRec:end])
+	if err := os.WriteFile(first, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, testOptions(nil))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "segment header says the log ends at index") {
+		t.Fatalf("open with a sealed segment missing its last record: %v", err)
 	}
 	if err := os.Remove(dir + "/wal/" + names[1]); err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func (r *replayer) replaySegment(seq uint64, last bool) error {
 	if applyErr != nil {
 		return fmt.Errorf("%w: %s at offset %d: %w", ErrCorrupt, path, end, applyErr)
 	}
-	if err != nil {
+	if err != nil && !tailIsZero(data, end) {
 		if err := r.handleBadTail(path, data, end, err, last); err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func (l *DiskLog) flushLocked() error {
 	if len(l.buf) == 0 {
 		return nil
 	}
-	n, err := l.f.Write(l.buf)
+	n, err := l.f.WriteAt(l.buf, l.size)
 	if err != nil {
 		if n > 0 {
 			_ = l.f.Truncate(l.size)
@@ -119,7 +119,7 @@ func (l *DiskLog) syncLocked() error {
 	if !l.unsynced {
 		return nil // nothing written since the last fsync: a driver may ask needlessly
 	}
-	if err := l.f.Sync(); err != nil {
+	if err := l.f.DataSync(); err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages: nothing written
 		// since the last good fsync can be trusted, so the log stops here.
 		l.failed = fmt.Errorf("wal sync: %w", err)
@@ -157,14 +157,33 @@ func (l *DiskLog) startSegment(seq uint64) error {
 	}
 	rec := wal.AppendSegmentHeader(nil, h)
 	path := filepath.Join(l.walDir, wal.SegmentName(seq))
-	if err := fsx.WriteFileAtomic(l.fs, path, rec); err != nil {
+	if err := l.createSegment(path, rec); err != nil {
 		return fmt.Errorf("wal new segment: %w", err)
 	}
-	f, err := l.fs.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := l.fs.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("wal new segment: %w", err)
 	}
-	l.f, l.size = f, int64(len(rec))
+	l.f, l.size, l.unsynced = f, int64(len(rec)), false
 	l.segs = append(l.segs, segInfo{seq: seq, base: h.LastIndex})
+	if l.prep != nil {
+		l.prep.request()
+	}
 	return nil
+}
+
+// createSegment makes a durable segment file holding just its header: from the prepared
+// spare when one is ready, else as a small file that grows as it is written.
+func (l *DiskLog) createSegment(path string, header []byte) error {
+	if l.prep != nil {
+		if f := l.prep.take(); f != nil {
+			err := installSpare(l.fs, f, l.prep.path, path, header)
+			if err == nil {
+				return nil
+			}
+			_ = l.fs.Remove(l.prep.path)
+			l.opts.Logger.Warn("wal: installing the preallocated segment failed", "err", err)
+		}
+	}
+	return fsx.WriteFileAtomic(l.fs, path, header)
 }

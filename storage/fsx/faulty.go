@@ -11,8 +11,8 @@ type Op uint8
 
 // The operations an Injector sees.
 const (
-	OpWrite    Op = iota // File.Write; n is the number of bytes asked for
-	OpSync               // File.Sync
+	OpWrite    Op = iota // File.Write or WriteAt; n is the number of bytes asked for
+	OpSync               // File.Sync or File.DataSync
 	OpTruncate           // File.Truncate
 	OpCreate             // OpenFile with O_CREATE
 	OpRename             // Rename; name is the old path
@@ -124,6 +124,25 @@ func (ff *faultyFile) Write(p []byte) (int, error) {
 		n, _ = ff.File.Write(p[:keep])
 	}
 	return n, pathErr("write", ff.Name(), err)
+}
+
+func (ff *faultyFile) WriteAt(p []byte, off int64) (int, error) {
+	keep, err := ff.fs.inject(OpWrite, ff.Name(), len(p))
+	if err == nil {
+		return ff.File.WriteAt(p, off)
+	}
+	n := 0
+	if keep > 0 {
+		n, _ = ff.File.WriteAt(p[:keep], off)
+	}
+	return n, pathErr("write", ff.Name(), err)
+}
+
+func (ff *faultyFile) DataSync() error {
+	if _, err := ff.fs.inject(OpSync, ff.Name(), 0); err != nil {
+		return pathErr("sync", ff.Name(), err)
+	}
+	return ff.File.DataSync()
 }
 
 func (ff *faultyFile) Sync() error {

@@ -16,9 +16,14 @@ import (
 type File interface {
 	io.Reader
 	io.Writer
+	io.WriterAt
 	io.Closer
-	// Sync flushes the file's data to stable storage (fsync).
+	// Sync flushes the file's data and metadata to stable storage (fsync).
 	Sync() error
+	// DataSync flushes the file's data, and the metadata needed to read it back (its
+	// size), to stable storage: fdatasync on Linux, fsync elsewhere. Overwriting
+	// preallocated blocks then needs no file-system journal commit.
+	DataSync() error
 	// Truncate changes the file's size.
 	Truncate(size int64) error
 	// Stat describes the file.
@@ -57,8 +62,12 @@ func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return osFile{f}, nil
 }
+
+type osFile struct{ *os.File }
+
+func (f osFile) DataSync() error { return dataSync(f.File) }
 
 func (osFS) ReadFile(name string) ([]byte, error)         { return os.ReadFile(name) }
 func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }

@@ -70,3 +70,20 @@ func NextValid(data []byte, from int) (int, error) {
 	}
 	return -1, nil
 }
+
+// AllZero reports whether b holds only zero bytes: the unused, preallocated end of a
+// segment. No record starts with a zero byte in the type position, so zeros never decode.
+func AllZero(b []byte) bool {
+	for len(b) >= 8 {
+		if le.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
