@@ -35,7 +35,9 @@ type Config struct {
 	// Storage is read by Raft for entries, terms and snapshots. The driver writes to it.
 	Storage Storage
 	// Applied is the last index the application had already applied when it restarted
-	// (for example the index of the snapshot it restored). Zero on a fresh start.
+	// (for example the index of the snapshot it restored). Zero on a fresh start. It must not
+	// exceed the last index in Storage; the commit index is raised to it if it lags (a commit
+	// index written without fsync may have been lost).
 	Applied Index
 	// MaxMessageBytes bounds the entry bytes (see Entry.Size) in one MsgApp; a single entry
 	// larger than the limit is still sent alone.

@@ -54,9 +54,13 @@ func TestNewRawNodeRejectsBadState(t *testing.T) {
 	}
 	st = storageWithTerms(1, 1)
 	cfg := testConfig(1, voterIDs(3), st)
-	cfg.Applied = 2
+	cfg.Applied = 3
 	if _, err := NewRawNode(cfg); err == nil {
-		t.Fatal("accepted Applied beyond the commit index")
+		t.Fatal("accepted Applied beyond the last index")
+	}
+	cfg.Applied = 2
+	if rn, err := NewRawNode(cfg); err != nil || rn.Status().Commit != 2 {
+		t.Fatalf("Applied beyond a lost commit index: %v", err)
 	}
 	st = storageWithTerms(1, 1)
 	_, _ = st.CreateSnapshot(1, &ConfState{Voters: []NodeID{1, 2}}, nil)

@@ -125,9 +125,12 @@ func newRaft(c *Config) (*raft, error) {
 		return nil, err
 	}
 	if c.Applied > 0 {
-		if c.Applied > r.raftLog.committed {
-			return nil, fmt.Errorf("raft: applied %d beyond committed %d", c.Applied, r.raftLog.committed)
+		if last := r.raftLog.lastIndex(); c.Applied > last {
+			return nil, fmt.Errorf("raft: applied %d beyond the last log index %d", c.Applied, last)
 		}
+		// The application applies only committed entries, so Applied is known committed even
+		// when the commit index persisted without fsync was lost in a crash.
+		r.raftLog.commitTo(c.Applied)
 		r.raftLog.appliedTo(c.Applied)
 	}
 	r.becomeFollower(r.term, None)
