@@ -183,7 +183,9 @@ func (c *Cluster) Converge(maxRounds int) error {
 				return err
 			}
 		}
-		if err := c.Stabilize(100); err != nil {
+		// Generous: with one entry per message and one in flight, catching up a follower
+		// takes a round per entry.
+		if err := c.Stabilize(10000); err != nil {
 			return err
 		}
 		lead := c.Leader()
