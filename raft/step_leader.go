@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/raftchat/raftchat/raft/tracker"
 )
@@ -55,7 +56,13 @@ func (r *raft) handlePropose(m Message) error {
 		// never catch the target up.
 		return ErrProposalDropped
 	}
-	if !r.appendEntry(m.Entries...) {
+	ents := m.Entries
+	if m.From != r.id {
+		// appendEntry stamps term and index in place; never write into a received message,
+		// which the transport or a simulator may still hold (duplicates, traces).
+		ents = slices.Clone(ents)
+	}
+	if !r.appendEntry(ents...) {
 		return ErrProposalDropped
 	}
 	r.bcastAppend()
