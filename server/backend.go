@@ -52,6 +52,11 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 	if cmd.GetTimeUnixMs() == 0 {
 		cmd.TimeUnixMs = time.Now().UnixMilli()
 	}
+	if cmd.GetClientId() == "" && cmd.GetRequestId() == 0 {
+		// The Replica matches results to proposals by (client id, request id): anonymous
+		// commands would all share one key and receive each other's results.
+		cmd.ClientId, cmd.RequestId = n.anonClient, n.anonRequest.Add(1)
+	}
 	start := time.Now()
 	ch := make(chan proposal, 1)
 	var cancel func()

@@ -57,6 +57,10 @@ type Node struct {
 	done     chan struct{}
 	err      error // why the loop ended; read after done is closed
 
+	// anonClient and anonRequest name commands proposed without a client id.
+	anonClient  string
+	anonRequest atomic.Uint64
+
 	// Loop-goroutine state.
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
@@ -73,8 +77,10 @@ func New(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.ID)
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
 	n := &Node{
-		cfg: cfg, log: log,
+		cfg: cfg, log: log, anonClient: fmt.Sprintf("chatd-%d-%x", cfg.ID, nonce),
 		reqs:    make(chan func(), cfg.MaxPendingRequests),
 		inbound: make(chan raft.Message, cfg.MaxInboundMessages),
 		reports: newReportQueue(),
