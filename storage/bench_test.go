@@ -11,17 +11,21 @@ import (
 // entries, as the driver does once per Ready. It reports entries/s and fsyncs/s.
 func BenchmarkSaveSync(b *testing.B) {
 	for _, batch := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchSave(b, batch, true) })
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchSave(b, DefaultOptions(), batch, true) })
 	}
+	// The same without preallocated segments: every fdatasync also commits a size change.
+	o := DefaultOptions()
+	o.Preallocate = false
+	b.Run("batch=1/grow", func(b *testing.B) { benchSave(b, o, 1, true) })
 }
 
 // BenchmarkSaveNoSync measures the encode-and-buffer cost of Save without fsync.
 func BenchmarkSaveNoSync(b *testing.B) {
-	benchSave(b, 16, false)
+	benchSave(b, DefaultOptions(), 16, false)
 }
 
-func benchSave(b *testing.B, batch int, sync bool) {
-	l := mustOpen(b, b.TempDir(), DefaultOptions())
+func benchSave(b *testing.B, o Options, batch int, sync bool) {
+	l := mustOpen(b, b.TempDir(), o)
 	defer mustClose(b, l)
 	es := ents(1, batch, 1, 300)
 	hs := raft.HardState{Term: 1, Vote: 1}

@@ -47,6 +47,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if m, err := DecodeSnapshotMark(p); err != nil || m != (SnapshotMark{Index: 6, Term: 2, Reset: true}) {
 				t.Errorf("mark %+v %v", m, err)
 			}
+		default:
+			t.Errorf("unexpected record type %s", typ)
 		}
 		return nil
 	})
