@@ -15,6 +15,9 @@ import (
 // Rejected commands are not remembered: they changed nothing, so a retry is simply evaluated
 // afresh, which is still linearizable (the operation takes effect once, at the retry).
 //
+// A client numbers its requests in increasing order (any gaps allowed): the per-session bound
+// evicts the lowest ids first, so an id below every remembered one is taken for an old retry.
+//
 // Bounds and expiry, all decided by log time (the commands' time_unix_ms), never a local clock:
 //   - per session, at most MaxResultsPerSession results; the lowest request id is evicted first
 //     and raises the session's floor. A retry of a request id below the floor that is no longer

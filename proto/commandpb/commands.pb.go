@@ -161,8 +161,9 @@ type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// client_id names the client session for exactly-once execution. Empty means no session.
 	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	// request_id is unique per client_id; a retry reuses it and receives the first result.
-	// Zero means "not deduplicated" (for idempotent system commands such as heartbeats).
+	// request_id numbers a client's requests in increasing order; a retry reuses it and receives
+	// the first result. Zero means "not deduplicated" (for idempotent system commands such as
+	// heartbeats). See statemachine/session.go for bounds and expiry.
 	RequestId uint64 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// time_unix_ms is the proposer's wall clock; the only source of time for the state machine.
 	TimeUnixMs int64 `protobuf:"varint,3,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
