@@ -35,6 +35,7 @@ func entries(t *rapid.T) [][]byte {
 	n := rapid.IntRange(1, 150).Draw(t, "n")
 	for i := range n {
 		now += int64(rapid.IntRange(0, 30_000).Draw(t, "dt"))
+		md.now = now
 		c := mustWrap(t, rapid.SampledFrom(rUsers[:4]).Draw(t, "actor"), gen(t, md))
 		c.ClientId, c.RequestId = "c", uint64(i+1)
 		if rapid.IntRange(0, 9).Draw(t, "noop") == 0 {

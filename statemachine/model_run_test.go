@@ -60,8 +60,15 @@ func gen(t *rapid.T, md *model) proto.Message {
 		}
 		return 0
 	}
-	op := rapid.IntRange(0, 23).Draw(t, "op")
-	if op >= 22 { // keep uploads going
+	op := rapid.IntRange(0, 25).Draw(t, "op")
+	switch op {
+	case 24:
+		return &commandpb.RevokeToken{TokenId: rapid.SampledFrom([]string{"t1", "t2"}).Draw(t, "token"),
+			Username: user("owner"), ExpiresUnixMs: md.now + rapid.SampledFrom([]int64{-1, 60_000, 8 * 24 * 3_600_000}).Draw(t, "ttl")}
+	case 25:
+		return &commandpb.ChangePassword{Username: user("target"), PasswordHash: rapid.SampledFrom([]string{"h1", "h2"}).Draw(t, "hash")}
+	}
+	if op >= 22 && op < 24 { // keep uploads going
 		op = 20
 	}
 	if op == 20 && len(md.files) == 0 {
@@ -198,6 +205,7 @@ func TestModel(t *testing.T) {
 				if rapid.IntRange(0, 9).Draw(t, "oddactor") == 0 {
 					actor = rapid.SampledFrom([]string{"", "zed"}).Draw(t, "actor")
 				}
+				md.now = now
 				op := gen(t, md)
 				if up, ok := op.(*commandpb.UploadChunk); ok && md.files[up.FileId] != nil && rapid.IntRange(0, 4).Draw(t, "uploader") > 0 {
 					actor = md.files[up.FileId].uploader
@@ -276,6 +284,24 @@ func compareQueries(t *rapid.T, m *Machine, md *model, now int64) {
 	if err == nil {
 		same(t, "groups", groups, md.groups())
 	}
+	for _, g := range md.groups() {
+		for _, u := range rUsers {
+			_, err := m.Group(u, g.ID)
+			want := md.userCode(u)
+			if want == CodeOK && md.convs[g.ID].members[u] == nil && md.users[u].role != RoleAdmin {
+				want = CodeNotMember
+			}
+			same(t, "group code "+u+" "+g.ID, codeOf(err), want)
+		}
+	}
+	for _, id := range []string{"t1", "t2"} {
+		if exp, ok := md.revoked[id]; ok && exp > now && !m.IsTokenRevoked(id) {
+			t.Fatalf("token %s revoked until %d is not revoked at %d", id, exp, now)
+		} else if !ok && m.IsTokenRevoked(id) {
+			t.Fatalf("token %s was never revoked", id)
+		}
+	}
+	same(t, "signing key", m.SigningKey(), make([]byte, 32))
 }
 
 func compareUsers(t *rapid.T, m *Machine, md *model, now int64) {

@@ -71,7 +71,8 @@ type model struct {
 	users     map[string]*mUser
 	convs     map[string]*mConv
 	files     map[uint64]*mFile
-	revoked   map[string]bool
+	revoked   map[string]int64 // token id -> expiry
+	now       int64            // time of the command being generated
 	nextGroup int
 	nextFile  uint64
 	events    []mEvent
@@ -83,7 +84,7 @@ func newModel(cfg Config, now int64) *model {
 		users:   map[string]*mUser{"admin": {role: RoleAdmin, hash: hash, created: now}},
 		convs:   map[string]*mConv{},
 		files:   map[uint64]*mFile{},
-		revoked: map[string]bool{},
+		revoked: map[string]int64{},
 		results: map[string]*commandpb.Result{},
 	}
 }
@@ -152,6 +153,10 @@ func (s *step) run(cmd *commandpb.Command) Code {
 		return s.disable(op)
 	case *commandpb.Heartbeat:
 		return s.heartbeat(op)
+	case *commandpb.RevokeToken:
+		return s.revoke(op)
+	case *commandpb.ChangePassword:
+		return s.changePassword(op)
 	}
 	if s.actor == "" {
 		return CodeUnauthenticated
@@ -220,6 +225,34 @@ func (s *step) disable(op *commandpb.DisableUser) Code {
 			t.notBef = s.now
 		}
 		t.disabled = op.GetDisabled()
+		return s.userRef(op.GetUsername())
+	}
+}
+
+func (s *step) revoke(op *commandpb.RevokeToken) Code {
+	switch exp := op.GetExpiresUnixMs(); {
+	case s.actor == "":
+		return CodeUnauthenticated
+	case op.GetUsername() != s.actor && !s.admin():
+		return CodePermissionDenied
+	case exp > s.now+s.m.cfg.MaxTokenTTLMs:
+		return CodeInvalidArgument
+	case exp > s.now:
+		s.m.revoked[op.GetTokenId()] = max(exp, s.m.revoked[op.GetTokenId()])
+	}
+	return errOK
+}
+
+func (s *step) changePassword(op *commandpb.ChangePassword) Code {
+	switch t := s.m.users[op.GetUsername()]; {
+	case s.actor == "":
+		return CodeUnauthenticated
+	case t == nil:
+		return CodeNotFound
+	case op.GetUsername() != s.actor && !s.admin():
+		return CodePermissionDenied
+	default:
+		t.hash, t.notBef = op.GetPasswordHash(), s.now
 		return s.userRef(op.GetUsername())
 	}
 }
