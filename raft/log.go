@@ -50,6 +50,13 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 	after := ents[0].Index
 	switch {
 	case after == u.offset+Index(len(u.entries)):
+		if n := len(u.entries); cap(u.entries)-n < len(ents) {
+			// Grow in chunks: the spare capacity past the end is never visible through
+			// slices handed out earlier, so later appends can fill it without copying.
+			grown := make([]Entry, n, max(2*n, n+len(ents), 64))
+			copy(grown, u.entries)
+			u.entries = grown
+		}
 		u.entries = append(u.entries, ents...)
 	case after <= u.offset:
 		// Replaces everything unstable; stored entries from after on are superseded too.

@@ -184,7 +184,8 @@ func (rn *RawNode) Ready() Ready {
 	}
 	r.msgs, r.readStates = nil, nil
 	if ss := r.softState(); ss != rn.prevSoft {
-		rd.SoftState = &ss
+		changed := ss // declared here so the heap copy is made only on change
+		rd.SoftState = &changed
 		rn.prevSoft = ss
 	}
 	if hs := r.hardState(); hs != rn.prevHard {
