@@ -54,7 +54,10 @@ type nodeState struct {
 	role        raft.StateType
 	commit      raft.Index // verified committed prefix in the current life
 	applied     raft.Index // verified applied prefix in the current life
-	fp          fingerprint
+	// voteTerm and vote: the last vote seen, kept across lives (§5.2: one vote per term).
+	voteTerm raft.Term
+	vote     raft.NodeID
+	fp       fingerprint
 }
 
 // Checker runs the safety checks; see the package doc. It is not safe for concurrent use.

@@ -175,6 +175,38 @@ func TestChecksFire(t *testing.T) {
 			want: "term monotonicity: node 1 went from term 4 back to term 3",
 		},
 		{
+			name: "vote not on stable storage",
+			steps: [][]NodeView{
+				{func() NodeView {
+					v := node(1, F, 3, good, 0, 0)
+					v.Vote, v.Durable, v.DurableKnown = 2, raft.HardState{Term: 3}, true
+					return v
+				}()},
+			},
+			want: "persistence: node 1 has term 3 vote 2, stable storage holds term 3 vote 0",
+		},
+		{
+			name: "two votes in one term across a restart",
+			steps: [][]NodeView{
+				{func() NodeView { v := node(1, F, 3, good, 0, 0); v.Vote = 2; return v }()},
+				{{ID: 1, Alive: false, Log: good}},
+				{node(1, F, 3, good, 0, 0)},
+				{func() NodeView { v := node(1, F, 3, good, 0, 0); v.Vote = 4; return v }()},
+			},
+			want: "vote safety: node 1 voted for node 2 and for node 4 in term 3",
+		},
+		{
+			name: "votes in successive terms are fine",
+			steps: [][]NodeView{
+				{func() NodeView {
+					v := node(1, F, 3, good, 0, 0)
+					v.Vote, v.Durable, v.DurableKnown = 2, raft.HardState{Term: 3, Vote: 2}, true
+					return v
+				}()},
+				{func() NodeView { v := node(1, F, 4, good, 0, 0); v.Vote = 4; return v }()},
+			},
+		},
+		{
 			name: "compacted follower is fine",
 			steps: [][]NodeView{
 				{node(1, L, 2, good, 3, 3), node(2, F, 2, mkLog(3, []raft.Term{2}), 3, 3)},

@@ -15,6 +15,11 @@
 //
 // The checks (paper section in brackets):
 //   - election safety: at most one leader per term over the whole run (§5.2, Figure 3);
+//   - vote safety: a node votes for at most one candidate per term, across restarts too
+//     (§5.2), and terms never go back within one life;
+//   - persistence: when the simulator fills NodeView.Durable, a live node's in-memory term
+//     and vote equal the ones on stable storage between events (Figure 2: persistent state
+//     is updated on stable storage before responding to RPCs);
 //   - log matching: two logs holding an entry with the same index and term hold the same
 //     entries up to it, and terms never decrease along a log (§5.3);
 //   - leader completeness: a leader of term T holds every entry committed in a term below T

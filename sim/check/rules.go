@@ -22,6 +22,7 @@ func (c *Checker) observeNode(views []NodeView, i int) {
 		st.fp = fingerprint{}
 	}
 	c.checkTermAndRole(v, st)
+	c.checkVote(v, st)
 	c.checkIndexes(v, st)
 	c.learnCommitted(v, st)
 	c.checkApplied(v, st)
@@ -57,6 +58,24 @@ func (c *Checker) checkTermAndRole(v *NodeView, st *nodeState) {
 		c.leaders[v.Term] = v.ID
 	} else if prev != v.ID {
 		c.reportf("election safety: term %d has two leaders: node %d and node %d", v.Term, prev, v.ID)
+	}
+}
+
+// checkVote: a node votes for at most one candidate per term, even across a restart
+// (§5.2), and its term and vote are on stable storage before it acts on them (Figure 2).
+func (c *Checker) checkVote(v *NodeView, st *nodeState) {
+	if v.DurableKnown && (v.Durable.Term != v.Term || v.Durable.Vote != v.Vote) {
+		c.reportf("persistence: node %d has term %d vote %d, stable storage holds term %d vote %d",
+			v.ID, v.Term, v.Vote, v.Durable.Term, v.Durable.Vote)
+	}
+	if v.Vote == raft.None {
+		return
+	}
+	if v.Term == st.voteTerm && st.vote != raft.None && st.vote != v.Vote {
+		c.reportf("vote safety: node %d voted for node %d and for node %d in term %d", v.ID, st.vote, v.Vote, v.Term)
+	}
+	if v.Term >= st.voteTerm {
+		st.voteTerm, st.vote = v.Term, v.Vote
 	}
 }
 

@@ -41,9 +41,16 @@ type NodeView struct {
 	ID     raft.NodeID
 	Alive  bool
 	Role   raft.StateType
-	Term   raft.Term
 	Leader raft.NodeID
-	Vote   raft.NodeID
+	// Term and Vote are Raft's own (in-memory) current term and vote.
+	Term raft.Term
+	Vote raft.NodeID
+	// Durable is the HardState on stable storage, and DurableKnown says the simulator
+	// filled it in. Between events (every Ready handled) a live node's Term and Vote must
+	// equal the durable ones: Figure 2 keeps currentTerm and votedFor on stable storage,
+	// "updated on stable storage before responding to RPCs".
+	Durable      raft.HardState
+	DurableKnown bool
 	// Log may be nil for a node that holds no entries.
 	Log     LogView
 	Commit  raft.Index
