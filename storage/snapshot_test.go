@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/storage/fsx"
+	"github.com/raftchat/raftchat/storage/snap"
+)
+
+func snapshotAt(i raft.Index, t raft.Term) raft.Snapshot {
+	return raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: i, Term: t}, Data: []byte{byte(i)}}
+}
+
+// fill saves n entries of term 1 in batches of 5 and returns them.
+func fill(t *testing.T, l *DiskLog, n int) []raft.Entry {
+	t.Helper()
+	var all []raft.Entry
+	for len(all) < n {
+		b := ents(raft.Index(len(all)+1), 5, 1, 200)
+		all = append(all, b...)
+		if err := l.Save(raft.HardState{Term: 1, Commit: raft.Index(len(all))}, b, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return all
+}
+
+// TestCorruptNewestSnapshotFallsBack: segments are kept back to the older of the two
+// retained snapshots, so a damaged newest snapshot still leaves a complete state.
+func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	var logs logBuf
+	l := mustOpen(t, dir, testOptions(nil))
+	all := fill(t, l, 200)
+	for _, at := range []raft.Index{60, 120, 180} {
+		if err := l.SaveSnapshot(snapshotAt(at, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClose(t, l)
+	newest := filepath.Join(dir, "snap", snap.FileName(180, 1))
+	b, _ := os.ReadFile(newest)
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(newest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, testOptions(&logs))
+	_, sn, got := load(t, l)
+	if sn.Metadata.Index != 120 {
+		t.Fatalf("fell back to snapshot %d, want 120", sn.Metadata.Index)
+	}
+	sameEntries(t, got, all[120:])
+	if !strings.Contains(logs.String(), "skipping corrupt snapshot") {
+		t.Fatalf("fallback not logged: %s", logs.String())
+	}
+	mustClose(t, l)
+
+	// With both snapshots damaged the entries before 120 are gone: Open must say so.
+	older := filepath.Join(dir, "snap", snap.FileName(120, 1))
+	if err := os.WriteFile(older, []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, testOptions(nil)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newest readable snapshot") {
+		t.Fatalf("open with every snapshot damaged: %v", err)
+	}
+}
+
+// TestSnapshotFileWithoutMarker: a crash after the snapshot file became durable but before
+// its WAL marker did. Open uses the file; a received snapshot (term unknown to the log)
+// replaces the log, a local one keeps the entries after it.
+func TestSnapshotFileWithoutMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		snap raft.Snapshot
+		want func([]raft.Entry) []raft.Entry
+	}{
+		{"local", snapshotAt(30, 1), func(all []raft.Entry) []raft.Entry { return all[30:] }},
+		{"received", snapshotAt(30, 7), func([]raft.Entry) []raft.Entry { return nil }},
+		{"ahead", snapshotAt(90, 1), func([]raft.Entry) []raft.Entry { return nil }},
+	} {
+		dir := t.TempDir()
+		l := mustOpen(t, dir, testOptions(nil))
+		all := fill(t, l, 50)
+		mustClose(t, l)
+		if err := snap.New(fsx.OS, filepath.Join(dir, "snap"), slog.New(slog.DiscardHandler)).Save(tc.snap); err != nil {
+			t.Fatal(err)
+		}
+		l = mustOpen(t, dir, testOptions(nil))
+		_, sn, got := load(t, l)
+		if sn.Metadata.Index != tc.snap.Metadata.Index || sn.Metadata.Term != tc.snap.Metadata.Term {
+			t.Fatalf("%s: snapshot %+v", tc.name, sn.Metadata)
+		}
+		sameEntries(t, got, tc.want(all))
+		// The log continues right after what Load returned.
+		next := sn.Metadata.Index + raft.Index(len(got)) + 1
+		if err := l.Save(raft.HardState{}, ents(next, 1, 7, 10), true); err != nil {
+			t.Fatalf("%s: save after recovery: %v", tc.name, err)
+		}
+		mustClose(t, l)
+	}
+}
