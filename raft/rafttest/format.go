@@ -75,7 +75,7 @@ func describeReady(id raft.NodeID, rd raft.Ready) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "> %d handling Ready\n", id)
 	if rd.SoftState != nil {
-		fmt.Fprintf(&b, "  Lead:%d State:%s\n", rd.SoftState.Lead, rd.SoftState.RaftState)
+		fmt.Fprintf(&b, "  Lead:%d State:%s\n", rd.Lead, rd.RaftState)
 	}
 	if !rd.HardState.IsEmpty() {
 		fmt.Fprintf(&b, "  HardState %s\n", DescribeHardState(rd.HardState))
