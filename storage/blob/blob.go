@@ -100,16 +100,35 @@ func (s *Store) Put(sum Sum, data []byte) error {
 	if s.Has(sum) {
 		return nil
 	}
-	w, err := s.Create()
+	// The bytes are in hand and already hashed: write them straight to a temporary file
+	// rather than through a Writer, which would buffer and hash them again.
+	tmp := s.tempName()
+	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("put blob %x: %w", sum, err)
 	}
-	if _, err := w.Write(data); err != nil {
-		_ = w.Abort()
-		return err
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
 	}
-	_, err = w.CommitExpect(sum)
-	return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return fmt.Errorf("put blob %x: %w", sum, err)
+	}
+	return s.install(tmp, sum)
+}
+
+// tempName returns a fresh name in the temporary directory.
+func (s *Store) tempName() string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	s.mu.Lock()
+	s.tempSeq++
+	seq := s.tempSeq
+	s.mu.Unlock()
+	return filepath.Join(s.tmp, fmt.Sprintf("%d-%x", seq, rnd))
 }
 
 // Open returns a reader over the blob and its size. The reader verifies the hash as it
@@ -191,13 +210,7 @@ func (s *Store) List() ([]Sum, error) {
 // Create starts a streamed blob: write the bytes, then Commit (or CommitExpect) to store
 // them under their hash, or Abort. Only a small fixed buffer is held in memory.
 func (s *Store) Create() (*Writer, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	s.mu.Lock()
-	s.tempSeq++
-	name := filepath.Join(s.tmp, fmt.Sprintf("%d-%x", s.tempSeq, rnd))
-	s.mu.Unlock()
-	f, err := s.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.fs.OpenFile(s.tempName(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create blob: %w", err)
 	}
