@@ -168,11 +168,38 @@ func (ch *Checker) CheckLogs(nodes []*Node, leaders map[raft.NodeID]raft.Term) {
 			ch.checkMatching(logs[i], logs[j])
 		}
 	}
+	ch.checkMajorityDurable(logs)
 	for i, n := range nodes {
 		ch.checkCommittedPrefix(logs[i], n.Storage.HardState().Commit)
 		if term, ok := leaders[n.ID]; ok {
 			ch.checkComplete(logs[i], term)
 		}
+	}
+}
+
+// checkMajorityDurable: an entry is committed once a majority stores it (§5.3), so the
+// highest entry any node applied must be in a majority of durable logs (or below their
+// snapshots). Log matching then covers every earlier committed entry.
+func (ch *Checker) checkMajorityDurable(logs []durableLog) {
+	var top appliedEntry
+	for _, ae := range ch.applied {
+		if ae.entry.Index > top.entry.Index {
+			top = ae
+		}
+	}
+	if top.entry.Index == 0 {
+		return
+	}
+	holders := 0
+	for _, l := range logs {
+		e, ok := l.entry(top.entry.Index)
+		if top.entry.Index <= l.snapIndex || ok && e.Term == top.entry.Term {
+			holders++
+		}
+	}
+	if holders <= len(logs)/2 {
+		ch.violate("committed entry %s is durable on only %d of %d nodes",
+			DescribeEntry(top.entry), holders, len(logs))
 	}
 }
 
