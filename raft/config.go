@@ -161,6 +161,10 @@ type TestingKnobs struct {
 	// CheckQuorum on: a partitioned leader keeps serving (and stalls clients) and followers
 	// that still lease it ignore candidates.
 	IgnoreCheckQuorum bool
+	// HeartbeatCommitUncapped sends the leader's full commit index in heartbeats instead of
+	// min(commit, follower's match): a follower still holding a stale, conflicting entry at
+	// that index commits and applies it (state machine safety broken).
+	HeartbeatCommitUncapped bool
 }
 
 // Names lists the knob names, in declaration order, for command-line flags.
@@ -169,7 +173,7 @@ func (TestingKnobs) Names() []string {
 		"CommitPreviousTermByCount", "VoteWithoutLogCheck", "VoteBeforePersist",
 		"KeepConflictingSuffix", "ApplyBeforeCommit", "ReadWithoutReadIndex",
 		"ReadBeforeNoopCommitted", "AcceptStaleTermAppend", "NextIndexOffByOne",
-		"IgnoreCheckQuorum",
+		"IgnoreCheckQuorum", "HeartbeatCommitUncapped",
 	}
 }
 
@@ -205,6 +209,8 @@ func (k *TestingKnobs) field(name string) *bool {
 		return &k.NextIndexOffByOne
 	case "IgnoreCheckQuorum":
 		return &k.IgnoreCheckQuorum
+	case "HeartbeatCommitUncapped":
+		return &k.HeartbeatCommitUncapped
 	}
 	return nil
 }

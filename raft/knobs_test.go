@@ -11,7 +11,7 @@ import (
 func TestKnobNamesAndSet(t *testing.T) {
 	var k TestingKnobs
 	names := k.Names()
-	if len(names) != 10 {
+	if len(names) != 11 {
 		t.Fatalf("%d knob names", len(names))
 	}
 	for _, n := range names {
@@ -192,5 +192,22 @@ func TestKnobsOffIdentical(t *testing.T) {
 	}
 	if !slices.Equal(run(nil), run(&TestingKnobs{})) {
 		t.Fatal("zero knobs changed behaviour")
+	}
+}
+
+func TestKnobHeartbeatCommitUncapped(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		// Node 3 holds a stale entry 2/1 that the term-2 leader replaced with 2/2; node 3 is
+		// cut off from appends and hears only heartbeats.
+		stores := []*MemoryStorage{storageWithTerms(1), storageWithTerms(1), storageWithTerms(1, 1)}
+		nw := newTestNetStores(t, stores, func(c *Config) { c.Knobs = &TestingKnobs{HeartbeatCommitUncapped: on} })
+		nw.drop = func(m Message) bool { return m.To == 3 && m.Type != MsgHeartbeat || m.From == 3 }
+		nw.campaign(1)
+		nw.tickAll(2)
+		applied := nw.nodes[3].applied
+		stale := len(applied) >= 2 && applied[1].Term == 1
+		if stale != on {
+			t.Errorf("knob %v: node 3 applied %+v", on, applied)
+		}
 	}
 }

@@ -85,6 +85,9 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 		// A follower may not have the leader's commit index yet; never tell it to commit
 		// beyond what it is known to hold.
 		commit := min(Index(r.prs[id].Match), r.raftLog.committed)
+		if r.knobs.HeartbeatCommitUncapped {
+			commit = r.raftLog.committed // planted bug
+		}
 		r.send(Message{To: id, Type: MsgHeartbeat, Commit: commit, Context: ctx})
 	}
 }
