@@ -370,3 +370,29 @@ func sortedKeys[K ~string | ~uint64, V any](mp map[K]V) []K {
 	slices.Sort(keys)
 	return keys
 }
+
+// LogTimeUnixMs returns the log time: the largest time_unix_ms of the applied commands.
+func (m *Machine) LogTimeUnixMs() int64 { return m.st.clockMs }
+
+// Stats counts what the machine holds, for metrics and status pages.
+type Stats struct {
+	AppliedIndex  uint64
+	Users         int
+	Conversations int
+	Messages      int
+	Files         int
+	Sessions      int
+	RevokedTokens int
+	RecentEvents  int
+}
+
+// Stats returns the current counts; it costs O(conversations).
+func (m *Machine) Stats() Stats {
+	s := Stats{AppliedIndex: m.st.applied, Users: len(m.st.users), Conversations: len(m.st.convs),
+		Files: len(m.st.files), Sessions: len(m.st.sessions), RevokedTokens: len(m.st.revoked),
+		RecentEvents: m.st.events.len()}
+	for _, c := range m.st.convs {
+		s.Messages += len(c.msgs)
+	}
+	return s
+}

@@ -227,3 +227,15 @@ func TestRecentEvents(t *testing.T) {
 		t.Fatal("kind names")
 	}
 }
+
+func TestStats(t *testing.T) {
+	h := fixture(t)
+	got := h.m.Stats()
+	want := Stats{AppliedIndex: 9, Users: 5, Conversations: 2, Messages: 2, RecentEvents: 3}
+	if got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
+	if h.m.LogTimeUnixMs() != h.nowMs {
+		t.Fatal(h.m.LogTimeUnixMs(), h.nowMs)
+	}
+}
