@@ -39,6 +39,7 @@ func scheduleOptions(ch rafttest.Chooser, knobs *raft.TestingKnobs) (rafttest.Op
 		CheckQuorum:            ch.IntN("checkquorum", 2) == 1,
 		Seed:                   uint64(ch.IntN("seed", 1<<30)),
 		AutoReportSnapshot:     ch.IntN("reportsnap", 2) == 1,
+		ReportUnreachable:      ch.IntN("unreachable", 2) == 1,
 		Knobs:                  knobs,
 	}, 3 + ch.IntN("nodes", 3)
 }

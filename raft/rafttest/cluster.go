@@ -33,6 +33,10 @@ type Options struct {
 	// AutoReportSnapshot makes the network call ReportSnapshot on the sender when it delivers
 	// (success) or drops (failure) a MsgSnap, as a real transport would.
 	AutoReportSnapshot bool
+	// ReportUnreachable makes the network call ReportUnreachable on the sender when it
+	// drops a message because of a partition or a crashed receiver, as a transport that
+	// notices a broken connection would.
+	ReportUnreachable bool
 }
 
 func (o Options) withDefaults() Options {

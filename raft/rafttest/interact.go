@@ -54,6 +54,7 @@ func (it *Interaction) Violations() []string {
 //	          [snap-index=I snap-term=T]   (first call only:) [election=10] [heartbeat=1]
 //	          [prevote=true] [checkquorum=true] [max-msg-bytes=B] [max-inflight=K]
 //	          [max-uncommitted-bytes=B] [seed=S] [bug=KnobField...] [auto-report-snapshot=true]
+//	          [report-unreachable=true]
 //	campaign ID | tick ID [n=K] | tick-heartbeat ID | tick-election ID
 //	propose ID DATA | read-index ID CTX | transfer-leadership from=ID to=ID
 //	process-ready [ID...] | stabilize | deliver-msgs [from=ID] [to=ID] [type=(MsgApp,...)]
@@ -251,6 +252,7 @@ func (it *Interaction) clusterOptions(td *datadriven.TestData) (Options, error) 
 	o.MaxMessageBytes, o.MaxInflightMessages, o.Seed = mib, int(maxInflight), seed
 	o.PreVote, o.CheckQuorum = argBool(td, "prevote"), argBool(td, "checkquorum")
 	o.AutoReportSnapshot = argBool(td, "auto-report-snapshot")
+	o.ReportUnreachable = argBool(td, "report-unreachable")
 	if a, ok := td.Arg("bug"); ok {
 		for _, name := range a.Vals {
 			if err := it.setKnob(name); err != nil {

@@ -123,9 +123,11 @@ func (c *Cluster) deliver(m raft.Message) (bool, error) {
 		return false, nil
 	case c.net.cut[link{m.From, m.To}]:
 		c.lost(m, "dropped (partition)")
+		c.reportUnreachable(m)
 		return false, nil
 	case to.Down():
 		c.lost(m, "dropped (receiver down)")
+		c.reportUnreachable(m)
 		return false, nil
 	}
 	if c.tracing() {
@@ -149,6 +151,15 @@ func (c *Cluster) lost(m raft.Message, why string) {
 	if m.Type == raft.MsgSnap && c.opts.AutoReportSnapshot {
 		c.reportSnapshot(m, true)
 	}
+}
+
+func (c *Cluster) reportUnreachable(m raft.Message) {
+	from := c.Node(m.From)
+	if !c.opts.ReportUnreachable || from == nil || from.Down() {
+		return
+	}
+	from.Raw.ReportUnreachable(m.To)
+	c.observe(from)
 }
 
 func (c *Cluster) reportSnapshot(m raft.Message, failed bool) {
