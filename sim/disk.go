@@ -27,6 +27,10 @@ type Disk struct {
 	// pending are the unsynced writes, oldest first.
 	pending []diskWrite
 
+	// synced is set by a sync and cleared by the sender, which holds the Ready's messages
+	// back for the fsync's duration.
+	synced bool
+
 	// Counters for the run's statistics and coverage probes.
 	Syncs, Writes, LostWrites, TornWrites int
 }
@@ -50,6 +54,7 @@ func (d *Disk) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 
 func (d *Disk) flush() error {
 	d.Syncs++
+	d.synced = true
 	for _, w := range d.pending {
 		if err := d.applyWrite(w.hs, w.ents); err != nil {
 			return err

@@ -12,6 +12,13 @@ type NetParams struct {
 	LatencyMeanUs int64   `json:"latency_mean_us"`
 	Drop          float64 `json:"drop"`
 	Dup           float64 `json:"dup"`
+	// Slow is the probability that a message is held up for 20 ms to SlowMaxMs more (a
+	// retransmission, a congested switch): late messages from old terms arrive.
+	Slow      float64 `json:"slow,omitempty"`
+	SlowMaxMs int64   `json:"slow_max_ms,omitempty"`
+	// FsyncUs is the mean time of a synced disk write; messages of a Ready that had to be
+	// synced leave only after it.
+	FsyncUs int64 `json:"fsync_us,omitempty"`
 }
 
 // network decides the fate of each message: dropped, delivered once or twice, and when.
@@ -23,7 +30,7 @@ type network struct {
 	blocked []bool // blocked[from*n+to]; from, to are 0-based node indexes
 	faulty  bool   // drop/dup apply only while true (the liveness phase turns them off)
 
-	sent, dropped, duplicated, cut int
+	sent, dropped, duplicated, cut, slow int
 }
 
 func newNetwork(n int, p NetParams, rng *rand.Rand) *network {
@@ -63,6 +70,22 @@ func (nw *network) latency() int64 {
 	return minNs + int64(nw.rng.ExpFloat64()*float64(excess))
 }
 
+func (nw *network) slowness() int64 {
+	if !nw.faulty || nw.params.Slow <= 0 || nw.rng.Float64() >= nw.params.Slow {
+		return 0
+	}
+	nw.slow++
+	return 20_000_000 + nw.rng.Int64N(max(1, nw.params.SlowMaxMs-20)*1_000_000)
+}
+
+// fsyncDelay draws the duration of one synced write.
+func (nw *network) fsyncDelay() int64 {
+	if nw.params.FsyncUs <= 0 {
+		return 0
+	}
+	return int64((0.5 + nw.rng.Float64()) * float64(nw.params.FsyncUs) * 1000)
+}
+
 // plan returns the delays of the copies of one message from -> to that will arrive: none if
 // it is dropped or the link is cut, two if it is duplicated.
 func (nw *network) plan(from, to int, out []int64) []int64 {
@@ -76,10 +99,10 @@ func (nw *network) plan(from, to int, out []int64) []int64 {
 		nw.dropped++
 		return out
 	}
-	out = append(out, nw.latency())
+	out = append(out, nw.latency()+nw.slowness())
 	if nw.faulty && nw.params.Dup > 0 && nw.rng.Float64() < nw.params.Dup {
 		nw.duplicated++
-		out = append(out, nw.latency())
+		out = append(out, nw.latency()+nw.slowness())
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/raftchat/raftchat/node"
 	"github.com/raftchat/raftchat/raft"
@@ -19,8 +20,8 @@ func (w *World) boot(n *simNode) error {
 		Log:                   n.disk,
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
-		SnapshotEveryEntries:  snapshotEveryEntries,
-		CompactionTailEntries: compactionTail,
+		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
+		CompactionTailEntries: uint64(w.sched.SnapshotEvery / 4),
 		RaftKnobs:             w.raftKnobs,
 	})
 	if err != nil {
@@ -68,6 +69,11 @@ func (w *World) process(n *simNode) {
 
 // send is node from's transport: each message is dropped, delivered, or delivered twice.
 func (w *World) send(from int, msgs []raft.Message) {
+	var fsync int64
+	if d := w.nodes[from].disk; d.synced {
+		d.synced = false
+		fsync = w.net.fsyncDelay()
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		to := int(m.To) - 1
@@ -83,7 +89,7 @@ func (w *World) send(from int, msgs []raft.Message) {
 		cp := new(raft.Message)
 		*cp = *m
 		for _, d := range w.delays {
-			w.q.push(event{at: w.now + d, kind: evDeliver, node: int32(to), msg: cp})
+			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: cp})
 		}
 	}
 }
@@ -111,32 +117,88 @@ func (w *World) onFault(f *FaultEvent) {
 	if w.liveness {
 		return
 	}
+	nd := w.faultNode(f)
 	switch f.Kind {
 	case FaultPartition:
+		links := f.Links
+		if f.Target == "leader" {
+			links = isolateLinks(nd, len(w.nodes), f.Shape)
+		}
 		w.net.healAll()
-		w.net.setLinks(f.Links, true)
+		w.net.setLinks(links, true)
 		w.stats.Partitions++
-		w.logAll("partition %s: %s", f.Shape, describeLinks(f.Links))
+		w.logAll("partition %s: %s", f.Shape, describeLinks(links))
 	case FaultHeal:
 		w.net.healAll()
 		w.logAll("partition healed")
 	case FaultCrash:
-		w.crash(w.nodes[f.Node])
+		w.crash(nd)
 	case FaultRestart:
-		w.restart(w.nodes[f.Node])
+		w.restart(nd)
 	case FaultPause:
-		w.pause(w.nodes[f.Node])
+		w.pause(nd)
 	case FaultResume:
-		w.resume(w.nodes[f.Node])
+		w.resume(nd)
 	case FaultClockJump:
-		w.clockJump(w.nodes[f.Node], f.JumpMs)
+		w.clockJump(nd, f.JumpMs)
 	case FaultClockRate:
-		n := w.nodes[f.Node]
-		n.rate = f.Rate
-		n.logf(w, "clock rate now %.3f", f.Rate)
+		nd.rate = f.Rate
+		nd.logf(w, "clock rate now %.3f", f.Rate)
 	default:
 		w.fail("unknown fault kind %q", f.Kind)
 	}
+}
+
+// faultNode resolves the node a fault hits: the current leader for leader-targeted faults,
+// the node its crash or pause hit for a restart or resume, else the scheduled node.
+func (w *World) faultNode(f *FaultEvent) *simNode {
+	nd := w.nodes[f.Node%len(w.nodes)]
+	switch {
+	case f.Of != 0:
+		if i, ok := w.resolved[f.Of]; ok {
+			nd = w.nodes[i]
+		}
+	case f.Target == "leader":
+		if l := w.currentLeader(); l != nil {
+			nd = l
+		}
+	}
+	if f.ID != 0 {
+		w.resolved[f.ID] = nd.idx
+	}
+	return nd
+}
+
+// currentLeader is the live leader of the highest term, or nil.
+func (w *World) currentLeader() *simNode {
+	var best *simNode
+	var term raft.Term
+	for _, n := range w.nodes {
+		if n.up && !n.paused {
+			if st := n.rep.Status(); st.Role == raft.StateLeader && st.Term >= term {
+				best, term = n, st.Term
+			}
+		}
+	}
+	return best
+}
+
+// isolateLinks cuts node n off: both ways, only its incoming links ("-in") or only its
+// outgoing ones ("-out").
+func isolateLinks(n *simNode, size int, shape string) [][2]int {
+	var links [][2]int
+	for o := 0; o < size; o++ {
+		if o == n.idx {
+			continue
+		}
+		if !strings.HasSuffix(shape, "-in") {
+			links = append(links, [2]int{n.idx, o})
+		}
+		if !strings.HasSuffix(shape, "-out") {
+			links = append(links, [2]int{o, n.idx})
+		}
+	}
+	return links
 }
 
 func (w *World) logAll(format string, args ...any) {
@@ -198,6 +260,10 @@ func (w *World) resume(n *simNode) {
 	n.paused = false
 	n.gen++
 	n.logf(w, "RESUME (%d queued messages)", len(n.inbox))
+	// A resumed process's overdue timer fires before it reads its sockets: a deposed leader
+	// sends one more round of heartbeats and appends from its old term.
+	n.rep.Tick()
+	w.process(n)
 	inbox := n.inbox
 	n.inbox = nil
 	for _, m := range inbox {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -86,7 +87,7 @@ func (w *World) finish() *Result {
 }
 
 func (nw *network) fillStats(s *Stats) {
-	s.MsgsSent, s.MsgsDropped, s.MsgsDup, s.MsgsCut = nw.sent, nw.dropped, nw.duplicated, nw.cut
+	s.MsgsSent, s.MsgsDropped, s.MsgsDup, s.MsgsCut, s.MsgsSlow = nw.sent, nw.dropped, nw.duplicated, nw.cut, nw.slow
 }
 
 func (w *World) countOps(r *Result) {
@@ -112,6 +113,9 @@ func (w *World) liveCheck(r *Result) {
 		r.LivenessOK = false
 		return
 	}
+	if !w.livenessOK && !w.liveness {
+		return // stopped by a safety violation before the liveness phase
+	}
 	if !w.livenessOK {
 		msg := w.livenessGap()
 		if msg == "" {
@@ -121,6 +125,11 @@ func (w *World) liveCheck(r *Result) {
 			fmtTime(w.opts.LivenessMs*1_000_000), msg))
 		return
 	}
+	if v := w.compareStates(); v != "" {
+		r.LivenessOK = false
+		r.Violations = append(r.Violations, v)
+		return
+	}
 	for _, n := range w.nodes {
 		if v := w.missingAcked(n); v != "" {
 			r.LivenessOK = false
@@ -128,6 +137,26 @@ func (w *World) liveCheck(r *Result) {
 			return
 		}
 	}
+}
+
+// compareStates checks that every node, having applied the same index, holds the same chat
+// state byte for byte (snapshots encode deterministically).
+func (w *World) compareStates() string {
+	ref, err := w.nodes[0].rep.Machine().Snapshot()
+	if err != nil {
+		return fmt.Sprintf("node 1: snapshot: %v", err)
+	}
+	for _, n := range w.nodes[1:] {
+		got, err := n.rep.Machine().Snapshot()
+		if err != nil {
+			return fmt.Sprintf("node %d: snapshot: %v", n.id, err)
+		}
+		if !bytes.Equal(got, ref) {
+			return fmt.Sprintf("state divergence: node %d and node 1 applied index %d but their state machines differ (%d vs %d snapshot bytes)",
+				n.id, n.rep.Applied(), len(got), len(ref))
+		}
+	}
+	return ""
 }
 
 func (w *World) missingAcked(n *simNode) string {

@@ -23,9 +23,18 @@ const (
 // FaultEvent is one timed fault. A schedule is plain data so it can be saved, replayed and
 // shrunk without the generator that produced it.
 type FaultEvent struct {
-	AtUs  int64    `json:"at_us"`
-	Kind  string   `json:"kind"`
-	Node  int      `json:"node,omitempty"`
+	AtUs int64  `json:"at_us"`
+	Kind string `json:"kind"`
+	Node int    `json:"node,omitempty"`
+	// Target "leader" aims the fault at whichever node leads when it fires (Node is the
+	// fallback when none does). A partition aimed at the leader isolates it; Shape says in
+	// which direction (isolate-leader, isolate-leader-in: it cannot receive,
+	// isolate-leader-out: it cannot send).
+	Target string `json:"target,omitempty"`
+	// ID names an event; Of, on a restart or resume, names the crash or pause it ends, so the
+	// same node comes back even when that one was chosen at run time.
+	ID    int      `json:"id,omitempty"`
+	Of    int      `json:"of,omitempty"`
 	Shape string   `json:"shape,omitempty"` // for partitions: halves, isolate, ring, bridge (+ "-asym")
 	Links [][2]int `json:"links,omitempty"`
 	// JumpMs moves the node's clock: forward jumps fire the missed ticks at once, backward
@@ -48,6 +57,8 @@ type Schedule struct {
 	Net        NetParams    `json:"net"`
 	TickRates  []float64    `json:"tick_rates"`
 	Events     []FaultEvent `json:"events"`
+	// SnapshotEvery is how many applied entries separate a node's snapshots.
+	SnapshotEvery int `json:"snapshot_every"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -79,8 +90,10 @@ type GenParams struct {
 type swarmKnobs struct {
 	partition, crash, pause, skew, jump               bool
 	partitionGapMs, crashGapMs, pauseGapMs, jumpGapMs float64
-	drop, dup                                         float64
+	drop, dup, slow                                   float64
 	skewMax                                           float64
+	latMeanUs, fsyncUs                                int64
+	snapshotEvery                                     int
 }
 
 func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
@@ -89,6 +102,10 @@ func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
 		partition: f.Partition, crash: f.Crash, pause: f.Crash, skew: f.Skew, jump: f.Skew,
 		partitionGapMs: 4000, crashGapMs: 6000, pauseGapMs: 8000, jumpGapMs: 8000,
 		drop: f.Drop, dup: f.Dup, skewMax: 0.05,
+		latMeanUs: 2500, fsyncUs: 1000, snapshotEvery: 200,
+	}
+	if f.Partition || f.Drop > 0 {
+		k.slow = 0.002
 	}
 	nodes := p.Nodes
 	if !f.Swarm {
@@ -107,6 +124,10 @@ func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
 	k.drop = f.Drop * r.Float64()
 	k.dup = f.Dup * r.Float64()
 	k.skewMax = 0.01 + r.Float64()*0.14
+	k.slow *= 4 * r.Float64()
+	k.latMeanUs = 1000 + r.Int64N(10_000)
+	k.fsyncUs = 100 + r.Int64N(8000)
+	k.snapshotEvery = []int{30, 100, 200, 500}[r.IntN(4)]
 	return k, nodes
 }
 
@@ -116,8 +137,10 @@ func Generate(p GenParams) Schedule {
 	k, nodes := drawKnobs(r, p)
 	s := Schedule{
 		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, LivenessMs: p.LivenessMs, Bug: p.Bug,
-		Net:   NetParams{LatencyMinUs: 500, LatencyMeanUs: 2500, Drop: k.drop, Dup: k.dup},
-		Flags: p.Flags,
+		Net: NetParams{LatencyMinUs: 500, LatencyMeanUs: k.latMeanUs, Drop: k.drop, Dup: k.dup,
+			Slow: k.slow, SlowMaxMs: 1000, FsyncUs: k.fsyncUs},
+		SnapshotEvery: k.snapshotEvery,
+		Flags:         p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)
 	for i := range s.TickRates {
@@ -130,11 +153,12 @@ func Generate(p GenParams) Schedule {
 	if k.partition {
 		s.Events = append(s.Events, genPartitions(r, nodes, endUs, k.partitionGapMs)...)
 	}
+	nextID := 0
 	if k.crash {
-		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.crashGapMs, FaultCrash, FaultRestart, 200, 5000)...)
+		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.crashGapMs, FaultCrash, FaultRestart, 50, 5000, &nextID)...)
 	}
 	if k.pause {
-		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.pauseGapMs, FaultPause, FaultResume, 50, 3000)...)
+		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.pauseGapMs, FaultPause, FaultResume, 50, 3000, &nextID)...)
 	}
 	if k.jump {
 		s.Events = append(s.Events, genClock(r, nodes, endUs, k.jumpGapMs, k.skewMax)...)
@@ -151,9 +175,14 @@ func expGapUs(r *rand.Rand, meanMs float64) int64 {
 func genPartitions(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEvent {
 	var out []FaultEvent
 	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
-		shape, links := partitionShape(r, n)
-		out = append(out, FaultEvent{AtUs: t, Kind: FaultPartition, Shape: shape, Links: links})
-		t += 300_000 + r.Int64N(5_000_000)
+		if r.IntN(4) == 0 {
+			shape := []string{"isolate-leader", "isolate-leader-in", "isolate-leader-out"}[r.IntN(3)]
+			out = append(out, FaultEvent{AtUs: t, Kind: FaultPartition, Shape: shape, Target: "leader", Node: r.IntN(n)})
+		} else {
+			shape, links := partitionShape(r, n)
+			out = append(out, FaultEvent{AtUs: t, Kind: FaultPartition, Shape: shape, Links: links})
+		}
+		t += 300_000 + min(int64(r.ExpFloat64()*3_000_000), 20_000_000)
 		if t >= endUs {
 			break
 		}
@@ -164,16 +193,21 @@ func genPartitions(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEvent
 
 // genEpisodes generates non-overlapping start/stop episodes (crash/restart, pause/resume) of
 // random nodes, lasting between minMs and maxMs.
-func genEpisodes(r *rand.Rand, n int, endUs int64, gapMs float64, start, stop string, minMs, maxMs int64) []FaultEvent {
+func genEpisodes(r *rand.Rand, n int, endUs int64, gapMs float64, start, stop string, minMs, maxMs int64, nextID *int) []FaultEvent {
 	var out []FaultEvent
 	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
 		nd := r.IntN(n)
-		out = append(out, FaultEvent{AtUs: t, Kind: start, Node: nd})
+		*nextID++
+		start := FaultEvent{AtUs: t, Kind: start, Node: nd, ID: *nextID}
+		if r.IntN(2) == 0 {
+			start.Target = "leader" // leader failures are what elections and bugs are made of
+		}
+		out = append(out, start)
 		t += (minMs + r.Int64N(maxMs-minMs)) * 1000
 		if t >= endUs {
 			break
 		}
-		out = append(out, FaultEvent{AtUs: t, Kind: stop, Node: nd})
+		out = append(out, FaultEvent{AtUs: t, Kind: stop, Node: nd, Of: start.ID})
 	}
 	return out
 }

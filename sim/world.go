@@ -16,11 +16,13 @@ const (
 	tickNs               = 25_000_000 // 25 ms: election timeout 250-500 ms, heartbeat 50 ms
 	electionTicks        = 10
 	heartbeatTicks       = 2
-	snapshotEveryEntries = 400
-	compactionTail       = 100
+	defaultSnapshotEvery = 200
 	epochUnixMs          = 1_780_000_000_000 // the virtual clock's zero as wall-clock time
 	defaultLivenessMs    = 20_000
 	livenessProbeNs      = 100_000_000
+	// eventsPerSimSecond bounds a run's events (a healthy 5-node run needs about 700 per
+	// simulated second); a buggy cluster that ping-pongs messages forever fails instead.
+	eventsPerSimSecond = 20_000
 )
 
 // Options configure one run besides its schedule.
@@ -68,6 +70,9 @@ type World struct {
 	smCfg     statemachine.Config
 	raftKnobs *raft.TestingKnobs
 
+	// resolved maps a fault event's ID to the node it hit.
+	resolved map[int]int
+
 	clients []*client
 	dir     directory
 	ops     []opRecord
@@ -102,6 +107,7 @@ type Stats struct {
 	MsgsDropped   int
 	MsgsDup       int
 	MsgsCut       int
+	MsgsSlow      int
 }
 
 // NewWorld builds the cluster described by s.
@@ -111,6 +117,9 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 	}
 	if opts.LivenessMs <= 0 {
 		opts.LivenessMs = s.LivenessMs
+	}
+	if s.SnapshotEvery <= 0 {
+		s.SnapshotEvery = defaultSnapshotEvery
 	}
 	if opts.LivenessMs <= 0 {
 		opts.LivenessMs = defaultLivenessMs
@@ -126,6 +135,7 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 		smCfg:     statemachine.DefaultConfig(),
 		raftKnobs: raftKnobs,
 		checker:   check.New(check.Config{}),
+		resolved:  map[int]int{},
 	}
 	w.smCfg.Knobs = smKnobs
 	w.safetyEndNs = s.DurationMs * 1_000_000
@@ -157,9 +167,14 @@ func (w *World) voters() []raft.NodeID {
 
 // Run executes the whole run and returns its result.
 func (w *World) Run() *Result {
+	budget := eventsPerSimSecond * (w.endNs/1e9 + 1)
 	for w.q.len() > 0 && !w.done {
 		e := w.q.pop()
 		if e.at > w.endNs {
+			break
+		}
+		if int64(w.stats.Events) >= budget {
+			w.fail("event budget of %d exhausted (a message storm?)", budget)
 			break
 		}
 		w.now = e.at

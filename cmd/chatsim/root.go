@@ -176,7 +176,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage("%v", err) })
 	root.AddCommand(newRunCmd(stdout, stderr), newSweepCmd(stdout, stderr), newBugsCmd(stdout),
-		newReplayCmd(stdout, stderr), newShrinkCmd(stdout, stderr))
+		newReplayCmd(stdout, stderr), newShrinkCmd(stdout, stderr), newElectionCmd(stdout, stderr))
 	return root
 }
 
