@@ -62,7 +62,8 @@ type Config struct {
 	Seed uint64
 	// Logger receives role changes and unusual events; nil discards them.
 	Logger *slog.Logger
-	// Knobs plants known bugs for testing the test harness; nil means none.
+	// Knobs plants known bugs for testing the test harness; nil means none. NewRawNode copies
+	// it, so later changes have no effect.
 	Knobs *TestingKnobs
 }
 

@@ -55,7 +55,7 @@
 // next Ready. rd.SoftState, when not nil, tells who leads now and this node's role.
 //
 // Compaction is the application's decision: after applying index i, record a snapshot with
-// MemoryStorage.CreateSnapshot(i, &confState, data) and release the log prefix with
+// MemoryStorage.CreateSnapshot(i, &cs, data), cs being rn.ConfState(), and release the log prefix with
 // MemoryStorage.Compact(i) (keep some entries behind i so slow followers can catch up without
 // a snapshot). Never compact beyond the latest snapshot's index: a follower needing the entries
 // in between could then be served neither entries nor a snapshot. Followers whose next entry
