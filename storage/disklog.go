@@ -58,6 +58,7 @@ type DiskLog struct {
 	failed   error // sticky: set by the first failed write or fsync
 	closed   bool
 	pending  *loaded // the state recovered by Open, handed out by the first Load
+	stats    Stats
 }
 
 type loaded struct {
@@ -178,6 +179,7 @@ func (l *DiskLog) recover() error {
 // Load returns the durable state for recovery: the hard state, the newest readable snapshot
 // and the entries after it. Until the first write it returns what Open recovered; after
 // that it reads the directory again (after writing out buffered records, without fsync).
+// The entries' Data share large read buffers: treat them as read-only.
 func (l *DiskLog) Load() (raft.HardState, raft.Snapshot, []raft.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -272,3 +272,22 @@ func lastSegment(t testing.TB, dir string) string {
 	t.Fatal("no segment")
 	return ""
 }
+
+func TestStats(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	defer mustClose(t, l)
+	before := l.Stats()
+	for i := range 3 {
+		if err := l.Save(raft.HardState{Term: 1}, ents(raft.Index(i+1), 1, 1, 100), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing new to sync: no fsync.
+	if err := l.Save(raft.HardState{Term: 1}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	if st.Syncs-before.Syncs != 3 || st.BytesWritten == 0 || st.LastIndex != 3 || st.Segments != 1 || st.SyncTime <= 0 {
+		t.Fatalf("stats %+v (before %+v)", st, before)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/raftchat/raftchat/raft"
 	"github.com/raftchat/raftchat/storage/fsx"
@@ -103,6 +104,7 @@ func (l *DiskLog) flushLocked() error {
 		return l.failed
 	}
 	l.size += int64(n)
+	l.stats.BytesWritten += uint64(n)
 	l.unsynced = true
 	if cap(l.buf) > 4*l.opts.BufferBytes {
 		l.buf = nil // one huge batch should not pin its buffer forever
@@ -119,7 +121,13 @@ func (l *DiskLog) syncLocked() error {
 	if !l.unsynced {
 		return nil // nothing written since the last fsync: a driver may ask needlessly
 	}
-	if err := l.f.DataSync(); err != nil {
+	start := time.Now()
+	err := l.f.DataSync()
+	d := time.Since(start)
+	l.stats.Syncs++
+	l.stats.SyncTime += d
+	l.stats.MaxSyncTime = max(l.stats.MaxSyncTime, d)
+	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages: nothing written
 		// since the last good fsync can be trusted, so the log stops here.
 		l.failed = fmt.Errorf("wal sync: %w", err)
