@@ -106,38 +106,34 @@ func (it *Interaction) handle(td *datadriven.TestData) error {
 
 type directive func(it *Interaction, c *Cluster, td *datadriven.TestData) error
 
-var directives map[string]directive
-
-func init() {
-	// Assigned in init because some directives refer back to the map's users.
-	directives = map[string]directive{
-		"campaign":            idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Campaign(id) }),
-		"tick":                tickN,
-		"tick-heartbeat":      tickHeartbeat,
-		"tick-election":       idsDirective(func(c *Cluster, id raft.NodeID) error { return c.TickElection(id) }),
-		"propose":             propose,
-		"read-index":          readIndex,
-		"transfer-leadership": transferLeadership,
-		"process-ready":       processReady,
-		"stabilize":           func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error { return c.Stabilize(1000) },
-		"deliver-msgs":        deliverMsgs,
-		"drop-msgs":           dropMsgs,
-		"pending":             pending,
-		"partition":           partition,
-		"cut":                 cut,
-		"heal":                func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error { c.Heal(); return nil },
-		"crash":               idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Crash(id) }),
-		"crash-after-persist": idsDirective(func(c *Cluster, id raft.NodeID) error { return c.CrashAfterPersist(id) }),
-		"restart":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Restart(id) }),
-		"compact":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Compact(id) }),
-		"raft-log":            raftLog,
-		"raft-state": func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error {
-			c.logf("%s", c.DescribeState())
-			return nil
-		},
-		"read-states": readStates,
-		"check":       check,
-	}
+// directives maps every directive except add-nodes and allow-violations to its handler.
+var directives = map[string]directive{
+	"campaign":            idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Campaign(id) }),
+	"tick":                tickN,
+	"tick-heartbeat":      tickHeartbeat,
+	"tick-election":       idsDirective(func(c *Cluster, id raft.NodeID) error { return c.TickElection(id) }),
+	"propose":             propose,
+	"read-index":          readIndex,
+	"transfer-leadership": transferLeadership,
+	"process-ready":       processReady,
+	"stabilize":           func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error { return c.Stabilize(1000) },
+	"deliver-msgs":        deliverMsgs,
+	"drop-msgs":           dropMsgs,
+	"pending":             pending,
+	"partition":           partition,
+	"cut":                 cut,
+	"heal":                func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error { c.Heal(); return nil },
+	"crash":               idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Crash(id) }),
+	"crash-after-persist": idsDirective(func(c *Cluster, id raft.NodeID) error { return c.CrashAfterPersist(id) }),
+	"restart":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Restart(id) }),
+	"compact":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Compact(id) }),
+	"raft-log":            raftLog,
+	"raft-state": func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error {
+		c.logf("%s", c.DescribeState())
+		return nil
+	},
+	"read-states": readStates,
+	"check":       check,
 }
 
 // nodeIDs returns the bare numeric arguments of td, in order.
@@ -271,11 +267,10 @@ func (it *Interaction) addNodes(td *datadriven.TestData) error {
 		}
 		it.Cluster = NewCluster(o)
 	}
-	n, rest, err := singleID(td)
+	n, _, err := singleID(td)
 	if err != nil {
 		return err
 	}
-	_ = rest
 	setup, err := nodeSetup(td)
 	if err != nil {
 		return err
