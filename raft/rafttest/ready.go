@@ -21,6 +21,7 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 	if c.tracing() {
 		c.logf("%s", describeReady(n.ID, rd))
 	}
+	c.checkReadyContract(n, rd)
 	if err := c.persist(n, rd); err != nil {
 		return true, err
 	}
@@ -71,6 +72,23 @@ func (c *Cluster) ProcessAllReady() (bool, error) {
 		worked = worked || did
 	}
 	return worked, nil
+}
+
+// checkReadyContract checks what a driver relies on before it acts on rd: MustSync is set
+// whenever something must survive a crash before the messages leave (entries, a snapshot, a
+// new term or vote), and a snapshot never rolls the state machine back.
+func (c *Cluster) checkReadyContract(n *Node, rd raft.Ready) {
+	durable := n.Storage.HardState()
+	hs := rd.HardState
+	needSync := len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() ||
+		!hs.IsEmpty() && (hs.Term != durable.Term || hs.Vote != durable.Vote)
+	if needSync && !rd.MustSync {
+		c.Checker.violate("node %d: Ready with entries, a snapshot or a new term/vote has MustSync unset", n.ID)
+	}
+	if !rd.Snapshot.IsEmpty() && rd.Snapshot.Metadata.Index <= n.SM.Index {
+		c.Checker.violate("node %d: Ready snapshot at %d would roll back the state machine at %d",
+			n.ID, rd.Snapshot.Metadata.Index, n.SM.Index)
+	}
 }
 
 func (c *Cluster) persist(n *Node, rd raft.Ready) error {
