@@ -226,10 +226,10 @@ func (r *replayer) finish(snap raft.Snapshot) error {
 	} else {
 		s.applySnapshot(m)
 	}
-	if m.Index > s.mark.Index {
-		// The snapshot file became durable but the crash came before its marker did.
-		s.mark = m
-	}
+	// From here on the snapshot in use is the log's snapshot: it may be newer than the
+	// last marker (the crash came before the marker was durable) or older (the newest
+	// file was unreadable), and Raft restarts from it either way.
+	s.mark = m
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 // cleanup removes old snapshot files and covered segments. Failures only cost disk space
 // (the next snapshot retries), so they are logged rather than returned.
 func (l *DiskLog) cleanup() {
-	if err := l.snaps.Prune(KeepSnapshots); err != nil {
+	if err := l.snaps.Prune(KeepSnapshots, l.mark.Index); err != nil {
 		l.opts.Logger.Warn("storage: prune snapshots", "err", err)
 		return
 	}

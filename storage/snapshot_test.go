@@ -59,7 +59,25 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 	if !strings.Contains(logs.String(), "skipping corrupt snapshot") {
 		t.Fatalf("fallback not logged: %s", logs.String())
 	}
+	// Raft restarts from 120 and will snapshot again below the lost 180.
+	if err := l.SaveSnapshot(snapshotAt(150, 1)); err != nil {
+		t.Fatalf("snapshot after falling back: %v", err)
+	}
 	mustClose(t, l)
+	l = mustOpen(t, dir, testOptions(nil))
+	_, sn, got = load(t, l)
+	if sn.Metadata.Index != 150 {
+		t.Fatalf("after a new snapshot at 150 Load gives %d", sn.Metadata.Index)
+	}
+	sameEntries(t, got, all[150:])
+	mustClose(t, l)
+	// The unreadable 180 is gone; 120 and 150 are kept.
+	if names := listDir(t, filepath.Join(dir, "snap")); len(names) != 2 || names[0] != snap.FileName(120, 1) || names[1] != snap.FileName(150, 1) {
+		t.Fatalf("snapshot files %v", names)
+	}
+	if err := os.Remove(filepath.Join(dir, "snap", snap.FileName(150, 1))); err != nil {
+		t.Fatal(err)
+	}
 
 	// With both snapshots damaged the entries before 120 are gone: Open must say so.
 	older := filepath.Join(dir, "snap", snap.FileName(120, 1))

@@ -212,8 +212,9 @@ func (s *Store) LoadNewest() (raft.Snapshot, error) {
 	return raft.Snapshot{}, nil
 }
 
-// Prune removes every snapshot file except the newest keep, and leftover temporary files.
-func (s *Store) Prune(keep int) error {
+// Prune removes leftover temporary files, every snapshot file above index upTo (files the
+// log skipped as unreadable) and all but the newest keep of the rest.
+func (s *Store) Prune(keep int, upTo raft.Index) error {
 	metas, err := s.List()
 	if err != nil {
 		return err
@@ -227,6 +228,10 @@ func (s *Store) Prune(keep int) error {
 		if strings.HasSuffix(n, suffix+".tmp") {
 			doomed = append(doomed, n)
 		}
+	}
+	for len(metas) > 0 && metas[len(metas)-1].Index > upTo {
+		doomed = append(doomed, metas[len(metas)-1].Name)
+		metas = metas[:len(metas)-1]
 	}
 	for i := 0; i+keep < len(metas); i++ {
 		doomed = append(doomed, metas[i].Name)

@@ -53,7 +53,7 @@ func TestSaveListReadPrune(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, FileName(400, 2)+".tmp"), []byte("partial"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Prune(2); err != nil {
+	if err := s.Prune(2, 300); err != nil {
 		t.Fatal(err)
 	}
 	metas, err := s.List()
