@@ -124,3 +124,19 @@ func BenchmarkSnapshot1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
+
+// BenchmarkRestore1M decodes the million-message snapshot into a fresh machine.
+func BenchmarkRestore1M(b *testing.B) {
+	snap, err := bigMachine(b).Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m, _ := New(DefaultConfig())
+		if err := m.Restore(snap); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

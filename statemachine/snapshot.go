@@ -302,8 +302,8 @@ func decodeConvs(d *dec, st *state) error {
 
 func decodeMessage(d *dec, st *state, c *conversation, seq uint64) error {
 	msg := c.msg(seq)
-	name := d.str()
-	u := st.users[name]
+	name := d.raw()
+	u := st.users[string(name)] // no allocation: the compiler converts in place for lookups
 	if u == nil && d.err == nil {
 		d.fail()
 		return fmt.Errorf("%w: author %q of %s/%d is no user", errCorrupt, name, c.id, seq)
