@@ -207,6 +207,21 @@ func TestChecksFire(t *testing.T) {
 			},
 		},
 		{
+			name: "leader commits an entry of an earlier term by counting",
+			steps: [][]NodeView{
+				{node(1, L, 3, mkLog(1, []raft.Term{1, 2, 3}), 1, 0)},
+				{node(1, L, 3, mkLog(1, []raft.Term{1, 2, 3}), 2, 0)},
+			},
+			want: "commit rule: leader node 1 term 3 advanced commit from index 1 to index 2 of term 2",
+		},
+		{
+			name: "leader commits its own entry and the older ones below it",
+			steps: [][]NodeView{
+				{node(1, L, 3, mkLog(1, []raft.Term{1, 2, 3}), 1, 0)},
+				{node(1, L, 3, mkLog(1, []raft.Term{1, 2, 3}), 3, 0)},
+			},
+		},
+		{
 			name: "compacted follower is fine",
 			steps: [][]NodeView{
 				{node(1, L, 2, good, 3, 3), node(2, F, 2, mkLog(3, []raft.Term{2}), 3, 3)},

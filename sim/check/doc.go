@@ -22,6 +22,9 @@
 //     is updated on stable storage before responding to RPCs);
 //   - log matching: two logs holding an entry with the same index and term hold the same
 //     entries up to it, and terms never decrease along a log (§5.3);
+//   - commit rule: a leader advances its commit index only onto an entry of its own term
+//     (§5.4.2); judged when one observation to the next shows the same leader, term and
+//     life with a higher commit;
 //   - leader completeness: a leader of term T holds every entry committed in a term below T
 //     (§5.4);
 //   - committed entries never change: per node commit never goes back within one life (a

@@ -24,6 +24,7 @@ func (c *Checker) observeNode(views []NodeView, i int) {
 	c.checkTermAndRole(v, st)
 	c.checkVote(v, st)
 	c.checkIndexes(v, st)
+	c.checkCommitRule(v, st)
 	c.learnCommitted(v, st)
 	c.checkApplied(v, st)
 	if v.Role == raft.StateLeader && (st.role != raft.StateLeader || st.term != v.Term) {
@@ -92,6 +93,20 @@ func (c *Checker) checkIndexes(v *NodeView, st *nodeState) {
 	if v.Applied > v.Commit {
 		c.reportf("state machine safety: node %d term %d applied index %d beyond commit index %d",
 			v.ID, v.Term, v.Applied, v.Commit)
+	}
+}
+
+// checkCommitRule: a leader advances its commit index only to an entry of its own term
+// (§5.4.2, Figure 2 "log[N].term == currentTerm"); entries of earlier terms become committed
+// only indirectly, below such an entry. Only an advance the leader made itself, between two
+// observations in one term and one life, is judged.
+func (c *Checker) checkCommitRule(v *NodeView, st *nodeState) {
+	if v.Role != raft.StateLeader || st.role != raft.StateLeader || st.term != v.Term || v.Commit <= st.commit {
+		return
+	}
+	if e, ok := logOf(v).Entry(v.Commit); ok && e.Term != v.Term {
+		c.reportf("commit rule: leader node %d term %d advanced commit from index %d to index %d of term %d",
+			v.ID, v.Term, st.commit, v.Commit, e.Term)
 	}
 }
 
