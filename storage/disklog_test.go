@@ -243,8 +243,15 @@ func TestSegmentsRotateAndSnapshotsCleanUp(t *testing.T) {
 		t.Fatalf("repeating the current snapshot: %v", err)
 	}
 	sn.Metadata.Index = 100
-	if err := l.SaveSnapshot(sn); !errors.Is(err, raft.ErrSnapOutOfDate) {
-		t.Fatalf("older snapshot: %v, want ErrSnapOutOfDate", err)
+	if err := l.SaveSnapshot(sn); err != nil {
+		t.Fatalf("older snapshot: %v, want it ignored", err)
+	}
+	// Entries the snapshot covers are skipped; the rest append as usual.
+	if err := l.Save(raft.HardState{}, ents(170, 40, 1, 200), true); err != nil {
+		t.Fatalf("save overlapping the snapshot: %v", err)
+	}
+	if _, sn2, got := load(t, l); sn2.Metadata.Index != 180 || len(got) != 29 || got[0].Index != 181 {
+		t.Fatalf("after overlapping save: snapshot %d, entries %s", sn2.Metadata.Index, span(got))
 	}
 }
 

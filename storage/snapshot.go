@@ -12,7 +12,7 @@ import (
 // record is appended to the WAL and fsynced (with everything buffered before it). Then
 // snapshot files beyond the newest KeepSnapshots and the WAL segments that only hold entries
 // covered by the oldest kept snapshot are deleted. A snapshot at or below the current one
-// is refused with raft.ErrSnapOutOfDate, except an exact repeat, which is a no-op.
+// is ignored: the log already holds everything it would.
 func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -24,10 +24,8 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 		return fmt.Errorf("save snapshot: snapshot is empty")
 	}
 	if m.Index <= l.mark.Index {
-		if m.Index == l.mark.Index && m.Term == l.mark.Term {
-			return nil
-		}
-		return fmt.Errorf("save snapshot at index %d, have %d: %w", m.Index, l.mark.Index, raft.ErrSnapOutOfDate)
+		l.opts.Logger.Debug("storage: ignoring a snapshot that is not newer", "index", m.Index, "have", l.mark.Index)
+		return nil
 	}
 	l.pending = nil // Load must now read the directory
 	if err := l.snaps.Save(snap); err != nil {

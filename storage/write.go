@@ -13,6 +13,7 @@ import (
 
 // Save records hs (unless empty or unchanged) and appends ents, first discarding the stored
 // entries at or after ents[0].Index (the discard is itself a record, so replay repeats it).
+// Entries at or below the snapshot index are skipped: the snapshot holds them already.
 // With sync it returns only once everything saved so far is on stable storage; without, it
 // usually just encodes into memory, and a later Save with sync or Sync makes it durable.
 func (l *DiskLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
@@ -20,6 +21,9 @@ func (l *DiskLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
+	}
+	for len(ents) > 0 && ents[0].Index <= l.terms.base {
+		ents = ents[1:]
 	}
 	if err := l.checkEntries(ents); err != nil {
 		return err
@@ -62,9 +66,6 @@ func (l *DiskLog) checkEntries(ents []raft.Entry) error {
 		return nil
 	}
 	first := ents[0].Index
-	if first <= l.terms.base {
-		return fmt.Errorf("save: entry %d is at or below the snapshot index %d", first, l.terms.base)
-	}
 	if first > l.terms.last+1 {
 		return fmt.Errorf("save: entry %d leaves a gap after the last index %d", first, l.terms.last)
 	}
