@@ -69,6 +69,7 @@ type Checker struct {
 	calls      int
 	sinceSweep int
 	sweeps     int
+	states     map[raft.Index]stateSeen // see ObserveState
 	reported   map[string]struct{}
 	violations []string
 	suppressed int

@@ -305,3 +305,26 @@ func TestViolationsDeduplicated(t *testing.T) {
 		t.Fatalf("got %d violations, want 1: %q", len(got), got)
 	}
 }
+
+func TestObserveState(t *testing.T) {
+	c := New(Config{})
+	if v := c.ObserveState(1, 10, DigestBytes([]byte("a"))); v != "" {
+		t.Fatal(v)
+	}
+	if v := c.ObserveState(2, 10, DigestBytes([]byte("a"))); v != "" {
+		t.Fatal(v)
+	}
+	if v := c.ObserveState(2, 11, DigestBytes([]byte("b"))); v != "" {
+		t.Fatal(v)
+	}
+	v := c.ObserveState(3, 10, DigestBytes([]byte("c")))
+	if !strings.Contains(v, "state divergence: at applied index 10 node 1") || c.OK() {
+		t.Fatalf("divergence not reported: %q", v)
+	}
+	for i := raft.Index(100); i < 100+2*maxStates; i++ {
+		c.ObserveState(1, i, 7)
+	}
+	if len(c.states) > maxStates {
+		t.Fatalf("remembered %d states", len(c.states))
+	}
+}

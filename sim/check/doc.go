@@ -32,7 +32,9 @@
 //     digest first seen committed at an index stay the same on every node whose commit covers
 //     it (§5.4.2, Figure 3 "State Machine Safety");
 //   - state machine safety: applied <= commit, and every node applies the same entry at each
-//     index, which is also the committed one.
+//     index, which is also the committed one;
+//   - state divergence (ObserveState, when the simulator reports state digests): replicas at
+//     the same applied index hold identical state.
 //
 // Cost. Observe is incremental: it looks only at indexes a node newly committed or applied,
 // at the last TailWindow entries of a node whose log, role or term changed, and at a new
