@@ -1,6 +1,7 @@
 package rafttest
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/raftchat/raftchat/raft"
@@ -186,6 +187,9 @@ func (c *Cluster) Converge(maxRounds int) error {
 		// Generous: with one entry per message and one in flight, catching up a follower
 		// takes a round per entry.
 		if err := c.Stabilize(10000); err != nil {
+			return errors.Join(c.Err(), err) // a safety violation usually explains a stall
+		}
+		if err := c.Err(); err != nil {
 			return err
 		}
 		lead := c.Leader()

@@ -26,6 +26,7 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 		return true, err
 	}
 	c.Checker.ObserveSent(n, rd.Messages)
+	c.checkAcksAgainstLeader(n, rd.Messages)
 	c.net.send(rd.Messages)
 	if err := c.apply(n, rd); err != nil {
 		return true, err
@@ -72,6 +73,30 @@ func (c *Cluster) ProcessAllReady() (bool, error) {
 		worked = worked || did
 	}
 	return worked, nil
+}
+
+// checkAcksAgainstLeader: a successful MsgAppResp for index i in term T tells the leader of
+// T that the sender's log matches its own up to i (§5.3). While that leader still leads
+// term T its log only grows, so wherever both durable logs hold entry i, they must agree.
+func (c *Cluster) checkAcksAgainstLeader(n *Node, msgs []raft.Message) {
+	for _, m := range msgs {
+		if m.Type != raft.MsgAppResp || m.Reject {
+			continue
+		}
+		l := c.Node(m.To)
+		if l == nil || l.Down() {
+			continue
+		}
+		if st := l.Raw.Status(); st.RaftState != raft.StateLeader || st.Term != m.Term {
+			continue
+		}
+		lt, err1 := l.Storage.Term(m.Index)
+		ft, err2 := n.Storage.Term(m.Index)
+		if err1 == nil && err2 == nil && lt != ft {
+			c.Checker.violate("node %d: acknowledged index %d to leader %d of term %d, but holds term %d there and the leader term %d",
+				n.ID, m.Index, l.ID, m.Term, ft, lt)
+		}
+	}
 }
 
 // checkReadyContract checks what a driver relies on before it acts on rd: MustSync is set
