@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,8 @@ type HostConfig struct {
 	// member PeerAddr and on ClientAddr.
 	PeerListener, ClientListener net.Listener
 	ClientAddr                   string
-	// MetricsAddr, when set, serves Registry (or a fresh one) at /metrics over HTTP.
+	// MetricsAddr, when set, serves Registry (or a fresh one) at /metrics over HTTP, and
+	// Go profiles at /debug/pprof/.
 	MetricsAddr string
 	// Registry receives the node's metrics, labelled with its id; nil creates one when
 	// MetricsAddr is set.
@@ -138,6 +140,11 @@ func (h *Host) startMetrics(addr string, reg *prometheus.Registry) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Profiles on the operator's port, next to the metrics.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	h.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	h.metricsLis = lis
 	go func() { _ = h.metrics.Serve(lis) }()

@@ -62,6 +62,7 @@ type Node struct {
 	anonRequest atomic.Uint64
 
 	// Loop-goroutine state.
+	forwarded     []raft.Message // proposals from followers, for the next request pass
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
 }
@@ -130,7 +131,7 @@ func (n *Node) newReplica() error {
 	rep, err := node.New(node.Config{
 		ID: n.cfg.ID, Voters: n.cfg.voters(),
 		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
-		Seed: seed, Log: timedLog{n.store, n.m}, Blobs: n.blobs,
+		Seed: seed, Log: loopLog{n.store, n}, Blobs: n.blobs,
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,
@@ -230,29 +231,41 @@ func (n *Node) run() {
 	close(n.done)
 }
 
+// loop runs iterations until Stop or a fatal error. Each iteration handles peer traffic and
+// client requests in two separate passes, because a pass that persists entries sends its
+// messages only after the fsync: a follower's forwarded proposals must not wait behind the
+// fsync of the leader's entries, and the leader's commits and applies (which need no fsync)
+// must not wait behind the fsync of new proposals. Group commit is unaffected: every request
+// queued during an fsync still goes into the next request pass together.
 func (n *Node) loop(tick <-chan time.Time) error {
 	for {
+		var first func()
 		select {
 		case <-n.stopc:
 			return nil
 		case <-tick:
 			n.rep.Tick()
 		case m := <-n.inbound:
-			n.step(m)
-		case f := <-n.reqs:
-			f()
+			n.stepPeer(m)
+		case first = <-n.reqs:
 		case <-n.reports.wake:
 		}
-		n.drain()
+		n.drainPeers()
+		if err := n.process(); err != nil {
+			return err
+		}
+		if !n.drainRequests(first) {
+			continue
+		}
 		if err := n.process(); err != nil {
 			return err
 		}
 	}
 }
 
-// drain takes whatever else is queued, up to the per-iteration bound, so that everything
-// that arrived during the last fsync goes into the next Ready together.
-func (n *Node) drain() {
+// drainPeers hands the Replica the transport's reports and the queued peer messages, up to
+// the per-iteration bound.
+func (n *Node) drainPeers() {
 	for _, r := range n.reports.take() {
 		if r.unreachable {
 			n.rep.ReportUnreachable(r.peer)
@@ -263,13 +276,45 @@ func (n *Node) drain() {
 	for i := 0; i < n.cfg.MaxDrainPerIteration; i++ {
 		select {
 		case m := <-n.inbound:
-			n.step(m)
-		case f := <-n.reqs:
-			f()
+			n.stepPeer(m)
 		default:
 			return
 		}
 	}
+}
+
+// stepPeer steps a peer message, except that proposals forwarded by followers wait for the
+// request pass, so that they share an fsync with this node's own proposals.
+func (n *Node) stepPeer(m raft.Message) {
+	if m.Type == raft.MsgProp {
+		n.forwarded = append(n.forwarded, m)
+		return
+	}
+	n.step(m)
+}
+
+// drainRequests runs first (when set) and the queued client requests, up to the
+// per-iteration bound. It reports whether it ran any.
+func (n *Node) drainRequests(first func()) bool {
+	ran := first != nil || len(n.forwarded) > 0
+	for i, m := range n.forwarded {
+		n.step(m)
+		n.forwarded[i] = raft.Message{}
+	}
+	n.forwarded = n.forwarded[:0]
+	if first != nil {
+		first()
+	}
+	for i := 0; i < n.cfg.MaxDrainPerIteration; i++ {
+		select {
+		case f := <-n.reqs:
+			f()
+			ran = true
+		default:
+			return ran
+		}
+	}
+	return ran
 }
 
 func (n *Node) step(m raft.Message) {

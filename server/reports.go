@@ -92,19 +92,31 @@ func (n *Node) maybeBootstrap() {
 	})
 }
 
-// timedLog measures how long synced saves take (the fsync latency clients wait for).
-type timedLog struct {
+// loopLog is the LogStore the Replica sees. It measures synced saves (the fsync latency
+// clients wait for) and lets readers in while the disk works: Process holds mu for writing,
+// but the Replica only touches the state machine when it applies, never inside a save (the
+// Ready order is persist, send, apply), so the machine is consistent and idle for the whole
+// write and fsync.
+type loopLog struct {
 	node.LogStore
-	m *metrics
+	n *Node
 }
 
-func (t timedLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
+func (l loopLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 	if !sync {
-		return t.LogStore.Save(hs, ents, false)
+		return l.LogStore.Save(hs, ents, false)
 	}
 	start := time.Now()
-	err := t.LogStore.Save(hs, ents, true)
-	t.m.fsyncSeconds.Observe(time.Since(start).Seconds())
-	t.m.savedEntries.Add(float64(len(ents)))
+	l.n.mu.Unlock()
+	err := l.LogStore.Save(hs, ents, true)
+	l.n.mu.Lock()
+	l.n.m.fsyncSeconds.Observe(time.Since(start).Seconds())
+	l.n.m.savedEntries.Add(float64(len(ents)))
 	return err
+}
+
+func (l loopLog) SaveSnapshot(snap raft.Snapshot) error {
+	l.n.mu.Unlock()
+	defer l.n.mu.Lock()
+	return l.LogStore.SaveSnapshot(snap)
 }
