@@ -158,9 +158,6 @@ func (l *DiskLog) recover() error {
 		}
 		return l.startSegment(0)
 	}
-	if l.prep != nil {
-		l.prep.request()
-	}
 	last := l.segs[len(l.segs)-1]
 	path := filepath.Join(l.walDir, wal.SegmentName(last.seq))
 	f, err := l.fs.OpenFile(path, os.O_WRONLY, 0)

@@ -294,7 +294,8 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := l.Stats()
-	if st.Syncs-before.Syncs != 3 || st.BytesWritten == 0 || st.LastIndex != 3 || st.Segments != 1 || st.SyncTime <= 0 {
+	if st.Syncs-before.Syncs != 3 || st.BytesWritten == 0 || st.LastIndex != 3 || st.Segments != 1 || st.SyncTime <= 0 ||
+		st.PreallocatedSegments != 1 {
 		t.Fatalf("stats %+v (before %+v)", st, before)
 	}
 }

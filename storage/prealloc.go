@@ -10,8 +10,9 @@ import (
 	"github.com/raftchat/raftchat/storage/wal"
 )
 
-// Segments are preallocated: a spare file is filled with zeros to SegmentBytes and fsynced
-// in the background, and rotation turns it into the next segment by writing the header and
+// Segments are preallocated: once the current segment is half full, a spare file is filled
+// with zeros to SegmentBytes and fsynced in the background, and rotation turns it into the
+// next segment by writing the header and
 // renaming it. Appending then overwrites blocks the file system already holds, so each
 // fdatasync flushes data only, with no journal commit for a growing file size; on ext4
 // that cuts the cost of the per-Save sync noticeably. Recovery treats the zeros after the

@@ -16,6 +16,10 @@ type Stats struct {
 	MaxSyncTime time.Duration
 	// BytesWritten counts WAL bytes written since Open.
 	BytesWritten uint64
+	// PreallocatedSegments counts the segments since Open that started from a zero-filled
+	// spare; the others grew as they were written (the spare was not ready, or
+	// Options.Preallocate is off).
+	PreallocatedSegments uint64
 	// Segments is the number of WAL segment files; SnapshotIndex the newest snapshot's
 	// index; LastIndex the last entry saved (synced or not).
 	Segments      int

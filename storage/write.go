@@ -106,6 +106,11 @@ func (l *DiskLog) flushLocked() error {
 	}
 	l.size += int64(n)
 	l.stats.BytesWritten += uint64(n)
+	if l.prep != nil && l.size >= l.opts.SegmentBytes/2 {
+		// Half full: time to fill the next segment in the background. Asking no earlier
+		// keeps the zero-filling away from a freshly started node's first writes.
+		l.prep.request()
+	}
 	l.unsynced = true
 	if cap(l.buf) > 4*l.opts.BufferBytes {
 		l.buf = nil // one huge batch should not pin its buffer forever
@@ -175,9 +180,6 @@ func (l *DiskLog) startSegment(seq uint64) error {
 	}
 	l.f, l.size, l.unsynced = f, int64(len(rec)), false
 	l.segs = append(l.segs, segInfo{seq: seq, base: h.LastIndex})
-	if l.prep != nil {
-		l.prep.request()
-	}
 	return nil
 }
 
@@ -188,6 +190,7 @@ func (l *DiskLog) createSegment(path string, header []byte) error {
 		if f := l.prep.take(); f != nil {
 			err := installSpare(l.fs, f, l.prep.path, path, header)
 			if err == nil {
+				l.stats.PreallocatedSegments++
 				return nil
 			}
 			_ = l.fs.Remove(l.prep.path)
