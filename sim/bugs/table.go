@@ -1,0 +1,54 @@
+package bugs
+
+import "github.com/raftchat/raftchat/sim"
+
+// Standard is the run every bug is hunted with unless its case says otherwise: the
+// acceptance sweep's faults on a five-node cluster with eight clients, 20 s of faults and
+// chatsim's default 20 s liveness bound.
+var Standard = sim.GenParams{
+	Nodes: 5, Clients: 8, DurationMs: 20_000, LivenessMs: 20_000,
+	Flags: sim.Flags{Partition: true, Crash: true, Skew: true, Drop: 0.05, Dup: 0.02},
+}
+
+// Table lists every planted bug with its pinned seed (0: not pinned, the test searches).
+// A case with a Gap is not expected to be caught yet; Gap says what is missing.
+var Table = []Case{
+	{Bug: "CommitPreviousTermByCount", Params: Standard,
+		Gap: "a new leader's no-op travels in the same append as the older entries, so a majority " +
+			"never acknowledges only the older ones; needs appends split or the no-op delayed"},
+	{Bug: "VoteWithoutLogCheck", Params: Standard, Seed: 7},
+	{Bug: "VoteBeforePersist", Params: Standard,
+		Gap: "the simulator's NodeView carries the durable vote, not Raft's in-memory one, and no " +
+			"Durable state; with both, check's persistence and vote safety checks fire"},
+	{Bug: "KeepConflictingSuffix", Params: Standard, Seed: 4},
+	{Bug: "ApplyBeforeCommit", Params: Standard, Seed: 1},
+	{Bug: "ReadWithoutReadIndex", Params: Standard, Seed: 1},
+	{Bug: "ReadBeforeNoopCommitted", Params: Standard,
+		Gap: "needs a read at a new leader within one round trip of its election, after the old " +
+			"leader acknowledged a write whose commit no follower learned; not hit in 1..200"},
+	{Bug: "AcceptStaleTermAppend", Params: Standard,
+		Gap: "a deposed leader's appends must arrive after a newer leader committed; the network " +
+			"never delays a message by more than a few ms, so none does"},
+	{Bug: "NextIndexOffByOne", Params: Standard, Seed: 1},
+	{Bug: "IgnoreCheckQuorum", Params: Standard, Seed: 88},
+	{Bug: "HeartbeatCommitUncapped", Params: Standard, Seed: 8},
+	{Bug: "DropSessionsFromSnapshot", Params: Standard,
+		Gap: "replicas apply the same commands and only their state differs; needs the simulator " +
+			"to report state digests to check.ObserveState (or a read of the restored replica)"},
+}
+
+// Cases returns one case per planted bug the simulator knows, in its order: the Table entry,
+// or the Standard run with no pinned seed for a bug the table does not list yet.
+func Cases() []Case {
+	var out []Case
+	for _, name := range sim.BugNames() {
+		c := Case{Bug: name, Params: Standard}
+		for _, t := range Table {
+			if t.Bug == name {
+				c = t
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
