@@ -127,9 +127,10 @@ func (c *Config) Validate() error {
 // checks catch them. Every knob is off by default; all off means correct Raft. Reading a knob
 // is a plain field load, so they cost nothing when off. Never set one in production.
 type TestingKnobs struct {
-	// CommitPreviousTermByCount lets a leader commit an entry from an earlier term as soon
-	// as a majority stores it, violating §5.4.2 (the Figure 8 bug): a later leader can
-	// overwrite such an "committed" entry.
+	// CommitPreviousTermByCount is the Figure 8 bug (§5.4.2): a new leader appends no no-op
+	// and, to make progress anyway, commits entries of earlier terms as soon as a majority
+	// stores them. A later leader whose last entry has a higher term can still win and
+	// overwrite such a "committed" entry.
 	CommitPreviousTermByCount bool
 	// VoteWithoutLogCheck grants votes without the §5.4.1 up-to-date check, so a candidate
 	// missing committed entries can win and overwrite them (leader completeness broken).
@@ -151,8 +152,10 @@ type TestingKnobs struct {
 	// ReadBeforeNoopCommitted lets a new leader serve ReadIndex before the no-op of its
 	// term committed, when its commit index may still lag the previous leader's (§6.4 step 1).
 	ReadBeforeNoopCommitted bool
-	// AcceptStaleTermAppend makes a follower accept MsgApp from a lower term (a deposed
-	// leader), so stale entries can overwrite newer ones (§5.1).
+	// AcceptStaleTermAppend makes a follower handle MsgApp from a lower term (a deposed
+	// leader) as if it were current (§5.1): it appends the stale entries, overwriting newer
+	// ones, and acknowledges in the sender's term, so the deposed leader counts the
+	// acknowledgement and can commit its stale entries.
 	AcceptStaleTermAppend bool
 	// NextIndexOffByOne sets Next one too high after a rejection, so the probe skips the
 	// entry the follower needs: the follower rejects forever and never catches up

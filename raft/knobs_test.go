@@ -28,6 +28,9 @@ func TestKnobNamesAndSet(t *testing.T) {
 func TestKnobCommitPreviousTermByCount(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		rn, st := leaderWithOldEntries(t, &TestingKnobs{CommitPreviousTermByCount: on})
+		if noop := rn.raft.raftLog.lastIndex() == 3; noop == on {
+			t.Errorf("knob %v: leader appended a no-op = %v", on, noop)
+		}
 		stepOK(t, rn, Message{From: 2, To: 1, Type: MsgAppResp, Term: 3, Index: 2})
 		drain(t, rn, st)
 		want := Index(0)
@@ -135,9 +138,18 @@ func TestKnobAcceptStaleTermAppend(t *testing.T) {
 		rn := newTestRawNode(t, 1, 3, st, func(c *Config) { c.Knobs = &TestingKnobs{AcceptStaleTermAppend: on} })
 		stepOK(t, rn, Message{From: 2, To: 1, Type: MsgApp, Term: 2, Index: 1, LogTerm: 1,
 			Entries: []Entry{{Index: 2, Term: 2}}})
-		drain(t, rn, st)
+		d := drain(t, rn, st)
 		if li, _ := st.LastIndex(); (li == 2) != on {
 			t.Errorf("knob %v: last index %d after a stale-term append", on, li)
+		}
+		staleAcks := 0
+		for _, m := range msgsOf(d.msgs, MsgAppResp) {
+			if m.Term == 2 && !m.Reject {
+				staleAcks++
+			}
+		}
+		if (staleAcks == 1) != on {
+			t.Errorf("knob %v: %d acknowledgements in the stale term 2", on, staleAcks)
 		}
 	}
 }

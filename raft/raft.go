@@ -264,6 +264,10 @@ func (r *raft) becomeLeader() {
 	r.prs[r.id].BecomeReplicate()
 	// The no-op lets the leader commit (and so learn the commit index of) earlier terms'
 	// entries, which §5.4.2 forbids committing by counting replicas.
+	if r.knobs.CommitPreviousTermByCount {
+		r.logger.Info("became leader without a no-op (planted bug)", "term", uint64(r.term))
+		return
+	}
 	if !r.appendEntry(Entry{}) {
 		panic("raft: leader could not append its no-op entry")
 	}
@@ -384,7 +388,12 @@ func (r *raft) stepHigherTerm(m Message) {
 func (r *raft) stepLowerTerm(m Message) error {
 	switch {
 	case m.Type == MsgApp && r.knobs.AcceptStaleTermAppend && r.state == StateFollower:
-		r.handleAppendEntries(m) // planted bug: a deposed leader's entries are accepted
+		// Planted bug: a deposed leader's entries are accepted and acknowledged in its term.
+		n := len(r.msgs)
+		r.handleAppendEntries(m)
+		for i := n; i < len(r.msgs); i++ {
+			r.msgs[i].Term = m.Term
+		}
 	case (r.checkQuorum || r.preVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp):
 		// The sender is a stale leader that may never hear a higher term otherwise (its
 		// peers ignore its vote requests or pre-votes): tell it ours so it steps down.
