@@ -46,4 +46,12 @@
 //
 // Violations are strings naming the check, nodes, term and index; each distinct string is
 // reported once and at most MaxViolations are kept.
+//
+// Simulator wiring notes. NodeView.Term and Vote should be Raft's in-memory values
+// (raft.RawNode.Status().HardState), and Durable the HardState on the simulated disk's
+// stable storage, with DurableKnown set only when the node has no unhandled Ready (after
+// Process drained it); then a vote granted but never persisted is caught on the spot.
+// ObserveState wants a digest of the state machine (DigestBytes over its deterministic
+// snapshot) at a quiet moment, for example for every live node at the end of the liveness
+// phase, when all of them have applied the same index.
 package check
