@@ -239,10 +239,14 @@ func (n *Node) Subscribe(ctx context.Context, afterIndex uint64,
 	}
 }
 
-// OpenBlob implements service.Backend.
-func (n *Node) OpenBlob(_ context.Context, sum [32]byte) (io.ReadCloser, error) {
+// OpenBlob implements service.Backend. A blob this node lacks (it caught up through a
+// snapshot, so it never applied the chunk) is fetched from the peers, checked against its sum
+// and stored before it is opened.
+func (n *Node) OpenBlob(ctx context.Context, sum [32]byte) (io.ReadCloser, error) {
 	if !n.blobs.Has(sum) {
-		return nil, fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
+		if err := n.fetchBlob(ctx, sum); err != nil {
+			return nil, err
+		}
 	}
 	r, _, err := n.blobs.Open(sum)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -252,6 +256,32 @@ func (n *Node) OpenBlob(_ context.Context, sum [32]byte) (io.ReadCloser, error) 
 		return nil, fmt.Errorf("open blob %x: %w", sum[:8], err)
 	}
 	return r, nil
+}
+
+// fetchBlob asks the leader, then every other peer, for a blob and stores it.
+func (n *Node) fetchBlob(ctx context.Context, sum [32]byte) error {
+	leader := n.status.Load().Leader
+	peers := []raft.NodeID{}
+	if leader != n.cfg.ID && leader != raft.None {
+		peers = append(peers, leader)
+	}
+	for _, id := range n.cfg.voters() {
+		if id != n.cfg.ID && id != leader {
+			peers = append(peers, id)
+		}
+	}
+	for _, id := range peers {
+		data, err := n.tr.DownloadBlob(ctx, id, sum, int(n.cfg.StateMachine.MaxChunkBytes))
+		if err != nil {
+			n.log.Debug("blob not fetched", "peer", id, "err", err)
+			continue
+		}
+		if err := n.blobs.Put(sum, data); err != nil {
+			return fmt.Errorf("store fetched blob %x: %w", sum[:8], err)
+		}
+		return nil
+	}
+	return fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
 }
 
 // Status implements service.Backend.

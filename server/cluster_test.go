@@ -17,6 +17,7 @@ import (
 	"github.com/raftchat/raftchat/raft"
 	"github.com/raftchat/raftchat/service"
 	"github.com/raftchat/raftchat/statemachine"
+	"github.com/raftchat/raftchat/storage/blob"
 )
 
 // testCluster is n Nodes on loopback with data in a temporary directory.
@@ -319,6 +320,19 @@ func TestUploadedChunkReachesEveryBlobStore(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("node %d: blob %q, %v", i+1, got, err)
 		}
+	}
+	// A node that lacks the bytes (as after catching up through a snapshot) fetches them.
+	if err := c.nodes[2].blobs.(*blob.Store).Remove(sum); err != nil || c.nodes[2].blobs.Has(sum) {
+		t.Fatalf("remove blob: %v", err)
+	}
+	r, err := c.nodes[2].OpenBlob(context.Background(), sum)
+	if err != nil {
+		t.Fatalf("open a blob held only by peers: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	_ = r.Close()
+	if err != nil || !bytes.Equal(got, data) || !c.nodes[2].blobs.Has(sum) {
+		t.Fatalf("fetched blob %q, %v", got, err)
 	}
 	if _, err := c.nodes[0].OpenBlob(context.Background(), sha256.Sum256([]byte("absent"))); !errors.Is(err, service.ErrBlobNotFound) {
 		t.Fatalf("missing blob: %v", err)

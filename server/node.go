@@ -161,6 +161,10 @@ func (n *Node) newTransport() error {
 	tc.ReportUnreachable = func(id raft.NodeID) { n.reports.add(report{peer: id, unreachable: true}) }
 	tc.ReportSnapshot = func(id raft.NodeID, failed bool) { n.reports.add(report{peer: id, failed: failed}) }
 	tc.ServerCreds, tc.ClientCreds = n.cfg.PeerServerCreds, n.cfg.PeerClientCreds
+	tc.OpenBlob = func(sum [32]byte) (io.ReadCloser, error) {
+		r, _, err := n.blobs.Open(sum)
+		return r, err
+	}
 	if tc.Logger == nil {
 		tc.Logger = n.log
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -54,6 +55,9 @@ type Config struct {
 	ReportUnreachable func(raft.NodeID)
 	// ReportSnapshot is told how sending a snapshot to a peer ended.
 	ReportSnapshot func(to raft.NodeID, failed bool)
+	// OpenBlob serves peers' FetchBlob calls; nil serves none. The reader must fail at the end
+	// if the stored bytes do not match sum.
+	OpenBlob func(sum [32]byte) (io.ReadCloser, error)
 
 	// QueueMessages bounds the outbound queue of each peer.
 	QueueMessages int

@@ -2,7 +2,12 @@ package transport
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +263,29 @@ func TestConfigValidation(t *testing.T) {
 	cfg.QueueMessages = 0
 	if _, err := New(cfg); err == nil {
 		t.Fatal("zero queue bound accepted")
+	}
+}
+
+func TestDownloadBlob(t *testing.T) {
+	data := bytes.Repeat([]byte("blob bytes "), 60000) // 660 kB: three pieces
+	sum := sha256.Sum256(data)
+	nodes := startCluster(t, 2, func(c *Config) {
+		c.OpenBlob = func(s [32]byte) (io.ReadCloser, error) {
+			if s != sum {
+				return nil, os.ErrNotExist
+			}
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}
+	}, nil)
+	ctx := context.Background()
+	got, err := nodes[0].tr.DownloadBlob(ctx, 2, sum, 1<<20)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download: %d bytes, %v", len(got), err)
+	}
+	if _, err := nodes[0].tr.DownloadBlob(ctx, 2, sum, 1000); err == nil {
+		t.Fatal("blob over the size limit accepted")
+	}
+	if _, err := nodes[0].tr.DownloadBlob(ctx, 2, sha256.Sum256([]byte("x")), 1<<20); !errors.Is(err, ErrBlobUnavailable) {
+		t.Fatalf("missing blob: %v", err)
 	}
 }

@@ -591,6 +591,96 @@ func (x *Feedback) GetSnapshotFailed() bool {
 	return false
 }
 
+// BlobRequest asks a peer for the bytes of a file chunk by their SHA-256.
+type BlobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobRequest) Reset() {
+	*x = BlobRequest{}
+	mi := &file_raftpb_raft_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobRequest) ProtoMessage() {}
+
+func (x *BlobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_raftpb_raft_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
+func (*BlobRequest) Descriptor() ([]byte, []int) {
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BlobRequest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+// BlobPiece is part of a blob's bytes, in order.
+type BlobPiece struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobPiece) Reset() {
+	*x = BlobPiece{}
+	mi := &file_raftpb_raft_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobPiece) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobPiece) ProtoMessage() {}
+
+func (x *BlobPiece) ProtoReflect() protoreflect.Message {
+	mi := &file_raftpb_raft_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobPiece.ProtoReflect.Descriptor instead.
+func (*BlobPiece) Descriptor() ([]byte, []int) {
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BlobPiece) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_raftpb_raft_proto protoreflect.FileDescriptor
 
 const file_raftpb_raft_proto_rawDesc = "" +
@@ -640,9 +730,14 @@ const file_raftpb_raft_proto_rawDesc = "" +
 	"\x05chunk\x18\x03 \x01(\v2\x1f.raftchat.raft.v1.SnapshotChunkR\x05chunk\"Z\n" +
 	"\bFeedback\x12%\n" +
 	"\x0esnapshot_index\x18\x01 \x01(\x04R\rsnapshotIndex\x12'\n" +
-	"\x0fsnapshot_failed\x18\x02 \x01(\bR\x0esnapshotFailed2I\n" +
+	"\x0fsnapshot_failed\x18\x02 \x01(\bR\x0esnapshotFailed\"%\n" +
+	"\vBlobRequest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"\x1f\n" +
+	"\tBlobPiece\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x94\x01\n" +
 	"\x04Raft\x12A\n" +
-	"\x06Stream\x12\x17.raftchat.raft.v1.Frame\x1a\x1a.raftchat.raft.v1.Feedback(\x010\x01B+Z)github.com/raftchat/raftchat/proto/raftpbb\x06proto3"
+	"\x06Stream\x12\x17.raftchat.raft.v1.Frame\x1a\x1a.raftchat.raft.v1.Feedback(\x010\x01\x12I\n" +
+	"\tFetchBlob\x12\x1d.raftchat.raft.v1.BlobRequest\x1a\x1b.raftchat.raft.v1.BlobPiece0\x01B+Z)github.com/raftchat/raftchat/proto/raftpbb\x06proto3"
 
 var (
 	file_raftpb_raft_proto_rawDescOnce sync.Once
@@ -656,7 +751,7 @@ func file_raftpb_raft_proto_rawDescGZIP() []byte {
 	return file_raftpb_raft_proto_rawDescData
 }
 
-var file_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_raftpb_raft_proto_goTypes = []any{
 	(*Entry)(nil),            // 0: raftchat.raft.v1.Entry
 	(*ConfState)(nil),        // 1: raftchat.raft.v1.ConfState
@@ -666,6 +761,8 @@ var file_raftpb_raft_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),    // 5: raftchat.raft.v1.SnapshotChunk
 	(*Frame)(nil),            // 6: raftchat.raft.v1.Frame
 	(*Feedback)(nil),         // 7: raftchat.raft.v1.Feedback
+	(*BlobRequest)(nil),      // 8: raftchat.raft.v1.BlobRequest
+	(*BlobPiece)(nil),        // 9: raftchat.raft.v1.BlobPiece
 }
 var file_raftpb_raft_proto_depIdxs = []int32{
 	1, // 0: raftchat.raft.v1.SnapshotMetadata.conf_state:type_name -> raftchat.raft.v1.ConfState
@@ -676,9 +773,11 @@ var file_raftpb_raft_proto_depIdxs = []int32{
 	4, // 5: raftchat.raft.v1.Frame.messages:type_name -> raftchat.raft.v1.Message
 	5, // 6: raftchat.raft.v1.Frame.chunk:type_name -> raftchat.raft.v1.SnapshotChunk
 	6, // 7: raftchat.raft.v1.Raft.Stream:input_type -> raftchat.raft.v1.Frame
-	7, // 8: raftchat.raft.v1.Raft.Stream:output_type -> raftchat.raft.v1.Feedback
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
+	8, // 8: raftchat.raft.v1.Raft.FetchBlob:input_type -> raftchat.raft.v1.BlobRequest
+	7, // 9: raftchat.raft.v1.Raft.Stream:output_type -> raftchat.raft.v1.Feedback
+	9, // 10: raftchat.raft.v1.Raft.FetchBlob:output_type -> raftchat.raft.v1.BlobPiece
+	9, // [9:11] is the sub-list for method output_type
+	7, // [7:9] is the sub-list for method input_type
 	7, // [7:7] is the sub-list for extension type_name
 	7, // [7:7] is the sub-list for extension extendee
 	0, // [0:7] is the sub-list for field type_name
@@ -695,7 +794,7 @@ func file_raftpb_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftpb_raft_proto_rawDesc), len(file_raftpb_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

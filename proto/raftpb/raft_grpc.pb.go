@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Raft_Stream_FullMethodName = "/raftchat.raft.v1.Raft/Stream"
+	Raft_Stream_FullMethodName    = "/raftchat.raft.v1.Raft/Stream"
+	Raft_FetchBlob_FullMethodName = "/raftchat.raft.v1.Raft/FetchBlob"
 )
 
 // RaftClient is the client API for Raft service.
@@ -30,9 +31,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Raft is the peer service. A node opens one long-lived Stream to each peer for ordinary
-// messages and a short-lived Stream per snapshot.
+// messages and a short-lived Stream per snapshot. FetchBlob lets a node that caught up through
+// a snapshot (and so never applied the chunks it covers) get file bytes from a peer.
 type RaftClient interface {
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Feedback], error)
+	FetchBlob(ctx context.Context, in *BlobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobPiece], error)
 }
 
 type raftClient struct {
@@ -56,14 +59,35 @@ func (c *raftClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Raft_StreamClient = grpc.BidiStreamingClient[Frame, Feedback]
 
+func (c *raftClient) FetchBlob(ctx context.Context, in *BlobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobPiece], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Raft_ServiceDesc.Streams[1], Raft_FetchBlob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BlobRequest, BlobPiece]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_FetchBlobClient = grpc.ServerStreamingClient[BlobPiece]
+
 // RaftServer is the server API for Raft service.
 // All implementations must embed UnimplementedRaftServer
 // for forward compatibility.
 //
 // Raft is the peer service. A node opens one long-lived Stream to each peer for ordinary
-// messages and a short-lived Stream per snapshot.
+// messages and a short-lived Stream per snapshot. FetchBlob lets a node that caught up through
+// a snapshot (and so never applied the chunks it covers) get file bytes from a peer.
 type RaftServer interface {
 	Stream(grpc.BidiStreamingServer[Frame, Feedback]) error
+	FetchBlob(*BlobRequest, grpc.ServerStreamingServer[BlobPiece]) error
 	mustEmbedUnimplementedRaftServer()
 }
 
@@ -76,6 +100,9 @@ type UnimplementedRaftServer struct{}
 
 func (UnimplementedRaftServer) Stream(grpc.BidiStreamingServer[Frame, Feedback]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedRaftServer) FetchBlob(*BlobRequest, grpc.ServerStreamingServer[BlobPiece]) error {
+	return status.Error(codes.Unimplemented, "method FetchBlob not implemented")
 }
 func (UnimplementedRaftServer) mustEmbedUnimplementedRaftServer() {}
 func (UnimplementedRaftServer) testEmbeddedByValue()              {}
@@ -105,6 +132,17 @@ func _Raft_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Raft_StreamServer = grpc.BidiStreamingServer[Frame, Feedback]
 
+func _Raft_FetchBlob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BlobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RaftServer).FetchBlob(m, &grpc.GenericServerStream[BlobRequest, BlobPiece]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_FetchBlobServer = grpc.ServerStreamingServer[BlobPiece]
+
 // Raft_ServiceDesc is the grpc.ServiceDesc for Raft service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -118,6 +156,11 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _Raft_Stream_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "FetchBlob",
+			Handler:       _Raft_FetchBlob_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "raftpb/raft.proto",
