@@ -129,12 +129,17 @@ func TestFailoverWhenANodeDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Alice streams events through node 0, which then dies; the stream resumes on node 1
-	// after the last event it delivered.
+	zero, err := alice.Post(ctx, g.GetId(), "zero", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice streams events (after "zero") through node 0, which then dies; the stream
+	// resumes on node 1 after the last event it delivered.
 	got := make(chan string, 10)
 	subErr := make(chan error, 1)
 	go func() {
-		subErr <- alice.Subscribe(ctx, client.Position{}, func(ev *chatpb.Event) error {
+		from := client.Position{Index: zero.GetLogIndex(), Ordinal: ^uint32(0)}
+		subErr <- alice.Subscribe(ctx, from, func(ev *chatpb.Event) error {
 			if m := ev.GetMessage(); m != nil {
 				got <- m.GetText()
 			}
@@ -148,8 +153,15 @@ func TestFailoverWhenANodeDies(t *testing.T) {
 		}
 	}
 	post("before")
-	if s := <-got; s != "before" {
-		t.Fatalf("got %q", s)
+	select {
+	case s := <-got:
+		if s != "before" {
+			t.Fatalf("got %q, want %q", s, "before")
+		}
+	case err := <-subErr:
+		t.Fatalf("subscribe ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("stream delivered nothing")
 	}
 	tn.servers[0].Stop()
 	post("after") // fails over to node 1
