@@ -19,8 +19,10 @@ import (
 //   - and driver-visible monotonicity: durable term, vote within a term, durable commit and
 //     each incarnation's commit and applied index never go backwards.
 type Checker struct {
-	leaders  map[raft.Term]raft.NodeID
-	applied  map[raft.Index]appliedEntry
+	leaders map[raft.Term]raft.NodeID
+	applied map[raft.Index]appliedEntry
+	// top is the highest index in applied.
+	top      raft.Index
 	hashes   map[raft.Index]uint64
 	durable  map[raft.NodeID]raft.HardState
 	volatile map[raft.NodeID]volatileState
@@ -31,7 +33,7 @@ type Checker struct {
 	reads     map[string]raft.Index
 	violation []string
 	// IgnoreUndurableAcks skips the check that an append acknowledgement covers only stored
-	// entries, to look past that known raft bug for consequences further downstream.
+	// entries, to look past such a bug for its consequences further downstream.
 	IgnoreUndurableAcks bool
 }
 
@@ -144,6 +146,7 @@ func (ch *Checker) ObserveApplied(id raft.NodeID, term raft.Term, sm StateMachin
 	prev, ok := ch.applied[e.Index]
 	if !ok {
 		ch.applied[e.Index] = appliedEntry{entry: *e, term: term}
+		ch.top = max(ch.top, e.Index)
 		return
 	}
 	if prev.entry.Term != e.Term || prev.entry.Type != e.Type || !bytes.Equal(prev.entry.Data, e.Data) {
@@ -181,13 +184,8 @@ func (ch *Checker) CheckLogs(nodes []*Node, leaders map[raft.NodeID]raft.Term) {
 // highest entry any node applied must be in a majority of durable logs (or below their
 // snapshots). Log matching then covers every earlier committed entry.
 func (ch *Checker) checkMajorityDurable(logs []durableLog) {
-	var top appliedEntry
-	for _, ae := range ch.applied {
-		if ae.entry.Index > top.entry.Index {
-			top = ae
-		}
-	}
-	if top.entry.Index == 0 {
+	top, ok := ch.applied[ch.top]
+	if !ok {
 		return
 	}
 	holders := 0
