@@ -8,14 +8,11 @@ import (
 )
 
 // Machine is the chat state machine. It is not safe for concurrent use: the node serialises
-// Apply, Restore and queries (queries may share a read lock among themselves, since they never
-// modify the machine).
+// Apply and Restore with everything else; queries and Snapshot never modify the machine, so
+// they may run concurrently with each other under a read lock.
 type Machine struct {
 	cfg Config
 	st  state
-	// snapshotHint is the size of the last snapshot, to allocate the next one at once. It only
-	// affects memory use, never the bytes.
-	snapshotHint int
 }
 
 // New returns an empty machine at applied index 0.

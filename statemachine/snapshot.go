@@ -26,7 +26,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot returns the state as deterministic bytes; Restore(Snapshot()) is an exact round trip.
 func (m *Machine) Snapshot() ([]byte, error) {
-	e := &enc{b: append(make([]byte, 0, m.snapshotHint+m.snapshotHint/8+64), snapshotMagic...)}
+	e := &enc{b: append(make([]byte, 0, m.sizeEstimate()), snapshotMagic...)}
 	e.u(snapshotVersion)
 	st := &m.st
 	e.u(st.applied)
@@ -46,9 +46,20 @@ func (m *Machine) Snapshot() ([]byte, error) {
 	}
 	m.encodeSessions(e)
 	m.encodeEvents(e)
-	out := binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
-	m.snapshotHint = len(out)
-	return out, nil
+	return binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli)), nil
+}
+
+// sizeEstimate guesses the snapshot size from the dominant terms (message texts and fixed
+// message fields), so that encoding a large state allocates about once.
+func (m *Machine) sizeEstimate() int {
+	n := 1024 + 64*len(m.st.users) + 64*len(m.st.files) + 256*m.st.events.len()
+	for _, c := range m.st.convs {
+		n += 64 + 24*len(c.members) + 24*len(c.msgs)
+		for _, ch := range c.texts.chunks {
+			n += len(ch)
+		}
+	}
+	return n
 }
 
 func (m *Machine) encodeUsers(e *enc) {
