@@ -266,3 +266,19 @@ func TestStringers(t *testing.T) {
 		t.Fatal("empty log string")
 	}
 }
+
+// An isolated leader holds at most MaxPendingReadIndex unanswered reads.
+func TestPendingReadIndexBounded(t *testing.T) {
+	nw := electLeader(t, 3, nil)
+	nw.isolate(1)
+	for i := 0; i < MaxPendingReadIndex+10; i++ {
+		nw.nodes[1].rn.ReadIndex([]byte("r"))
+		if i%256 == 0 {
+			nw.settle()
+		}
+	}
+	nw.settle()
+	if n := len(nw.r(1).readOnly.queue); n != MaxPendingReadIndex {
+		t.Fatalf("%d pending reads, want the bound %d", n, MaxPendingReadIndex)
+	}
+}

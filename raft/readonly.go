@@ -93,9 +93,17 @@ func (ro *readOnly) lastPendingCtx() []byte {
 	return binary.BigEndian.AppendUint64(nil, ro.queue[len(ro.queue)-1])
 }
 
+// MaxPendingReadIndex bounds the ReadIndex requests a leader holds unanswered (waiting for its
+// no-op to commit or for a heartbeat round). Beyond it requests are dropped, like any request
+// a leader cannot answer: the driver's timeout covers both.
+const MaxPendingReadIndex = 1 << 12
+
 // handleReadIndex is the leader's ReadIndex (thesis §6.4): record the commit index, then
 // confirm leadership with a heartbeat round before answering.
 func (r *raft) handleReadIndex(m Message) {
+	if len(r.pendingReadIndex)+len(r.readOnly.queue) >= MaxPendingReadIndex {
+		return
+	}
 	if !r.knobs.ReadBeforeNoopCommitted && !r.committedEntryInCurrentTerm() {
 		// Step 1: until this term's no-op commits, our commit index may lag the previous
 		// leader's; wait.
