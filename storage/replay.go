@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,7 @@ func (r *replayer) replaySegment(seq uint64, last bool) error {
 	if err != nil {
 		return fmt.Errorf("read wal segment: %w", err)
 	}
+	data = compact(data)
 	if n := len(r.segs); n > 0 && r.segs[n-1].seq+1 != seq {
 		return fmt.Errorf("%w: segment %s follows %s, missing segments between", ErrCorrupt,
 			wal.SegmentName(seq), wal.SegmentName(r.segs[n-1].seq))
@@ -231,6 +233,17 @@ func (r *replayer) finish(snap raft.Snapshot) error {
 	// file was unreadable), and Raft restarts from it either way.
 	s.mark = m
 	return nil
+}
+
+// compact returns data, or a copy of just its records when most of it is the zero-filled
+// room of a preallocated segment: the entries Load returns point into this buffer, and
+// Raft keeps them for a long time, so the empty room should not come along.
+func compact(data []byte) []byte {
+	end, _ := wal.Scan(data, func(wal.RecordType, []byte, int) error { return nil })
+	if end >= len(data)-len(data)/4 || !wal.AllZero(data[end:]) {
+		return data
+	}
+	return bytes.Clone(data[:end])
 }
 
 func truncateFile(fsys fsx.FS, path string, size int64) error {
