@@ -349,11 +349,13 @@ func (r *raft) Step(m Message) error {
 	case m.Term < r.term:
 		return r.stepLowerTerm(m)
 	}
-	switch m.Type {
-	case MsgHup:
+	switch {
+	case m.Type == MsgHup:
 		r.hup()
-	case MsgVote, MsgPreVote:
+	case m.Type == MsgVote || m.Type == MsgPreVote:
 		r.handleVoteRequest(m)
+	case m.Type == MsgReadIndex && r.knobs.ReadWithoutReadIndex:
+		r.respondReadIndex(m, r.raftLog.committed) // planted bug: no confirmation at all
 	default:
 		return r.step(r, m)
 	}

@@ -71,10 +71,6 @@ func stepFollower(r *raft, m Message) error {
 		r.lead = m.From
 		r.handleSnapshot(m)
 	case MsgTransferLeader, MsgReadIndex:
-		if r.knobs.ReadWithoutReadIndex && m.Type == MsgReadIndex {
-			r.respondReadIndex(m, r.raftLog.committed)
-			return nil
-		}
 		if r.lead == None {
 			return nil // dropped: nobody to forward to
 		}

@@ -15,10 +15,6 @@ func stepLeader(r *raft, m Message) error {
 	case MsgProp:
 		return r.handlePropose(m)
 	case MsgReadIndex:
-		if r.knobs.ReadWithoutReadIndex {
-			r.respondReadIndex(m, r.raftLog.committed)
-			return nil
-		}
 		r.handleReadIndex(m)
 		return nil
 	default:
