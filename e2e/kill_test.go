@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftchat/raftchat/client"
+	"github.com/raftchat/raftchat/proto/chatpb"
 )
 
 // cycles returns the number of leader kills: RAFTCHAT_E2E_CYCLES, default 2.
@@ -62,6 +65,7 @@ func TestLeaderKilledRepeatedly(t *testing.T) {
 	defer cancel()
 	admin := c.admin(ctx)
 	writers := setupWriters(ctx, t, c, 6)
+	sub := subscribe(ctx, c)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, w := range writers {
@@ -97,6 +101,65 @@ func TestLeaderKilledRepeatedly(t *testing.T) {
 	t.Logf("%d cycles: %d acknowledged messages from %d writers, all present once in order on 3 nodes", n, total, len(writers))
 	if total == 0 {
 		t.Fatal("no message was acknowledged")
+	}
+	sub.check(t, got)
+}
+
+// streamed collects the message events one client's Subscribe stream delivers while it
+// fails over between nodes.
+type streamed struct {
+	mu     sync.Mutex
+	byConv map[string][]string
+	err    error
+}
+
+// subscribe starts the admin's event stream (the admin is in every writer's group) from
+// the start of the log, through a client of its own.
+func subscribe(ctx context.Context, c *cluster) *streamed {
+	s := &streamed{byConv: map[string][]string{}}
+	cl := c.newClient(2)
+	if _, err := cl.Login(ctx, "admin", adminPassword); err != nil {
+		c.t.Fatalf("subscriber login: %v", err)
+	}
+	go func() {
+		err := cl.Subscribe(ctx, client.Position{Index: 1, Ordinal: 0}, func(ev *chatpb.Event) error {
+			if m := ev.GetMessage(); m != nil {
+				s.mu.Lock()
+				s.byConv[m.GetConversationId()] = append(s.byConv[m.GetConversationId()], m.GetText())
+				s.mu.Unlock()
+			}
+			return nil
+		})
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	}()
+	return s
+}
+
+// check waits until the stream caught up and compares it with the stored histories: no
+// gap, no duplicate, same order.
+func (s *streamed) check(t *testing.T, histories map[string][]string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the event stream to deliver every message", func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil && !errors.Is(s.err, context.Canceled) {
+			t.Fatalf("subscribe failed: %v", s.err)
+		}
+		for conv, h := range histories {
+			if len(s.byConv[conv]) < len(h) {
+				return false, fmt.Sprintf("%s: streamed %d of %d", conv, len(s.byConv[conv]), len(h))
+			}
+		}
+		return true, ""
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for conv, h := range histories {
+		if got := strings.Join(s.byConv[conv], ","); got != strings.Join(h, ",") {
+			t.Errorf("%s: streamed events differ from the history (%d vs %d messages)", conv, len(s.byConv[conv]), len(h))
+		}
 	}
 }
 
