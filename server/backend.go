@@ -233,6 +233,8 @@ func (n *Node) Subscribe(ctx context.Context, afterIndex uint64,
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-n.draining:
+			return ErrStopped
 		case <-n.done:
 			return ErrStopped
 		}

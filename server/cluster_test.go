@@ -338,3 +338,27 @@ func TestUploadedChunkReachesEveryBlobStore(t *testing.T) {
 		t.Fatalf("missing blob: %v", err)
 	}
 }
+
+func TestDrainHandsOverLeadershipAndEndsSubscriptions(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	c.hasUsers(leader, []string{"admin"})
+	subErr := make(chan error, 1)
+	go func() {
+		subErr <- c.nodes[leader].Subscribe(context.Background(), 0,
+			func(uint64, *commandpb.Command, *commandpb.Result) error { return nil })
+	}()
+	c.nodes[leader].Drain(10 * time.Second)
+	if err := <-subErr; !errors.Is(err, ErrStopped) {
+		t.Fatalf("subscription after drain: %v", err)
+	}
+	if st := c.nodes[leader].RaftStatus(); st.Leader == raft.NodeID(leader+1) || st.Role == raft.StateLeader {
+		t.Fatalf("node %d still leads after drain: %+v", leader+1, st)
+	}
+	c.stop(leader)
+	// The others carry on under the new leader.
+	next := c.waitLeader()
+	if res := c.propose(next, createUser("after", 1)); res.GetCode() != commandpb.ErrorCode_OK {
+		t.Fatalf("propose after drain: %v %s", res.GetCode(), res.GetError())
+	}
+}

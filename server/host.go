@@ -171,10 +171,11 @@ func (h *Host) MetricsAddr() string {
 // Done is closed when the node's loop has ended.
 func (h *Host) Done() <-chan struct{} { return h.Node.Done() }
 
-// Stop shuts down gracefully: health turns NOT_SERVING, client calls get GracePeriod to
-// finish, then the node stops. It returns the node's fatal error, if any.
+// Stop shuts down gracefully: health turns NOT_SERVING, subscriptions end, a leader hands
+// over leadership, client calls get the rest of GracePeriod to finish, then the node stops. It returns the node's fatal error, if any.
 func (h *Host) Stop() error {
 	h.health.Shutdown()
+	h.Node.Drain(h.grace / 2)
 	stopped := make(chan struct{})
 	go func() { h.grpc.GracefulStop(); close(stopped) }()
 	select {

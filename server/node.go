@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -52,10 +53,12 @@ type Node struct {
 	events  *eventLog
 	status  atomic.Pointer[node.Status]
 
-	stopOnce sync.Once
-	stopc    chan struct{}
-	done     chan struct{}
-	err      error // why the loop ended; read after done is closed
+	stopOnce  sync.Once
+	stopc     chan struct{}
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain
+	done      chan struct{}
+	err       error // why the loop ended; read after done is closed
 
 	// anonClient and anonRequest name commands proposed without a client id.
 	anonClient  string
@@ -85,7 +88,7 @@ func New(cfg Config) (*Node, error) {
 		reqs:    make(chan func(), cfg.MaxPendingRequests),
 		inbound: make(chan raft.Message, cfg.MaxInboundMessages),
 		reports: newReportQueue(),
-		stopc:   make(chan struct{}), done: make(chan struct{}),
+		stopc:   make(chan struct{}), done: make(chan struct{}), draining: make(chan struct{}),
 		m: newMetrics(cfg.Registerer),
 	}
 	if err := n.openStores(); err != nil {
@@ -201,6 +204,36 @@ func (n *Node) Stop() error {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.done
 	return n.err
+}
+
+// Drain prepares a graceful stop: subscriptions end (with ErrStopped, so their clients
+// resume on another node) and, if this node leads, it hands leadership to a reachable peer and
+// waits up to timeout for the handover, so the cluster does not sit out an election timeout.
+func (n *Node) Drain(timeout time.Duration) {
+	n.drainOnce.Do(func() { close(n.draining) })
+	st := n.status.Load()
+	if st.Role != raft.StateLeader {
+		return
+	}
+	peers := n.tr.Reachable(n.cfg.ReachableWindow)
+	if len(peers) == 0 {
+		return
+	}
+	to := peers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if n.submit(ctx, func() { n.rep.TransferLeadership(to) }) != nil {
+		return
+	}
+	for ctx.Err() == nil && n.status.Load().Leader == n.cfg.ID {
+		select {
+		case <-ctx.Done():
+		case <-n.done:
+			return
+		case <-time.After(n.cfg.TickInterval):
+		}
+	}
+	n.log.Info("leadership handed over for shutdown", "to", to, "leader", n.status.Load().Leader)
 }
 
 // Done is closed when the loop has ended (Stop, or a fatal storage error; see Err).
