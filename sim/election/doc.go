@@ -8,7 +8,8 @@
 // its heartbeat interval. The trial measures the time without a leader: from the crash until
 // a new leader is elected AND every surviving server knows it (each has stepped down to a
 // follower of the new leader's term). Trials that find no leader within Config.MaxOutage
-// count as MaxOutage and are reported in Result.Capped.
+// count as MaxOutage and are reported in Result.Capped; so are trials in which no leader
+// held on long enough to be crashed (Result.Unstable: timeouts near the broadcast time).
 //
 // Timing model, in virtual time (nothing here reads a clock):
 //   - network: one-way delay uniform in [LatencyMin, LatencyMax] (default 4.5-7.5 ms);

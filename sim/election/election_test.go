@@ -157,3 +157,16 @@ func TestFigure16Full(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnstableCluster: when messages take longer than the election timeout no leader ever
+// settles; such trials count as capped and unstable instead of aborting the run.
+func TestUnstableCluster(t *testing.T) {
+	res, err := Run(Config{TimeoutMin: 10 * time.Millisecond, TimeoutMax: 12 * time.Millisecond,
+		LatencyMin: 30 * time.Millisecond, LatencyMax: 40 * time.Millisecond, Trials: 3, MaxOutage: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Unstable != 3 || res.Capped != 3 || res.MaxMs != 1000 {
+		t.Fatalf("result %+v", res)
+	}
+}

@@ -1,6 +1,7 @@
 package election
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -12,13 +13,18 @@ func Run(cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	outages := make([]time.Duration, 0, cfg.Trials)
-	elections, capped := 0, 0
+	elections, capped, unstable := 0, 0, 0
 	for k := 0; k < cfg.Trials; k++ {
 		w, err := newWorld(cfg, trialSeed(cfg.Seed, k))
 		if err != nil {
 			return Result{}, err
 		}
 		d, n, err := w.run()
+		if errors.Is(err, errUnstable) {
+			// Counted as a capped outage: the cluster never had a leader to lose.
+			unstable++
+			d, err = cfg.MaxOutage, nil
+		}
 		if err != nil {
 			return Result{}, fmt.Errorf("trial %d: %w", k, err)
 		}
@@ -29,7 +35,7 @@ func Run(cfg Config) (Result, error) {
 		elections += n
 	}
 	res := summarize(outages, elections)
-	res.Capped = capped
+	res.Capped, res.Unstable = capped, unstable
 	return res, nil
 }
 

@@ -24,6 +24,9 @@ type Result struct {
 	MinMs float64 `json:"min_ms"`
 	// Capped counts trials that hit Config.MaxOutage (counted as MaxOutage).
 	Capped int `json:"capped"`
+	// Unstable counts trials (included in Capped) in which no leader held on long enough
+	// to be crashed: election timeouts too close to the broadcast time.
+	Unstable int `json:"unstable"`
 	// CDF has one point per distinct outage, at most 1000 points (evenly thinned).
 	CDF []Point `json:"cdf"`
 	// Elections is the mean number of elections (terms started) per trial after the crash:

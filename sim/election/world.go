@@ -2,6 +2,7 @@ package election
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -80,6 +81,10 @@ type world struct {
 	crashTerm raft.Term
 }
 
+// errUnstable: no leader stayed in place long enough to be crashed (timeouts far below the
+// broadcast time).
+var errUnstable = errors.New("election: no stable leader to crash")
+
 // warmupHeartbeats is how many heartbeat intervals the first leader serves (and proposes
 // entries) before it may be crashed.
 const warmupHeartbeats = 3
@@ -148,7 +153,7 @@ func (w *world) run() (time.Duration, int, error) {
 			return w.cfg.MaxOutage, w.termsSinceCrash(), nil
 		}
 		if !w.crashed && w.now > w.cfg.MaxOutage {
-			return 0, 0, fmt.Errorf("election: no stable leader to crash after %v", w.now)
+			return 0, 0, errUnstable
 		}
 		if err := w.handle(e); err != nil {
 			return 0, 0, err
