@@ -54,12 +54,13 @@ func (h *handler) Subscribe(r *chatpb.SubscribeRequest, stream chatpb.ChatServic
 		}
 	}
 	lastSend := time.Now()
+	var presence []*chatpb.Event
 	for {
-		next, applied, sent, err := h.sendEvents(ctx, p.Username, pos, stream)
+		next, applied, sent, err := h.sendEvents(ctx, p.Username, pos, presence, stream)
 		if err != nil {
 			return err
 		}
-		pos = next
+		pos, presence = next, nil
 		if sent {
 			lastSend = time.Now()
 		} else if applied > pos.index && time.Since(lastSend) >= heartbeatEvery {
@@ -69,10 +70,27 @@ func (h *handler) Subscribe(r *chatpb.SubscribeRequest, stream chatpb.ChatServic
 			}
 			lastSend = time.Now()
 		}
-		if err := h.waitApplied(ctx, max(applied, pos.index)); err != nil {
+		if presence, err = h.waitApplied(ctx, max(applied, pos.index)); err != nil {
 			return err
 		}
 	}
+}
+
+// presenceEvents turns an applied Heartbeat into presence events. They are best effort:
+// only heartbeats seen while waiting are reported, and a resumed stream does not replay
+// them (presence is a current state, which ListUsers gives).
+func presenceEvents(index uint64, cmd *commandpb.Command, res *commandpb.Result) []*chatpb.Event {
+	hb := cmd.GetHeartbeat()
+	if hb == nil || res.GetCode() != commandpb.ErrorCode_OK {
+		return nil
+	}
+	var out []*chatpb.Event
+	for i, u := range hb.GetUsernames() {
+		out = append(out, &chatpb.Event{Index: index, Ordinal: uint32(i), TimeUnixMs: cmd.GetTimeUnixMs(),
+			Kind: &chatpb.Event_Presence{Presence: &chatpb.User{Username: u, Online: !hb.GetOffline(),
+				LastSeenUnixMs: cmd.GetTimeUnixMs()}}})
+	}
+	return out
 }
 
 func sendHeartbeat(stream chatpb.ChatService_SubscribeServer, pos position) error {
@@ -81,8 +99,25 @@ func sendHeartbeat(stream chatpb.ChatService_SubscribeServer, pos position) erro
 
 // sendEvents sends the visible events after pos that the local replica holds, batch by
 // batch, and returns the new position, the applied index seen and whether it sent any.
-func (h *handler) sendEvents(ctx context.Context, user string, pos position, stream chatpb.ChatService_SubscribeServer) (position, uint64, bool, error) {
+// Pending presence events are merged in log order (heartbeat entries carry no feed events,
+// so their positions never collide with feed events).
+func (h *handler) sendEvents(ctx context.Context, user string, pos position, presence []*chatpb.Event,
+	stream chatpb.ChatService_SubscribeServer) (position, uint64, bool, error) {
 	sent := false
+	flush := func(through uint64) error {
+		for len(presence) > 0 && presence[0].GetIndex() <= through {
+			ev := presence[0]
+			presence = presence[1:]
+			if ev.GetIndex() <= pos.index {
+				continue
+			}
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+			pos, sent = position{index: ev.GetIndex(), ordinal: ev.GetOrdinal()}, true
+		}
+		return nil
+	}
 	for {
 		var evs []statemachine.Event
 		var applied uint64
@@ -112,32 +147,43 @@ func (h *handler) sendEvents(ctx context.Context, user string, pos position, str
 			if idx < pos.index || (idx == pos.index && (pos.ordinal == wholeEntry || ord <= pos.ordinal)) {
 				continue
 			}
+			if err := flush(idx - 1); err != nil {
+				return pos, applied, sent, err
+			}
 			if err := stream.Send(eventPB(ev, ord, convs)); err != nil {
 				return pos, applied, sent, err
 			}
 			pos, sent = position{index: idx, ordinal: ord}, true
 		}
 		if len(evs) < eventBatch {
-			return pos, applied, sent, nil
+			err := flush(applied)
+			return pos, applied, sent, err
 		}
 	}
 }
 
 // waitApplied returns once the local replica applied an entry after index, or after
 // heartbeatEvery, or with ctx's error.
-func (h *handler) waitApplied(ctx context.Context, index uint64) error {
+// The entry that woke it, if a heartbeat, comes back as presence events.
+func (h *handler) waitApplied(ctx context.Context, index uint64) ([]*chatpb.Event, error) {
 	wctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
 	defer cancel()
-	err := h.s.b.Subscribe(wctx, index, func(uint64, *commandpb.Command, *commandpb.Result) error { return errWake })
+	var presence []*chatpb.Event
+	err := h.s.b.Subscribe(wctx, index, func(i uint64, cmd *commandpb.Command, res *commandpb.Result) error {
+		presence = presenceEvents(i, cmd, res)
+		return errWake
+	})
 	switch {
-	case errors.Is(err, errWake), errors.Is(err, ErrEventsCompacted), errors.Is(err, ErrSubscriberTooSlow):
-		return nil
+	case errors.Is(err, errWake):
+		return presence, nil
+	case errors.Is(err, ErrEventsCompacted), errors.Is(err, ErrSubscriberTooSlow):
+		return nil, nil
 	case ctx.Err() != nil:
-		return toStatus(ctx.Err())
+		return nil, toStatus(ctx.Err())
 	case wctx.Err() != nil:
-		return nil
+		return nil, nil
 	}
-	return toStatus(err)
+	return nil, toStatus(err)
 }
 
 // membershipViews reads the current view of every group a membership event names, when

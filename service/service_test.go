@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -370,5 +371,45 @@ func TestSuggestAndStatus(t *testing.T) {
 	st, err := bob.ClusterStatus(c)
 	if err != nil || st.GetRole() != "leader" || st.GetApplied() == 0 {
 		t.Fatalf("status: %v %v", st, err)
+	}
+}
+
+func TestSubscribeDeliversPresence(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := e.client("alice"), e.client("bob")
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	m, err := alice.SendDirect(c, "bob", "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan *chatpb.User, 100)
+	go func() {
+		_ = bob.Subscribe(c, client.Position{Index: m.GetLogIndex(), Ordinal: ^uint32(0)}, func(ev *chatpb.Event) error {
+			if p := ev.GetPresence(); p != nil {
+				seen <- p
+			}
+			return nil
+		})
+	}()
+	// Presence is best effort (reported when the stream is waiting): keep saying so.
+	for {
+		err := alice.Do(c, func(ctx context.Context, rpc chatpb.ChatServiceClient) error {
+			_, err := rpc.SetPresence(ctx, &chatpb.SetPresenceRequest{Meta: alice.NewWriteMeta(), Online: false})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-seen:
+			// Sign-up's own heartbeats (online) may arrive too.
+			if p.GetUsername() == "alice" && !p.GetOnline() {
+				return
+			}
+		case <-time.After(20 * time.Millisecond):
+		case <-c.Done():
+			t.Fatal("no presence event")
+		}
 	}
 }

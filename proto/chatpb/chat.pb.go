@@ -2502,6 +2502,7 @@ type Event_Reaction struct {
 }
 
 type Event_Presence struct {
+	// presence is best effort: reported when seen, not replayed by a resumed stream.
 	Presence *User `protobuf:"bytes,7,opt,name=presence,proto3,oneof"`
 }
 
