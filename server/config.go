@@ -104,7 +104,7 @@ func DefaultConfig(id raft.NodeID, members []Member, dataDir string) Config {
 	return Config{
 		ID: id, Members: members, DataDir: dataDir,
 		TickInterval: 10 * time.Millisecond, ElectionTicks: 15, HeartbeatTicks: 2,
-		SnapshotEveryEntries: 10_000, CompactionTailEntries: 5_000,
+		SnapshotEveryEntries: 50_000, CompactionTailEntries: 10_000,
 		MaxPendingRequests: 8192, MaxInboundMessages: 8192, MaxDrainPerIteration: 4096,
 		EventRetention: 10_000,
 		RetryInterval:  20 * time.Millisecond, ResendAfter: 2 * time.Second,

@@ -63,7 +63,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&fl.tick, "tick", 10*time.Millisecond, "Raft tick length")
 	f.IntVar(&fl.electionTicks, "election-ticks", 15, "election timeout in ticks (randomized up to twice that)")
 	f.IntVar(&fl.heartbeatTicks, "heartbeat-ticks", 2, "heartbeat interval in ticks")
-	f.Uint64Var(&fl.snapshotEvery, "snapshot-every", 10_000, "take a snapshot every N applied entries")
+	f.Uint64Var(&fl.snapshotEvery, "snapshot-every", 50_000, "take a snapshot every N applied entries (the whole chat state is encoded and synced each time)")
 	fl.common.register(cmd)
 	return cmd
 }

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+)
+
+func TestEventLog(t *testing.T) {
+	l := newEventLog(10, 4) // applied 10: the next event is 11
+	if evs, wake, gone := l.read(11, 100); len(evs) != 0 || wake == nil || gone {
+		t.Fatalf("empty log: %v %v %v", evs, wake, gone)
+	}
+	_, wake, _ := l.read(11, 100)
+	for i := uint64(11); i <= 17; i++ {
+		l.append(i, &commandpb.Command{RequestId: i}, nil)
+	}
+	select {
+	case <-wake:
+		t.Fatal("woken before publish")
+	default:
+	}
+	l.publish()
+	<-wake // closed by publish
+	// 7 events with retention 4: trimming happens at 2*retain, so 11..17 are all still here.
+	evs, _, gone := l.read(12, 3)
+	if gone || len(evs) != 3 || evs[0].index != 12 || evs[2].cmd.GetRequestId() != 14 {
+		t.Fatalf("read(12, 3) = %+v, gone %v", evs, gone)
+	}
+	l.append(18, nil, nil) // 8 = 2*retain events: keep the newest 4, 15..18
+	if _, _, gone := l.read(14, 10); !gone {
+		t.Fatal("read of a trimmed index not reported gone")
+	}
+	if evs, _, _ := l.read(15, 10); len(evs) != 4 || evs[3].index != 18 {
+		t.Fatalf("read(15) = %+v", evs)
+	}
+	// A jump (a snapshot was installed) drops everything before it.
+	l.append(30, nil, nil)
+	if _, _, gone := l.read(18, 10); !gone {
+		t.Fatal("index before a snapshot jump not reported gone")
+	}
+	if evs, _, _ := l.read(30, 10); len(evs) != 1 || evs[0].index != 30 {
+		t.Fatalf("read(30) = %+v", evs)
+	}
+	if evs, wake, gone := l.read(40, 10); len(evs) != 0 || wake == nil || gone {
+		t.Fatal("a future index must wait")
+	}
+}
