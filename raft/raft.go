@@ -54,7 +54,10 @@ type raft struct {
 	// committed (§6.4 step 1); they are served once it is.
 	pendingReadIndex []Message
 
-	leadTransferee  NodeID
+	leadTransferee NodeID
+	// transferElapsed counts the ticks since the transfer started; it has its own counter so
+	// a transfer request never postpones the CheckQuorum period.
+	transferElapsed int
 	uncommittedSize uint64
 
 	electionElapsed           int
@@ -285,6 +288,14 @@ func (r *raft) tickElection() {
 func (r *raft) tickHeartbeat() {
 	r.heartbeatElapsed++
 	r.electionElapsed++
+	if r.leadTransferee != None {
+		r.transferElapsed++
+		if r.transferElapsed >= r.electionTimeout {
+			// A transfer that did not finish within an election timeout is abandoned so the
+			// leader can take proposals again (thesis §3.10).
+			r.leadTransferee = None
+		}
+	}
 	if r.electionElapsed >= r.electionTimeout {
 		r.electionElapsed = 0
 		if r.checkQuorum && !r.knobs.IgnoreCheckQuorum && !r.quorumActive() {
@@ -292,9 +303,6 @@ func (r *raft) tickHeartbeat() {
 			r.becomeFollower(r.term, None)
 			return
 		}
-		// A transfer that did not finish within an election timeout is abandoned so the
-		// leader can take proposals again (thesis §3.10).
-		r.leadTransferee = None
 		r.expireSnapshots()
 	}
 	if r.heartbeatElapsed >= r.heartbeatTimeout {

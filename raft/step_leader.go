@@ -225,7 +225,7 @@ func (r *raft) handleTransferLeader(m Message, pr *tracker.Progress) {
 		return
 	}
 	// The transfer must finish within an election timeout (tickHeartbeat aborts it).
-	r.electionElapsed = 0
+	r.transferElapsed = 0
 	r.leadTransferee = target
 	if pr.Match == uint64(r.raftLog.lastIndex()) {
 		r.send(Message{To: target, Type: MsgTimeoutNow})

@@ -173,3 +173,17 @@ func TestTransferBypassesLease(t *testing.T) {
 		t.Fatalf("leader %d term %d", nw.leader(), nw.r(2).term)
 	}
 }
+
+// §6.2 with §3.10: transfer requests reaching an isolated leader do not postpone its
+// CheckQuorum step-down.
+func TestTransferDoesNotPostponeCheckQuorum(t *testing.T) {
+	nw := electLeader(t, 3, withPreVoteCheckQuorum)
+	nw.isolate(1)
+	for i := 0; i <= 2*DefaultElectionTimeoutTicks; i++ {
+		nw.nodes[1].rn.TransferLeadership(NodeID(2 + i%2))
+		nw.tickAll(1)
+	}
+	if nw.r(1).state == StateLeader {
+		t.Fatal("isolated leader still leads after two election timeouts of transfer requests")
+	}
+}
