@@ -102,28 +102,36 @@ func tail(trace []string, n int) string {
 	return strings.Join(trace, "\n")
 }
 
-// TestPropertyCatchesPlantedBugs shows that the random schedules and the checker catch the
-// planted bugs they can reach: with each knob on, some seed must fail. Knobs not listed here
-// are caught by scenario scripts instead (see TestInteractionCatchesPlantedBugs).
+// TestPropertyCatchesPlantedBugs shows that the random schedules and the checker catch every
+// planted bug: with each knob on, some seed must fail, and in the expected way (a safety
+// violation, or for liveness bugs a cluster that stops making progress). The scenario
+// scripts catch each of them too (TestInteractionCatchesPlantedBugs).
 func TestPropertyCatchesPlantedBugs(t *testing.T) {
 	for _, tc := range []struct {
 		knob     string
 		liveness bool // caught as lack of progress rather than as a safety violation
+		steps    int  // schedule length; rare interleavings need longer ones
 	}{
-		{"VoteWithoutLogCheck", false},     // leader completeness
-		{"VoteBeforePersist", false},       // a granted vote that is not durable
-		{"KeepConflictingSuffix", false},   // an acknowledgement that the logs do not back
-		{"ApplyBeforeCommit", false},       // applying beyond the durable commit index
-		{"ReadWithoutReadIndex", false},    // stale linearizable read
-		{"ReadBeforeNoopCommitted", false}, // stale read from a new leader
-		{"NextIndexOffByOne", true},        // no progress after healing
+		{"CommitPreviousTermByCount", false, 1500}, // Figure 8: a "committed" entry overwritten
+		{"VoteWithoutLogCheck", false, 300},        // leader completeness
+		{"VoteBeforePersist", false, 300},          // a granted vote that is not durable
+		{"KeepConflictingSuffix", false, 300},      // an acknowledgement the logs do not back
+		{"ApplyBeforeCommit", false, 300},          // applying beyond the durable commit index
+		{"ReadWithoutReadIndex", false, 300},       // stale linearizable read
+		{"ReadBeforeNoopCommitted", false, 300},    // stale read from a new leader
+		{"AcceptStaleTermAppend", false, 300},      // a deposed leader's entries win
+		{"NextIndexOffByOne", true, 300},           // no progress after healing
+		{"IgnoreCheckQuorum", false, 300},          // an isolated leader keeps leading
+		{"HeartbeatCommitUncapped", false, 300},    // a follower commits a stale entry
 	} {
 		t.Run(tc.knob, func(t *testing.T) {
 			for seed := uint64(0); seed < 500; seed++ {
 				var knobs raft.TestingKnobs
-				knobs.Set(tc.knob)
+				if !knobs.Set(tc.knob) {
+					t.Fatalf("no knob %s", tc.knob)
+				}
 				ch := pcgChooser{rand.New(rand.NewPCG(seed, 1))}
-				_, err := runSchedule(ch, &knobs, 300)
+				_, err := runSchedule(ch, &knobs, tc.steps)
 				if err == nil {
 					continue
 				}
@@ -137,5 +145,18 @@ func TestPropertyCatchesPlantedBugs(t *testing.T) {
 			}
 			t.Errorf("planted bug %s went unnoticed in 500 random schedules", tc.knob)
 		})
+	}
+}
+
+// TestPropertyKnobsListed keeps TestPropertyCatchesPlantedBugs honest when raft gains a knob.
+func TestPropertyKnobsListed(t *testing.T) {
+	src, err := os.ReadFile("property_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range (raft.TestingKnobs{}).Names() {
+		if !strings.Contains(string(src), `{"`+name+`",`) {
+			t.Errorf("planted bug %s is not in TestPropertyCatchesPlantedBugs", name)
+		}
 	}
 }

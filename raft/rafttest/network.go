@@ -133,6 +133,7 @@ func (c *Cluster) deliver(m raft.Message) (bool, error) {
 	if c.tracing() {
 		c.logf("%s\n", DescribeMessage(m))
 	}
+	to.isolatedTicks = 0 // contact, even from a node that crashed since, renews the quorum lease
 	if err := to.Raw.Step(m); err != nil {
 		c.logf("  step error: %v\n", err)
 	}

@@ -24,6 +24,8 @@ type Node struct {
 	voters []raft.NodeID
 	// commit is the highest commit index this incarnation has seen in a HardState.
 	commit raft.Index
+	// isolatedTicks counts this node's ticks as a leader cut off from a quorum.
+	isolatedTicks int
 }
 
 // Down reports whether the node is crashed.
@@ -77,6 +79,7 @@ func (c *Cluster) start(n *Node) error {
 	}
 	n.Raw = rn
 	n.ReadStates = nil
+	n.isolatedTicks = 0
 	n.commit = n.Storage.HardState().Commit
 	c.observe(n)
 	return nil

@@ -173,7 +173,35 @@ func (c *Cluster) Tick(id raft.NodeID) error {
 	}
 	n.Raw.Tick()
 	c.observe(n)
+	c.checkQuorumLiveness(n)
 	return nil
+}
+
+// checkQuorumLiveness: with CheckQuorum a leader that cannot reach a quorum must step down
+// within two election timeouts of its own ticks (thesis §6.2): one period may still count
+// contact from before the cut, the next must not.
+func (c *Cluster) checkQuorumLiveness(n *Node) {
+	if !c.opts.CheckQuorum || n.Raw.Status().RaftState != raft.StateLeader || c.reachesQuorum(n) {
+		n.isolatedTicks = 0
+		return
+	}
+	n.isolatedTicks++
+	if n.isolatedTicks == 2*c.opts.ElectionTimeoutTicks+1 {
+		c.Checker.violate("check quorum: node %d still leads after %d ticks without a quorum",
+			n.ID, 2*c.opts.ElectionTimeoutTicks)
+	}
+}
+
+// reachesQuorum reports whether n and the live nodes it is linked with both ways form a
+// majority of the cluster.
+func (c *Cluster) reachesQuorum(n *Node) bool {
+	reach := 0
+	for _, p := range c.nodes {
+		if p == n || !p.Down() && c.Connected(n.ID, p.ID) && c.Connected(p.ID, n.ID) {
+			reach++
+		}
+	}
+	return reach > len(c.nodes)/2
 }
 
 // Campaign makes node id start an election now.
