@@ -16,8 +16,14 @@ import (
 //     identical up to it (§5.3);
 //   - leader completeness: a leader holds every entry committed before its term (§5.4);
 //   - state machine safety: no two nodes apply different entries at one index (§5.4.3);
-//   - and driver-visible monotonicity: durable term, vote within a term, durable commit and
-//     each incarnation's commit and applied index never go backwards.
+//
+// and of what a driver relies on: durable term, vote within a term, durable commit and each
+// incarnation's commit and applied index never go backwards; a granted vote is durable
+// before it is sent; an append acknowledgement covers only stored entries that match the
+// leader's; committed entries are durable on a majority and never overwritten; a ReadIndex
+// answer covers every write committed before the read was issued (thesis §6.4). The Cluster
+// adds the Ready contract (MustSync) and, with CheckQuorum, that an isolated leader steps
+// down in time.
 type Checker struct {
 	leaders map[raft.Term]raft.NodeID
 	applied map[raft.Index]appliedEntry
