@@ -11,30 +11,27 @@ var Standard = sim.GenParams{
 }
 
 // Table lists every planted bug with its pinned seed (0: not pinned, the test searches).
-// A case with a Gap is not expected to be caught yet; Gap says what is missing.
+// A case with a Gap is not reliably caught yet; Gap says what is missing. Its pinned seed is
+// still tried, but the test skips rather than searches when that seed does not catch it.
 var Table = []Case{
-	{Bug: "CommitPreviousTermByCount", Params: Standard,
-		Gap: "a new leader's no-op travels in the same append as the older entries, so a majority " +
-			"never acknowledges only the older ones; needs appends split or the no-op delayed"},
+	{Bug: "CommitPreviousTermByCount", Params: Standard, Seed: 2},
 	{Bug: "VoteWithoutLogCheck", Params: Standard, Seed: 7},
 	{Bug: "VoteBeforePersist", Params: Standard,
 		Gap: "the simulator's NodeView carries the durable vote, not Raft's in-memory one, and no " +
 			"Durable state; with both, check's persistence and vote safety checks fire"},
 	{Bug: "KeepConflictingSuffix", Params: Standard, Seed: 4},
 	{Bug: "ApplyBeforeCommit", Params: Standard, Seed: 1},
-	{Bug: "ReadWithoutReadIndex", Params: Standard, Seed: 1},
+	{Bug: "ReadWithoutReadIndex", Params: Standard, Seed: 3},
 	{Bug: "ReadBeforeNoopCommitted", Params: Standard,
 		Gap: "needs a read at a new leader within one round trip of its election, after the old " +
 			"leader acknowledged a write whose commit no follower learned; not hit in 1..200"},
-	{Bug: "AcceptStaleTermAppend", Params: Standard,
-		Gap: "a deposed leader's appends must arrive after a newer leader committed; the network " +
-			"never delays a message by more than a few ms, so none does"},
+	{Bug: "AcceptStaleTermAppend", Params: Standard, Seed: 10},
 	{Bug: "NextIndexOffByOne", Params: Standard, Seed: 1},
-	{Bug: "IgnoreCheckQuorum", Params: Standard, Seed: 88},
+	{Bug: "IgnoreCheckQuorum", Params: Standard, Seed: 88,
+		Gap: "no safety check observes a leader outliving its quorum contact; it was caught only " +
+			"through lucky stale reads (seeds 196 and 88 of earlier workloads)"},
 	{Bug: "HeartbeatCommitUncapped", Params: Standard, Seed: 8},
-	{Bug: "DropSessionsFromSnapshot", Params: Standard,
-		Gap: "replicas apply the same commands and only their state differs; needs the simulator " +
-			"to report state digests to check.ObserveState (or a read of the restored replica)"},
+	{Bug: "DropSessionsFromSnapshot", Params: Standard, Seed: 23},
 }
 
 // Cases returns one case per planted bug the simulator knows, in its order: the Table entry,
