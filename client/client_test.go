@@ -56,6 +56,7 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	cfg := service.DefaultConfig()
 	cfg.PasswordParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltBytes: 16, KeyBytes: 32}
 	cfg.AccessTokenTTL = time.Hour
+	cfg.Bootstrap = true
 	for range 2 {
 		svc, err := service.New(tn.backend, cfg)
 		if err != nil {

@@ -17,8 +17,9 @@ import (
 )
 
 // bootstrapClientID is the session of the one Bootstrap command: every node that tries to
-// bootstrap uses the same (client id, request id), so the log applies only the first.
-const bootstrapClientID = "system/bootstrap"
+// bootstrap uses the same (client id, request id), so the log applies only the first (the
+// same id server.Node uses when it bootstraps on becoming leader).
+const bootstrapClientID = "chatd-bootstrap"
 
 // signingKey returns the cluster's token key, bootstrapping the cluster when it has none.
 func (s *Service) signingKey(ctx context.Context) ([]byte, error) {
@@ -34,19 +35,39 @@ func (s *Service) signingKey(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if key == nil {
-		if err := s.bootstrap(ctx); err != nil {
+		if key, err = s.awaitBootstrap(ctx); err != nil {
 			return nil, err
-		}
-		err = s.read(ctx, false, func(m *statemachine.Machine) error {
-			key = m.SigningKey()
-			return nil
-		})
-		if err != nil || key == nil {
-			return nil, status.Error(codes.Unavailable, "cluster not bootstrapped yet")
 		}
 	}
 	s.key.Store(&key)
 	return key, nil
+}
+
+// awaitBootstrap proposes the Bootstrap when this service is configured to, then waits
+// (bounded by ctx and a few seconds) until a Bootstrap has applied.
+func (s *Service) awaitBootstrap(ctx context.Context) ([]byte, error) {
+	if s.cfg.Bootstrap {
+		if err := s.bootstrap(ctx); err != nil {
+			return nil, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		var key []byte
+		err := s.read(wctx, false, func(m *statemachine.Machine) error {
+			key = m.SigningKey()
+			return nil
+		})
+		if err == nil && key != nil {
+			return key, nil
+		}
+		select {
+		case <-wctx.Done():
+			return nil, status.Error(codes.Unavailable, "cluster not bootstrapped yet")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // bootstrap proposes the cluster's one Bootstrap: a fresh signing key and the first admin.

@@ -34,6 +34,7 @@ func testConfig() service.Config {
 	cfg := service.DefaultConfig()
 	cfg.PasswordParams = cheapParams
 	cfg.AdminPassword = adminPassword
+	cfg.Bootstrap = true
 	cfg.MaxMessageBytes = 1024
 	cfg.MaxChunkBytes = 64 << 10
 	cfg.MaxFileBytes = 1 << 20

@@ -52,8 +52,12 @@ type Config struct {
 	AccessTokenTTL, RefreshTokenTTL time.Duration
 	// Suggester produces reply suggestions; nil uses the built-in offline suggester.
 	Suggester Suggester
-	// AdminUsername and AdminPassword name the first admin, created when this node
-	// bootstraps the cluster (the first sign-up or login on a fresh cluster). An empty
+	// Bootstrap makes the service propose the cluster's Bootstrap (signing key and first
+	// admin) on the first call that needs a key, for backends that do not bootstrap
+	// themselves (server.Node does, on becoming leader; leave this false there). Without
+	// it the service waits for the key to appear.
+	Bootstrap bool
+	// AdminUsername and AdminPassword name the first admin when Bootstrap is set. An empty
 	// password is replaced by a random one, logged once at warning level.
 	AdminUsername, AdminPassword string
 	// PasswordParams are the argon2id costs of new password hashes.

@@ -413,3 +413,10 @@ func TestSubscribeDeliversPresence(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutBootstrapCallsAreUnavailable(t *testing.T) {
+	e := newEnv(t, func(c *service.Config) { c.Bootstrap = false })
+	_, err := e.raw.SignUp(ctx(t), &chatpb.SignUpRequest{Meta: &chatpb.WriteMeta{ClientId: "c", RequestId: 1},
+		Username: "alice", Password: "alice-password"})
+	wantCode(t, err, codes.Unavailable, "sign-up before the cluster is bootstrapped")
+}

@@ -25,6 +25,7 @@ func serve(t *testing.T) string {
 	}
 	cfg := service.DefaultConfig()
 	cfg.PasswordParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltBytes: 16, KeyBytes: 32}
+	cfg.Bootstrap = true
 	svc, err := service.New(node, cfg)
 	if err != nil {
 		t.Fatal(err)
