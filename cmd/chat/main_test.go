@@ -87,6 +87,8 @@ func TestUserCommands(t *testing.T) {
 		{append([]string{"groups"}, bob...), "team"},
 		{append([]string{"status"}, bob...), "leader"},
 		{append([]string{"login", "bob", "--password", "bob-password"}, bob...), "logged in as bob"},
+		{append([]string{"users"}, bob...), "alice\t"},
+		{append([]string{"search", "hello"}, bob...), "alice: hello bob"},
 	}
 	for _, s := range steps {
 		out, errOut, code := runChat(t, s.args...)
@@ -98,6 +100,12 @@ func TestUserCommands(t *testing.T) {
 	h, errOut, code := runChat(t, append([]string{"history", firstConv(out, "direct")}, bob...)...)
 	if code != 0 || !strings.Contains(h, "alice: hello bob") {
 		t.Fatalf("history: exit %d %q %q", code, h, errOut)
+	}
+	if out, errOut, code := runChat(t, append([]string{"logout"}, bob...)...); code != 0 || out != "logged out\n" {
+		t.Fatalf("logout: exit %d %q %q", code, out, errOut)
+	}
+	if _, _, code := runChat(t, append([]string{"groups"}, bob...)...); code == 0 {
+		t.Fatal("groups works after logout")
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,8 +99,118 @@ func addUserCommands(root *cobra.Command, g *globalFlags, out io.Writer) {
 		newAuthCmd("signup", "create an account and log in", g, out),
 		newAuthCmd("login", "log in", g, out),
 		newSendCmd(g, out), newHistoryCmd(g, out), newGroupsCmd(g, out),
-		newTailCmd(g, out), newStatusCmd(g, out),
+		newTailCmd(g, out), newStatusCmd(g, out), newUsersCmd(g, out), newSearchCmd(g, out),
+		newSuggestCmd(g, out), newLogoutCmd(g, out),
 	)
+}
+
+// promptPassword reads one line from stdin (the password is not flag-visible in ps).
+func promptPassword(cmd *cobra.Command) (string, error) {
+	fmt.Fprint(cmd.ErrOrStderr(), "password: ")
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return "", usageError{errors.New("no password given (--password, $RAFTCHAT_PASSWORD or stdin)")}
+	}
+	return line, nil
+}
+
+func newUsersCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "users",
+		Short: "list users with presence",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				users, err := c.Users(ctx, true)
+				if err != nil {
+					return err
+				}
+				for _, u := range users {
+					state := "offline"
+					if u.GetOnline() {
+						state = "online"
+					}
+					fmt.Fprintf(out, "%s\t%s\t%s\n", u.GetUsername(), state,
+						strings.TrimPrefix(strings.ToLower(u.GetRole().String()), "role_"))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newSearchCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	var conv string
+	cmd := &cobra.Command{
+		Use:   "search TEXT",
+		Short: "search the messages you can see",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				msgs, err := c.Search(ctx, strings.Join(args, " "), conv, 50)
+				if err != nil {
+					return err
+				}
+				for _, m := range msgs {
+					printMessage(out, m)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&conv, "conv", "", "only this conversation")
+	return cmd
+}
+
+func newSuggestCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "suggest CONVERSATION",
+		Short: "suggest replies to the latest messages of a conversation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
+				s, err := c.Suggest(ctx, args[0], 3)
+				if err != nil {
+					return err
+				}
+				for _, line := range s.GetSuggestions() {
+					fmt.Fprintln(out, line)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newLogoutCmd(g *globalFlags, out io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "revoke this session's tokens on every node and forget them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := connect(g, true)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if err := c.Logout(ctx); err != nil {
+				return err
+			}
+			if err := os.Remove(g.session); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove session: %w", err)
+			}
+			fmt.Fprintln(out, "logged out")
+			return nil
+		},
+	}
 }
 
 func newAuthCmd(name, short string, g *globalFlags, out io.Writer) *cobra.Command {
@@ -110,7 +221,10 @@ func newAuthCmd(name, short string, g *globalFlags, out io.Writer) *cobra.Comman
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if password == "" {
-				return usageError{errors.New("--password is required")}
+				var err error
+				if password, err = promptPassword(cmd); err != nil {
+					return err
+				}
 			}
 			return withClient(cmd, g, false, func(ctx context.Context, c *client.Client) error {
 				var err error
