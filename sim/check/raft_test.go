@@ -77,9 +77,9 @@ func (c *miniCluster) views() []NodeView {
 		vs = append(vs, NodeView{
 			Log: log,
 			ID:  st.ID, Alive: true, Role: st.RaftState, Leader: st.Lead,
-			Term: st.HardState.Term, Vote: st.HardState.Vote,
+			Term: st.Term, Vote: st.Vote,
 			Durable: c.sts[i].HardState(), DurableKnown: true,
-			Commit: st.HardState.Commit, Applied: st.Applied,
+			Commit: st.Commit, Applied: st.Applied,
 		})
 	}
 	return vs

@@ -68,21 +68,23 @@ func WriteSVG(w io.Writer, p Plot) error {
 	}
 	ax := xAxis(series, p.XMaxMs, p.LogX)
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, svgHeader, plotW, plotH, plotW, plotH)
-	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
-	fmt.Fprintf(bw, `<text x="%.1f" y="18" text-anchor="middle" font-size="14">%s</text>`+"\n", marginL+innerW/2, html.EscapeString(title))
-	writeAxes(bw, ax)
-	fmt.Fprintf(bw, `<clipPath id="plot"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`+"\n",
+	// bufio.Writer errors are sticky: Flush reports the first one.
+	pr := func(format string, args ...any) { _, _ = fmt.Fprintf(bw, format, args...) }
+	pr(svgHeader, plotW, plotH, plotW, plotH)
+	pr(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
+	pr(`<text x="%.1f" y="18" text-anchor="middle" font-size="14">%s</text>`+"\n", marginL+innerW/2, html.EscapeString(title))
+	writeAxes(pr, ax)
+	pr(`<clipPath id="plot"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`+"\n",
 		marginL, marginT-1, innerW, innerH+2)
 	for k, s := range series {
 		color := palette[k%len(palette)]
-		fmt.Fprintf(bw, `<path clip-path="url(#plot)" fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", color, stepPath(s.Points, ax))
+		pr(`<path clip-path="url(#plot)" fill="none" stroke="%s" stroke-width="1.5" d="%s"/>`+"\n", color, stepPath(s.Points, ax))
 		y := marginT + 10 + float64(k)*legendRowH
 		x := marginL + innerW + 15
-		fmt.Fprintf(bw, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", x, y, x+legendDX, y, color)
-		fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" dominant-baseline="middle">%s</text>`+"\n", x+legendDX+6, y, html.EscapeString(s.Label))
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", x, y, x+legendDX, y, color)
+		pr(`<text x="%.1f" y="%.1f" dominant-baseline="middle">%s</text>`+"\n", x+legendDX+6, y, html.EscapeString(s.Label))
 	}
-	fmt.Fprintln(bw, "</svg>")
+	pr("</svg>\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write svg: %w", err)
 	}
@@ -151,20 +153,20 @@ func xTicks(ax axis) []float64 {
 	return ts
 }
 
-func writeAxes(w io.Writer, ax axis) {
+func writeAxes(pr func(string, ...any), ax axis) {
 	for _, x := range xTicks(ax) {
 		px := ax.x(x)
-		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", px, marginT, px, marginT+innerH, gridStyle)
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%g</text>`+"\n", px, marginT+innerH+16, x)
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", px, marginT, px, marginT+innerH, gridStyle)
+		pr(`<text x="%.1f" y="%.1f" text-anchor="middle">%g</text>`+"\n", px, marginT+innerH+16, x)
 	}
 	for pct := 0; pct <= 100; pct += 20 {
 		py := sy(float64(pct) / 100)
-		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", marginL, py, marginL+innerW, py, gridStyle)
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%d%%</text>`+"\n", marginL-6, py, pct)
+		pr(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" %s/>`+"\n", marginL, py, marginL+innerW, py, gridStyle)
+		pr(`<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%d%%</text>`+"\n", marginL-6, py, pct)
 	}
-	fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" %s/>`+"\n", marginL, marginT, innerW, innerH, axisStyle)
-	fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", marginL+innerW/2, plotH-12, xLabel)
-	fmt.Fprintf(w, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", marginT+innerH/2, yLabel)
+	pr(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" %s/>`+"\n", marginL, marginT, innerW, innerH, axisStyle)
+	pr(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", marginL+innerW/2, plotH-12, xLabel)
+	pr(`<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", marginT+innerH/2, yLabel)
 }
 
 // stepPath draws an empirical CDF as a staircase starting at 0%.

@@ -251,11 +251,9 @@ func (w *world) deliver(i int, m raft.Message) error {
 		return err
 	}
 	// Figure 2: a follower that hears from the current leader restarts its timer.
-	switch m.Type {
-	case raft.MsgApp, raft.MsgHeartbeat, raft.MsgSnap:
-		if m.Term == s.term && s.role != raft.StateLeader {
-			w.resetTimer(i)
-		}
+	fromLeader := m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat || m.Type == raft.MsgSnap
+	if fromLeader && m.Term == s.term && s.role != raft.StateLeader {
+		w.resetTimer(i)
 	}
 	return nil
 }
@@ -285,7 +283,7 @@ func (w *world) process(i int) error {
 	for s.rn.HasReady() {
 		rd := s.rn.Ready()
 		if rd.SoftState != nil {
-			s.role, s.lead = rd.SoftState.RaftState, rd.SoftState.Lead
+			s.role, s.lead = rd.RaftState, rd.Lead
 			if s.role == raft.StateLeader && !s.ticking {
 				s.ticking = true
 				w.schedule(&event{at: w.now + w.cfg.Tick, kind: evTick, node: i})

@@ -110,9 +110,9 @@ type state struct {
 func newState(msgs []Message) *state {
 	h := fnv.New64a()
 	for _, m := range msgs {
-		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%t\x00", m.Seq, m.Author, m.Text, m.Edited)
+		_, _ = fmt.Fprintf(h, "%d\x00%s\x00%s\x00%t\x00", m.Seq, m.Author, m.Text, m.Edited)
 		for _, r := range m.Reactions {
-			fmt.Fprintf(h, "%s\x00%s\x00", r.Emoji, r.User)
+			_, _ = fmt.Fprintf(h, "%s\x00%s\x00", r.Emoji, r.User)
 		}
 		_, _ = h.Write([]byte{0xff})
 	}
@@ -194,8 +194,10 @@ func stepPost(s *state, in Input, out Output) (bool, *state) {
 		}
 		msgs := append(slices.Clone(s.msgs), Message{Seq: next, Author: in.Author, Text: in.Text})
 		return true, newState(msgs)
+	default:
+		// NotFound and Denied make no sense for a post.
+		return false, s
 	}
-	return false, s
 }
 
 // stepChange handles Edit and React, whose legal outcome depends on the target message.
