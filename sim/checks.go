@@ -164,7 +164,7 @@ func (w *World) probeLiveness() {
 		return
 	}
 	w.livenessMsg = msg
-	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, node: -1})
+	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, arg: probeLiveness, node: -1})
 }
 
 // livenessGap says what the liveness phase still waits for ("" when nothing).

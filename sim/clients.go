@@ -12,8 +12,8 @@ import (
 const (
 	clientTimeoutNs  = 1_000_000_000 // give up on an attempt, retry elsewhere with the same id
 	refusedDelayNs   = 10_000_000    // a crashed node refuses the connection quickly
-	backoffMinNs     = 30_000_000
-	backoffSpreadNs  = 120_000_000
+	backoffMinNs     = 5_000_000
+	backoffSpreadNs  = 60_000_000
 	maxOpsPerConv    = 240 // keeps each linearizability partition small
 	bootstrapWaitNs  = 50_000_000
 	systemClientName = "sim-bootstrap"

@@ -118,6 +118,7 @@ func (w *World) onFault(f *FaultEvent) {
 		return
 	}
 	nd := w.faultNode(f)
+	defer w.noteTopology()
 	switch f.Kind {
 	case FaultPartition:
 		links := f.Links
@@ -284,6 +285,7 @@ func (w *World) clockJump(n *simNode, jumpMs int64) {
 	}
 	if jumpMs < 0 {
 		n.stallUntil = w.now - jumpMs*1_000_000
+		w.progress.healthySince = max(w.progress.healthySince, n.stallUntil)
 		return
 	}
 	ticks := min(int(float64(jumpMs*1_000_000)*n.rate/tickNs), 4*electionTicks)
@@ -307,5 +309,5 @@ func (w *World) onPhase() {
 		}
 	}
 	w.logAll("LIVENESS PHASE: faults healed")
-	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, node: -1})
+	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, arg: probeLiveness, node: -1})
 }

@@ -109,6 +109,11 @@ func (w *World) countOps(r *Result) {
 // acknowledged message must be readable, with its text, on every node.
 func (w *World) liveCheck(r *Result) {
 	r.LivenessOK = w.livenessOK
+	if w.progress.violation != "" {
+		r.LivenessOK = false
+		r.Violations = append(r.Violations, w.progress.violation)
+		return
+	}
 	if len(w.fatal) > 0 {
 		r.LivenessOK = false
 		return

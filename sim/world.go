@@ -22,7 +22,8 @@ const (
 	livenessProbeNs      = 100_000_000
 	// eventsPerSimSecond bounds a run's events (a healthy 5-node run needs about 700 per
 	// simulated second); a buggy cluster that ping-pongs messages forever fails instead.
-	eventsPerSimSecond = 20_000
+	eventsPerSimSecond    = 3_000
+	eventsPerClientSecond = 400
 )
 
 // Options configure one run besides its schedule.
@@ -80,6 +81,8 @@ type World struct {
 
 	checker *check.Checker
 	views   []check.NodeView
+
+	progress progress
 
 	safetyEndNs int64
 	endNs       int64
@@ -153,6 +156,8 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 		w.q.push(event{at: s.Events[i].AtUs * 1000, kind: evFault, arg: int32(i), node: -1})
 	}
 	w.q.push(event{at: w.safetyEndNs, kind: evPhase, node: -1})
+	w.q.push(event{at: progressProbeNs, kind: evProbe, arg: probeProgress, node: -1})
+	w.progress.healthySince = 0
 	w.initClients()
 	return w, nil
 }
@@ -167,7 +172,7 @@ func (w *World) voters() []raft.NodeID {
 
 // Run executes the whole run and returns its result.
 func (w *World) Run() *Result {
-	budget := eventsPerSimSecond * (w.endNs/1e9 + 1)
+	budget := (eventsPerSimSecond + eventsPerClientSecond*int64(len(w.clients))) * (w.endNs/1e9 + 1)
 	for w.q.len() > 0 && !w.done {
 		e := w.q.pop()
 		if e.at > w.endNs {
@@ -206,7 +211,11 @@ func (w *World) dispatch(e *event) int {
 		w.onPhase()
 		return -1
 	case evProbe:
-		w.probeLiveness()
+		if e.arg == probeProgress {
+			w.probeProgress()
+		} else {
+			w.probeLiveness()
+		}
 		return -1
 	}
 	panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
