@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -205,5 +207,32 @@ func TestTokenRefreshedWhenExpired(t *testing.T) {
 	}
 	if a, _ := alice.Tokens(); a == "expired.or.garbage" {
 		t.Fatal("access token not replaced")
+	}
+}
+
+func TestUploadAndDownloadFile(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := tn.client(t, 0)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := alice.CreateGroup(ctx, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("raftchat file bytes "), 40_000) // 800000 bytes: 4 chunks
+	f, err := alice.UploadFile(ctx, g.GetId(), "big.txt", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data); f.GetSize() != uint64(len(data)) || !bytes.Equal(f.GetSha256(), sum[:]) {
+		t.Fatalf("file ref %v", f)
+	}
+	var out bytes.Buffer
+	n, err := alice.DownloadFile(ctx, f.GetFileId(), 300_000, &out)
+	if err != nil || n != uint64(len(data)-300_000) || !bytes.Equal(out.Bytes(), data[300_000:]) {
+		t.Fatalf("download from 300000: %d bytes, %v", n, err)
 	}
 }

@@ -72,7 +72,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxMessageBytes:   16 << 10,
 		MaxFileBytes:      1 << 30,
-		MaxChunkBytes:     1 << 20,
+		MaxChunkBytes:     256 << 10, // = statemachine.DefaultConfig().MaxChunkBytes
 		MaxPageSize:       500,
 		RequestsPerSecond: 1000,
 		Burst:             2000,
