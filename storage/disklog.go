@@ -48,7 +48,9 @@ type DiskLog struct {
 	segs   []segInfo // oldest first; the last one is open for appending
 	f      fsx.File  // the last segment
 	size   int64     // bytes written to f
-	buf    []byte    // encoded records not yet written to f
+	// roomy: f has preallocated room after size; if not, the next spare is wanted early
+	roomy bool
+	buf   []byte // encoded records not yet written to f
 	// unsynced: bytes were written to f since its last fsync. Invariant: the records
 	// before them are durable.
 	unsynced bool
@@ -152,10 +154,6 @@ func (l *DiskLog) recover() error {
 		l.prep = newPreparer(l.fs, l.walDir, l.opts.SegmentBytes, l.opts.Logger)
 	}
 	if len(l.segs) == 0 {
-		if l.prep != nil {
-			l.prep.request()
-			l.prep.wait() // a fresh log starts with a preallocated segment too
-		}
 		return l.startSegment(0)
 	}
 	last := l.segs[len(l.segs)-1]
@@ -165,6 +163,11 @@ func (l *DiskLog) recover() error {
 		return fmt.Errorf("open wal segment: %w", err)
 	}
 	l.f, l.size = f, r.tail
+	if st, err := f.Stat(); err == nil && st.Size() > r.tail {
+		l.roomy = true
+	} else if l.prep != nil {
+		l.prep.request()
+	}
 	// A process that died without fsync left its writes in the page cache, where recovery
 	// just read them: make them durable before Raft treats them as its stable log.
 	if err := f.Sync(); err != nil {

@@ -209,7 +209,7 @@ func TestSegmentsRotateAndSnapshotsCleanUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	segs := listDir(t, filepath.Join(dir, "wal"))
+	segs := segmentFiles(t, dir)
 	if len(segs) < 10 {
 		t.Fatalf("%d segments for 200 KB of 4 KiB segments: %v", len(segs), segs)
 	}
@@ -223,8 +223,9 @@ func TestSegmentsRotateAndSnapshotsCleanUp(t *testing.T) {
 	if len(snaps) != KeepSnapshots {
 		t.Fatalf("snapshot files %v, want the newest %d", snaps, KeepSnapshots)
 	}
-	left := listDir(t, filepath.Join(dir, "wal"))
-	if len(left) >= len(segs) || len(left) > 6 {
+	left := segmentFiles(t, dir)
+	// About 5 of the 13-odd segments hold entries above 120, the older retained snapshot.
+	if len(left) > len(segs)-4 {
 		t.Fatalf("segments after snapshots at 120 and 180: %v (before: %d)", left, len(segs))
 	}
 	mustClose(t, l)
@@ -268,6 +269,17 @@ func listDir(t testing.TB, dir string) []string {
 	return names
 }
 
+func segmentFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var segs []string
+	for _, n := range listDir(t, filepath.Join(dir, "wal")) {
+		if _, ok := wal.ParseSegmentName(n); ok {
+			segs = append(segs, n)
+		}
+	}
+	return segs
+}
+
 func lastSegment(t testing.TB, dir string) string {
 	t.Helper()
 	names := listDir(t, filepath.Join(dir, "wal"))
@@ -294,8 +306,29 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := l.Stats()
-	if st.Syncs-before.Syncs != 3 || st.BytesWritten == 0 || st.LastIndex != 3 || st.Segments != 1 || st.SyncTime <= 0 ||
-		st.PreallocatedSegments != 1 {
+	if st.Syncs-before.Syncs < 3 || st.BytesWritten == 0 || st.LastIndex != 3 || st.SyncTime <= 0 {
 		t.Fatalf("stats %+v (before %+v)", st, before)
 	}
+}
+
+// TestFreshLogMovesToPreallocatedSegment: a fresh log starts in a segment that grows as it
+// is written (Open does not wait for zero-filling) and moves to a preallocated one as soon
+// as the spare is ready.
+func TestFreshLogMovesToPreallocatedSegment(t *testing.T) {
+	o := testOptions(nil)
+	o.SegmentBytes = 1 << 20
+	l := mustOpen(t, t.TempDir(), o)
+	defer mustClose(t, l)
+	if st := l.Stats(); st.PreallocatedSegments != 0 || st.Segments != 1 {
+		t.Fatalf("fresh log: %+v", st)
+	}
+	l.prep.wait()
+	if err := l.Save(raft.HardState{Term: 1}, ents(1, 1, 1, 10), true); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.PreallocatedSegments != 1 || st.Segments != 2 {
+		t.Fatalf("after the spare was ready: %+v", st)
+	}
+	_, _, got := load(t, l)
+	sameEntries(t, got, ents(1, 1, 1, 10))
 }

@@ -99,6 +99,7 @@ func TestFailedFsync(t *testing.T) {
 	faulty := fsx.NewFaulty(fsx.OS)
 	o := testOptions(nil)
 	o.FS = faulty
+	o.Preallocate = false // no background spare whose own syncs would fail too
 	l := mustOpen(t, dir, o)
 	defer func() { _ = l.Close() }()
 	if err := l.Save(raft.HardState{Term: 1}, ents(1, 2, 1, 10), true); err != nil {
@@ -126,6 +127,7 @@ func TestFullDiskDuringRotationAndSnapshot(t *testing.T) {
 	faulty := fsx.NewFaulty(fsx.OS)
 	o := testOptions(nil)
 	o.FS = faulty
+	o.Preallocate = false // TestSpareFailureFallsBack covers spares
 	l := mustOpen(t, dir, o)
 	if err := l.Save(raft.HardState{Term: 1}, ents(1, 3, 1, 100), true); err != nil {
 		t.Fatal(err)
@@ -161,4 +163,43 @@ func TestFullDiskDuringRotationAndSnapshot(t *testing.T) {
 	faulty.SetInjector(nil)
 	_ = l.Close()
 	checkRecoveredHS(t, dir, synced, raft.HardState{Term: 1}, false)
+}
+
+// TestSpareFailureFallsBack: when zero-filling spares fails (a nearly full disk), the log
+// keeps working with segments that grow as written, and does not rotate on every Save.
+func TestSpareFailureFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	faulty := fsx.NewFaulty(fsx.OS)
+	faulty.SetInjector(func(op fsx.Op, name string, n int) (int, error) {
+		if op == fsx.OpWrite && strings.HasSuffix(name, spareName) {
+			return 0, syscall.ENOSPC
+		}
+		return n, nil
+	})
+	var logs logBuf
+	o := testOptions(&logs)
+	o.FS = faulty
+	l := mustOpen(t, dir, o)
+	var all []raft.Entry
+	for i := range 60 {
+		e := ents(raft.Index(i+1), 1, 1, 300)
+		all = append(all, e...)
+		if err := l.Save(raft.HardState{}, e, true); err != nil {
+			t.Fatal(err)
+		}
+		l.prep.wait() // let every spare attempt finish (and fail) before the next Save
+	}
+	st := l.Stats()
+	// 60 records of ~330 bytes fill about five 4 KiB segments.
+	if st.PreallocatedSegments != 0 || st.Segments > 7 {
+		t.Fatalf("stats with failing spares: %+v", st)
+	}
+	if !strings.Contains(logs.String(), "preallocating a segment failed") {
+		t.Fatalf("spare failure not logged: %s", logs.String())
+	}
+	mustClose(t, l)
+	l = mustOpen(t, dir, o)
+	defer mustClose(t, l)
+	_, _, got := load(t, l)
+	sameEntries(t, got, all)
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/raftchat/raftchat/storage/wal"
 )
 
-// Segments are preallocated: once the current segment is half full, a spare file is filled
-// with zeros to SegmentBytes and fsynced in the background, and rotation turns it into the
-// next segment by writing the header and
+// Segments are preallocated: once the current segment is half full (or right away if it
+// has no preallocated room), a spare file is filled with zeros to SegmentBytes and fsynced
+// in the background, and rotation turns it into the next segment by writing the header and
 // renaming it. Appending then overwrites blocks the file system already holds, so each
 // fdatasync flushes data only, with no journal commit for a growing file size; on ext4
 // that cuts the cost of the per-Save sync noticeably. Recovery treats the zeros after the
@@ -23,22 +23,26 @@ const spareName = "spare.tmp"
 // zeros is the fill source; it is only ever read.
 var zeros [1 << 20]byte
 
-// preparer fills spare segment files on its own goroutine, one at a time.
+// preparer fills spare segment files on its own goroutine, one at a time. Its fields
+// below done belong to the DiskLog's side (under the DiskLog's mutex).
 type preparer struct {
 	fs     fsx.FS
 	path   string
 	size   int64
 	logger *slog.Logger
 	req    chan struct{} // one request at a time; closed by stop
-	ready  chan fsx.File // the prepared file, or nil after a failure
+	readyc chan fsx.File // the prepared file, or nil after a failure
 	done   chan struct{} // closed when run returns
-	busy   bool          // a request is outstanding (owned by the DiskLog's goroutine)
+
+	busy   bool     // a request is outstanding
+	spare  fsx.File // a prepared spare received and not yet used
+	gaveUp bool     // the last attempt failed: no retry until the next segment starts
 }
 
 func newPreparer(fsys fsx.FS, walDir string, size int64, logger *slog.Logger) *preparer {
 	p := &preparer{
 		fs: fsys, path: filepath.Join(walDir, spareName), size: size, logger: logger,
-		req: make(chan struct{}, 1), ready: make(chan fsx.File, 1), done: make(chan struct{}),
+		req: make(chan struct{}, 1), readyc: make(chan fsx.File, 1), done: make(chan struct{}),
 	}
 	go p.run()
 	return p
@@ -51,34 +55,53 @@ func (p *preparer) run() {
 		if err != nil {
 			p.logger.Warn("wal: preallocating a segment failed; the next one will grow as it is written", "err", err)
 		}
-		p.ready <- f
+		p.readyc <- f
 	}
 }
 
-// request asks for a spare unless one is being prepared or waits to be taken.
+// request asks for a spare unless one is in hand or being prepared, or the last attempt
+// failed during this segment.
 func (p *preparer) request() {
-	if !p.busy {
+	if !p.busy && p.spare == nil && !p.gaveUp {
 		p.busy = true
 		p.req <- struct{}{}
 	}
 }
 
-// take returns a prepared spare if one is ready, without waiting.
-func (p *preparer) take() fsx.File {
-	select {
-	case f := <-p.ready:
-		p.busy = false
-		return f
-	default:
-		return nil
-	}
+// receive records the answer to the outstanding request.
+func (p *preparer) receive(f fsx.File) {
+	p.busy = false
+	p.spare = f
+	p.gaveUp = f == nil
 }
 
-// wait blocks until the outstanding request is answered, leaving its file to take.
+// poll reports whether a spare is in hand, without waiting.
+func (p *preparer) poll() bool {
+	if p.spare == nil && p.busy {
+		select {
+		case f := <-p.readyc:
+			p.receive(f)
+		default:
+		}
+	}
+	return p.spare != nil
+}
+
+// take hands over the spare in hand, if any, without waiting.
+func (p *preparer) take() fsx.File {
+	p.poll()
+	f := p.spare
+	p.spare = nil
+	return f
+}
+
+// newSegment re-arms a preparer that gave up: a new segment is a new chance.
+func (p *preparer) newSegment() { p.gaveUp = false }
+
+// wait blocks until the outstanding request is answered.
 func (p *preparer) wait() {
 	if p.busy {
-		f := <-p.ready
-		p.ready <- f
+		p.receive(<-p.readyc)
 	}
 }
 
@@ -86,8 +109,14 @@ func (p *preparer) wait() {
 func (p *preparer) stop() {
 	close(p.req)
 	<-p.done
-	if f := p.take(); f != nil {
-		_ = f.Close()
+	select {
+	case f := <-p.readyc:
+		p.receive(f)
+	default:
+	}
+	if p.spare != nil {
+		_ = p.spare.Close()
+		p.spare = nil
 	}
 	_ = p.fs.Remove(p.path)
 }

@@ -20,6 +20,9 @@ func writeLog(t *testing.T, dir string, prealloc bool, batches ...int) ([]raft.E
 	o.SegmentBytes = 64 << 10
 	o.Preallocate = prealloc
 	l := mustOpen(t, dir, o)
+	if prealloc {
+		l.prep.wait() // the first Save moves to the preallocated segment: all records land there
+	}
 	if err := l.Save(raft.HardState{Term: 1, Vote: 1}, nil, true); err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +86,21 @@ func TestTornTailEveryOffset(t *testing.T) {
 	}
 }
 
+// recoverOptions never start a new segment, so each case of a test that damages the
+// segment in place starts from the same files.
+func recoverOptions(logs *logBuf) Options {
+	o := testOptions(logs)
+	o.SegmentBytes = 64 << 10
+	o.Preallocate = false
+	return o
+}
+
 // checkRecovered opens dir, checks it holds want (and whether a cut was logged), then
 // appends the next entry and checks it survives a reopen.
 func checkRecovered(t *testing.T, dir string, want []raft.Entry, wantCut bool) {
 	t.Helper()
 	var logs logBuf
-	l := mustOpen(t, dir, testOptions(&logs))
+	l := mustOpen(t, dir, recoverOptions(&logs))
 	_, _, got := load(t, l)
 	sameEntries(t, got, want)
 	if cut := strings.Contains(logs.String(), "cut torn tail"); cut != wantCut {
@@ -99,7 +111,7 @@ func checkRecovered(t *testing.T, dir string, want []raft.Entry, wantCut bool) {
 		t.Fatal(err)
 	}
 	mustClose(t, l)
-	l = mustOpen(t, dir, testOptions(nil))
+	l = mustOpen(t, dir, recoverOptions(nil))
 	_, _, got = load(t, l)
 	sameEntries(t, got, append(want[:len(want):len(want)], next...))
 	mustClose(t, l)
@@ -139,7 +151,7 @@ func TestCorruptMiddleEveryByte(t *testing.T) {
 		if err := os.WriteFile(seg, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Open(dir, testOptions(nil))
+		_, err := Open(dir, recoverOptions(nil))
 		want := fmt.Sprintf("%s: bad record at offset %d is followed by a valid record", seg, starts[victim])
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("flipped byte %d: open error %v, want ErrCorrupt containing %q", off, err, want)

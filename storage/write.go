@@ -29,7 +29,9 @@ func (l *DiskLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 		return err
 	}
 	l.pending = nil // Load must now read the directory
-	if l.size+int64(len(l.buf)) >= l.opts.SegmentBytes {
+	if l.size+int64(len(l.buf)) >= l.opts.SegmentBytes || (!l.roomy && l.prep != nil && l.prep.poll()) {
+		// Also rotate early out of a segment that grows as it is written (a fresh log's
+		// first one, or one started while no spare was ready) once a spare is ready.
 		if err := l.rotate(); err != nil {
 			return err
 		}
@@ -180,6 +182,12 @@ func (l *DiskLog) startSegment(seq uint64) error {
 	}
 	l.f, l.size, l.unsynced = f, int64(len(rec)), false
 	l.segs = append(l.segs, segInfo{seq: seq, base: h.LastIndex})
+	if l.prep != nil {
+		l.prep.newSegment()
+		if !l.roomy {
+			l.prep.request()
+		}
+	}
 	return nil
 }
 
@@ -191,11 +199,13 @@ func (l *DiskLog) createSegment(path string, header []byte) error {
 			err := installSpare(l.fs, f, l.prep.path, path, header)
 			if err == nil {
 				l.stats.PreallocatedSegments++
+				l.roomy = true
 				return nil
 			}
 			_ = l.fs.Remove(l.prep.path)
 			l.opts.Logger.Warn("wal: installing the preallocated segment failed", "err", err)
 		}
 	}
+	l.roomy = false
 	return fsx.WriteFileAtomic(l.fs, path, header)
 }
