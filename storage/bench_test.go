@@ -27,9 +27,16 @@ func BenchmarkSaveNoSync(b *testing.B) {
 func benchSave(b *testing.B, o Options, batch int, sync bool) {
 	l := mustOpen(b, b.TempDir(), o)
 	defer mustClose(b, l)
-	es := ents(1, batch, 1, 300)
+	if l.prep != nil {
+		// Steady state: writing into a preallocated segment, no zero-filling under way.
+		l.prep.wait()
+	}
+	if err := l.Save(raft.HardState{Term: 1}, ents(1, 1, 1, 300), true); err != nil {
+		b.Fatal(err)
+	}
+	es := ents(2, batch, 1, 300)
 	hs := raft.HardState{Term: 1, Vote: 1}
-	next := raft.Index(1)
+	next := raft.Index(2)
 	b.SetBytes(int64(batch * 300))
 	b.ReportAllocs()
 	for b.Loop() {
