@@ -84,7 +84,7 @@ func Parse(key []byte, raw string, kind Kind, now time.Time) (*Claims, error) {
 		jwt.WithLeeway(5*time.Second),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Kind != kind {
 		return nil, fmt.Errorf("%w: %s token where %s expected", ErrInvalidToken, c.Kind, kind)

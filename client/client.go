@@ -177,7 +177,7 @@ func (c *Client) do(ctx context.Context, authed bool, call func(context.Context,
 		case status.Code(err) == codes.Unauthenticated && !refreshed && c.canRefresh():
 			refreshed = true
 			if rerr := c.refresh(ctx); rerr != nil {
-				return fmt.Errorf("%w (refresh: %v)", err, rerr)
+				return fmt.Errorf("%w (refresh: %w)", err, rerr)
 			}
 		case retryable(ctx, err):
 			c.failover(node, err)
@@ -207,8 +207,9 @@ func retryable(ctx context.Context, err error) bool {
 		return true
 	case codes.DeadlineExceeded, codes.Canceled:
 		return ctx.Err() == nil
+	default:
+		return false
 	}
-	return false
 }
 
 // failover moves off node, to the leader the error names when it is one of ours, else to

@@ -46,7 +46,7 @@ func (c *Client) Subscribe(ctx context.Context, from Position, fn func(*chatpb.E
 			return ctx.Err()
 		case status.Code(err) == codes.Unauthenticated && c.canRefresh():
 			if rerr := c.refresh(ctx); rerr != nil {
-				return fmt.Errorf("subscribe: %w (refresh: %v)", err, rerr)
+				return fmt.Errorf("subscribe: %w (refresh: %w)", err, rerr)
 			}
 		case errors.Is(err, io.EOF) || retryable(ctx, err):
 			c.failover(node, err)

@@ -48,7 +48,7 @@ func chatd(t *testing.T) string {
 		chatdBin = filepath.Join(buildDir, "chatd")
 		out, err := exec.Command("go", "build", "-o", chatdBin, "github.com/raftchat/raftchat/cmd/chatd").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("%v: %s", err, out)
+			buildErr = fmt.Errorf("%w: %s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -129,7 +129,7 @@ func (c *cluster) start(p *proc) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	fmt.Fprintf(logf, "=== start %s\n", strings.Join(args, " "))
+	_, _ = fmt.Fprintf(logf, "=== start %s\n", strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

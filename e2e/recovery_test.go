@@ -67,7 +67,7 @@ func tearTail(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.Write([]byte{0x13, 0x37, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0x42, 0x42, 0x42}); err != nil {
 		t.Fatal(err)
 	}

@@ -103,8 +103,9 @@ func (s *Service) bootstrap(ctx context.Context) error {
 		return nil
 	case commandpb.ErrorCode_FAILED_PRECONDITION: // another node bootstrapped first
 		return nil
+	default:
+		return resultError(res)
 	}
-	return resultError(res)
 }
 
 // Authenticate implements auth.Authenticator: signature, expiry, revocation, the user's

@@ -51,18 +51,18 @@ type Backend interface {
 	Status(ctx context.Context) (ClusterStatus, error)
 }
 
-// ErrEventsCompacted: the events after the requested position are no longer retained for
+// ErrEventsCompacted means the events after the requested position are no longer retained for
 // replay; the subscriber must resynchronise through history queries.
 var ErrEventsCompacted = errors.New("events compacted")
 
-// ErrSubscriberTooSlow: a subscriber fell too far behind the apply loop and was dropped; it
+// ErrSubscriberTooSlow means a subscriber fell too far behind the apply loop and was dropped; it
 // may resubscribe from its last seen index.
 var ErrSubscriberTooSlow = errors.New("subscriber too slow")
 
-// ErrBlobNotFound: the blob store does not hold the requested bytes.
+// ErrBlobNotFound means the blob store does not hold the requested bytes.
 var ErrBlobNotFound = errors.New("blob not found")
 
-// ErrStopped: the node is shutting down; the client should go to another node.
+// ErrStopped means the node is shutting down; the client should go to another node.
 var ErrStopped = errors.New("node stopped")
 
 // LeaderError says a request needs the leader and this node could not serve it. Err wraps

@@ -60,7 +60,7 @@ func (h *handler) Subscribe(r *chatpb.SubscribeRequest, stream chatpb.ChatServic
 		if err != nil {
 			return err
 		}
-		pos, presence = next, nil
+		pos = next
 		if sent {
 			lastSend = time.Now()
 		} else if applied > pos.index && time.Since(lastSend) >= heartbeatEvery {

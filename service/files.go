@@ -172,7 +172,7 @@ func (h *handler) readChunk(ctx context.Context, sum []byte) ([]byte, error) {
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	data, err := io.ReadAll(io.LimitReader(rc, int64(h.s.cfg.MaxChunkBytes)+1))
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "read blob %x: %v", sum, err)

@@ -149,7 +149,7 @@ func summarize(workers []*benchWorker, o benchOpts, nconv int, elapsed time.Dura
 		all = append(all, w.lats...)
 		errs += w.errs
 		if w.first != nil {
-			fmt.Fprintf(log, "bench: %s: %d errors, first: %v\n", w.name, w.errs, w.first)
+			_, _ = fmt.Fprintf(log, "bench: %s: %d errors, first: %v\n", w.name, w.errs, w.first)
 		}
 	}
 	slices.Sort(all)
@@ -219,6 +219,6 @@ func benchSetup(ctx context.Context, addrs []string, clients, nconv int, log io.
 			workers[i].conv = conv.GetId()
 		}
 	}
-	fmt.Fprintf(log, "bench: %d users, %d groups ready\n", clients, nconv)
+	_, _ = fmt.Fprintf(log, "bench: %d users, %d groups ready\n", clients, nconv)
 	return workers, nil
 }

@@ -22,7 +22,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "chat:", err)
+		_, _ = fmt.Fprintln(stderr, "chat:", err)
 		var ue usageError
 		if errors.As(err, &ue) || strings.Contains(err.Error(), "unknown flag") ||
 			strings.Contains(err.Error(), "unknown command") {

@@ -78,7 +78,7 @@ func withClient(cmd *cobra.Command, g *globalFlags, authed bool, fn func(ctx con
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
@@ -106,7 +106,7 @@ func addUserCommands(root *cobra.Command, g *globalFlags, out io.Writer) {
 
 // promptPassword reads one line from stdin (the password is not flag-visible in ps).
 func promptPassword(cmd *cobra.Command) (string, error) {
-	fmt.Fprint(cmd.ErrOrStderr(), "password: ")
+	_, _ = fmt.Fprint(cmd.ErrOrStderr(), "password: ")
 	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
@@ -134,7 +134,7 @@ func newUsersCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					if u.GetOnline() {
 						state = "online"
 					}
-					fmt.Fprintf(out, "%s\t%s\t%s\n", u.GetUsername(), state,
+					_, _ = fmt.Fprintf(out, "%s\t%s\t%s\n", u.GetUsername(), state,
 						strings.TrimPrefix(strings.ToLower(u.GetRole().String()), "role_"))
 				}
 				return nil
@@ -178,7 +178,7 @@ func newSuggestCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					return err
 				}
 				for _, line := range s.GetSuggestions() {
-					fmt.Fprintln(out, line)
+					_, _ = fmt.Fprintln(out, line)
 				}
 				return nil
 			})
@@ -196,7 +196,7 @@ func newLogoutCmd(g *globalFlags, out io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
@@ -207,7 +207,7 @@ func newLogoutCmd(g *globalFlags, out io.Writer) *cobra.Command {
 			if err := os.Remove(g.session); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove session: %w", err)
 			}
-			fmt.Fprintln(out, "logged out")
+			_, _ = fmt.Fprintln(out, "logged out")
 			return nil
 		},
 	}
@@ -236,7 +236,7 @@ func newAuthCmd(name, short string, g *globalFlags, out io.Writer) *cobra.Comman
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "logged in as %s\n", args[0])
+				_, _ = fmt.Fprintf(out, "logged in as %s\n", args[0])
 				return saveSession(g.session, c)
 			})
 		},
@@ -268,7 +268,7 @@ func newSendCmd(g *globalFlags, out io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "sent %s #%d\n", m.GetConversationId(), m.GetSeq())
+				_, _ = fmt.Fprintf(out, "sent %s #%d\n", m.GetConversationId(), m.GetSeq())
 				return nil
 			})
 		},
@@ -285,7 +285,7 @@ func printMessage(w io.Writer, m *chatpb.Message) {
 		text = "(deleted)"
 	}
 	ts := time.UnixMilli(m.GetSentUnixMs()).Format("2006-01-02 15:04:05")
-	fmt.Fprintf(w, "%s #%d %s %s: %s\n", m.GetConversationId(), m.GetSeq(), ts, m.GetAuthor(), text)
+	_, _ = fmt.Fprintf(w, "%s #%d %s %s: %s\n", m.GetConversationId(), m.GetSeq(), ts, m.GetAuthor(), text)
 }
 
 func newHistoryCmd(g *globalFlags, out io.Writer) *cobra.Command {
@@ -325,7 +325,7 @@ func newGroupsCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					return err
 				}
 				for _, cv := range convs {
-					fmt.Fprintf(out, "%s\t%s\t%s\tunread %d\tmembers %s\n", cv.GetId(),
+					_, _ = fmt.Fprintf(out, "%s\t%s\t%s\tunread %d\tmembers %s\n", cv.GetId(),
 						strings.TrimPrefix(strings.ToLower(cv.GetKind().String()), "conversation_kind_"),
 						cv.GetName(), cv.GetUnread(), strings.Join(cv.GetMembers(), ","))
 				}
@@ -343,7 +343,7 @@ func newGroupsCmd(g *globalFlags, out io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "created %s %s\n", cv.GetId(), cv.GetName())
+				_, _ = fmt.Fprintf(out, "created %s %s\n", cv.GetId(), cv.GetName())
 				return nil
 			})
 		},
@@ -372,19 +372,19 @@ func printEvent(w io.Writer, ev *chatpb.Event) {
 	case *chatpb.Event_Message:
 		printMessage(w, k.Message)
 	case *chatpb.Event_Edited:
-		fmt.Fprint(w, "edited: ")
+		_, _ = fmt.Fprint(w, "edited: ")
 		printMessage(w, k.Edited)
 	case *chatpb.Event_Deleted:
-		fmt.Fprintf(w, "deleted: %s #%d\n", k.Deleted.GetConversationId(), k.Deleted.GetSeq())
+		_, _ = fmt.Fprintf(w, "deleted: %s #%d\n", k.Deleted.GetConversationId(), k.Deleted.GetSeq())
 	case *chatpb.Event_Reaction:
-		fmt.Fprintf(w, "reactions on %s #%d: %v\n", k.Reaction.GetConversationId(), k.Reaction.GetSeq(), k.Reaction.GetReactions())
+		_, _ = fmt.Fprintf(w, "reactions on %s #%d: %v\n", k.Reaction.GetConversationId(), k.Reaction.GetSeq(), k.Reaction.GetReactions())
 	case *chatpb.Event_Presence:
-		fmt.Fprintf(w, "presence: %s online=%v\n", k.Presence.GetUsername(), k.Presence.GetOnline())
+		_, _ = fmt.Fprintf(w, "presence: %s online=%v\n", k.Presence.GetUsername(), k.Presence.GetOnline())
 	case *chatpb.Event_Membership:
 		mb := k.Membership
-		fmt.Fprintf(w, "%s %s: %s %s\n", mb.GetConversationId(), mb.GetChange(), mb.GetActor(), mb.GetTarget())
+		_, _ = fmt.Fprintf(w, "%s %s: %s %s\n", mb.GetConversationId(), mb.GetChange(), mb.GetActor(), mb.GetTarget())
 	case *chatpb.Event_Read:
-		fmt.Fprintf(w, "read %s up to #%d\n", k.Read.GetConversationId(), k.Read.GetSeq())
+		_, _ = fmt.Fprintf(w, "read %s up to #%d\n", k.Read.GetConversationId(), k.Read.GetSeq())
 	}
 }
 
@@ -401,10 +401,10 @@ func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					st, err := c.ClusterStatusOf(cctx, i)
 					cancel()
 					if err != nil {
-						fmt.Fprintf(out, "%s\tunreachable: %v\n", a, err)
+						_, _ = fmt.Fprintf(out, "%s\tunreachable: %v\n", a, err)
 						continue
 					}
-					fmt.Fprintf(out, "%s\tnode %d %s term %d leader %d commit %d applied %d quorum %v\n",
+					_, _ = fmt.Fprintf(out, "%s\tnode %d %s term %d leader %d commit %d applied %d quorum %v\n",
 						a, st.GetId(), st.GetRole(), st.GetTerm(), st.GetLeader(), st.GetCommit(), st.GetApplied(), st.GetQuorum())
 				}
 				return nil
