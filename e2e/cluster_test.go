@@ -119,12 +119,20 @@ func (c *cluster) clusterFlags() (peers, clients string) {
 	return strings.Join(ps, ","), strings.Join(cs, ",")
 }
 
+// logLevel is the nodes' log level: RAFTCHAT_E2E_LOG_LEVEL, default warn.
+func logLevel() string {
+	if l := os.Getenv("RAFTCHAT_E2E_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "warn"
+}
+
 func (c *cluster) start(p *proc) {
 	c.t.Helper()
 	peers, clients := c.clusterFlags()
 	args := append([]string{"run", "--id", fmt.Sprint(p.id), "--data-dir", p.dataDir,
 		"--client-addr", p.clientAddr, "--peer-addr", p.peerAddr, "--cluster", peers,
-		"--cluster-clients", clients, "--admin-password", adminPassword, "--log-level", "warn"}, c.extra...)
+		"--cluster-clients", clients, "--admin-password", adminPassword, "--log-level", logLevel()}, c.extra...)
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)

@@ -114,6 +114,10 @@ func TestFollowerBehindSnapshotCatchesUp(t *testing.T) {
 	if len(got[w.conv]) != 210 {
 		t.Fatalf("history has %d messages, want 210", len(got[w.conv]))
 	}
+	if os.Getenv("RAFTCHAT_E2E_LOG_LEVEL") != "" {
+		b, _ := os.ReadFile(f.logPath)
+		t.Logf("node %d log after catching up:\n%s", f.id, tail(b, 4000))
+	}
 	// The caught-up follower also serves new writes' results locally.
 	postN(ctx, t, w, 210, 5)
 	got = c.converged(ctx, c.admin(ctx), []string{w.conv})
