@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -116,7 +118,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 		return auth.Principal{}, err
 	}
 	now := s.cfg.Now()
-	c, err := auth.Parse(key, token, auth.Access, now)
+	c, err := s.tokens.parse(key, token, now)
 	if err != nil {
 		return auth.Principal{}, status.Error(codes.Unauthenticated, err.Error())
 	}
@@ -363,4 +365,39 @@ func (s *Service) proposePresence(user string, offline bool) {
 		delete(s.presence, user) // try again on the next request
 		s.presenceMu.Unlock()
 	}
+}
+
+// maxCachedTokens bounds the verified-token cache; when full it is emptied (a burst of
+// re-verification is cheaper than tracking recency).
+const maxCachedTokens = 10_000
+
+// tokenCache remembers access tokens whose signature was verified, so a client's steady
+// stream of calls pays for the HMAC and JSON decoding once per token. Expiry is still
+// checked on every call; revocation and the user's state are checked by the caller.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]*auth.Claims
+}
+
+func (tc *tokenCache) parse(key []byte, raw string, now time.Time) (*auth.Claims, error) {
+	tc.mu.Lock()
+	c, ok := tc.m[raw]
+	tc.mu.Unlock()
+	if ok {
+		if !now.Before(c.ExpiresAt.Time) {
+			return nil, fmt.Errorf("%w: token is expired", auth.ErrInvalidToken)
+		}
+		return c, nil
+	}
+	c, err := auth.Parse(key, raw, auth.Access, now)
+	if err != nil {
+		return nil, err
+	}
+	tc.mu.Lock()
+	if tc.m == nil || len(tc.m) >= maxCachedTokens {
+		tc.m = map[string]*auth.Claims{}
+	}
+	tc.m[raw] = c
+	tc.mu.Unlock()
+	return c, nil
 }

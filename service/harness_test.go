@@ -24,7 +24,7 @@ var cheapParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, Salt
 const adminPassword = "admin-password"
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	node *memnode.Node
 	lis  *bufconn.Listener
 	raw  chatpb.ChatServiceClient // no token, no failover
@@ -42,7 +42,7 @@ func testConfig() service.Config {
 }
 
 // newEnv starts the ChatService over an in-memory listener on a memnode backend.
-func newEnv(t *testing.T, mutate func(*service.Config)) *env {
+func newEnv(t testing.TB, mutate func(*service.Config)) *env {
 	t.Helper()
 	node, err := memnode.New(statemachine.DefaultConfig())
 	if err != nil {
@@ -95,7 +95,7 @@ func (e *env) client(user string) *client.Client {
 	return c
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return c

@@ -113,7 +113,8 @@ type Service struct {
 	log     *slog.Logger
 	limiter *rateLimiter
 	// key caches the cluster's token signing key, which never changes once bootstrapped.
-	key atomic.Pointer[[]byte]
+	key    atomic.Pointer[[]byte]
+	tokens tokenCache
 
 	// presence remembers when this node last proposed a heartbeat for each user.
 	presenceMu sync.Mutex
