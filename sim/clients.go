@@ -172,8 +172,23 @@ func (w *World) attempt(c *client) int {
 	}
 	w.q.push(event{at: w.now + clientTimeoutNs, kind: evTimeout, arg: int32(c.idx), gen: attempt, node: -1})
 	if n.paused {
-		return -1 // the request sits in the socket until the timeout
+		// The request waits in the socket; the process reads it when it resumes, if the
+		// client has not given up on this attempt by then.
+		n.calls = append(n.calls, func() {
+			if c.cur == f && f.attempt == attempt {
+				w.submit(c, f, n)
+			}
+		})
+		return -1
 	}
+	w.submit(c, f, n)
+	w.process(n)
+	return n.idx
+}
+
+// submit hands the client's current attempt to node n.
+func (w *World) submit(c *client, f *inflight, n *simNode) {
+	attempt := f.attempt
 	if f.cmd != nil {
 		f.cmd.TimeUnixMs = w.wallMs(n)
 		f.cancel = n.rep.Propose(f.cmd, func(res *commandpb.Result, err error) {
@@ -182,8 +197,6 @@ func (w *World) attempt(c *client) int {
 	} else {
 		f.cancel = n.rep.ReadIndex(func(err error) { w.onReadDone(c, attempt, n, err) })
 	}
-	w.process(n)
-	return n.idx
 }
 
 func (w *World) onClientTimeout(e *event) int {

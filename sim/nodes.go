@@ -223,7 +223,7 @@ func (w *World) crash(n *simNode) {
 	if !n.up {
 		return
 	}
-	n.up, n.paused, n.inbox = false, false, nil
+	n.up, n.paused, n.inbox, n.calls = false, false, nil, nil
 	n.gen++
 	n.disk.Crash()
 	n.rep = nil
@@ -264,6 +264,11 @@ func (w *World) resume(n *simNode) {
 	// A resumed process's overdue timer fires before it reads its sockets: a deposed leader
 	// sends one more round of heartbeats and appends from its old term.
 	n.rep.Tick()
+	calls := n.calls
+	n.calls = nil
+	for _, call := range calls {
+		call()
+	}
 	w.process(n)
 	inbox := n.inbox
 	n.inbox = nil

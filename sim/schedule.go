@@ -124,7 +124,7 @@ func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
 	k.drop = f.Drop * r.Float64()
 	k.dup = f.Dup * r.Float64()
 	k.skewMax = 0.01 + r.Float64()*0.14
-	k.slow *= 4 * r.Float64()
+	k.slow = 0.02 * r.Float64() * r.Float64()
 	k.latMeanUs = 1000 + r.Int64N(10_000)
 	k.fsyncUs = 100 + r.Int64N(8000)
 	k.snapshotEvery = []int{30, 100, 200, 500}[r.IntN(4)]
@@ -138,7 +138,7 @@ func Generate(p GenParams) Schedule {
 	s := Schedule{
 		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, LivenessMs: p.LivenessMs, Bug: p.Bug,
 		Net: NetParams{LatencyMinUs: 500, LatencyMeanUs: k.latMeanUs, Drop: k.drop, Dup: k.dup,
-			Slow: k.slow, SlowMaxMs: 1000, FsyncUs: k.fsyncUs},
+			Slow: k.slow, SlowMaxMs: 3000, FsyncUs: k.fsyncUs},
 		SnapshotEvery: k.snapshotEvery,
 		Flags:         p.Flags,
 	}

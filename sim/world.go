@@ -46,6 +46,7 @@ type simNode struct {
 	up     bool
 	paused bool
 	inbox  []*raft.Message // delivered while paused
+	calls  []func()        // client requests that arrived while paused
 	// Clock: ticks every tickNs/rate; wall time is virtual time plus offsetNs.
 	rate       float64
 	offsetNs   int64
