@@ -171,7 +171,7 @@ func (h *handler) SignUp(ctx context.Context, r *chatpb.SignUpRequest) (*chatpb.
 	if _, err := s.signingKey(ctx); err != nil {
 		return nil, err
 	}
-	hash, err := auth.HashPassword(r.GetPassword(), s.cfg.PasswordParams, nil)
+	hash, err := s.hashPassword(ctx, r.GetPassword())
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "hash password: %v", err)
 	}
@@ -207,7 +207,10 @@ func (s *Service) login(ctx context.Context, username, password, knownHash strin
 		return nil, err
 	}
 	if knownHash == "" || u.PasswordHash != knownHash {
-		if err := auth.VerifyPassword(password, u.PasswordHash); err != nil {
+		if err := s.verifyPassword(ctx, password, u.PasswordHash); err != nil {
+			if status.Code(err) == codes.ResourceExhausted {
+				return nil, err
+			}
 			return nil, status.Error(codes.Unauthenticated, "wrong username or password")
 		}
 	}
@@ -321,13 +324,16 @@ func (h *handler) ChangePassword(ctx context.Context, r *chatpb.ChangePasswordRe
 	}); err != nil {
 		return nil, err
 	}
-	if err := auth.VerifyPassword(r.GetOldPassword(), u.PasswordHash); err != nil {
+	if err := s.verifyPassword(ctx, r.GetOldPassword(), u.PasswordHash); err != nil {
+		if st, ok := status.FromError(err); ok {
+			return nil, st.Err()
+		}
 		if errors.Is(err, auth.ErrMismatch) {
 			return nil, status.Error(codes.PermissionDenied, "wrong old password")
 		}
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	hash, err := auth.HashPassword(r.GetNewPassword(), s.cfg.PasswordParams, nil)
+	hash, err := s.hashPassword(ctx, r.GetNewPassword())
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -400,4 +406,34 @@ func (tc *tokenCache) parse(key []byte, raw string, now time.Time) (*auth.Claims
 	tc.m[raw] = c
 	tc.mu.Unlock()
 	return c, nil
+}
+
+// acquireHashing takes one of the slots that bound concurrent argon2id work: each hash
+// holds PasswordParams.MemoryKiB of memory, so a burst of public sign-ups and logins must
+// queue (up to ctx's deadline) rather than exhaust the node's memory.
+func (s *Service) acquireHashing(ctx context.Context) (release func(), err error) {
+	select {
+	case s.hashSlots <- struct{}{}:
+		return func() { <-s.hashSlots }, nil
+	case <-ctx.Done():
+		return nil, status.Error(codes.ResourceExhausted, "too many concurrent password checks; retry later")
+	}
+}
+
+func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
+	release, err := s.acquireHashing(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return auth.HashPassword(password, s.cfg.PasswordParams, nil)
+}
+
+func (s *Service) verifyPassword(ctx context.Context, password, encoded string) error {
+	release, err := s.acquireHashing(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return auth.VerifyPassword(password, encoded)
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// PresenceInterval is how often, at most, this node records a user as seen through the
 	// log (the state machine's online window must be longer).
 	PresenceInterval time.Duration
+	// MaxConcurrentHashes bounds the password hashes computed at once (each holds
+	// PasswordParams.MemoryKiB); further sign-ups and logins wait.
+	MaxConcurrentHashes int
 }
 
 // DefaultConfig returns the limits chatd runs with.
@@ -81,6 +84,8 @@ func DefaultConfig() Config {
 		AdminUsername:     "admin",
 		PasswordParams:    auth.DefaultParams,
 		PresenceInterval:  30 * time.Second,
+		// Two per core keeps the cores busy; 8 x 19 MiB bounds the memory.
+		MaxConcurrentHashes: 8,
 	}
 }
 
@@ -102,6 +107,8 @@ func (c *Config) validate() error {
 		return errors.New("PasswordParams and PresenceInterval must be set")
 	case c.AdminUsername == "":
 		return errors.New("AdminUsername must be set")
+	case c.MaxConcurrentHashes <= 0:
+		return errors.New("MaxConcurrentHashes must be positive")
 	}
 	return nil
 }
@@ -115,6 +122,8 @@ type Service struct {
 	// key caches the cluster's token signing key, which never changes once bootstrapped.
 	key    atomic.Pointer[[]byte]
 	tokens tokenCache
+	// hashSlots bounds concurrent password hashing (Config.MaxConcurrentHashes).
+	hashSlots chan struct{}
 
 	// presence remembers when this node last proposed a heartbeat for each user.
 	presenceMu sync.Mutex
@@ -139,8 +148,9 @@ func New(b Backend, cfg Config) (*Service, error) {
 		cfg.Suggester = OfflineSuggester{}
 	}
 	return &Service{b: b, cfg: cfg, log: cfg.Logger,
-		limiter:  newRateLimiter(cfg.RequestsPerSecond, cfg.Burst),
-		presence: map[string]time.Time{}}, nil
+		limiter:   newRateLimiter(cfg.RequestsPerSecond, cfg.Burst),
+		presence:  map[string]time.Time{},
+		hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes)}, nil
 }
 
 // ServerOptions returns the options the node's gRPC server must be created with: the
