@@ -267,6 +267,15 @@ func (r *Replica) OnRestore(h func(index raft.Index)) { r.restoreHooks = append(
 // Applied is the index of the last entry applied to the state machine.
 func (r *Replica) Applied() raft.Index { return r.applied }
 
+// Position is Status without the peer list; it does not allocate (the simulator calls it
+// after every event).
+func (r *Replica) Position() Status {
+	return Status{
+		ID: r.cfg.ID, Role: r.soft.RaftState, Term: r.hard.Term, Leader: r.soft.Lead,
+		Commit: r.hard.Commit, Applied: r.applied,
+	}
+}
+
 // Status reports the replica's Raft position.
 func (r *Replica) Status() Status {
 	return Status{

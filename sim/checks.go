@@ -111,7 +111,7 @@ func (w *World) view(n *simNode, v *check.NodeView) {
 		v.AppliedDigests = nil
 		return
 	}
-	st := n.rep.Status()
+	st := n.rep.Position()
 	hs := n.rep.Storage().HardState()
 	v.Role, v.Term, v.Leader, v.Vote = st.Role, st.Term, st.Leader, hs.Vote
 	v.Commit, v.Applied = st.Commit, st.Applied
@@ -121,6 +121,9 @@ func (w *World) view(n *simNode, v *check.NodeView) {
 
 // observe runs the per-event checks and notes role changes.
 func (w *World) observe(touched int) {
+	if touched == untouched {
+		return
+	}
 	if touched >= 0 {
 		w.noteRole(w.nodes[touched])
 	}
@@ -142,12 +145,13 @@ func (w *World) noteRole(n *simNode) {
 	if !n.up {
 		return
 	}
-	st := n.rep.Status()
+	st := n.rep.Position()
 	if st.Role == n.lastRole && st.Term == n.lastTerm {
 		return
 	}
 	if st.Role == raft.StateLeader && (n.lastRole != raft.StateLeader || st.Term != n.lastTerm) {
 		w.stats.LeaderChanges++
+		w.noteElection(n)
 	}
 	if st.Role != n.lastRole {
 		n.logf(w, "%s term %d (commit %d, applied %d)", st.Role, st.Term, st.Commit, st.Applied)
@@ -175,7 +179,7 @@ func (w *World) livenessGap() string {
 		if !n.up {
 			return fmt.Sprintf("node %d is down", n.id)
 		}
-		if st := n.rep.Status(); st.Role == raft.StateLeader && st.Term >= term {
+		if st := n.rep.Position(); st.Role == raft.StateLeader && st.Term >= term {
 			leader, term = n.id, st.Term
 		}
 	}

@@ -124,18 +124,18 @@ func (w *World) onClientWake(e *event) int {
 		if e.gen == c.cur.attempt {
 			return w.attempt(c)
 		}
-		return -1
+		return untouched
 	}
 	if c.system {
 		if !w.dir.bootstrapped {
 			w.startBootstrap(c)
 			return w.attempt(c)
 		}
-		return -1
+		return untouched
 	}
 	if !w.dir.bootstrapped {
 		w.q.push(event{at: w.now + bootstrapWaitNs, kind: evClient, arg: e.arg, node: -1})
-		return -1
+		return untouched
 	}
 	for c.pos < len(c.script) && !w.liveness {
 		op := w.sched.Ops[c.script[c.pos]]
@@ -144,7 +144,7 @@ func (w *World) onClientWake(e *event) int {
 			return w.attempt(c)
 		}
 	}
-	return -1
+	return untouched
 }
 
 func (w *World) startBootstrap(c *client) {
@@ -168,7 +168,7 @@ func (w *World) attempt(c *client) int {
 	attempt := f.attempt
 	if !n.up {
 		w.q.push(event{at: w.now + refusedDelayNs, kind: evClient, arg: int32(c.idx), gen: attempt, node: -1})
-		return -1
+		return untouched
 	}
 	w.q.push(event{at: w.now + clientTimeoutNs, kind: evTimeout, arg: int32(c.idx), gen: attempt, node: -1})
 	if n.paused {
@@ -179,7 +179,7 @@ func (w *World) attempt(c *client) int {
 				w.submit(c, f, n)
 			}
 		})
-		return -1
+		return untouched
 	}
 	w.submit(c, f, n)
 	w.process(n)
@@ -202,7 +202,7 @@ func (w *World) submit(c *client, f *inflight, n *simNode) {
 func (w *World) onClientTimeout(e *event) int {
 	c := w.clients[e.arg]
 	if c.cur == nil || c.cur.attempt != e.gen {
-		return -1
+		return untouched
 	}
 	if c.cur.cancel != nil {
 		c.cur.cancel()
@@ -228,10 +228,14 @@ func (w *World) onProposeDone(c *client, attempt uint64, res *commandpb.Result, 
 		return
 	}
 	if err != nil {
+		w.probe(ProbeNoLeaderRejected)
 		w.retryLater(c)
 		return
 	}
 	rec := &w.ops[f.op]
+	if rec.Attempts > 1 {
+		w.probe(ProbeRetryAnswered)
+	}
 	rec.ReturnNs, rec.Code, rec.Index, rec.Node = w.now, res.GetCode(), res.GetIndex(), f.node
 	if res.GetCode() != commandpb.ErrorCode_OK {
 		rec.Detail = res.GetError()

@@ -34,6 +34,10 @@ func (w *World) boot(n *simNode) error {
 	rep.OnRestore(func(i raft.Index) {
 		n.applied.reset(i)
 		w.stats.Snapshots++
+		w.probe(ProbeSnapshotInstalled)
+		if w.net.anyBlocked() {
+			w.probe(ProbeSnapshotDuringPart)
+		}
 		n.logf(w, "installed snapshot at index %d", i)
 	})
 	w.scheduleTick(n, w.now)
@@ -48,11 +52,11 @@ func (w *World) scheduleTick(n *simNode, from int64) {
 func (w *World) onTick(e *event) int {
 	n := w.nodes[e.node]
 	if e.gen != n.gen || !n.up || n.paused {
-		return -1
+		return untouched
 	}
 	if w.now < n.stallUntil {
 		w.q.push(event{at: n.stallUntil, kind: evTick, node: e.node, gen: n.gen})
-		return -1
+		return untouched
 	}
 	n.rep.Tick()
 	w.process(n)
@@ -88,6 +92,9 @@ func (w *World) send(from int, msgs []raft.Message) {
 		// Raft may reuse the Ready's message slice after Advance: keep a copy.
 		cp := new(raft.Message)
 		*cp = *m
+		if len(w.delays) > 1 && m.Type == raft.MsgApp {
+			w.probe(ProbeDuplicatedAppend)
+		}
 		for _, d := range w.delays {
 			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: cp})
 		}
@@ -98,12 +105,13 @@ func (w *World) onDeliver(e *event) int {
 	n := w.nodes[e.node]
 	from := int(e.msg.From) - 1
 	if !n.up || (from >= 0 && from < len(w.nodes) && w.net.isBlocked(from, n.idx)) {
-		return -1
+		return untouched
 	}
 	if n.paused {
 		n.inbox = append(n.inbox, e.msg)
-		return -1
+		return untouched
 	}
+	w.noteDelivery(n, e.msg)
 	// A message's slices are shared with its sender's log: never modified, safe to share.
 	if err := n.rep.Step(*e.msg); err != nil {
 		// Stale or unexpected messages are normal under faults; Raft ignores them.
@@ -128,6 +136,9 @@ func (w *World) onFault(f *FaultEvent) {
 		w.net.healAll()
 		w.net.setLinks(links, true)
 		w.stats.Partitions++
+		if strings.Contains(f.Shape, "asym") || strings.HasSuffix(f.Shape, "-in") || strings.HasSuffix(f.Shape, "-out") {
+			w.probe(ProbeAsymPartition)
+		}
 		w.logAll("partition %s: %s", f.Shape, describeLinks(links))
 	case FaultHeal:
 		w.net.healAll()
@@ -176,7 +187,7 @@ func (w *World) currentLeader() *simNode {
 	var term raft.Term
 	for _, n := range w.nodes {
 		if n.up && !n.paused {
-			if st := n.rep.Status(); st.Role == raft.StateLeader && st.Term >= term {
+			if st := n.rep.Position(); st.Role == raft.StateLeader && st.Term >= term {
 				best, term = n, st.Term
 			}
 		}
@@ -223,9 +234,19 @@ func (w *World) crash(n *simNode) {
 	if !n.up {
 		return
 	}
+	if n.rep.Position().Role == raft.StateLeader {
+		w.probe(ProbeLeaderCrashed)
+	}
+	torn, lost := n.disk.TornWrites, n.disk.LostWrites
 	n.up, n.paused, n.inbox, n.calls = false, false, nil, nil
 	n.gen++
 	n.disk.Crash()
+	if n.disk.TornWrites > torn {
+		w.probe(ProbeTornWrite)
+	}
+	if n.disk.LostWrites > lost {
+		w.probe(ProbeLostUnsynced)
+	}
 	n.rep = nil
 	n.log.rep = nil
 	w.stats.Crashes++
@@ -248,6 +269,9 @@ func (w *World) pause(n *simNode) {
 	if !n.up || n.paused {
 		return
 	}
+	if n.rep.Position().Role == raft.StateLeader {
+		w.probe(ProbeLeaderPaused)
+	}
 	n.paused = true
 	n.gen++
 	w.stats.Pauses++
@@ -268,6 +292,7 @@ func (w *World) resume(n *simNode) {
 	n.calls = nil
 	for _, call := range calls {
 		call()
+		w.probe(ProbeRequestQueuedWhilePaus)
 	}
 	w.process(n)
 	inbox := n.inbox
@@ -283,6 +308,7 @@ func (w *World) resume(n *simNode) {
 // whose timer thread was starved), a backward one stalls its ticker for as long.
 func (w *World) clockJump(n *simNode, jumpMs int64) {
 	n.offsetNs += jumpMs * 1_000_000
+	w.lastJumpNs = w.now
 	w.stats.ClockJumps++
 	n.logf(w, "clock jump %+d ms", jumpMs)
 	if !n.up || n.paused {

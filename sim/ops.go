@@ -295,6 +295,7 @@ func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
 	}
 	rec := &w.ops[f.op]
 	rec.ReturnNs, rec.Node = w.now, f.node
+	w.probe(ProbeReadServed)
 	msgs, qerr := n.rep.Machine().History(c.user, f.readConv, statemachine.HistoryQuery{})
 	out := linearize.Output{Status: linearize.OK}
 	if qerr != nil {

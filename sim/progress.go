@@ -78,7 +78,7 @@ func (w *World) probeProgress() {
 	p := &w.progress
 	for _, n := range w.nodes {
 		if n.up {
-			if c := n.rep.Status().Commit; c > p.lastCommit {
+			if c := n.rep.Position().Commit; c > p.lastCommit {
 				p.lastCommit, p.lastCommitAt = c, w.now
 			}
 		}

@@ -32,6 +32,8 @@ type Result struct {
 	Violations    []string `json:"violations"`
 	TraceDigest   string   `json:"trace_digest"`
 	Bug           string   `json:"bug,omitempty"`
+	// Probes counts coverage probes (see AllProbes) that fired at least once.
+	Probes map[string]int `json:"probes,omitempty"`
 
 	// Not part of the JSON contract: material for artifacts and tests.
 	Stats     Stats               `json:"-"`
@@ -75,6 +77,7 @@ func (w *World) finish() *Result {
 	}
 	w.net.fillStats(&w.stats)
 	r.Stats = w.stats
+	r.Probes = w.probes
 	for _, n := range w.nodes {
 		r.Timelines = append(r.Timelines, n.timeline)
 	}

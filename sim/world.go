@@ -16,7 +16,7 @@ const (
 	tickNs               = 25_000_000 // 25 ms: election timeout 250-500 ms, heartbeat 50 ms
 	electionTicks        = 10
 	heartbeatTicks       = 2
-	defaultSnapshotEvery = 200
+	defaultSnapshotEvery = 500
 	epochUnixMs          = 1_780_000_000_000 // the virtual clock's zero as wall-clock time
 	defaultLivenessMs    = 20_000
 	livenessProbeNs      = 100_000_000
@@ -92,10 +92,12 @@ type World struct {
 	livenessMsg string
 	done        bool
 
-	stats  Stats
-	digest digest
-	fatal  []string
-	delays []int64
+	stats      Stats
+	probes     map[string]int
+	lastJumpNs int64
+	digest     digest
+	fatal      []string
+	delays     []int64
 }
 
 // Stats are the counters a run reports.
@@ -195,6 +197,12 @@ func (w *World) Run() *Result {
 	return w.finish()
 }
 
+// untouched is what dispatch returns for an event that changed no node (a stale timer, a
+// message to a crashed node): the checks can skip it.
+const untouched = -2
+
+// dispatch runs one event and returns the index of the node it touched, -1 for events that
+// may have touched several (faults), or untouched.
 func (w *World) dispatch(e *event) int {
 	switch e.kind {
 	case evTick:
@@ -217,7 +225,7 @@ func (w *World) dispatch(e *event) int {
 		} else {
 			w.probeLiveness()
 		}
-		return -1
+		return untouched
 	}
 	panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
 }

@@ -24,6 +24,9 @@ type sweepResult struct {
 	EventsTotal     int      `json:"events_total"`
 	OpsOKTotal      int      `json:"ops_ok_total"`
 	Workers         int      `json:"workers"`
+	// Probes sums the coverage probes over all seeds; NeverHit lists those that never fired.
+	Probes   map[string]int `json:"probes"`
+	NeverHit []string       `json:"probes_never_hit"`
 }
 
 type sweepOpts struct {
@@ -92,7 +95,8 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	results := o.runAll(seeds, stderr)
-	sum := sweepResult{Seeds: len(seeds), FailedSeeds: []uint64{}, Workers: o.workers}
+	sum := sweepResult{Seeds: len(seeds), FailedSeeds: []uint64{}, Workers: o.workers, Probes: map[string]int{},
+		NeverHit: []string{}}
 	for _, r := range results {
 		if r.err != nil {
 			return failed("seed %d: %v", r.seed, r.err)
@@ -103,6 +107,14 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 		if !r.res.OK() {
 			sum.FailedSeeds = append(sum.FailedSeeds, r.seed)
 		}
+		for k, v := range r.res.Probes {
+			sum.Probes[k] += v
+		}
+	}
+	for _, p := range sim.AllProbes() {
+		if sum.Probes[p] == 0 {
+			sum.NeverHit = append(sum.NeverHit, p)
+		}
 	}
 	sum.WallSeconds = time.Since(start).Seconds()
 	if o.json {
@@ -112,6 +124,14 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%d seeds, %d failed, %.0f simulated s in %.1f wall s (%.0fx, %d workers)\n",
 			sum.Seeds, len(sum.FailedSeeds), sum.SimSecondsTotal, sum.WallSeconds,
 			sum.SimSecondsTotal/max(sum.WallSeconds, 1e-9), o.workers)
+		fmt.Fprintln(stdout, "coverage probes:")
+		for _, p := range sim.AllProbes() {
+			note := ""
+			if sum.Probes[p] == 0 {
+				note = "   <- never hit"
+			}
+			fmt.Fprintf(stdout, "  %-38s %8d%s\n", p, sum.Probes[p], note)
+		}
 	}
 	for _, r := range results {
 		if r.res != nil && !r.res.OK() {
