@@ -252,7 +252,7 @@ func TestConcurrentProposalsAndSubscribe(t *testing.T) {
 				res, err := c.nodes[w%3].Propose(pctx, createUser(fmt.Sprintf("w%d-%d", w, k), req))
 				pcancel()
 				if err != nil || res.GetCode() != commandpb.ErrorCode_OK {
-					errs <- fmt.Errorf("worker %d op %d: %v %v", w, k, err, res.GetError())
+					errs <- fmt.Errorf("worker %d op %d: %w (result %q)", w, k, err, res.GetError())
 				}
 			}
 		}()

@@ -18,7 +18,7 @@ import (
 // blobPieceBytes is the size of one piece of a blob on the wire.
 const blobPieceBytes = 256 << 10
 
-// ErrBlobUnavailable: the peer does not hold the blob (or does not serve blobs).
+// ErrBlobUnavailable is returned when the peer does not hold the blob (or serves no blobs).
 var ErrBlobUnavailable = errors.New("transport: peer does not hold the blob")
 
 // FetchBlob implements raftpb.RaftServer: it streams the blob with the requested SHA-256 from
@@ -33,7 +33,7 @@ func (t *Transport) FetchBlob(req *raftpb.BlobRequest, st raftpb.Raft_FetchBlobS
 	if err != nil {
 		return status.Errorf(codes.NotFound, "blob %x: %v", sum[:8], err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	buf := make([]byte, blobPieceBytes)
 	for {
 		n, err := io.ReadFull(r, buf)

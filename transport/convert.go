@@ -121,6 +121,7 @@ func isLocal(t raft.MessageType) bool {
 	switch t {
 	case raft.MsgHup, raft.MsgBeat, raft.MsgUnreachable, raft.MsgSnapStatus:
 		return true
+	default:
+		return false
 	}
-	return false
 }

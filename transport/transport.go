@@ -198,7 +198,8 @@ func (t *Transport) dial(addr string) (*grpc.ClientConn, error) {
 	)
 }
 
-// Serve accepts peer streams on lis until Close. It returns nil after Close.
+// Serve accepts peer streams on lis until Close. It returns nil after Close (also when Close
+// came first, in which case it just closes lis).
 func (t *Transport) Serve(lis net.Listener) error {
 	var opts []grpc.ServerOption
 	if t.cfg.ServerCreds != nil {
@@ -211,9 +212,14 @@ func (t *Transport) Serve(lis net.Listener) error {
 	s := grpc.NewServer(opts...)
 	raftpb.RegisterRaftServer(s, t)
 	t.mu.Lock()
-	if t.closed || t.server != nil {
+	if t.closed {
 		t.mu.Unlock()
-		return errors.New("transport serve: closed or already serving")
+		_ = lis.Close()
+		return nil
+	}
+	if t.server != nil {
+		t.mu.Unlock()
+		return errors.New("transport serve: already serving")
 	}
 	t.server = s
 	t.mu.Unlock()

@@ -80,6 +80,7 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func(r *recorder) boo
 }
 
 type testNode struct {
+	t   *testing.T
 	tr  *Transport
 	rec *recorder
 	lis net.Listener
@@ -127,7 +128,7 @@ func startNode(t *testing.T, id raft.NodeID, addrs map[raft.NodeID]string, lis n
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{tr: tr, rec: rec, lis: lis, err: make(chan error, 1)}
+	tn := &testNode{t: t, tr: tr, rec: rec, lis: lis, err: make(chan error, 1)}
 	go func() { tn.err <- tr.Serve(lis) }()
 	t.Cleanup(tn.stop)
 	return tn
@@ -138,8 +139,10 @@ func (tn *testNode) stop() {
 		return
 	}
 	tn.tr.Close()
-	<-tn.err
 	tn.tr = nil
+	if err := <-tn.err; err != nil {
+		tn.t.Errorf("serve: %v", err)
+	}
 }
 
 func heartbeat(from, to raft.NodeID, commit raft.Index) raft.Message {

@@ -56,7 +56,7 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 		if dir, err = os.MkdirTemp("", "chatd-dev-"); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 	}
 	boot, password, _, err := fl.common.bootstrap()
 	if err != nil {
@@ -133,17 +133,19 @@ func closeAll(lists ...[]net.Listener) {
 }
 
 func (fl *devFlags) banner(w io.Writer, dir string, hosts []*server.Host, password string) {
+	var b strings.Builder
 	var addrs []string
-	fmt.Fprintf(w, "raftchat dev cluster: %d nodes, data in %s\n", len(hosts), dir)
+	fmt.Fprintf(&b, "raftchat dev cluster: %d nodes, data in %s\n", len(hosts), dir)
 	for _, h := range hosts {
 		addrs = append(addrs, h.ClientAddr())
-		fmt.Fprintf(w, "  node %d  client %s\n", h.Node.ID(), h.ClientAddr())
+		fmt.Fprintf(&b, "  node %d  client %s\n", h.Node.ID(), h.ClientAddr())
 	}
 	if m := hosts[0].MetricsAddr(); m != "" {
-		fmt.Fprintf(w, "metrics: http://%s/metrics\n", m)
+		fmt.Fprintf(&b, "metrics: http://%s/metrics\n", m)
 	}
-	fmt.Fprintf(w, "admin user: %s  password: %s\n", fl.common.adminUser, password)
-	fmt.Fprintf(w, "connect:\n  chat --addrs %s signup alice --password PASSWORD\n", strings.Join(addrs, ","))
-	fmt.Fprintf(w, "  grpcurl -plaintext %s list\n", addrs[0])
-	fmt.Fprintln(w, "Ctrl-C stops the cluster.")
+	fmt.Fprintf(&b, "admin user: %s  password: %s\n", fl.common.adminUser, password)
+	fmt.Fprintf(&b, "connect:\n  chat --addrs %s signup alice --password PASSWORD\n", strings.Join(addrs, ","))
+	fmt.Fprintf(&b, "  grpcurl -plaintext %s list\n", addrs[0])
+	b.WriteString("Ctrl-C stops the cluster.\n")
+	_, _ = io.WriteString(w, b.String())
 }

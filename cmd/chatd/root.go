@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "chatd:", err)
+		_, _ = fmt.Fprintln(stderr, "chatd:", err)
 		var ue usageError
 		if errors.As(err, &ue) || strings.Contains(err.Error(), "unknown flag") ||
 			strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "flag needs") {

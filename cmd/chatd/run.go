@@ -43,10 +43,11 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "chatd node %d: clients %s, peers %s\n", fl.id, h.ClientAddr(), fl.peerAddr)
+			msg := fmt.Sprintf("chatd node %d: clients %s, peers %s\n", fl.id, h.ClientAddr(), fl.peerAddr)
 			if m := h.MetricsAddr(); m != "" {
-				fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", m)
+				msg += fmt.Sprintf("metrics: http://%s/metrics\n", m)
 			}
+			_, _ = io.WriteString(stdout, msg)
 			return wait(cmd, []*server.Host{h})
 		},
 	}
