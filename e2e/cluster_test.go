@@ -140,6 +140,7 @@ func (c *cluster) start(p *proc) {
 	_, _ = fmt.Fprintf(logf, "=== start %s\n", strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		c.t.Fatalf("start node %d: %v", p.id, err)
