@@ -236,6 +236,9 @@ func (w *World) onProposeDone(c *client, attempt uint64, res *commandpb.Result, 
 	if rec.Attempts > 1 {
 		w.probe(ProbeRetryAnswered)
 	}
+	if res.GetCode() == commandpb.ErrorCode_OK {
+		w.hitCrashPoint(w.nodes[f.node], PointAfterAck)
+	}
 	rec.ReturnNs, rec.Code, rec.Index, rec.Node = w.now, res.GetCode(), res.GetIndex(), f.node
 	if res.GetCode() != commandpb.ErrorCode_OK {
 		rec.Detail = res.GetError()

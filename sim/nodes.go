@@ -69,10 +69,32 @@ func (w *World) process(n *simNode) {
 	if err := n.rep.Process(); err != nil {
 		w.fail("node %d: process: %v", n.id, err)
 	}
+	if n.crashNow {
+		n.crashNow = false
+		n.logf(w, "crash point %s reached", n.crashPoint)
+		n.crashPoint = ""
+		w.crash(n)
+		w.q.push(event{at: w.now + n.crashRestartNs, kind: evRestart, node: int32(n.idx), gen: n.gen})
+		w.probe(ProbeCrashPoint)
+	}
+}
+
+// hitCrashPoint crashes n once its current Process call returns, if it is armed for point.
+func (w *World) hitCrashPoint(n *simNode, point string) {
+	if n.crashPoint == point && !w.liveness && n.up {
+		n.crashNow = true
+	}
 }
 
 // send is node from's transport: each message is dropped, delivered, or delivered twice.
 func (w *World) send(from int, msgs []raft.Message) {
+	if n := w.nodes[from]; n.crashPoint == PointAfterVote {
+		for i := range msgs {
+			if msgs[i].Type == raft.MsgVoteResp && !msgs[i].Reject {
+				w.hitCrashPoint(n, PointAfterVote)
+			}
+		}
+	}
 	var fsync int64
 	if d := w.nodes[from].disk; d.synced {
 		d.synced = false
@@ -153,6 +175,9 @@ func (w *World) onFault(f *FaultEvent) {
 		w.resume(nd)
 	case FaultClockJump:
 		w.clockJump(nd, f.JumpMs)
+	case FaultCrashPoint:
+		nd.crashPoint, nd.crashRestartNs = f.Point, f.RestartAfterUs*1000
+		nd.logf(w, "armed crash point %s", f.Point)
 	case FaultClockRate:
 		nd.rate = f.Rate
 		nd.logf(w, "clock rate now %.3f", f.Rate)

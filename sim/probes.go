@@ -25,6 +25,7 @@ const (
 	ProbeAsymPartition          = "asymmetric_partition"
 	ProbeReadServed             = "linearizable_read_served"
 	ProbeNoLeaderRejected       = "request_rejected_no_leader"
+	ProbeCrashPoint             = "crash_point_reached"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -32,7 +33,7 @@ func AllProbes() []string {
 	p := []string{ProbeElectionUnderSkew, ProbeElectionAfterJump, ProbeSnapshotDuringPart,
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
-		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected}
+		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint}
 	sort.Strings(p)
 	return p
 }

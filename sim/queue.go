@@ -13,6 +13,7 @@ const (
 	evTimeout                      // client arg's attempt gen timed out
 	evPhase                        // the safety phase ends
 	evProbe                        // a liveness probe
+	evRestart                      // a node crashed at a crash point comes back
 )
 
 // event is one entry of the queue. It is kept small: the heap moves events by value.

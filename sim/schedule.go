@@ -18,6 +18,16 @@ const (
 	FaultResume    = "resume"    // Node runs again and drains what queued up meanwhile
 	FaultClockJump = "clock_jump"
 	FaultClockRate = "clock_rate"
+	// FaultCrashPoint arms Node to crash at the next moment named by Point (right after it
+	// grants a vote, or right after it acknowledges a client's write) and to restart
+	// RestartAfterUs later: the classic windows where durability bugs hide.
+	FaultCrashPoint = "crash_point"
+)
+
+// Crash points.
+const (
+	PointAfterVote = "after_vote"
+	PointAfterAck  = "after_ack"
 )
 
 // FaultEvent is one timed fault. A schedule is plain data so it can be saved, replayed and
@@ -42,6 +52,9 @@ type FaultEvent struct {
 	JumpMs int64 `json:"jump_ms,omitempty"`
 	// Rate is the node's new tick-rate factor (1 = true time) for drift.
 	Rate float64 `json:"rate,omitempty"`
+	// Point and RestartAfterUs describe a crash point.
+	Point          string `json:"point,omitempty"`
+	RestartAfterUs int64  `json:"restart_after_us,omitempty"`
 }
 
 // Schedule is everything that defines a run besides the code: cluster shape, network
@@ -157,6 +170,9 @@ func Generate(p GenParams) Schedule {
 	if k.crash {
 		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.crashGapMs, FaultCrash, FaultRestart, 50, 5000, &nextID)...)
 	}
+	if k.crash {
+		s.Events = append(s.Events, genCrashPoints(r, nodes, endUs, k.crashGapMs)...)
+	}
 	if k.pause {
 		s.Events = append(s.Events, genEpisodes(r, nodes, endUs, k.pauseGapMs, FaultPause, FaultResume, 50, 3000, &nextID)...)
 	}
@@ -211,6 +227,21 @@ func genEpisodes(r *rand.Rand, n int, endUs int64, gapMs float64, start, stop st
 			break
 		}
 		out = append(out, FaultEvent{AtUs: t, Kind: stop, Node: nd, Of: start.ID})
+	}
+	return out
+}
+
+func genCrashPoints(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEvent {
+	var out []FaultEvent
+	for t := expGapUs(r, gapMs); t < endUs; t += expGapUs(r, gapMs) {
+		// A voter that comes back within a few milliseconds can be asked again in the same
+		// election, which is what exposes a vote that was granted but never persisted.
+		f := FaultEvent{AtUs: t, Kind: FaultCrashPoint, Node: r.IntN(n), Point: PointAfterVote,
+			RestartAfterUs: 100 + r.Int64N(3000)}
+		if r.IntN(2) == 0 {
+			f.Point, f.Target, f.RestartAfterUs = PointAfterAck, "leader", 1000+r.Int64N(50_000)
+		}
+		out = append(out, f)
 	}
 	return out
 }

@@ -47,6 +47,10 @@ type simNode struct {
 	paused bool
 	inbox  []*raft.Message // delivered while paused
 	calls  []func()        // client requests that arrived while paused
+	// crashPoint is armed by a crash_point fault; crashNow is set when it is reached.
+	crashPoint     string
+	crashRestartNs int64
+	crashNow       bool
 	// Clock: ticks every tickNs/rate; wall time is virtual time plus offsetNs.
 	rate       float64
 	offsetNs   int64
@@ -218,6 +222,11 @@ func (w *World) dispatch(e *event) int {
 		return w.onClientTimeout(e)
 	case evPhase:
 		w.onPhase()
+		return -1
+	case evRestart:
+		if n := w.nodes[e.node]; n.gen == e.gen && !w.liveness {
+			w.restart(n)
+		}
 		return -1
 	case evProbe:
 		if e.arg == probeProgress {
