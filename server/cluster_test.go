@@ -362,3 +362,41 @@ func TestDrainHandsOverLeadershipAndEndsSubscriptions(t *testing.T) {
 		t.Fatalf("propose after drain: %v %s", res.GetCode(), res.GetError())
 	}
 }
+
+func TestStopWithoutStart(t *testing.T) {
+	c := &testCluster{t: t, dir: t.TempDir(), members: []Member{{ID: 1, PeerAddr: "127.0.0.1:1"}}}
+	n, err := New(c.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	// The data directory is released: it opens again.
+	n, err = New(c.config(0))
+	if err != nil {
+		t.Fatalf("reopen after stop: %v", err)
+	}
+	_ = n.Stop()
+}
+
+func TestStartHostFailureReleasesEverything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Close() }()
+	c := &testCluster{t: t, dir: t.TempDir(), members: []Member{{ID: 1, PeerAddr: "127.0.0.1:0"}}}
+	cfg := HostConfig{Node: c.config(0), ClientAddr: "127.0.0.1:0", MetricsAddr: busy.Addr().String()}
+	if _, err := StartHost(cfg); err == nil {
+		t.Fatal("metrics on a busy port accepted")
+	}
+	cfg.MetricsAddr = ""
+	h, err := StartHost(cfg)
+	if err != nil {
+		t.Fatalf("start after a failed start: %v", err)
+	}
+	if err := h.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -53,6 +53,7 @@ type Node struct {
 	events  *eventLog
 	status  atomic.Pointer[node.Status]
 
+	started   atomic.Bool // set by Start, or by Stop of a node never started
 	stopOnce  sync.Once
 	stopc     chan struct{}
 	drainOnce sync.Once
@@ -188,8 +189,13 @@ func (n *Node) deliver(m raft.Message) {
 	}
 }
 
-// Start serves peers on lis and starts the loop. The node owns lis from now on.
+// Start serves peers on lis and starts the loop. The node owns lis from now on. Start after
+// Stop only closes lis.
 func (n *Node) Start(lis net.Listener) {
+	if !n.started.CompareAndSwap(false, true) {
+		_ = lis.Close()
+		return
+	}
 	go func() {
 		if err := n.tr.Serve(lis); err != nil {
 			n.log.Error("peer server stopped", "err", err)
@@ -202,6 +208,10 @@ func (n *Node) Start(lis net.Listener) {
 // transport closes and the stores are released. It returns why the loop ended, if it failed.
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() { close(n.stopc) })
+	if n.started.CompareAndSwap(false, true) {
+		// Never started: no loop will release anything.
+		n.finish(nil)
+	}
 	<-n.done
 	return n.err
 }
@@ -260,6 +270,11 @@ func (n *Node) run() {
 	if err != nil {
 		n.log.Error("node stopped on a fatal error", "err", err)
 	}
+	n.finish(err)
+}
+
+// finish releases the transport and the stores and marks the node done with err.
+func (n *Node) finish(err error) {
 	n.tr.Close()
 	if cerr := n.close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close stores: %w", cerr)
