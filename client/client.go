@@ -93,8 +93,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger}
+	opts := append(append([]grpc.DialOption(nil), cfg.DialOptions...), grpc.WithChainUnaryInterceptor(c.followLeader))
 	for _, a := range cfg.Addrs {
-		cc, err := grpc.NewClient(a, cfg.DialOptions...)
+		cc, err := grpc.NewClient(a, opts...)
 		if err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("client: dial %s: %w", a, err)
@@ -260,4 +261,24 @@ func (c *Client) withToken(ctx context.Context) context.Context {
 		return ctx
 	}
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+}
+
+// leaderHeader is service.LeaderHeader (not imported: the client does not depend on the
+// server's packages).
+const leaderHeader = "raftchat-leader"
+
+// followLeader moves the client to the leader a follower names in a write's response
+// header, when the leader is one of Addrs: later calls then skip the forwarding hop.
+func (c *Client) followLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	var md metadata.MD
+	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&md))...)
+	if addrs := md.Get(leaderHeader); len(addrs) > 0 {
+		for i, a := range c.cfg.Addrs {
+			if a == addrs[0] {
+				c.cur.Store(int64(i))
+			}
+		}
+	}
+	return err
 }

@@ -29,7 +29,17 @@ import (
 // write that did commit is lost, as when a leader dies right after applying.
 type lossyBackend struct {
 	service.Backend
-	lose atomic.Int32
+	lose       atomic.Int32
+	leaderAddr atomic.Value // string
+}
+
+// Status reports this node as a follower of the leader at leaderAddr, when set.
+func (b *lossyBackend) Status(ctx context.Context) (service.ClusterStatus, error) {
+	st, err := b.Backend.Status(ctx)
+	if a, _ := b.leaderAddr.Load().(string); a != "" {
+		st.ID, st.Leader, st.LeaderAddr, st.Role = 1, 2, a, "follower"
+	}
+	return st, err
 }
 
 func (b *lossyBackend) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.Result, error) {
@@ -234,5 +244,26 @@ func TestUploadAndDownloadFile(t *testing.T) {
 	n, err := alice.DownloadFile(ctx, f.GetFileId(), 300_000, &out)
 	if err != nil || n != uint64(len(data)-300_000) || !bytes.Equal(out.Bytes(), data[300_000:]) {
 		t.Fatalf("download from 300000: %d bytes, %v", n, err)
+	}
+}
+
+func TestWritesMoveToTheLeaderANodeNames(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := tn.client(t, 0)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // the service caches its leader view for 100ms
+	tn.backend.leaderAddr.Store("passthrough:///node1")
+	if alice.Node() != "passthrough:///node0" {
+		t.Fatalf("client on %s before any write", alice.Node())
+	}
+	if _, err := alice.CreateGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if alice.Node() != "passthrough:///node1" {
+		t.Fatalf("client on %s after a write answered by a follower, want the leader", alice.Node())
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/raftchat/raftchat/auth"
@@ -124,6 +125,7 @@ type Service struct {
 	tokens tokenCache
 	// hashSlots bounds concurrent password hashing (Config.MaxConcurrentHashes).
 	hashSlots chan struct{}
+	leader    atomic.Pointer[leaderView]
 
 	// presence remembers when this node last proposed a heartbeat for each user.
 	presenceMu sync.Mutex
@@ -204,10 +206,39 @@ func (s *Service) propose(ctx context.Context, actor string, meta *chatpb.WriteM
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.hintLeader(ctx)
 	if err := resultError(res); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// LeaderHeader is the response header a follower adds to a write's response: the leader's
+// client address, where the client library sends its next calls (saving the forwarding hop).
+const LeaderHeader = "raftchat-leader"
+
+// leaderView caches the backend's view of the leader for hintLeader.
+type leaderView struct {
+	at       time.Time
+	isLeader bool
+	addr     string
+}
+
+// hintLeader sets LeaderHeader when this node is a follower that knows the leader's address.
+// The view is refreshed at most every 100ms.
+func (s *Service) hintLeader(ctx context.Context) {
+	v := s.leader.Load()
+	if now := time.Now(); v == nil || now.Sub(v.at) > 100*time.Millisecond {
+		st, err := s.b.Status(ctx)
+		if err != nil {
+			return
+		}
+		v = &leaderView{at: now, isLeader: st.Leader == st.ID, addr: st.LeaderAddr}
+		s.leader.Store(v)
+	}
+	if !v.isLeader && v.addr != "" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(LeaderHeader, v.addr))
+	}
 }
 
 // read runs fn on the state machine, linearizably unless stale, mapping errors to statuses.
