@@ -44,6 +44,9 @@ type Config struct {
 	FirstNode int
 	// Logger receives failover logs; nil discards them.
 	Logger *slog.Logger
+	// StayOnNode keeps the client on its node when a follower names the leader in a
+	// response (it still fails over on errors): for tests that must write through followers.
+	StayOnNode bool
 }
 
 // Client is a raftchat client. It is safe for concurrent use.
@@ -273,7 +276,7 @@ func (c *Client) followLeader(ctx context.Context, method string, req, reply any
 	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	var md metadata.MD
 	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&md))...)
-	if addrs := md.Get(leaderHeader); len(addrs) > 0 {
+	if addrs := md.Get(leaderHeader); len(addrs) > 0 && !c.cfg.StayOnNode {
 		for i, a := range c.cfg.Addrs {
 			if a == addrs[0] {
 				c.cur.Store(int64(i))

@@ -193,9 +193,15 @@ func (c *cluster) addrs() []string {
 
 // newClient returns a library client over every node, preferring node first.
 func (c *cluster) newClient(first int) *client.Client {
+	return c.newClientStaying(first, false)
+}
+
+// newClientStaying is newClient; with stay the client keeps writing through its node
+// (failing over only on errors) instead of moving to the leader.
+func (c *cluster) newClientStaying(first int, stay bool) *client.Client {
 	c.t.Helper()
 	cl, err := client.New(client.Config{Addrs: c.addrs(), FirstNode: first, AttemptTimeout: 3 * time.Second,
-		MaxAttempts: 40, Backoff: 50 * time.Millisecond})
+		MaxAttempts: 40, Backoff: 50 * time.Millisecond, StayOnNode: stay})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -163,12 +163,14 @@ func (s *streamed) check(t *testing.T, histories map[string][]string) {
 	}
 }
 
-// setupWriters signs up n users, each with a group of its own, spread over the nodes.
+// setupWriters signs up n users, each with a group of its own, spread over the nodes:
+// even-numbered writers keep writing through their node (followers forward to the
+// leader), odd ones move to the leader their node names.
 func setupWriters(ctx context.Context, t *testing.T, c *cluster, n int) []*writer {
 	t.Helper()
 	var out []*writer
 	for i := range n {
-		cl := c.newClient(i % len(c.procs))
+		cl := c.newClientStaying(i%len(c.procs), i%2 == 0)
 		name := fmt.Sprintf("writer%d", i)
 		if _, err := cl.SignUp(ctx, name, name+"-password"); err != nil {
 			t.Fatalf("sign up %s: %v", name, err)
