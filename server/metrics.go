@@ -5,6 +5,7 @@ import (
 
 	"github.com/raftchat/raftchat/node"
 	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/transport"
 )
 
 // metrics are the node's Prometheus series. They are always created; they are registered only
@@ -64,6 +65,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.proposeSeconds)
 	}
 	return m
+}
+
+// registerTransport exports the transport's counters.
+func (m *metrics) registerTransport(reg prometheus.Registerer, tr *transport.Transport) {
+	if reg == nil {
+		return
+	}
+	counter := func(name, help string, f func(transport.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "raftchat", Name: name, Help: help},
+			func() float64 { return float64(f(tr.Stats())) })
+	}
+	reg.MustRegister(
+		counter("peer_frames_sent_total", "Batches written to peer streams.",
+			func(s transport.Stats) uint64 { return s.Frames }),
+		counter("peer_messages_sent_total", "Raft messages written to peer streams.",
+			func(s transport.Stats) uint64 { return s.Messages }),
+		counter("peer_messages_refused_total", "Raft messages refused because a peer queue was full.",
+			func(s transport.Stats) uint64 { return s.Dropped }))
 }
 
 // observe updates the gauges from a status; called by the loop only.

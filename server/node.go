@@ -177,6 +177,7 @@ func (n *Node) newTransport() error {
 		return fmt.Errorf("start transport: %w", err)
 	}
 	n.tr = tr
+	n.m.registerTransport(n.cfg.Registerer, tr)
 	return nil
 }
 

@@ -134,6 +134,21 @@ type Transport struct {
 	mu     sync.Mutex
 	server *grpc.Server
 	closed bool
+
+	stats struct{ frames, messages, dropped atomic.Uint64 }
+}
+
+// Stats counts what the transport sent since it started.
+type Stats struct {
+	// Frames and Messages are the batches written to peer streams and the messages in them.
+	Frames, Messages uint64
+	// Dropped counts messages refused because their peer's queue was full.
+	Dropped uint64
+}
+
+// Stats returns the transport's counters.
+func (t *Transport) Stats() Stats {
+	return Stats{Frames: t.stats.frames.Load(), Messages: t.stats.messages.Load(), Dropped: t.stats.dropped.Load()}
 }
 
 // peer is the sending side towards one node.
@@ -267,6 +282,7 @@ func (t *Transport) Send(msgs []raft.Message) {
 		select {
 		case p.queue <- m:
 		default:
+			t.stats.dropped.Add(1)
 			t.cfg.ReportUnreachable(p.id)
 		}
 	}
@@ -338,9 +354,12 @@ func (t *Transport) streamTo(p *peer) (sent bool, err error) {
 			return sent, ctx.Err()
 		case m = <-p.queue:
 		}
-		if err := st.Send(t.batch(m, p.queue)); err != nil {
+		f := t.batch(m, p.queue)
+		if err := st.Send(f); err != nil {
 			return sent, fmt.Errorf("send frame: %w", err)
 		}
+		t.stats.frames.Add(1)
+		t.stats.messages.Add(uint64(len(f.Messages)))
 		sent = true
 	}
 }

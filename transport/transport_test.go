@@ -185,6 +185,9 @@ func TestFullQueueDropsAndReportsUnreachable(t *testing.T) {
 	}
 	nodes[0].tr.Send(msgs)
 	nodes[0].rec.waitFor(t, "unreachable report", func(r *recorder) bool { return r.unreachable[2] > 0 })
+	if st := nodes[0].tr.Stats(); st.Dropped == 0 || st.Dropped > 100 {
+		t.Fatalf("dropped %d of 100 messages into a queue of 4", st.Dropped)
+	}
 }
 
 func TestReconnectsAfterPeerRestart(t *testing.T) {
@@ -290,5 +293,30 @@ func TestDownloadBlob(t *testing.T) {
 	}
 	if _, err := nodes[0].tr.DownloadBlob(ctx, 2, sha256.Sum256([]byte("x")), 1<<20); !errors.Is(err, ErrBlobUnavailable) {
 		t.Fatalf("missing blob: %v", err)
+	}
+}
+
+func TestBatchTakesWhatIsQueuedWithinLimits(t *testing.T) {
+	tr := &Transport{cfg: DefaultConfig(1, nil)}
+	tr.cfg.MaxBatchMessages = 8
+	queue := make(chan raft.Message, 100)
+	for i := range 20 {
+		queue <- heartbeat(1, 2, raft.Index(i+2))
+	}
+	f := tr.batch(heartbeat(1, 2, 1), queue)
+	if len(f.Messages) != 8 || f.Messages[0].Commit != 1 || f.Messages[7].Commit != 8 || len(queue) != 13 {
+		t.Fatalf("frame of %d messages, %d left queued", len(f.Messages), len(queue))
+	}
+	// The byte bound: entries of 600 kB each, 1 MiB per frame, so two fit (the second crosses).
+	big := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Entries: []raft.Entry{{Data: make([]byte, 600<<10)}}}
+	queue = make(chan raft.Message, 10)
+	queue <- big
+	queue <- big
+	if f := tr.batch(big, queue); len(f.Messages) != 2 || len(queue) != 1 {
+		t.Fatalf("byte-bounded frame of %d messages, %d left", len(f.Messages), len(queue))
+	}
+	// An empty queue: the frame goes out at once with just the first message.
+	if f := tr.batch(heartbeat(1, 2, 9), make(chan raft.Message, 1)); len(f.Messages) != 1 {
+		t.Fatalf("frame of %d messages from an empty queue", len(f.Messages))
 	}
 }
