@@ -288,13 +288,14 @@ func (t *Transport) Send(msgs []raft.Message) {
 	}
 }
 
-// Reachable returns, sorted, the peers this node has an open outbound stream to and has heard
-// from within window.
+// Reachable returns, sorted, the peers this node has an open outbound stream to or has heard
+// from within window. (Followers rarely hear from each other, so an open stream alone counts:
+// it breaks within a keepalive timeout of the peer going away.)
 func (t *Transport) Reachable(window time.Duration) []raft.NodeID {
 	now := time.Now().UnixNano()
 	var ids []raft.NodeID
 	for id, p := range t.peers {
-		if p.up.Load() && now-p.lastHeard.Load() <= int64(window) {
+		if p.up.Load() || now-p.lastHeard.Load() <= int64(window) {
 			ids = append(ids, id)
 		}
 	}

@@ -169,10 +169,14 @@ func TestDeliversInOrderAcrossPeers(t *testing.T) {
 		}
 		n.rec.mu.Unlock()
 	}
-	// Node 2 heard from node 1 and holds an outbound stream to it.
-	if got := nodes[1].tr.Reachable(time.Minute); len(got) != 1 || got[0] != 1 {
-		t.Fatalf("node 2 reachable peers = %v, want [1]", got)
-	}
+	// Node 2 heard from node 1 and holds an outbound stream to it; it reaches node 3 too.
+	nodes[1].rec.waitFor(t, "streams up", func(*recorder) bool { return len(nodes[1].tr.Reachable(time.Minute)) == 2 })
+	// Once node 3 is gone and its stream has broken, only node 1 is left.
+	nodes[2].stop()
+	nodes[1].rec.waitFor(t, "node 3 unreachable", func(*recorder) bool {
+		got := nodes[1].tr.Reachable(0)
+		return len(got) == 1 && got[0] == 1
+	})
 }
 
 func TestFullQueueDropsAndReportsUnreachable(t *testing.T) {
