@@ -2,6 +2,11 @@
 // over to the next one (or to the leader a node names) on Unavailable and connection errors,
 // retries writes with the same request id so a retry never duplicates, refreshes the access
 // token when it expires, and resumes event streams from the last seen position.
+//
+// One Client is one write session (its ClientID). The cluster remembers the last results of
+// a session (256 by default), so a write retried after more than that many later writes of
+// the same session completed is refused with FailedPrecondition rather than risk applying
+// it twice: give each heavily concurrent writer its own Client.
 package client
 
 import (
