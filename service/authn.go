@@ -123,20 +123,25 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 		return auth.Principal{}, status.Error(codes.Unauthenticated, err.Error())
 	}
 	p := auth.Principal{Username: c.Subject, TokenID: c.ID, Expires: c.ExpiresAt.UnixMilli()}
-	err = s.read(ctx, true, func(m *statemachine.Machine) error {
+	check := func(m *statemachine.Machine) error {
 		if m.IsTokenRevoked(c.ID) {
 			return status.Error(codes.Unauthenticated, "token revoked (logged out)")
 		}
 		u, err := m.LookupUser(c.Subject)
 		if err != nil {
-			return status.Error(codes.Unauthenticated, "unknown user")
+			return errUnknownUser
 		}
 		if err := usable(u, c.IssuedAt.Time); err != nil {
 			return err
 		}
 		p.Role = roleName(u.Role)
 		return nil
-	})
+	}
+	err = s.read(ctx, true, check)
+	if errors.Is(err, errUnknownUser) {
+		// A user signed up through another node may not have reached this one yet.
+		err = s.read(ctx, false, check)
+	}
 	if err != nil {
 		return auth.Principal{}, err
 	}
@@ -147,6 +152,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 	s.touchPresence(p.Username, now)
 	return p, nil
 }
+
+// errUnknownUser refuses a token whose user this node does not know (yet).
+var errUnknownUser = status.Error(codes.Unauthenticated, "unknown user")
 
 // usable refuses disabled users and tokens issued before the user's token cut-off.
 func usable(u statemachine.UserInfo, issued time.Time) error {
