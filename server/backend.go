@@ -174,12 +174,7 @@ func (n *Node) readIndex(ctx context.Context) error {
 	for {
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
-			cancel = n.rep.ReadIndex(func(err error) {
-				select {
-				case ch <- err:
-				default:
-				}
-			})
+			cancel = n.joinRead(ch)
 		})
 		if err != nil {
 			return err
@@ -201,6 +196,50 @@ func (n *Node) readIndex(ctx context.Context) error {
 			return ErrStopped
 		}
 	}
+}
+
+// readBatch is the linearizable reads gathered in one loop iteration: they share one Raft
+// ReadIndex (and so one heartbeat round), which is as good for each of them as its own, since
+// it starts after all of them arrived.
+type readBatch struct {
+	waiters []chan error
+	left    int    // waiters that have not given up
+	cancel  func() // set once the ReadIndex is issued
+}
+
+// joinRead adds a waiter to this iteration's batch; it returns the function that withdraws it
+// (the batch's ReadIndex is cancelled when every waiter withdrew). Runs on the loop.
+func (n *Node) joinRead(ch chan error) (leave func()) {
+	b := n.reads
+	if b == nil {
+		b = &readBatch{}
+		n.reads = b
+	}
+	b.waiters = append(b.waiters, ch)
+	b.left++
+	return func() {
+		b.left--
+		if b.left == 0 && b.cancel != nil {
+			b.cancel()
+		}
+	}
+}
+
+// flushReads issues the ReadIndex of this iteration's batch. Runs on the loop.
+func (n *Node) flushReads() {
+	b := n.reads
+	n.reads = nil
+	if b == nil || b.left == 0 {
+		return
+	}
+	b.cancel = n.rep.ReadIndex(func(err error) {
+		for _, w := range b.waiters {
+			select {
+			case w <- err:
+			default:
+			}
+		}
+	})
 }
 
 // subscribeBatch bounds the events a subscriber copies out at once.

@@ -400,3 +400,38 @@ func TestStartHostFailureReleasesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadAfterWriteOnAnotherNode: a linearizable read that starts after a write was
+// acknowledged sees it on every node, also when many reads share one ReadIndex.
+func TestReadAfterWriteOnAnotherNode(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitLeader()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			name := fmt.Sprintf("reader%d", w)
+			res, err := c.nodes[w%3].Propose(ctx, createUser(name, uint64(w+1)))
+			if err != nil || res.GetCode() != commandpb.ErrorCode_OK {
+				errs <- fmt.Errorf("create %s: %w %s", name, err, res.GetError())
+				return
+			}
+			err = c.nodes[(w+1)%3].Read(ctx, false, func(m *statemachine.Machine) error {
+				_, err := m.LookupUser(name)
+				return err
+			})
+			if err != nil {
+				errs <- fmt.Errorf("read %s on node %d after the write: %w", name, (w+1)%3+1, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

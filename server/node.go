@@ -67,6 +67,7 @@ type Node struct {
 
 	// Loop-goroutine state.
 	forwarded     []raft.Message // proposals from followers, for the next request pass
+	reads         *readBatch     // linearizable reads gathered in this iteration
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
 }
@@ -358,6 +359,7 @@ func (n *Node) drainRequests(first func()) bool {
 	if first != nil {
 		first()
 	}
+	defer n.flushReads()
 	for i := 0; i < n.cfg.MaxDrainPerIteration; i++ {
 		select {
 		case f := <-n.reqs:
