@@ -202,6 +202,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1,1=b:2"},
 		{"run", "--id", "2", "--data-dir", "d", "--cluster", "1=a:1"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "x"},
+		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--tls-cert", "only-a-cert.pem"},
+		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--log-format", "xml"},
 		{"dev", "--nodes", "0"},
 		{"bogus"},
 	} {
