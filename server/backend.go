@@ -43,8 +43,9 @@ type proposal struct {
 	err error
 }
 
-// Propose implements service.Backend. It stamps cmd with this node's clock when the proposer
-// left time_unix_ms empty, and keeps asking while ctx lasts: again after RetryInterval when no
+// Propose implements service.Backend. It fills in what the proposer left empty (it modifies
+// cmd): time_unix_ms from this node's clock, and for a command with neither client id nor
+// request id, a node-unique pair. It keeps asking while ctx lasts: again after RetryInterval when no
 // leader took the command, and (for a deduplicated command, request id non-zero) again after
 // ResendAfter when it never applied, since a leader change may have lost it; the session
 // table makes the repeats harmless.
