@@ -21,6 +21,7 @@ const adminPassword = "e2e-admin-password"
 var (
 	buildOnce sync.Once
 	chatdBin  string
+	chatBin   string
 	buildErr  error
 	buildDir  string
 )
@@ -45,8 +46,9 @@ func chatd(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		chatdBin = filepath.Join(buildDir, "chatd")
-		out, err := exec.Command("go", "build", "-o", chatdBin, "github.com/raftchat/raftchat/cmd/chatd").CombinedOutput()
+		chatdBin, chatBin = filepath.Join(buildDir, "chatd"), filepath.Join(buildDir, "chat")
+		out, err := exec.Command("go", "build", "-o", buildDir+"/",
+			"github.com/raftchat/raftchat/cmd/chatd", "github.com/raftchat/raftchat/cmd/chat").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("%w: %s", err, out)
 		}
@@ -106,6 +108,16 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Cleanup(c.stopAll)
 	for _, p := range c.procs {
 		c.start(p)
+	}
+	for _, p := range c.procs {
+		waitFor(t, 30*time.Second, fmt.Sprintf("node %d to accept connections", p.id), func() (bool, string) {
+			conn, err := net.DialTimeout("tcp", p.clientAddr, time.Second)
+			if err != nil {
+				return false, err.Error()
+			}
+			_ = conn.Close()
+			return true, ""
+		})
 	}
 	return c
 }
