@@ -115,7 +115,7 @@ func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
 		partition: f.Partition, crash: f.Crash, pause: f.Crash, skew: f.Skew, jump: f.Skew,
 		partitionGapMs: 4000, crashGapMs: 6000, pauseGapMs: 8000, jumpGapMs: 8000,
 		drop: f.Drop, dup: f.Dup, skewMax: 0.05,
-		latMeanUs: 2500, fsyncUs: 1000, snapshotEvery: 500,
+		latMeanUs: 2500, fsyncUs: 1000, snapshotEvery: 200,
 	}
 	if f.Partition || f.Drop > 0 {
 		k.slow = 0.002

@@ -16,7 +16,7 @@ const (
 	tickNs               = 25_000_000 // 25 ms: election timeout 250-500 ms, heartbeat 50 ms
 	electionTicks        = 10
 	heartbeatTicks       = 2
-	defaultSnapshotEvery = 500
+	defaultSnapshotEvery = 200
 	epochUnixMs          = 1_780_000_000_000 // the virtual clock's zero as wall-clock time
 	defaultLivenessMs    = 20_000
 	livenessProbeNs      = 100_000_000
