@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -125,5 +126,23 @@ func TestUnaryInterceptor(t *testing.T) {
 	}
 	if IsPublic("/evil.ChatService/Login") {
 		t.Error("a foreign service's Login is public")
+	}
+}
+
+func TestParseRequiresIssueTime(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	now := time.Unix(1_700_000_000, 0)
+	c := Claims{Kind: Access, RegisteredClaims: jwt.RegisteredClaims{Issuer: issuer, Subject: "a", ID: "x",
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}}
+	raw, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(key, raw, Access, now); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("token without iat: %v", err)
+	}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, &c).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if _, err := Parse(key, none, Access, now); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("alg none accepted: %v", err)
 	}
 }

@@ -89,8 +89,8 @@ func Parse(key []byte, raw string, kind Kind, now time.Time) (*Claims, error) {
 	if c.Kind != kind {
 		return nil, fmt.Errorf("%w: %s token where %s expected", ErrInvalidToken, c.Kind, kind)
 	}
-	if c.Subject == "" || c.ID == "" {
-		return nil, fmt.Errorf("%w: missing subject or id", ErrInvalidToken)
+	if c.Subject == "" || c.ID == "" || c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: missing subject, id or issue time", ErrInvalidToken)
 	}
 	return &c, nil
 }

@@ -44,6 +44,9 @@ var suggestRules = []suggestRule{
 var defaultReplies = []string{"Sounds good.", "Okay!", "Tell me more."}
 var questionReplies = []string{"Yes.", "No, I don't think so.", "Let me check and get back to you."}
 
+// Name identifies the suggester in SuggestResponse.source.
+func (OfflineSuggester) Name() string { return "offline" }
+
 // Suggest implements Suggester.
 func (OfflineSuggester) Suggest(_ context.Context, me string, recent []SuggestInput, max int) ([]string, error) {
 	last := ""
