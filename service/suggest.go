@@ -32,8 +32,8 @@ type suggestRule struct {
 // suggestRules are checked in order; the first rule with a matching keyword wins.
 var suggestRules = []suggestRule{
 	{[]string{"thank"}, []string{"You're welcome!", "Any time.", "Glad to help."}},
-	{[]string{"hello", "hi ", "hey", "good morning"}, []string{"Hi!", "Hello, how are you?", "Hey there!"}},
 	{[]string{"how are you", "how's it going"}, []string{"Doing well, thanks! And you?", "All good here.", "Busy but fine."}},
+	{[]string{"hello", "hi ", "hey", "good morning"}, []string{"Hi!", "Hello, how are you?", "Hey there!"}},
 	{[]string{"meeting", "call", "sync"}, []string{"Sounds good, I'll be there.", "Can we move it a bit later?", "Could you send the invite?"}},
 	{[]string{"bye", "see you", "good night"}, []string{"Bye!", "See you soon.", "Take care!"}},
 	{[]string{"sorry"}, []string{"No worries.", "It's fine, really.", "Don't worry about it."}},
