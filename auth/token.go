@@ -28,6 +28,9 @@ type Claims struct {
 	// Role is the user's role when the token was issued ("user" or "admin"); the service
 	// re-checks the current role for admin calls.
 	Role string `json:"rol,omitempty"`
+	// IssuedAtMs is the issue time in milliseconds: "iat" has second resolution, too coarse
+	// to tell a token issued just before a password change from one issued just after.
+	IssuedAtMs int64 `json:"iam"`
 	jwt.RegisteredClaims
 }
 
@@ -57,7 +60,7 @@ func Issue(key []byte, kind Kind, username, role string, now time.Time, ttl time
 		return Token{}, fmt.Errorf("issue token: jti: %w", err)
 	}
 	exp := now.Add(ttl)
-	c := Claims{Kind: kind, Role: role, RegisteredClaims: jwt.RegisteredClaims{
+	c := Claims{Kind: kind, Role: role, IssuedAtMs: now.UnixMilli(), RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    issuer,
 		Subject:   username,
 		ID:        hex.EncodeToString(id[:]),
@@ -89,7 +92,7 @@ func Parse(key []byte, raw string, kind Kind, now time.Time) (*Claims, error) {
 	if c.Kind != kind {
 		return nil, fmt.Errorf("%w: %s token where %s expected", ErrInvalidToken, c.Kind, kind)
 	}
-	if c.Subject == "" || c.ID == "" || c.IssuedAt == nil {
+	if c.Subject == "" || c.ID == "" || c.IssuedAt == nil || c.IssuedAtMs <= 0 {
 		return nil, fmt.Errorf("%w: missing subject, id or issue time", ErrInvalidToken)
 	}
 	return &c, nil

@@ -131,7 +131,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 		if err != nil {
 			return errUnknownUser
 		}
-		if err := usable(u, c.IssuedAt.Time); err != nil {
+		if err := usable(u, c.IssuedAtMs); err != nil {
 			return err
 		}
 		p.Role = roleName(u.Role)
@@ -157,11 +157,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 var errUnknownUser = status.Error(codes.Unauthenticated, "unknown user")
 
 // usable refuses disabled users and tokens issued before the user's token cut-off.
-func usable(u statemachine.UserInfo, issued time.Time) error {
+func usable(u statemachine.UserInfo, issuedMs int64) error {
 	if u.Disabled {
 		return status.Error(codes.PermissionDenied, "user is disabled")
 	}
-	if issued.UnixMilli() < u.TokensNotBeforeUnixMs-999 { // iat has second resolution
+	if issuedMs < u.TokensNotBeforeUnixMs {
 		return status.Error(codes.Unauthenticated, "token issued before the password changed")
 	}
 	return nil
@@ -271,7 +271,7 @@ func (h *handler) Refresh(ctx context.Context, r *chatpb.RefreshRequest) (*chatp
 		if u, err = m.LookupUser(c.Subject); err != nil {
 			return status.Error(codes.Unauthenticated, "unknown user")
 		}
-		return usable(u, c.IssuedAt.Time)
+		return usable(u, c.IssuedAtMs)
 	})
 	if err != nil {
 		return nil, err
