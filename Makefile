@@ -38,10 +38,10 @@ $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: tools/go.mod
 
 # Regenerates every .pb.go beside its .proto. The output is committed.
 proto: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
-	PATH=$(BIN):$$PATH protoc -I proto \
-		--go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
-		$$(cd proto && find . -name '*.proto' | sort)
+	cd proto && PATH=$(BIN):$$PATH protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		$$(find . -name '*.proto' | sed 's|^\./||' | sort)
 
 # Fails when the committed generated code differs from a fresh regeneration.
 proto-check: proto

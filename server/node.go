@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/raftchat/raftchat/node"
 	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/service"
 	"github.com/raftchat/raftchat/statemachine"
 	"github.com/raftchat/raftchat/transport"
 )
@@ -28,8 +28,9 @@ type BlobStore interface {
 	Open(sum [32]byte) (io.ReadCloser, int64, error)
 }
 
-// ErrStopped is returned by requests to a node that has stopped.
-var ErrStopped = errors.New("server: node stopped")
+// ErrStopped is returned by requests to a node that has stopped. It wraps
+// service.ErrStopped so the service edge answers Unavailable and clients fail over.
+var ErrStopped = fmt.Errorf("server: %w", service.ErrStopped)
 
 // Node is a running raftchat node. Its methods are safe for concurrent use.
 type Node struct {

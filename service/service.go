@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,8 +170,12 @@ func (s *Service) Register(g *grpc.Server) {
 	chatpb.RegisterChatServiceServer(g, &handler{s: s})
 }
 
-// unaryValidate refuses malformed requests before a handler sees them.
+// unaryValidate refuses malformed ChatService requests before a handler sees them. Other
+// services on the same server (health, reflection) have their own request types and pass.
 func (s *Service) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, "/"+chatpb.ChatService_ServiceDesc.ServiceName+"/") {
+		return h(ctx, req)
+	}
 	if err := validateRequest(req, &s.cfg); err != nil {
 		return nil, err
 	}

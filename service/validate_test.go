@@ -1,11 +1,14 @@
 package service
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -116,5 +119,22 @@ func checkAccepted(t *testing.T, m protoreflect.Message, cfg *Config) {
 		if err := checkUsername(m.Get(u).String()); err != nil {
 			t.Fatalf("%s accepted with username %q", m.Descriptor().Name(), m.Get(u).String())
 		}
+	}
+}
+
+// The validation interceptor guards only the ChatService: the standard health service shares
+// the server and its requests must reach their handler (grpcurl and load balancers call it).
+func TestUnaryValidatePassesOtherServices(t *testing.T) {
+	s := &Service{cfg: Config{}}
+	called := false
+	h := func(context.Context, any) (any, error) { called = true; return nil, nil }
+	info := &grpc.UnaryServerInfo{FullMethod: "/grpc.health.v1.Health/Check"}
+	if _, err := s.unaryValidate(context.Background(), &healthpb.HealthCheckRequest{}, info, h); err != nil || !called {
+		t.Fatalf("health check through validation: called=%v err=%v", called, err)
+	}
+	called = false
+	info.FullMethod = "/" + chatpb.ChatService_ServiceDesc.ServiceName + "/PostMessage"
+	if _, err := s.unaryValidate(context.Background(), &healthpb.HealthCheckRequest{}, info, h); status.Code(err) != codes.InvalidArgument || called {
+		t.Fatalf("foreign request type on a ChatService method: called=%v err=%v", called, err)
 	}
 }
