@@ -15,6 +15,7 @@ import (
 // the committed entries, answer the reads whose index is applied, then Advance. Callbacks of
 // Propose, ReadIndex and OnApply run from here.
 func (r *Replica) Process() error {
+	defer r.noteRaftHardState()
 	r.runLater()
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
@@ -36,6 +37,12 @@ func (r *Replica) Process() error {
 		r.runLater()
 	}
 	return nil
+}
+
+// noteRaftHardState caches Raft's in-memory term and vote, which may differ from the
+// persisted ones only through a bug (checkers compare the two).
+func (r *Replica) noteRaftHardState() {
+	r.raftHard = r.rn.Status().HardState
 }
 
 func (r *Replica) runLater() {

@@ -101,7 +101,8 @@ type Replica struct {
 	applied  raft.Index
 	lastSnap raft.Index
 	soft     raft.SoftState
-	hard     raft.HardState
+	hard     raft.HardState // as last handed out in a Ready (what was persisted)
+	raftHard raft.HardState // Raft's in-memory one as of the last Process
 
 	props      map[propKey][]*pendingProp
 	reads      map[uint64]*pendingRead
@@ -263,6 +264,10 @@ func (r *Replica) OnApplyEntry(h func(raft.Entry)) { r.entryHooks = append(r.ent
 // OnRestore registers a hook called, from Process, when the state machine is replaced by a
 // snapshot received from the leader.
 func (r *Replica) OnRestore(h func(index raft.Index)) { r.restoreHooks = append(r.restoreHooks, h) }
+
+// RaftHardState is Raft's in-memory term, vote and commit as of the last Process call. It
+// equals the persisted hard state unless a bug skipped persisting something.
+func (r *Replica) RaftHardState() raft.HardState { return r.raftHard }
 
 // Applied is the index of the last entry applied to the state machine.
 func (r *Replica) Applied() raft.Index { return r.applied }

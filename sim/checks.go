@@ -106,14 +106,18 @@ func (w *World) view(n *simNode, v *check.NodeView) {
 	if !n.up {
 		v.Role, v.Leader = raft.StateFollower, raft.None
 		v.Term, v.Vote, v.Commit = n.disk.hs.Term, n.disk.hs.Vote, n.disk.hs.Commit
+		v.Durable, v.DurableKnown = n.disk.hs, true
 		v.Applied = 0
 		v.Log = diskLogView{n.disk}
 		v.AppliedDigests = nil
 		return
 	}
 	st := n.rep.Position()
-	hs := n.rep.Storage().HardState()
-	v.Role, v.Term, v.Leader, v.Vote = st.Role, st.Term, st.Leader, hs.Vote
+	hs := n.rep.RaftHardState()
+	v.Role, v.Term, v.Leader, v.Vote = st.Role, hs.Term, st.Leader, hs.Vote
+	// Every event drains the node's Ready queue, so what is on disk must match Raft's own
+	// term and vote now (Figure 2: persisted before responding).
+	v.Durable, v.DurableKnown = n.disk.hs, true
 	v.Commit, v.Applied = st.Commit, st.Applied
 	v.Log = &n.log
 	v.AppliedDigests = &n.applied

@@ -32,6 +32,8 @@ type client struct {
 	cur     *inflight
 	posted  []knownMsg // own acknowledged posts (edit targets)
 	seq     int        // ops started, for unique texts
+	// lastConv is the conversation of the client's latest write.
+	lastConv string
 }
 
 // inflight is the op a client is waiting on.
@@ -41,9 +43,11 @@ type inflight struct {
 	kind     OpKind
 	cmd      *commandpb.Command // nil for reads
 	readConv string
-	attempt  uint64
-	node     int
-	cancel   func()
+	// ackedAtCall is the highest acknowledged write index when the op was called.
+	ackedAtCall uint64
+	attempt     uint64
+	node        int
+	cancel      func()
 }
 
 // opRecord is one client operation as the run's statistics and artifacts see it.

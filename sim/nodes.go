@@ -72,6 +72,11 @@ func (w *World) process(n *simNode) {
 	if n.crashNow {
 		n.crashNow = false
 		n.logf(w, "crash point %s reached", n.crashPoint)
+		if n.crashPoint == PointAfterAck {
+			// The process died after answering the client but before its peer messages of
+			// this instant left the socket buffers (they go out on other threads).
+			n.voidSentAt = w.now
+		}
 		n.crashPoint = ""
 		w.crash(n)
 		w.q.push(event{at: w.now + n.crashRestartNs, kind: evRestart, node: int32(n.idx), gen: n.gen})
@@ -118,7 +123,8 @@ func (w *World) send(from int, msgs []raft.Message) {
 			w.probe(ProbeDuplicatedAppend)
 		}
 		for _, d := range w.delays {
-			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: cp})
+			// gen carries the send time, so a crash point can void what was still unsent.
+			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: cp, gen: uint64(w.now)})
 		}
 	}
 }
@@ -126,6 +132,9 @@ func (w *World) send(from int, msgs []raft.Message) {
 func (w *World) onDeliver(e *event) int {
 	n := w.nodes[e.node]
 	from := int(e.msg.From) - 1
+	if from >= 0 && from < len(w.nodes) && w.nodes[from].voidSentAt == int64(e.gen) {
+		return untouched
+	}
 	if !n.up || (from >= 0 && from < len(w.nodes) && w.net.isBlocked(from, n.idx)) {
 		return untouched
 	}

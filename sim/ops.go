@@ -14,7 +14,7 @@ var emojis = []string{"👍", "🎉", "❤️"}
 // start resolves op against what the client knows and makes it the client's current op.
 // It returns false when the op has no valid target yet (it is then skipped).
 func (w *World) start(c *client, op ClientOp) bool {
-	f := &inflight{lin: -1, kind: op.Kind}
+	f := &inflight{lin: -1, kind: op.Kind, ackedAtCall: w.dir.maxIndex}
 	var in linearize.Input
 	checked := false
 	pick := int(op.Pick >> 1)
@@ -92,6 +92,11 @@ func (w *World) start(c *client, op ClientOp) bool {
 			Emoji: emoji, Remove: op.Kind == OpUnreact}, true
 	case OpRead:
 		conv := w.pickConv(c, pick)
+		if c.lastConv != "" && op.Pick&1 == 0 && w.rec.OpsIn(c.lastConv) < maxOpsPerConv {
+			// People look at the conversation they just wrote to: read-your-writes is what
+			// stale reads after a leader change break.
+			conv = c.lastConv
+		}
 		if conv == "" {
 			return false
 		}
@@ -111,6 +116,9 @@ func (w *World) start(c *client, op ClientOp) bool {
 	f.op = len(w.ops) - 1
 	if checked {
 		f.lin = w.rec.Call(c.idx, in, w.now)
+		if f.cmd != nil {
+			c.lastConv = in.Conv
+		}
 	}
 	c.cur = f
 	return true
@@ -296,6 +304,15 @@ func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
 	rec := &w.ops[f.op]
 	rec.ReturnNs, rec.Node = w.now, f.node
 	w.probe(ProbeReadServed)
+	if a := uint64(n.rep.Applied()); a < f.ackedAtCall {
+		// The whole chat state is one linearizable object: a read must reflect every write
+		// acknowledged before it began, whatever conversation that write touched.
+		w.probe(ProbeReadBehindAck)
+		w.staleRead = fmt.Sprintf("t=%s stale read: node %d served client %d's read of %s at applied index %d, "+
+			"but index %d was acknowledged before the read began", fmtTime(w.now), n.id, c.idx, f.readConv, a, f.ackedAtCall)
+		w.logAll("VIOLATION %s", w.staleRead)
+		w.done = true
+	}
 	msgs, qerr := n.rep.Machine().History(c.user, f.readConv, statemachine.HistoryQuery{})
 	out := linearize.Output{Status: linearize.OK}
 	if qerr != nil {

@@ -13,6 +13,7 @@ var openBugs = map[string]string{
 	"rejected-retry-applied-911.json": "statemachine: a rejected result is not remembered in the session, " +
 		"so a duplicate log entry of the same request applies later, after the client was told it failed",
 	"rejected-retry-applied-924.json": "same as rejected-retry-applied-911.json",
+	"rejected-retry-applied-79.json":  "same as rejected-retry-applied-911.json",
 }
 
 // TestRegressions replays every schedule that once failed: each must pass all checks now.

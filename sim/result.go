@@ -66,7 +66,10 @@ func (w *World) finish() *Result {
 	w.liveCheck(r)
 	w.countOps(r)
 	lin := w.rec.Check(linearize.Options{})
-	r.Linearizable = lin.OK
+	r.Linearizable = lin.OK && w.staleRead == ""
+	if w.staleRead != "" {
+		r.Violations = append(r.Violations, "linearizability: "+w.staleRead)
+	}
 	if !lin.OK {
 		msg := fmt.Sprintf("linearizability: porcupine %v over %d conversations (largest %d ops, %d pending)",
 			lin.Outcome, lin.Conversations, lin.Largest, lin.Pending)

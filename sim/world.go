@@ -51,6 +51,8 @@ type simNode struct {
 	crashPoint     string
 	crashRestartNs int64
 	crashNow       bool
+	// voidSentAt is the send time of messages lost with the process at a crash point.
+	voidSentAt int64
 	// Clock: ticks every tickNs/rate; wall time is virtual time plus offsetNs.
 	rate       float64
 	offsetNs   int64
@@ -94,6 +96,7 @@ type World struct {
 	liveness    bool // in the liveness phase
 	livenessOK  bool
 	livenessMsg string
+	staleRead   string
 	done        bool
 
 	stats      Stats
@@ -151,7 +154,7 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 	w.safetyEndNs = s.DurationMs * 1_000_000
 	w.endNs = w.safetyEndNs + opts.LivenessMs*1_000_000
 	for i := 0; i < s.Nodes; i++ {
-		n := &simNode{idx: i, id: raft.NodeID(i + 1), rate: s.TickRates[i],
+		n := &simNode{idx: i, id: raft.NodeID(i + 1), rate: s.TickRates[i], voidSentAt: -1,
 			disk: NewDisk(newStream(s.Seed, fmt.Sprintf("disk-%d", i)))}
 		w.nodes = append(w.nodes, n)
 		if err := w.boot(n); err != nil {
