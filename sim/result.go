@@ -124,8 +124,8 @@ func (w *World) liveCheck(r *Result) {
 		r.LivenessOK = false
 		return
 	}
-	if !w.livenessOK && !w.liveness {
-		return // stopped by a safety violation before the liveness phase
+	if !w.livenessOK && (!w.liveness || !w.checker.OK() || w.staleRead != "") {
+		return // stopped by a safety violation before liveness could be judged
 	}
 	if !w.livenessOK {
 		msg := w.livenessGap()

@@ -128,3 +128,15 @@ func TestParseSeeds(t *testing.T) {
 		}
 	}
 }
+
+func TestShrinkWritesReplayableSchedule(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shrunk")
+	code, out, errOut := runCLI("shrink", "--seed", "1", "--duration", "5s", "--clients", "3", "--crash",
+		"--bug", "ApplyBeforeCommit", "--max-runs", "30", "--out", dir)
+	if code != exitOK || !strings.Contains(out, "shrunk seed 1: faults") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if code, _, _ := runCLI("replay", dir); code != exitFail {
+		t.Fatalf("replaying the shrunk schedule: exit %d, want %d", code, exitFail)
+	}
+}
