@@ -240,6 +240,7 @@ func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
 		w.dir.msgs = append(w.dir.msgs, m)
 		w.dir.acked = append(w.dir.acked, m)
 		c.posted = append(c.posted, m)
+	default: // edits, reactions and reads teach the directory nothing
 	}
 }
 
@@ -287,6 +288,7 @@ func linOutput(kind OpKind, res *commandpb.Result) linearize.Output {
 		if kind == OpEdit {
 			return linearize.Output{Status: linearize.Denied}
 		}
+	default: // every other rejection leaves the conversation unchanged
 	}
 	return linearize.Output{Status: linearize.Rejected}
 }

@@ -50,16 +50,16 @@ func newElectionCmd(stdout, stderr io.Writer) *cobra.Command {
 				if err := writeElectionSVG(svg, timeout, res); err != nil {
 					return failed("%v", err)
 				}
-				fmt.Fprintf(stderr, "CDF plot written to %s\n", svg)
+				outf(stderr, "CDF plot written to %s\n", svg)
 			}
 			out := electionJSON{Trials: res.Trials, MedianMs: res.MedianMs, MeanMs: res.MeanMs, P99Ms: res.P99Ms,
 				MaxMs: res.MaxMs, MinMs: res.MinMs, Capped: res.Capped, Elections: res.Elections}
 			if asJSON {
 				b, _ := json.Marshal(out)
-				fmt.Fprintln(stdout, string(b))
+				outln(stdout, string(b))
 				return nil
 			}
-			fmt.Fprintf(stdout, "%d trials, election timeout %s: time without leader median %.1f ms, mean %.1f ms, p99 %.1f ms, max %.1f ms (%.2f elections per trial, %.1fs wall)\n",
+			outf(stdout, "%d trials, election timeout %s: time without leader median %.1f ms, mean %.1f ms, p99 %.1f ms, max %.1f ms (%.2f elections per trial, %.1fs wall)\n",
 				res.Trials, timeout, res.MedianMs, res.MeanMs, res.P99Ms, res.MaxMs, res.Elections, time.Since(start).Seconds())
 			return nil
 		},
@@ -81,7 +81,7 @@ func writeElectionSVG(path, label string, res election.Result) error {
 	}
 	plot := election.Plot{Series: []election.Series{{Label: label, Points: res.CDF}}, LogX: true}
 	if err := election.WriteSVG(f, plot); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one worth reporting
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -83,10 +83,10 @@ func runShrink(o *scenario, out string, maxRuns int, stdout, stderr io.Writer) e
 	if err := sim.WriteArtifact(out, res, replay); err != nil {
 		return failed("%v", err)
 	}
-	fmt.Fprintf(stdout, "shrunk seed %d: %s\n", o.seed, rep)
-	fmt.Fprintf(stdout, "schedule: %s\nreplay: %s\n", filepath.Join(out, sim.ArtifactSchedule), replay)
+	outf(stdout, "shrunk seed %d: %s\n", o.seed, rep)
+	outf(stdout, "schedule: %s\nreplay: %s\n", filepath.Join(out, sim.ArtifactSchedule), replay)
 	for _, v := range res.Violations {
-		fmt.Fprintf(stdout, "  %s\n", v)
+		outf(stdout, "  %s\n", v)
 	}
 	return nil
 }

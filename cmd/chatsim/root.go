@@ -48,11 +48,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(stderr, "chatsim:", ee.msg)
+			outln(stderr, "chatsim:", ee.msg)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "chatsim:", err)
+	outln(stderr, "chatsim:", err)
 	return exitUsage // cobra's own errors are flag and argument mistakes
 }
 
@@ -187,9 +187,15 @@ func newBugsCmd(stdout io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			for _, b := range sim.BugNames() {
-				fmt.Fprintln(stdout, b)
+				outln(stdout, b)
 			}
 			return nil
 		},
 	}
 }
+
+// outf and outln write command output. A failed write to stdout or stderr has nowhere to be
+// reported, so its error is deliberately dropped.
+func outf(w io.Writer, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }
+
+func outln(w io.Writer, args ...any) { _, _ = fmt.Fprintln(w, args...) }

@@ -58,7 +58,7 @@ func runAndReport(sched sim.Schedule, opts sim.Options, asJSON bool, out, replay
 		if err != nil {
 			return fmt.Errorf("encode result: %w", err)
 		}
-		fmt.Fprintln(stdout, string(b))
+		outln(stdout, string(b))
 	} else {
 		printSummary(stdout, res)
 	}
@@ -66,12 +66,12 @@ func runAndReport(sched sim.Schedule, opts sim.Options, asJSON bool, out, replay
 		if err := sim.WriteArtifact(out, res, replay); err != nil {
 			return failed("%v", err)
 		}
-		fmt.Fprintf(stderr, "artifact written to %s\n", out)
+		outf(stderr, "artifact written to %s\n", out)
 	}
 	if !res.OK() {
-		fmt.Fprintf(stderr, "FAILED seed %d\nreplay: %s\n", res.Seed, replay)
+		outf(stderr, "FAILED seed %d\nreplay: %s\n", res.Seed, replay)
 		for _, v := range res.Violations {
-			fmt.Fprintf(stderr, "  %s\n", v)
+			outf(stderr, "  %s\n", v)
 		}
 		return &exitError{code: exitFail}
 	}
@@ -83,15 +83,15 @@ func printSummary(w io.Writer, r *sim.Result) {
 	if !r.OK() {
 		status = "FAIL"
 	}
-	fmt.Fprintf(w, "%s seed %d: %d nodes, %.1f simulated s in %.2f wall s (%.0fx), %d events\n",
+	outf(w, "%s seed %d: %d nodes, %.1f simulated s in %.2f wall s (%.0fx), %d events\n",
 		status, r.Seed, r.Nodes, r.SimSeconds, r.WallSeconds, r.SimSeconds/max(r.WallSeconds, 1e-9), r.Events)
-	fmt.Fprintf(w, "  ops: %d ok, %d failed, %d unknown; %d acknowledged messages\n",
+	outf(w, "  ops: %d ok, %d failed, %d unknown; %d acknowledged messages\n",
 		r.OpsOK, r.OpsFailed, r.OpsUnknown, r.AckedMessages)
 	s := r.Stats
-	fmt.Fprintf(w, "  faults: %d partitions, %d crashes, %d pauses, %d clock jumps; %d leader changes, %d snapshots installed\n",
+	outf(w, "  faults: %d partitions, %d crashes, %d pauses, %d clock jumps; %d leader changes, %d snapshots installed\n",
 		r.Partitions, r.Crashes, s.Pauses, s.ClockJumps, r.LeaderChanges, s.Snapshots)
-	fmt.Fprintf(w, "  network: %d sent, %d dropped, %d duplicated, %d cut by partitions\n",
+	outf(w, "  network: %d sent, %d dropped, %d duplicated, %d cut by partitions\n",
 		s.MsgsSent, s.MsgsDropped, s.MsgsDup, s.MsgsCut)
-	fmt.Fprintf(w, "  checks: invariants %v, linearizable %v, liveness %v\n", r.InvariantsOK, r.Linearizable, r.LivenessOK)
-	fmt.Fprintf(w, "  trace digest %s\n", r.TraceDigest)
+	outf(w, "  checks: invariants %v, linearizable %v, liveness %v\n", r.InvariantsOK, r.Linearizable, r.LivenessOK)
+	outf(w, "  trace digest %s\n", r.TraceDigest)
 }

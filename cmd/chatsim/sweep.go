@@ -44,7 +44,7 @@ func newSweepCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return o.run(stdout, stderr) },
 	}
-	o.scenario.register(c.Flags(), false)
+	o.register(c.Flags(), false)
 	c.Flags().StringVar(&o.seeds, "seeds", "1-100", "seeds to run: a range 1-500, a list 1,7,9, or both")
 	c.Flags().BoolVar(&o.json, "json", false, "print the summary as one JSON object")
 	c.Flags().IntVar(&o.workers, "workers", runtime.NumCPU(), "parallel runs (each run is single-threaded)")
@@ -119,23 +119,23 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 	sum.WallSeconds = time.Since(start).Seconds()
 	if o.json {
 		b, _ := json.Marshal(sum)
-		fmt.Fprintln(stdout, string(b))
+		outln(stdout, string(b))
 	} else {
-		fmt.Fprintf(stdout, "%d seeds, %d failed, %.0f simulated s in %.1f wall s (%.0fx, %d workers)\n",
+		outf(stdout, "%d seeds, %d failed, %.0f simulated s in %.1f wall s (%.0fx, %d workers)\n",
 			sum.Seeds, len(sum.FailedSeeds), sum.SimSecondsTotal, sum.WallSeconds,
 			sum.SimSecondsTotal/max(sum.WallSeconds, 1e-9), o.workers)
-		fmt.Fprintln(stdout, "coverage probes:")
+		outln(stdout, "coverage probes:")
 		for _, p := range sim.AllProbes() {
 			note := ""
 			if sum.Probes[p] == 0 {
 				note = "   <- never hit"
 			}
-			fmt.Fprintf(stdout, "  %-38s %8d%s\n", p, sum.Probes[p], note)
+			outf(stdout, "  %-38s %8d%s\n", p, sum.Probes[p], note)
 		}
 	}
 	for _, r := range results {
 		if r.res != nil && !r.res.OK() {
-			fmt.Fprintf(stderr, "FAILED seed %d: %s\n  replay: %s\n", r.seed, firstViolation(r.res), o.replayCommand(r.seed))
+			outf(stderr, "FAILED seed %d: %s\n  replay: %s\n", r.seed, firstViolation(r.res), o.replayCommand(r.seed))
 		}
 	}
 	if len(sum.FailedSeeds) > 0 {
@@ -171,10 +171,10 @@ func (o *sweepOpts) runAll(seeds []uint64, stderr io.Writer) []seedOutcome {
 				done++
 				if err != nil || !res.OK() {
 					failures++
-					fmt.Fprintf(stderr, "seed %d FAILED\n", seeds[i])
+					outf(stderr, "seed %d FAILED\n", seeds[i])
 				}
 				if done%step == 0 || done == len(seeds) {
-					fmt.Fprintf(stderr, "sweep: %d/%d seeds, %d failed\n", done, len(seeds), failures)
+					outf(stderr, "sweep: %d/%d seeds, %d failed\n", done, len(seeds), failures)
 				}
 				mu.Unlock()
 			}
