@@ -309,7 +309,6 @@ func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
 	if a := uint64(n.rep.Applied()); a < f.ackedAtCall {
 		// The whole chat state is one linearizable object: a read must reflect every write
 		// acknowledged before it began, whatever conversation that write touched.
-		w.probe(ProbeReadBehindAck)
 		w.staleRead = fmt.Sprintf("t=%s stale read: node %d served client %d's read of %s at applied index %d, "+
 			"but index %d was acknowledged before the read began", fmtTime(w.now), n.id, c.idx, f.readConv, a, f.ackedAtCall)
 		w.logAll("VIOLATION %s", w.staleRead)

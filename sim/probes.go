@@ -26,10 +26,6 @@ const (
 	ProbeReadServed             = "linearizable_read_served"
 	ProbeNoLeaderRejected       = "request_rejected_no_leader"
 	ProbeCrashPoint             = "crash_point_reached"
-	// ProbeReadBehindAck: a read was served from a state older than a write acknowledged
-	// before the read began. Legal only if the read and the write touch different
-	// conversations; a stale read of the same one fails the linearizability check.
-	ProbeReadBehindAck = "read_served_behind_an_acknowledged_write"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -37,7 +33,7 @@ func AllProbes() []string {
 	p := []string{ProbeElectionUnderSkew, ProbeElectionAfterJump, ProbeSnapshotDuringPart,
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
-		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint, ProbeReadBehindAck}
+		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint}
 	sort.Strings(p)
 	return p
 }
