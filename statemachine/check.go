@@ -41,6 +41,11 @@ func (m *Machine) invariantError() string {
 			return err
 		}
 	}
+	for id, s := range m.st.sessions {
+		if err := sessionInvariant(id, s); err != "" {
+			return err
+		}
+	}
 	for i := 1; i < m.st.events.len(); i++ {
 		if m.st.events.at(i-1).Index > m.st.events.at(i).Index {
 			return fmt.Sprintf("events out of order at %d", i)
@@ -81,6 +86,18 @@ func (m *Machine) convInvariant(id string, c *conversation) string {
 			if cmpReaction(rs[j-1], rs[j]) >= 0 {
 				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, seq)
 			}
+		}
+	}
+	return ""
+}
+
+func sessionInvariant(id string, s *session) string {
+	if len(s.results) != len(s.ids) {
+		return fmt.Sprintf("session %q: %d results for %d request ids", id, len(s.results), len(s.ids))
+	}
+	for i, req := range s.ids {
+		if _, ok := s.results[req]; !ok || req < s.floor || (i > 0 && s.ids[i-1] >= req) {
+			return fmt.Sprintf("session %q: request %d missing, below floor %d or out of order", id, req, s.floor)
 		}
 	}
 	return ""

@@ -83,8 +83,9 @@ func TestDeterminism(t *testing.T) {
 		if !bytes.Equal(sa, sb) {
 			t.Fatalf("snapshots differ (%d vs %d bytes) after restore at %d", len(sa), len(sb), cut)
 		}
-		// Replaying the log: every command that succeeded in a session is answered from the
-		// session with the first result, byte for byte, and changes nothing.
+		// Replaying the log: every command of a session, whether it succeeded or was rejected,
+		// is answered from the session with the first result, byte for byte, and changes
+		// nothing.
 		for i, e := range log {
 			c := &commandpb.Command{}
 			if err := proto.Unmarshal(e, c); err != nil || c.GetClientId() == "" {
@@ -92,9 +93,6 @@ func TestDeterminism(t *testing.T) {
 			}
 			first := &commandpb.Result{}
 			_ = proto.Unmarshal(resA[i], first)
-			if first.GetCode() != CodeOK {
-				continue
-			}
 			before, _ := a.Snapshot()
 			r := a.Apply(a.AppliedIndex()+1, e)
 			if !bytes.Equal(detBytes(t, r), resA[i]) {
@@ -182,8 +180,9 @@ func TestDropSessionsKnob(t *testing.T) {
 	}
 }
 
-// FuzzApply feeds arbitrary entry data to a populated machine: Apply must not panic, and a
-// rejected command must leave exactly the state a no-op entry leaves.
+// FuzzApply feeds arbitrary entry data to a populated machine: Apply must not panic,
+// undecodable data must leave exactly the state a no-op entry leaves, and a rejected command
+// exactly that plus its session record (rejectedState).
 func FuzzApply(f *testing.F) {
 	h := fixture(f)
 	base := h.snapshot()
@@ -219,8 +218,12 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("result index %d, applied %d, want %d", res.GetIndex(), m.AppliedIndex(), idx)
 		}
 		if res.GetCode() != CodeOK {
-			if got, _ := m.Snapshot(); !bytes.Equal(got, noop) {
-				t.Fatalf("rejected command (%v) changed the state", res)
+			want := noop
+			if cmd := (&commandpb.Command{}); proto.Unmarshal(data, cmd) == nil {
+				want = rejectedState(t, DefaultConfig(), base, idx, cmd, res)
+			}
+			if got, _ := m.Snapshot(); !bytes.Equal(got, want) {
+				t.Fatalf("rejected command (%v) changed more than its session record", res)
 			}
 		}
 		if m.invariantError() != "" {

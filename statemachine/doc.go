@@ -13,8 +13,12 @@
 // upload and revocation expiry, and presence. A replica's own clock is never read.
 //
 // Rejections. A command is validated completely before it changes anything, so a rejected
-// (or malformed) command leaves the state exactly as a Raft no-op entry would: only the
-// applied index moves. Errors are *Error values with a Code; nothing panics on any input.
+// command leaves the state exactly as a Raft no-op entry would, except for its session record:
+// the applied index moves and, for a command with a client session, the rejection is
+// remembered as the request's first result, so that a duplicate entry of the same request
+// gets the same rejection instead of taking effect later (session.go). Undecodable data
+// changes only the applied index. Errors are *Error values with a Code; nothing panics on any
+// input.
 //
 // Presence. A node proposes Heartbeat{usernames} at most once per user per presence interval
 // (say every 30 s for users with live streams or recent requests) and Heartbeat{offline} on

@@ -9,7 +9,8 @@ import (
 )
 
 // harness drives a Machine through encoded entries and checks, for every rejected command,
-// that the state is exactly what a no-op entry would have left.
+// that the state is exactly what a no-op entry would have left plus the command's session
+// record (see rejectedState).
 type harness struct {
 	t      testing.TB
 	m      *Machine
@@ -94,12 +95,41 @@ func (h *harness) applyCmd(c *commandpb.Command) *commandpb.Result {
 		h.t.Fatalf("result index %d, want %d", res.GetIndex(), idx)
 	}
 	if h.verify && res.GetCode() != CodeOK {
-		h.assertNoop(before, idx)
+		if got := h.snapshot(); !bytes.Equal(got, rejectedState(h.t, h.m.cfg, before, idx, c, res)) {
+			h.t.Fatalf("rejected command at %d (%v) changed more than its session record", idx, res)
+		}
 	}
 	return res
 }
 
-// assertNoop checks that the machine equals the state before plus a no-op entry at idx.
+// rejectedState returns the snapshot that a rejected command cmd, applied as entry idx to the
+// state before, must leave: before plus a no-op entry at idx and, when cmd was evaluated (not
+// answered from its session), plus res recorded as the first result of cmd's session key.
+// Comparing whole snapshots, a rejection that touches any chat state, the log time or another
+// session's results is caught; so is one that records a different result or none.
+func rejectedState(t fataler, cfg Config, before []byte, idx uint64, cmd *commandpb.Command, res *commandpb.Result) []byte {
+	t.Helper()
+	ref, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Restore(before); err != nil {
+		t.Fatal(err)
+	}
+	nowMs := max(ref.st.clockMs, cmd.GetTimeUnixMs())
+	if r, e := ref.lookupSession(cmd, nowMs); r == nil && e == nil {
+		ref.recordSession(cmd, res, nowMs)
+	}
+	ref.Apply(idx, nil)
+	want, err := ref.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// assertNoop checks that the machine equals the state before plus a no-op entry at idx: what
+// undecodable data and a duplicate answered from its session leave.
 func (h *harness) assertNoop(before []byte, idx uint64) {
 	h.t.Helper()
 	ref, err := New(h.m.cfg)
@@ -112,7 +142,7 @@ func (h *harness) assertNoop(before []byte, idx uint64) {
 	ref.Apply(idx, nil)
 	want, _ := ref.Snapshot()
 	if got := h.snapshot(); !bytes.Equal(got, want) {
-		h.t.Fatalf("rejected command at %d changed the state", idx)
+		h.t.Fatalf("entry %d changed more than the applied index", idx)
 	}
 }
 

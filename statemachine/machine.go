@@ -27,7 +27,8 @@ func New(cfg Config) (*Machine, error) {
 func (m *Machine) AppliedIndex() uint64 { return m.st.applied }
 
 // applyCtx is what a command handler sees. Handlers validate everything before they modify
-// anything, so a rejected command leaves the state as it was.
+// anything, so a rejected command leaves the chat state as it was (only its session record,
+// written by applyCommand, is new).
 type applyCtx struct {
 	index uint64
 	nowMs int64 // log time of this command: max(previous log time, command time)
@@ -38,8 +39,10 @@ type applyCtx struct {
 
 // Apply applies the entry with the given index and proto-encoded Command data and returns the
 // command's result. It never panics. Empty data (a leader's no-op entry) only advances the
-// applied index; so does a rejected or malformed command. A command whose (client_id,
-// request_id) was applied before returns the first result again without applying.
+// applied index; so does undecodable data. A rejected command advances the applied index and
+// records its rejection in its client session (if it has one), nothing else. A command whose
+// (client_id, request_id) was evaluated before returns the first result again, success or
+// rejection, byte for byte, without being evaluated (see session.go for the bounds).
 func (m *Machine) Apply(index uint64, data []byte) *commandpb.Result {
 	if index <= m.st.applied {
 		return errResult(index, errorf(CodeFailedPrecondition,
@@ -70,29 +73,40 @@ func (m *Machine) ApplyCommand(index uint64, cmd *commandpb.Command) *commandpb.
 }
 
 func (m *Machine) applyCommand(index uint64, cmd *commandpb.Command) *commandpb.Result {
-	if res, err := m.lookupSession(cmd); res != nil || err != nil {
+	nowMs := max(m.st.clockMs, cmd.GetTimeUnixMs())
+	if res, err := m.lookupSession(cmd, nowMs); res != nil || err != nil {
 		if err != nil {
-			return errResult(index, err)
+			return errResult(index, err) // not recorded: see session.go
 		}
 		return res
 	}
 	x := &applyCtx{
 		index: index,
-		nowMs: max(m.st.clockMs, cmd.GetTimeUnixMs()),
+		nowMs: nowMs,
 		cmd:   cmd,
 		res:   &commandpb.Result{Index: index},
 	}
-	if err := m.resolveActor(x); err != nil {
-		return errResult(index, err)
+	if err := m.evaluate(x); err != nil {
+		// The rejection is the request's first result: a later duplicate entry of it must get
+		// the same answer, not a fresh evaluation (session.go). The log time stays put.
+		res := errResult(index, err)
+		m.recordSession(cmd, res, nowMs)
+		m.checkInvariants()
+		return res
 	}
-	if err := m.dispatch(x); err != nil {
-		return errResult(index, err)
-	}
-	m.st.clockMs = x.nowMs
-	m.recordSession(cmd, x.res)
+	m.st.clockMs = nowMs
+	m.recordSession(cmd, x.res, nowMs)
 	m.maybeSweep()
 	m.checkInvariants()
 	return x.res
+}
+
+// evaluate checks and executes x.cmd. On error nothing has been modified.
+func (m *Machine) evaluate(x *applyCtx) *Error {
+	if err := m.resolveActor(x); err != nil {
+		return err
+	}
+	return m.dispatch(x)
 }
 
 func errResult(index uint64, err *Error) *commandpb.Result {

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -180,13 +181,19 @@ func TestModel(t *testing.T) {
 			m.ApplyCommand(index, c)
 			md.apply(index, now, c)
 		}
-		var sent []*commandpb.Command
+		var sent, rejected []*commandpb.Command // rejected: session commands first rejected
+		first := map[string][]byte{}            // "client/req" -> the machine's first result
 		steps := rapid.IntRange(1, 120).Draw(t, "steps")
 		for range steps {
 			index++
 			now += int64(rapid.IntRange(0, 40_000).Draw(t, "dt"))
 			var cmd *commandpb.Command
 			switch {
+			case len(rejected) > 0 && rapid.IntRange(0, 6).Draw(t, "dupreject") == 0:
+				// A duplicate log entry of a rejected request (a client retry whose first
+				// attempt was applied after all): it must get the same rejection even when
+				// the commands in between made it valid.
+				cmd = proto.Clone(rapid.SampledFrom(rejected).Draw(t, "redo")).(*commandpb.Command)
 			case len(sent) > 0 && rapid.IntRange(0, 9).Draw(t, "retry") == 0:
 				cmd = proto.Clone(rapid.SampledFrom(sent).Draw(t, "resend")).(*commandpb.Command)
 			case rapid.IntRange(0, 19).Draw(t, "restore") == 0:
@@ -225,9 +232,32 @@ func TestModel(t *testing.T) {
 			if got.GetCode() != want.GetCode() || !proto.Equal(withoutError(got), withoutError(want)) {
 				t.Fatalf("index %d %v by %q:\n got  %v\n want %v", index, cmd.OpMessage(), cmd.GetActor(), got, want)
 			}
+			checkFirstResult(t, first, &rejected, cmd, got, md.replayed)
 			compareQueries(t, m, md, now)
 		}
 	})
+}
+
+// checkFirstResult keeps the machine's first result of every session request and checks that
+// a duplicate the model answers from its session gets those very bytes (error text and index
+// included), and remembers first rejections in *rejected for duplicating.
+func checkFirstResult(t *rapid.T, first map[string][]byte, rejected *[]*commandpb.Command,
+	cmd *commandpb.Command, got *commandpb.Result, replayed bool) {
+	if cmd.GetClientId() == "" || cmd.GetRequestId() == 0 {
+		return
+	}
+	key := fmt.Sprintf("%s/%d", cmd.GetClientId(), cmd.GetRequestId())
+	b := detBytes(t, got)
+	if replayed {
+		if !bytes.Equal(b, first[key]) {
+			t.Fatalf("duplicate of %s (%v) got %v, not its first result byte for byte", key, cmd.OpMessage(), got)
+		}
+		return
+	}
+	first[key] = b
+	if got.GetCode() != CodeOK {
+		*rejected = append(*rejected, proto.Clone(cmd).(*commandpb.Command))
+	}
 }
 
 func withoutError(r *commandpb.Result) *commandpb.Result {

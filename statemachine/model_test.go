@@ -76,16 +76,25 @@ type model struct {
 	nextGroup int
 	nextFile  uint64
 	events    []mEvent
-	results   map[string]*commandpb.Result // "client/req" -> first successful result
+	sessions  map[string]*mSession // by client id
+	replayed  bool                 // the last apply was answered from a session
+}
+
+// mSession is a client session of the model: the first result of every request, success or
+// rejection, and the time of the last recorded one for expiry. The model has no per-session or
+// session-count bound: the tests stay far below DefaultConfig's.
+type mSession struct {
+	last    int64
+	results map[uint64]*commandpb.Result
 }
 
 func newModel(cfg Config, now int64) *model {
 	return &model{cfg: cfg, nextGroup: 1, nextFile: 1,
-		users:   map[string]*mUser{"admin": {role: RoleAdmin, hash: hash, created: now}},
-		convs:   map[string]*mConv{},
-		files:   map[uint64]*mFile{},
-		revoked: map[string]int64{},
-		results: map[string]*commandpb.Result{},
+		users:    map[string]*mUser{"admin": {role: RoleAdmin, hash: hash, created: now}},
+		convs:    map[string]*mConv{},
+		files:    map[uint64]*mFile{},
+		revoked:  map[string]int64{},
+		sessions: map[string]*mSession{},
 	}
 }
 
@@ -116,22 +125,35 @@ func textCode(text string, max int, allowEmpty bool) Code {
 	return errOK
 }
 
+// apply applies cmd at time now (callers pass non-decreasing times, so now is the log time).
 func (m *model) apply(index uint64, now int64, cmd *commandpb.Command) *commandpb.Result {
-	key := fmt.Sprintf("%s/%d", cmd.GetClientId(), cmd.GetRequestId())
-	if cmd.GetClientId() != "" && cmd.GetRequestId() != 0 {
-		if r := m.results[key]; r != nil {
-			return r
+	client, req := cmd.GetClientId(), cmd.GetRequestId()
+	keyed := client != "" && req != 0
+	m.replayed = false
+	if keyed {
+		if ss := m.sessions[client]; ss != nil && now-ss.last >= m.cfg.SessionTTLMs {
+			delete(m.sessions, client) // expired: the request is evaluated again
+		}
+		if ss := m.sessions[client]; ss != nil && ss.results[req] != nil {
+			m.replayed = true
+			return ss.results[req]
 		}
 	}
 	s := &step{m: m, index: index, now: now, actor: cmd.GetActor(), res: &commandpb.Result{Index: index}}
-	code := s.run(cmd)
-	if code != CodeOK {
-		return &commandpb.Result{Code: code, Index: index}
+	res := s.res
+	if code := s.run(cmd); code != CodeOK {
+		res = &commandpb.Result{Code: code, Index: index}
 	}
-	if cmd.GetClientId() != "" && cmd.GetRequestId() != 0 {
-		m.results[key] = s.res
+	if keyed {
+		ss := m.sessions[client]
+		if ss == nil {
+			ss = &mSession{results: map[uint64]*commandpb.Result{}}
+			m.sessions[client] = ss
+		}
+		ss.last = max(ss.last, now)
+		ss.results[req] = res
 	}
-	return s.res
+	return res
 }
 
 func (s *step) run(cmd *commandpb.Command) Code {

@@ -10,33 +10,49 @@ import (
 // Exactly-once execution (Raft dissertation §6.3, adapted).
 //
 // A command with a non-empty client_id and a non-zero request_id belongs to that client's
-// session. The first successful application stores the Result, deterministically marshaled;
-// a later command with the same pair returns those bytes again (decoded), without applying.
-// Rejected commands are not remembered: they changed nothing, so a retry is simply evaluated
-// afresh, which is still linearizable (the operation takes effect once, at the retry).
+// session. Its first result, success or rejection, is stored deterministically marshaled; a
+// later entry with the same pair returns exactly those bytes (decoded), without being evaluated.
+//
+// Rejections must be remembered too. A client retries a write whose answer it did not get, so
+// the log can hold two entries of the same request. If the first was rejected (say NOT_FOUND,
+// a direct conversation not created yet) and the client was told so, evaluating the second
+// afresh could apply it after its precondition became true: a write reported as failed would
+// take effect. So a rejected command changes exactly one thing, its session record, and
+// nothing else (no chat state, not even the log time or the sweep schedule). Not recorded:
+//   - an entry whose data does not decode: it names no session;
+//   - SESSION_EXPIRED: it is the session's answer about a forgotten request, not a result of
+//     the command. It is stable anyway (the floor never goes down), and recording it would put
+//     an id below the floor;
+//   - a duplicate answered from the session: its first result is already there.
 //
 // A client numbers its requests in increasing order (any gaps allowed): the per-session bound
 // evicts the lowest ids first, so an id below every remembered one is taken for an old retry.
 //
-// Bounds and expiry, all decided by log time (the commands' time_unix_ms), never a local clock:
+// Bounds and expiry, all decided by log time (the commands' time_unix_ms), never a local clock,
+// apply to rejections exactly as to successes:
 //   - per session, at most MaxResultsPerSession results; the lowest request id is evicted first
 //     and raises the session's floor. A retry of a request id below the floor that is no longer
 //     remembered is refused with SESSION_EXPIRED and not applied: it may have been applied.
 //   - at most MaxSessions sessions; a new session evicts the least recently active one.
 //   - a session idle for SessionTTLMs of log time expires. A retry arriving after its session
-//     expired (or was evicted) is indistinguishable from a new request and IS applied again.
+//     expired (or was evicted) is indistinguishable from a new request and IS evaluated again.
 //     Clients must therefore stop retrying a request well within SessionTTLMs (default one
 //     hour), and keep fewer than MaxResultsPerSession requests outstanding.
+//
+// A session's lastActiveMs is the latest log time of a command recorded in it. For a rejected
+// command that time (max(log time, command time)) is not adopted as the machine's log time, so
+// lastActiveMs may run ahead of it; expiry only compares times, so nothing depends on that.
 
 // lookupSession returns the remembered result of a retried command, or an error for a retry
-// that can no longer be answered. Both nil means: apply the command.
-func (m *Machine) lookupSession(cmd *commandpb.Command) (*commandpb.Result, *Error) {
+// that can no longer be answered; nowMs is the command's log time. Both nil means: evaluate
+// the command.
+func (m *Machine) lookupSession(cmd *commandpb.Command, nowMs int64) (*commandpb.Result, *Error) {
 	id, req := cmd.GetClientId(), cmd.GetRequestId()
 	if id == "" || req == 0 {
 		return nil, nil
 	}
 	s := m.st.sessions[id]
-	if s == nil || m.expired(s, max(m.st.clockMs, cmd.GetTimeUnixMs())) {
+	if s == nil || m.expired(s, nowMs) {
 		return nil, nil
 	}
 	if b, ok := s.results[req]; ok {
@@ -57,14 +73,15 @@ func (m *Machine) expired(s *session, nowMs int64) bool {
 	return nowMs-s.lastActiveMs >= m.cfg.SessionTTLMs
 }
 
-// recordSession remembers the successful result of cmd.
-func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result) {
+// recordSession remembers res, the first result (success or rejection) of cmd, evaluated at
+// log time nowMs. lookupSession found no result for cmd's key, so none is overwritten.
+func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result, nowMs int64) {
 	id, req := cmd.GetClientId(), cmd.GetRequestId()
 	if id == "" || req == 0 {
 		return
 	}
 	s := m.st.sessions[id]
-	if s != nil && m.expired(s, m.st.clockMs) {
+	if s != nil && m.expired(s, nowMs) {
 		delete(m.st.sessions, id)
 		s = nil
 	}
@@ -75,10 +92,13 @@ func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result) {
 		s = &session{results: map[uint64][]byte{}}
 		m.st.sessions[id] = s
 	}
-	s.lastActiveMs = m.st.clockMs
+	// max: a rejection recorded at a command time ahead of the log time may precede a command
+	// stamped earlier (proposers' clocks differ); activity never moves backwards.
+	s.lastActiveMs = max(s.lastActiveMs, nowMs)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
 	mustf(err == nil, "marshal result: %v", err)
-	pos, _ := slices.BinarySearch(s.ids, req)
+	pos, found := slices.BinarySearch(s.ids, req)
+	mustf(!found && req >= s.floor, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
 	s.ids = slices.Insert(s.ids, pos, req)
 	s.results[req] = b
 	for len(s.ids) > m.cfg.MaxResultsPerSession {

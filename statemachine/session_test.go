@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -54,16 +55,94 @@ func TestExactlyOnce(t *testing.T) {
 	}
 }
 
-func TestRejectedNotRemembered(t *testing.T) {
-	h := fixture(t)
-	c := withSession(t, "c1", 7, "carol", &commandpb.PostMessage{ConversationId: "g:1", Text: "hi"})
-	if r := h.applyCmd(proto.Clone(c).(*commandpb.Command)); r.GetCode() != CodeNotMember {
+// TestRejectedRemembered is the simulator's seed 911 in miniature: a client's retry put two
+// entries of one PostMessage in the log. The first applies before the direct conversation
+// exists and is rejected (the client is told so); the conversation is created; the duplicate
+// must get the same rejection, byte for byte, and must not post, also after a restore.
+func TestRejectedRemembered(t *testing.T) {
+	for _, restore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restore=%v", restore), func(t *testing.T) {
+			h := boot(t, "user1", "user7")
+			dm := DirectID("user1", "user7")
+			post := withSession(t, "c7", 3, "user7", &commandpb.PostMessage{ConversationId: dm, Text: "hi"})
+			first := h.applyCmd(proto.Clone(post).(*commandpb.Command))
+			if first.GetCode() != CodeNotFound {
+				t.Fatal(first)
+			}
+			h.dm("user1", "user7", "hello")
+			if restore {
+				snap := h.snapshot()
+				h.m, _ = New(DefaultConfig())
+				if err := h.m.Restore(snap); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dup := proto.Clone(post).(*commandpb.Command)
+			dup.TimeUnixMs = h.nowMs + 1000 // proposed again later, through another node
+			before, idx := h.snapshot(), h.m.AppliedIndex()+1
+			second := h.applyCmd(dup)
+			if !bytes.Equal(marshalResult(t, first), marshalResult(t, second)) {
+				t.Fatalf("duplicate got %v, first %v", second, first)
+			}
+			h.assertNoop(before, idx)
+			if hist, _ := h.m.History("user1", dm, HistoryQuery{}); len(hist) != 1 || hist[0].Author != "user1" {
+				t.Fatalf("history %v: the rejected post took effect", hist)
+			}
+			// Another request id is another request: it is evaluated, and now it succeeds.
+			if r := h.applyCmd(withSession(t, "c7", 4, "user7", &commandpb.PostMessage{ConversationId: dm, Text: "hi"})); r.GetCode() != CodeOK {
+				t.Fatal(r)
+			}
+		})
+	}
+}
+
+// TestRejectionsInSessionBounds: rejections take result slots like successes, are evicted the
+// same way (then SESSION_EXPIRED, which is not recorded itself), expire with the session, and
+// a request without a session is never remembered.
+func TestRejectionsInSessionBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxResultsPerSession = 2
+	cfg.SessionTTLMs = 10_000
+	h := newHarness(t, cfg)
+	h.ok("", &commandpb.Bootstrap{SigningKey: make([]byte, 32), AdminUsername: "admin", AdminPasswordHash: hash})
+	mk := func(client string, req uint64, user string) *commandpb.Command {
+		return withSession(t, client, req, "", &commandpb.CreateUser{Username: user, PasswordHash: hash})
+	}
+	if r := h.applyCmd(mk("a", 1, "admin")); r.GetCode() != CodeAlreadyExists {
 		t.Fatal(r)
 	}
-	h.ok("alice", &commandpb.AddMember{ConversationId: "g:1", Username: "carol"})
-	// The rejected attempt changed nothing, so its retry is evaluated afresh.
-	if r := h.applyCmd(c); r.GetCode() != CodeOK {
+	h.ok("", &commandpb.CreateUser{Username: "bob", PasswordHash: hash})
+	if r := h.applyCmd(mk("a", 2, "bob")); r.GetCode() != CodeAlreadyExists {
 		t.Fatal(r)
+	}
+	if r := h.applyCmd(mk("a", 3, "carol")); r.GetCode() != CodeOK {
+		t.Fatal(r)
+	}
+	// Request 1 (a rejection) was evicted by the bound: its retry is refused, not evaluated.
+	for range 2 {
+		if r := h.applyCmd(mk("a", 1, "dave")); r.GetCode() != CodeSessionExpired {
+			t.Fatal(r)
+		}
+	}
+	if s := h.m.st.sessions["a"]; !slices.Equal(s.ids, []uint64{2, 3}) || s.floor != 2 {
+		t.Fatalf("session ids %v floor %d", s.ids, s.floor)
+	}
+	// Request 2's rejection is still remembered: a duplicate (here with a body that would
+	// succeed, to show it is not evaluated) gets the stored answer, index included.
+	if r := h.applyCmd(mk("a", 2, "frank")); r.GetCode() != CodeAlreadyExists || r.GetIndex() != 4 {
+		t.Fatal("remembered rejection", r)
+	}
+	// After the session expired, a duplicate is evaluated again (documented).
+	h.nowMs += cfg.SessionTTLMs
+	if r := h.applyCmd(mk("a", 2, "erin")); r.GetCode() != CodeOK {
+		t.Fatal(r)
+	}
+	// Without client id or request id nothing is recorded.
+	n := len(h.m.st.sessions)
+	h.fail("", &commandpb.CreateUser{Username: "erin", PasswordHash: hash}, CodeAlreadyExists)
+	h.applyCmd(withSession(t, "b", 0, "", &commandpb.CreateUser{Username: "erin", PasswordHash: hash}))
+	if len(h.m.st.sessions) != n {
+		t.Fatalf("%d sessions, want %d", len(h.m.st.sessions), n)
 	}
 }
 

@@ -17,6 +17,11 @@ import (
 // request id), so equal states give equal bytes on every replica and every run. Derived indexes
 // (a user's conversations, pending upload counts) are rebuilt by Restore, and nothing else is
 // stored, so the size grows with live data only.
+//
+// A session result is a marshaled commandpb.Result, success or rejection alike: remembering
+// rejections (session.go) changed what the table holds, not how it is encoded, so the version
+// stayed 1. (The apply rules changed with it: every replica of a cluster must run the same
+// rules over the same log, which a snapshot version cannot enforce.)
 
 var snapshotMagic = []byte("RCSM")
 

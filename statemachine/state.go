@@ -74,7 +74,9 @@ type file struct {
 	complete  bool
 }
 
-// session remembers the results of one client's recent requests.
+// session remembers the first results (successes and rejections) of one client's recent
+// requests. Invariant: ids is strictly increasing, every id is at or above floor, and results
+// has exactly the keys in ids.
 type session struct {
 	lastActiveMs int64
 	// floor: every request id below it was answered and forgotten; such a retry is refused
