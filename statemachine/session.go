@@ -23,7 +23,8 @@ import (
 //   - SESSION_EXPIRED: it is the session's answer about a forgotten request, not a result of
 //     the command. It is stable anyway (the floor never goes down), and recording it would put
 //     an id below the floor;
-//   - a duplicate answered from the session: its first result is already there.
+//   - a duplicate answered from the session: its first result is already there;
+//   - an entry at an index already applied: Apply refuses it before looking at it.
 //
 // A client numbers its requests in increasing order (any gaps allowed): the per-session bound
 // evicts the lowest ids first, so an id below every remembered one is taken for an old retry.
