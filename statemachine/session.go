@@ -26,6 +26,9 @@ import (
 //   - a duplicate answered from the session: its first result is already there;
 //   - an entry at an index already applied: Apply refuses it before looking at it.
 //
+// Every other rejection is recorded, MALFORMED for a decoded command without a known operation
+// included: it names its session, and a duplicate must not get a different answer either.
+//
 // A client numbers its requests in increasing order (any gaps allowed): the per-session bound
 // evicts the lowest ids first, so an id below every remembered one is taken for an old retry.
 //
