@@ -19,10 +19,14 @@ func (r *Replica) Process() error {
 	r.runLater()
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
+		early := r.canSendBeforePersist(rd)
+		if early && len(rd.Messages) > 0 {
+			r.cfg.Send(rd.Messages)
+		}
 		if err := r.persist(rd); err != nil {
 			return err
 		}
-		if len(rd.Messages) > 0 {
+		if !early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
 		if err := r.apply(rd); err != nil {
@@ -37,6 +41,25 @@ func (r *Replica) Process() error {
 		r.runLater()
 	}
 	return nil
+}
+
+// canSendBeforePersist reports whether rd's messages may leave before rd is durable: the
+// leader writes its own log in parallel with replicating it (Raft thesis §10.2.1), which
+// takes one fsync off every commit's critical path. It is safe because a leader's messages
+// (appends, heartbeats, snapshots, read-index answers, transfer and vote refusals) promise
+// nothing about its own disk: raft counts the leader's copy of an entry towards commitment
+// only at Advance, after the write. A Ready that changes the term or the vote, or in which
+// this node stops leading, may carry promises that need the write first, so it waits.
+func (r *Replica) canSendBeforePersist(rd raft.Ready) bool {
+	role := r.soft.RaftState
+	if rd.SoftState != nil {
+		role = rd.SoftState.RaftState
+	}
+	if role != raft.StateLeader {
+		return false
+	}
+	hs := rd.HardState
+	return hs.IsEmpty() || (hs.Term == r.hard.Term && hs.Vote == r.hard.Vote)
 }
 
 // noteRaftHardState caches Raft's in-memory term and vote, which may differ from the

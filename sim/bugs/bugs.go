@@ -25,9 +25,6 @@ type Case struct {
 	Params sim.GenParams
 	// Seed is the pinned seed, 0 if none yet.
 	Seed uint64
-	// Gap, if set, says why the bug is not reliably caught yet: TestEveryBugIsCaught tries
-	// the pinned seed and skips instead of searching (the search mode still scans it).
-	Gap string
 }
 
 // Verdict is the outcome of trying one seed.
