@@ -30,6 +30,9 @@ type Disk struct {
 	// synced is set by a sync and cleared by the sender, which holds the Ready's messages
 	// back for the fsync's duration.
 	synced bool
+	// loseWrites drops every write until the next Crash: a crash point killed the
+	// process before its next write could complete.
+	loseWrites bool
 
 	// Counters for the run's statistics and coverage probes.
 	Syncs, Writes, LostWrites, TornWrites int
@@ -42,6 +45,9 @@ func NewDisk(rng *rand.Rand) *Disk { return &Disk{rng: rng} }
 
 // Save implements node.LogStore.
 func (d *Disk) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
+	if d.loseWrites {
+		return nil
+	}
 	d.Writes++
 	if len(ents) > 0 || !hs.IsEmpty() {
 		d.pending = append(d.pending, diskWrite{hs: hs, ents: ents})
@@ -79,6 +85,9 @@ func (d *Disk) applyWrite(hs raft.HardState, ents []raft.Entry) error {
 // SaveSnapshot implements node.LogStore. Snapshot files are written atomically and the
 // write-ahead log is synced first, so everything before it becomes durable too.
 func (d *Disk) SaveSnapshot(snap raft.Snapshot) error {
+	if d.loseWrites {
+		return nil
+	}
 	if err := d.flush(); err != nil {
 		return err
 	}
@@ -105,6 +114,7 @@ func (d *Disk) Load() (raft.HardState, raft.Snapshot, []raft.Entry, error) {
 // Crash models power loss: unsynced writes vanish, except a random prefix of them that made
 // it to the platter, the last possibly torn.
 func (d *Disk) Crash() {
+	d.loseWrites = false
 	n := len(d.pending)
 	if n == 0 {
 		return

@@ -84,6 +84,16 @@ func (w *World) process(n *simNode) {
 	}
 }
 
+// sendsEntries reports whether msgs carry log entries to a follower.
+func sendsEntries(msgs []raft.Message) bool {
+	for i := range msgs {
+		if msgs[i].Type == raft.MsgApp && len(msgs[i].Entries) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // hitCrashPoint crashes n once its current Process call returns, if it is armed for point.
 func (w *World) hitCrashPoint(n *simNode, point string) {
 	if n.crashPoint == point && !w.liveness && n.up {
@@ -98,6 +108,20 @@ func (w *World) send(from int, msgs []raft.Message) {
 			if msgs[i].Type == raft.MsgVoteResp && !msgs[i].Reject {
 				w.hitCrashPoint(n, PointAfterVote)
 			}
+		}
+	}
+	n := w.nodes[from]
+	if n.muted {
+		return // the process died earlier in this instant (a crash point)
+	}
+	if n.crashPoint == PointBeforeLeaderWrite && sendsEntries(msgs) {
+		w.hitCrashPoint(n, PointBeforeLeaderWrite)
+		if n.crashNow {
+			// These messages leave, then the process dies before its own write of the
+			// entries (the Save right after this send) or anything later completes.
+			n.disk.loseWrites = true
+			defer func() { n.muted = true }()
+			w.probe(ProbeLeaderDiedBeforeWrite)
 		}
 	}
 	var fsync int64
@@ -272,7 +296,7 @@ func (w *World) crash(n *simNode) {
 		w.probe(ProbeLeaderCrashed)
 	}
 	torn, lost := n.disk.TornWrites, n.disk.LostWrites
-	n.up, n.paused, n.inbox, n.calls = false, false, nil, nil
+	n.up, n.paused, n.inbox, n.calls, n.muted = false, false, nil, nil, false
 	n.gen++
 	n.disk.Crash()
 	if n.disk.TornWrites > torn {
@@ -329,6 +353,9 @@ func (w *World) resume(n *simNode) {
 		w.probe(ProbeRequestQueuedWhilePaus)
 	}
 	w.process(n)
+	if !n.up {
+		return // a crash point fired while it caught up
+	}
 	inbox := n.inbox
 	n.inbox = nil
 	for _, m := range inbox {

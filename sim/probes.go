@@ -26,6 +26,7 @@ const (
 	ProbeReadServed             = "linearizable_read_served"
 	ProbeNoLeaderRejected       = "request_rejected_no_leader"
 	ProbeCrashPoint             = "crash_point_reached"
+	ProbeLeaderDiedBeforeWrite  = "leader_died_between_send_and_write"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -33,7 +34,8 @@ func AllProbes() []string {
 	p := []string{ProbeElectionUnderSkew, ProbeElectionAfterJump, ProbeSnapshotDuringPart,
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
-		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint}
+		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint,
+		ProbeLeaderDiedBeforeWrite}
 	sort.Strings(p)
 	return p
 }

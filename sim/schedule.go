@@ -19,7 +19,8 @@ const (
 	FaultClockJump = "clock_jump"
 	FaultClockRate = "clock_rate"
 	// FaultCrashPoint arms Node to crash at the next moment named by Point (right after it
-	// grants a vote, or right after it acknowledges a client's write) and to restart
+	// grants a vote, right after it acknowledges a client's write, or as a leader between
+	// sending new entries and writing them) and to restart
 	// RestartAfterUs later: the classic windows where durability bugs hide.
 	FaultCrashPoint = "crash_point"
 )
@@ -28,6 +29,10 @@ const (
 const (
 	PointAfterVote = "after_vote"
 	PointAfterAck  = "after_ack"
+	// PointBeforeLeaderWrite crashes the leader after it sent new entries to its followers
+	// but before its own write of them reached the disk: the window the leader's parallel
+	// write (thesis §10.2.1, node.Replica sends before persisting) opens.
+	PointBeforeLeaderWrite = "before_leader_write"
 )
 
 // FaultEvent is one timed fault. A schedule is plain data so it can be saved, replayed and
@@ -238,8 +243,11 @@ func genCrashPoints(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEven
 		// election, which is what exposes a vote that was granted but never persisted.
 		f := FaultEvent{AtUs: t, Kind: FaultCrashPoint, Node: r.IntN(n), Point: PointAfterVote,
 			RestartAfterUs: 100 + r.Int64N(3000)}
-		if r.IntN(2) == 0 {
+		switch r.IntN(3) {
+		case 0:
 			f.Point, f.Target, f.RestartAfterUs = PointAfterAck, "leader", 1000+r.Int64N(50_000)
+		case 1:
+			f.Point, f.Target, f.RestartAfterUs = PointBeforeLeaderWrite, "leader", 1000+r.Int64N(50_000)
 		}
 		out = append(out, f)
 	}

@@ -48,7 +48,10 @@ type simNode struct {
 	inbox  []*raft.Message // delivered while paused
 	calls  []func()        // client requests that arrived while paused
 	// crashPoint is armed by a crash_point fault; crashNow is set when it is reached.
-	crashPoint     string
+	crashPoint string
+	// muted drops everything the node sends until it crashes: it died at a crash point
+	// earlier in the current instant.
+	muted          bool
 	crashRestartNs int64
 	crashNow       bool
 	// voidSentAt is the send time of messages lost with the process at a crash point.
