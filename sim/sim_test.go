@@ -62,10 +62,11 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
-// TestShortSweep runs a handful of seeds with every fault class in swarm mode; every one
-// must pass all checks. CHATSIM_SWEEP_SEEDS raises the count for a longer soak.
+// TestShortSweep runs a few hundred seeds with every fault class in swarm mode (about half a
+// minute); every one must pass all checks. CHATSIM_SWEEP_SEEDS changes the count; `make
+// sim-soak` runs the long sweep through chatsim itself.
 func TestShortSweep(t *testing.T) {
-	n := 16
+	n := 300
 	if testing.Short() {
 		n = 4
 	}
