@@ -53,7 +53,7 @@ func (r *Replica) Process() error {
 func (r *Replica) canSendBeforePersist(rd raft.Ready) bool {
 	role := r.soft.RaftState
 	if rd.SoftState != nil {
-		role = rd.SoftState.RaftState
+		role = rd.RaftState
 	}
 	if role != raft.StateLeader {
 		return false
