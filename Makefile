@@ -6,7 +6,7 @@ BIN       := $(CURDIR)/.bin
 PKGS      := ./...
 FUZZTIME  ?= 60s
 
-.PHONY: all build test test-race test-short lint vet fmt proto proto-check bench fuzz sim-soak e2e clean
+.PHONY: all build test test-race lint vet fmt proto proto-check bench fuzz sim-soak soak-props e2e bench-cluster clean
 
 all: build
 
@@ -52,6 +52,24 @@ bench:
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# The acceptance sweep: 1000 seeds of 60 simulated seconds with every fault class.
+sim-soak:
+	$(GO) run ./cmd/chatsim sweep --seeds 1-1000 --partition --crash --skew --drop 0.05 --dup 0.02 --swarm
+
+# Deeper property runs of the pure packages than `make test` affords.
+soak-props:
+	$(GO) test -tags invariants -count=1 -run TestPropertySafety ./raft/ -rapid.checks=10000
+	$(GO) test -tags invariants -count=1 -run 'TestModel|TestDeterminism' ./statemachine/ -rapid.checks=1500
+
+# Real chatd processes on loopback, the leader SIGKILLed and restarted for many cycles.
+e2e:
+	RAFTCHAT_E2E_CYCLES=10 $(GO) test -count=1 -timeout 30m -v ./e2e/
+
+# Write throughput and latency of a local 3-node cluster (fsync on), next to etcd's on the
+# same machine (../shared/bench/etcd-baseline.sh builds etcd 3.7.3 on first use).
+bench-cluster: build
+	scripts/bench-cluster.sh
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Measures raftchat's write path against etcd's on this machine, back to back: a 3-node
+# `chatd dev` cluster (fsync on) loaded by `chat bench` with 256-byte messages, then
+# ../shared/bench/etcd-baseline.sh at the same client counts. Absolute figures drift on
+# shared machines; compare the two sides of one run only.
+# Usage: scripts/bench-cluster.sh [CLIENT_COUNTS (default 1,64)] [DURATION (default 10s)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+counts=${1:-1,64}
+dur=${2:-10s}
+bin=$PWD/.bin
+data=$(mktemp -d)
+"$bin/chatd" dev --data-dir "$data/dev" --base-port 7401 >"$data/dev.log" 2>&1 &
+dev=$!
+stop() { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
+trap 'stop; rm -rf "$data"' EXIT
+for _ in $(seq 50); do grep -q "Ctrl-C" "$data/dev.log" && break; sleep 0.2; done
+for c in ${counts//,/ }; do
+  printf 'raftchat clients=%s ' "$c"
+  "$bin/chat" bench --addrs 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 \
+    --clients "$c" --duration "$dur" --size 256 --json 2>/dev/null
+  echo
+done
+stop
+baseline=../shared/bench/etcd-baseline.sh
+if [[ -x $baseline || -f $baseline ]]; then
+  bash "$baseline" -c "$counts" -d "$dur" 2>/dev/null | grep '^etcd'
+else
+  echo "no $baseline: etcd side skipped"
+fi
