@@ -54,7 +54,7 @@ func chatd(t *testing.T) string {
 		}
 	})
 	if buildErr != nil {
-		t.Skipf("e2e: cannot build cmd/chatd yet: %v", buildErr)
+		t.Fatalf("e2e: cannot build cmd/chatd and cmd/chat: %v", buildErr)
 	}
 	return chatdBin
 }
