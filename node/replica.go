@@ -65,6 +65,9 @@ type Status struct {
 	Commit  raft.Index
 	Applied raft.Index
 	Peers   []raft.NodeID
+	// Progress is the leader's replication progress per voter, sorted by ID (nil on
+	// followers and candidates).
+	Progress []raft.PeerProgress
 }
 
 // ApplyHook observes every applied command (cmd is nil for Raft no-ops and undecodable data).
@@ -283,8 +286,12 @@ func (r *Replica) Position() Status {
 
 // Status reports the replica's Raft position.
 func (r *Replica) Status() Status {
-	return Status{
+	st := Status{
 		ID: r.cfg.ID, Role: r.soft.RaftState, Term: r.hard.Term, Leader: r.soft.Lead,
 		Commit: r.hard.Commit, Applied: r.applied, Peers: slices.Clone(r.conf.Voters),
 	}
+	if st.Role == raft.StateLeader {
+		st.Progress = r.rn.Status().Progress
+	}
+	return st
 }

@@ -326,6 +326,16 @@ func (n *Node) fetchBlob(ctx context.Context, sum [32]byte) error {
 	return fmt.Errorf("blob %x: %w", sum[:8], service.ErrBlobNotFound)
 }
 
+// matchOf is the leader's replication progress for id (0 when this node does not lead).
+func matchOf(progress []raft.PeerProgress, id raft.NodeID) uint64 {
+	for _, p := range progress {
+		if p.ID == id {
+			return uint64(p.Match)
+		}
+	}
+	return 0
+}
+
 // Status implements service.Backend.
 func (n *Node) Status(_ context.Context) (service.ClusterStatus, error) {
 	st := n.status.Load()
@@ -344,7 +354,7 @@ func (n *Node) Status(_ context.Context) (service.ClusterStatus, error) {
 	for _, id := range n.cfg.voters() {
 		m, _ := n.cfg.member(id)
 		cs.Peers = append(cs.Peers, service.PeerStatus{ID: id, ClientAddr: m.ClientAddr,
-			PeerAddr: m.PeerAddr, Reachable: reachable[id]})
+			PeerAddr: m.PeerAddr, Reachable: reachable[id], Match: matchOf(st.Progress, id)})
 		if reachable[id] {
 			up++
 		}

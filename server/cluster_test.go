@@ -172,6 +172,21 @@ func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
 	for i := range c.nodes {
 		c.hasUsers(i, append(names, "admin"))
 	}
+	// The leader's cluster view reports how far each voter's log is known to match; with
+	// every node caught up, a majority (at least) matches the commit index.
+	st, err := c.nodes[leader].Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := 0
+	for _, p := range st.Peers {
+		if p.Match >= st.Commit {
+			matched++
+		}
+	}
+	if st.Commit == 0 || matched < 2 {
+		t.Fatalf("leader status: commit %d, peers %+v: want a majority matching it", st.Commit, st.Peers)
+	}
 
 	// A retried request (same client and request id) returns the first result, not a new one.
 	again := c.propose((leader+1)%3, createUser(names[0], 1))

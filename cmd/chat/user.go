@@ -406,6 +406,12 @@ func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					}
 					_, _ = fmt.Fprintf(out, "%s\tnode %d %s term %d leader %d commit %d applied %d quorum %v\n",
 						a, st.GetId(), st.GetRole(), st.GetTerm(), st.GetLeader(), st.GetCommit(), st.GetApplied(), st.GetQuorum())
+					if st.GetRole() == "leader" {
+						// Only the leader knows how far each voter's log matches its own.
+						for _, n := range st.GetNodes() {
+							_, _ = fmt.Fprintf(out, "\t  node %d match %d reachable %v\n", n.GetId(), n.GetMatch(), n.GetReachable())
+						}
+					}
 				}
 				return nil
 			})
