@@ -103,16 +103,16 @@ func (w *World) hitCrashPoint(n *simNode, point string) {
 
 // send is node from's transport: each message is dropped, delivered, or delivered twice.
 func (w *World) send(from int, msgs []raft.Message) {
-	if n := w.nodes[from]; n.crashPoint == PointAfterVote {
+	n := w.nodes[from]
+	if n.muted {
+		return // the process died earlier in this instant (a crash point)
+	}
+	if n.crashPoint == PointAfterVote {
 		for i := range msgs {
 			if msgs[i].Type == raft.MsgVoteResp && !msgs[i].Reject {
 				w.hitCrashPoint(n, PointAfterVote)
 			}
 		}
-	}
-	n := w.nodes[from]
-	if n.muted {
-		return // the process died earlier in this instant (a crash point)
 	}
 	if n.crashPoint == PointBeforeLeaderWrite && sendsEntries(msgs) {
 		w.hitCrashPoint(n, PointBeforeLeaderWrite)
@@ -124,10 +124,15 @@ func (w *World) send(from int, msgs []raft.Message) {
 			w.probe(ProbeLeaderDiedBeforeWrite)
 		}
 	}
+	// Messages that follow a synced write wait for the fsync. A leader sends before it
+	// writes (node.Replica, thesis §10.2.1), so the sync its disk reports belongs to the
+	// Ready whose messages already left: no wait.
 	var fsync int64
-	if d := w.nodes[from].disk; d.synced {
-		d.synced = false
-		fsync = w.net.fsyncDelay()
+	if n.disk.synced {
+		n.disk.synced = false
+		if n.rep.Position().Role != raft.StateLeader {
+			fsync = w.net.fsyncDelay()
+		}
 	}
 	for i := range msgs {
 		m := &msgs[i]

@@ -20,17 +20,17 @@ var Swarm = sim.GenParams{
 // Table lists every planted bug with its pinned seed (0: not pinned, the test searches).
 var Table = []Case{
 	{Bug: "CommitPreviousTermByCount", Params: Standard, Seed: 1},
-	{Bug: "VoteWithoutLogCheck", Params: Standard, Seed: 3},
+	{Bug: "VoteWithoutLogCheck", Params: Standard, Seed: 7},
 	{Bug: "VoteBeforePersist", Params: Standard, Seed: 1},
-	{Bug: "KeepConflictingSuffix", Params: Standard, Seed: 1},
+	{Bug: "KeepConflictingSuffix", Params: Standard, Seed: 2},
 	{Bug: "ApplyBeforeCommit", Params: Standard, Seed: 1},
 	{Bug: "ReadWithoutReadIndex", Params: Standard, Seed: 1},
-	{Bug: "ReadBeforeNoopCommitted", Params: Swarm, Seed: 74},
-	{Bug: "AcceptStaleTermAppend", Params: Standard, Seed: 89},
+	{Bug: "ReadBeforeNoopCommitted", Params: Swarm, Seed: 20},
+	{Bug: "AcceptStaleTermAppend", Params: Standard, Seed: 148},
 	{Bug: "NextIndexOffByOne", Params: Standard, Seed: 1},
 	{Bug: "IgnoreCheckQuorum", Params: Standard, Seed: 41},
 	{Bug: "HeartbeatCommitUncapped", Params: Standard, Seed: 7},
-	{Bug: "DropSessionsFromSnapshot", Params: Standard, Seed: 75},
+	{Bug: "DropSessionsFromSnapshot", Params: Standard, Seed: 16},
 }
 
 // Cases returns one case per planted bug the simulator knows, in its order: the Table entry,
