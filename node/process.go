@@ -65,7 +65,7 @@ func (r *Replica) canSendBeforePersist(rd raft.Ready) bool {
 // noteRaftHardState caches Raft's in-memory term and vote, which may differ from the
 // persisted ones only through a bug (checkers compare the two).
 func (r *Replica) noteRaftHardState() {
-	r.raftHard = r.rn.Status().HardState
+	r.raftHard = r.rn.HardState()
 }
 
 func (r *Replica) runLater() {

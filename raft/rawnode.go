@@ -249,6 +249,13 @@ type PeerProgress struct {
 	Inflight     int
 }
 
+// HardState returns the in-memory term, vote and commit index (what Status().HardState
+// holds) without building the rest of Status: drivers read it after every Process.
+func (rn *RawNode) HardState() HardState {
+	r := rn.raft
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.raftLog.committed}
+}
+
 // Status returns the node's current state. The HardState is the in-memory one, which may be
 // ahead of what is durable.
 func (rn *RawNode) Status() Status {

@@ -94,6 +94,12 @@ func (ms *MemoryStorage) Term(i Index) (Term, error) {
 	return ms.ents[i-off].Term, nil
 }
 
+// HeldEntries returns the entries held, [FirstIndex(), LastIndex()], without copying or
+// allocating; checkers read it after every event. The slice must not be modified. Its
+// elements are never modified later either: writes that replace entries build a new array
+// (see Append), so a slice returned earlier keeps showing the entries it showed.
+func (ms *MemoryStorage) HeldEntries() []Entry { return ms.ents[1:] }
+
 // LastIndex implements Storage.
 func (ms *MemoryStorage) LastIndex() (Index, error) { return ms.lastIndex(), nil }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/raftchat/raftchat/node"
 	"github.com/raftchat/raftchat/raft"
 	"github.com/raftchat/raftchat/sim/check"
 )
@@ -37,53 +36,79 @@ func (a *appliedRing) AppliedDigest(i raft.Index) (uint64, bool) {
 	return a.digests[i%raft.Index(len(a.digests))], true
 }
 
-// logView is a check.LogView over a live replica's in-memory Raft log. Digests are cached:
-// the checker looks at the same entries over and over, and an entry's data never changes
-// (a rewritten entry is a new slice), so a cache hit needs the same index, term and bytes.
+// logView is a check.LogView over a live replica's in-memory Raft log, as of its last sync
+// (World.view syncs it before every check). It reads the storage's entries in place and
+// keeps their digests in a parallel slice, computing a digest only for an entry it has not
+// seen: MemoryStorage never modifies an entry it handed out (a rewrite builds a new array),
+// and an entry's data is never modified either, so an entry with the same type and the
+// same data bytes (same array, same length) as one already digested has the same digest.
 type logView struct {
-	rep   *node.Replica
-	cache [8192]digestSlot
+	st      *raft.MemoryStorage
+	first   raft.Index   // index of ents[0] (or of the next entry when ents is empty)
+	ents    []raft.Entry // the storage's held entries, shared, never modified
+	digests []uint64     // digests[k] is the digest of ents[k]
+	spare   []uint64     // the previous digests' array, reused by the next rebuild
 }
 
-type digestSlot struct {
-	index  raft.Index
-	term   raft.Term
-	data   *byte
-	n      int
-	digest uint64
+// reset forgets everything and follows st (a new incarnation's storage, or nil).
+func (l *logView) reset(st *raft.MemoryStorage) {
+	l.st, l.first, l.ents, l.digests = st, 0, nil, l.digests[:0]
 }
 
-func (l *logView) digest(e *raft.Entry) uint64 {
-	slot := &l.cache[e.Index%raft.Index(len(l.cache))]
-	ptr := unsafe.SliceData(e.Data)
-	if slot.index == e.Index && slot.term == e.Term && slot.data == ptr && slot.n == len(e.Data) && ptr != nil {
-		return slot.digest
+// sync catches up with the replica's storage.
+func (l *logView) sync() {
+	held := l.st.HeldEntries()
+	first, _ := l.st.FirstIndex()
+	if first == l.first && len(held) >= len(l.ents) &&
+		(len(l.ents) == 0 || &held[0] == &l.ents[0]) {
+		// The same array (or an empty old log at the same place): only appends.
+		for k := len(l.ents); k < len(held); k++ {
+			l.digests = append(l.digests, digestEntry(&held[k]))
+		}
+		l.ents = held
+		return
 	}
-	d := check.DigestEntry(*e)
-	*slot = digestSlot{index: e.Index, term: e.Term, data: ptr, n: len(e.Data), digest: d}
-	return d
+	// A new array: compaction, truncation, snapshot, or an append that reallocated. Reuse
+	// the digest of every entry whose type and data are unchanged.
+	out := l.spare[:0]
+	for k := range held {
+		e := &held[k]
+		if j := e.Index - l.first; e.Index >= l.first && j < raft.Index(len(l.ents)) && sameData(e, &l.ents[j]) {
+			out = append(out, l.digests[j])
+		} else {
+			out = append(out, digestEntry(e))
+		}
+	}
+	l.spare, l.digests = l.digests, out
+	l.first, l.ents = first, held
 }
 
-func (l *logView) FirstIndex() raft.Index {
-	i, _ := l.rep.Storage().FirstIndex()
-	return i
+// sameData reports whether a and b are known to hold the same type and data bytes.
+func sameData(a, b *raft.Entry) bool {
+	return a.Type == b.Type && len(a.Data) == len(b.Data) && unsafe.SliceData(a.Data) == unsafe.SliceData(b.Data)
 }
 
-func (l *logView) LastIndex() raft.Index {
-	i, _ := l.rep.Storage().LastIndex()
-	return i
+// digestEntry is check.DigestEntry without copying the entry or allocating a hash.
+func digestEntry(e *raft.Entry) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(byte(e.Type))) * prime
+	for _, b := range e.Data {
+		h = (h ^ uint64(b)) * prime
+	}
+	return h
 }
+
+func (l *logView) FirstIndex() raft.Index { return l.first }
+
+func (l *logView) LastIndex() raft.Index { return l.first + raft.Index(len(l.ents)) - 1 }
 
 func (l *logView) Entry(i raft.Index) (check.EntryView, bool) {
-	st := l.rep.Storage()
-	if i < l.FirstIndex() || i > l.LastIndex() {
+	if i < l.first || i-l.first >= raft.Index(len(l.ents)) {
 		return check.EntryView{}, false
 	}
-	ents, err := st.Entries(i, i+1, 1<<62)
-	if err != nil || len(ents) != 1 {
-		return check.EntryView{}, false
-	}
-	return check.EntryView{Index: i, Term: ents[0].Term, Digest: l.digest(&ents[0])}, true
+	k := i - l.first
+	return check.EntryView{Index: i, Term: l.ents[k].Term, Digest: l.digests[k]}, true
 }
 
 // diskLogView is a check.LogView over a crashed node's durable log.
@@ -96,7 +121,7 @@ func (l diskLogView) Entry(i raft.Index) (check.EntryView, bool) {
 		return check.EntryView{}, false
 	}
 	e := l.d.ents[i-l.d.ents[0].Index]
-	return check.EntryView{Index: i, Term: e.Term, Digest: check.DigestEntry(e)}, true
+	return check.EntryView{Index: i, Term: e.Term, Digest: digestEntry(&e)}, true
 }
 
 // view fills v with node n's current state.
@@ -119,6 +144,7 @@ func (w *World) view(n *simNode, v *check.NodeView) {
 	// term and vote now (Figure 2: persisted before responding).
 	v.Durable, v.DurableKnown = n.disk.hs, true
 	v.Commit, v.Applied = st.Commit, st.Applied
+	n.log.sync()
 	v.Log = &n.log
 	v.AppliedDigests = &n.applied
 }

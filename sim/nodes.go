@@ -6,7 +6,6 @@ import (
 
 	"github.com/raftchat/raftchat/node"
 	"github.com/raftchat/raftchat/raft"
-	"github.com/raftchat/raftchat/sim/check"
 )
 
 // boot starts a new incarnation of n's process from its disk.
@@ -29,8 +28,8 @@ func (w *World) boot(n *simNode) error {
 	}
 	n.rep, n.up, n.paused = rep, true, false
 	n.applied.reset(rep.Applied())
-	n.log.rep = rep
-	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, check.DigestEntry(e)) })
+	n.log.reset(rep.Storage())
+	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, digestEntry(&e)) })
 	rep.OnRestore(func(i raft.Index) {
 		n.applied.reset(i)
 		w.stats.Snapshots++
@@ -311,7 +310,7 @@ func (w *World) crash(n *simNode) {
 		w.probe(ProbeLostUnsynced)
 	}
 	n.rep = nil
-	n.log.rep = nil
+	n.log.reset(nil)
 	w.stats.Crashes++
 	n.logf(w, "CRASH (durable log up to %d)", n.disk.DurableLastIndex())
 }
