@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,16 +53,61 @@ type Config struct {
 	// StayOnNode keeps the client on its node when a follower names the leader in a
 	// response (it still fails over on errors): for tests that must write through followers.
 	StayOnNode bool
+	// Conns, when set, are shared connections (from Dial) used instead of dialing Addrs:
+	// many clients, each its own user and write session, multiplexed over one HTTP/2
+	// connection per node, as a gateway or a load generator does. Addrs and DialOptions are
+	// then taken from Conns, and Close leaves Conns open.
+	Conns *Conns
+}
+
+// Conns holds one gRPC connection per node address, for Clients to share.
+type Conns struct {
+	addrs []string
+	conns []*grpc.ClientConn
+	rpcs  []chatpb.ChatServiceClient
+}
+
+// Dial returns connections to addrs (made lazily), plaintext unless opts say otherwise.
+// Close them after the last Client using them is done.
+func Dial(addrs []string, opts ...grpc.DialOption) (*Conns, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("client: no node addresses")
+	}
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	opts = append(append([]grpc.DialOption(nil), opts...), grpc.WithChainUnaryInterceptor(followLeader))
+	cs := &Conns{addrs: slices.Clone(addrs)}
+	for _, a := range addrs {
+		cc, err := grpc.NewClient(a, opts...)
+		if err != nil {
+			_ = cs.Close()
+			return nil, fmt.Errorf("client: dial %s: %w", a, err)
+		}
+		cs.conns = append(cs.conns, cc)
+		cs.rpcs = append(cs.rpcs, chatpb.NewChatServiceClient(cc))
+	}
+	return cs, nil
+}
+
+// Close closes every connection.
+func (cs *Conns) Close() error {
+	var errs []error
+	for _, cc := range cs.conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Client is a raftchat client. It is safe for concurrent use.
 type Client struct {
-	cfg   Config
-	log   *slog.Logger
-	conns []*grpc.ClientConn
-	rpcs  []chatpb.ChatServiceClient
-	cur   atomic.Int64
-	reqID atomic.Uint64
+	cfg      Config
+	log      *slog.Logger
+	conns    *Conns
+	ownConns bool // dialed by New, so closed by Close
+	rpcs     []chatpb.ChatServiceClient
+	cur      atomic.Int64
+	reqID    atomic.Uint64
 
 	mu      sync.Mutex
 	session session
@@ -75,6 +121,9 @@ type session struct {
 
 // New returns a client for cfg.Addrs. Connections are made lazily.
 func New(cfg Config) (*Client, error) {
+	if cfg.Conns != nil {
+		cfg.Addrs = cfg.Conns.addrs
+	}
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("client: no node addresses")
 	}
@@ -94,34 +143,28 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 100 * time.Millisecond
 	}
-	if cfg.DialOptions == nil {
-		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger}
-	opts := append(append([]grpc.DialOption(nil), cfg.DialOptions...), grpc.WithChainUnaryInterceptor(c.followLeader))
-	for _, a := range cfg.Addrs {
-		cc, err := grpc.NewClient(a, opts...)
+	c := &Client{cfg: cfg, log: cfg.Logger, conns: cfg.Conns}
+	if c.conns == nil {
+		conns, err := Dial(cfg.Addrs, cfg.DialOptions...)
 		if err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("client: dial %s: %w", a, err)
+			return nil, err
 		}
-		c.conns = append(c.conns, cc)
-		c.rpcs = append(c.rpcs, chatpb.NewChatServiceClient(cc))
+		c.conns, c.ownConns = conns, true
 	}
-	c.cur.Store(int64(cfg.FirstNode % len(cfg.Addrs)))
+	c.cfg.Addrs, c.rpcs = c.conns.addrs, c.conns.rpcs
+	c.cur.Store(int64(cfg.FirstNode % len(c.cfg.Addrs)))
 	return c, nil
 }
 
-// Close closes every connection.
+// Close closes the client's connections, unless they were shared through Config.Conns.
 func (c *Client) Close() error {
-	var errs []error
-	for _, cc := range c.conns {
-		errs = append(errs, cc.Close())
+	if !c.ownConns {
+		return nil
 	}
-	return errors.Join(errs...)
+	return c.conns.Close()
 }
 
 // ClientID returns the id this client's writes carry.
@@ -175,6 +218,7 @@ func (c *Client) do(ctx context.Context, authed bool, call func(context.Context,
 		if authed {
 			actx = c.withToken(ctx)
 		}
+		actx = context.WithValue(actx, clientKey{}, c)
 		actx, cancel := context.WithTimeout(actx, c.cfg.AttemptTimeout)
 		err := call(actx, c.rpcs[node])
 		cancel()
@@ -275,10 +319,18 @@ func (c *Client) withToken(ctx context.Context) context.Context {
 // server's packages).
 const leaderHeader = "raftchat-leader"
 
-// followLeader moves the client to the leader a follower names in a write's response
-// header, when the leader is one of Addrs: later calls then skip the forwarding hop.
-func (c *Client) followLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+// clientKey marks the context of a Client's call with the Client, for followLeader: the
+// interceptor belongs to connections several Clients may share.
+type clientKey struct{}
+
+// followLeader moves the calling client to the leader a follower names in a write's
+// response header, when the leader is one of Addrs: later calls then skip the forwarding hop.
+func followLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
 	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	c, _ := ctx.Value(clientKey{}).(*Client)
+	if c == nil {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 	var md metadata.MD
 	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&md))...)
 	if addrs := md.Get(leaderHeader); len(addrs) > 0 && !c.cfg.StayOnNode {

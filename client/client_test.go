@@ -267,3 +267,59 @@ func TestWritesMoveToTheLeaderANodeNames(t *testing.T) {
 		t.Fatalf("client on %s after a write answered by a follower, want the leader", alice.Node())
 	}
 }
+
+// TestClientsShareConnections runs two users over one set of connections: each keeps its own
+// session and its own node preference, and closing one client leaves the shared connections
+// to the other.
+func TestClientsShareConnections(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dial := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		if addr == "node0" {
+			return tn.lis[0].DialContext(ctx)
+		}
+		return tn.lis[1].DialContext(ctx)
+	})
+	conns, err := client.Dial([]string{"passthrough:///node0", "passthrough:///node1"},
+		dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conns.Close() }()
+	alice, err := client.New(client.Config{Conns: conns, FirstNode: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := client.New(client.Config{Conns: conns, FirstNode: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	if alice.ClientID() == bob.ClientID() {
+		t.Fatal("two clients on shared connections got one write session")
+	}
+	time.Sleep(150 * time.Millisecond) // the service caches its leader view for 100ms
+	tn.backend.leaderAddr.Store("passthrough:///node1")
+	if _, err := alice.SendDirect(ctx, "bob", "hi bob"); err != nil {
+		t.Fatal(err)
+	}
+	if alice.Node() != "passthrough:///node1" || bob.Node() != "passthrough:///node0" {
+		t.Fatalf("after alice's write: alice on %s, bob on %s; want alice alone to move to the leader", alice.Node(), bob.Node())
+	}
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := bob.History(ctx, "dm:alice:bob", 0, 0, 10, false)
+	if err != nil {
+		t.Fatalf("bob's read after alice closed her client: %v", err)
+	}
+	if len(h.GetMessages()) != 1 || h.GetMessages()[0].GetAuthor() != "alice" {
+		t.Fatalf("bob sees %v", h.GetMessages())
+	}
+}

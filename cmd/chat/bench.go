@@ -23,12 +23,14 @@ type benchOpts struct {
 	duration      time.Duration
 	size          int
 	conversations int
+	conns         int
 	json          bool
 }
 
 // benchResult is what `chat bench --json` prints.
 type benchResult struct {
 	Clients       int     `json:"clients"`
+	Conns         int     `json:"conns"`
 	Messages      int     `json:"messages"`
 	MessagesPerS  float64 `json:"messages_per_s"`
 	P50Ms         float64 `json:"p50_ms"`
@@ -53,6 +55,9 @@ func newBenchCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if o.clients <= 0 || o.size <= 0 || o.duration <= 0 {
 				return usageError{errors.New("--clients, --size and --duration must be positive")}
 			}
+			if o.conns < 0 {
+				return usageError{errors.New("--conns must not be negative")}
+			}
 			res, err := runBench(cmd.Context(), addrs, *o, stderr)
 			if err != nil {
 				return err
@@ -61,7 +66,8 @@ func newBenchCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.clients, "clients", 64, "concurrent clients, each with its own user and connections")
+	f.IntVar(&o.clients, "clients", 64, "concurrent clients, each its own user and write session")
+	f.IntVar(&o.conns, "conns", 1, "connections per node shared by the clients (0: each client dials its own)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to post")
 	f.IntVar(&o.size, "size", 256, "message size in bytes")
 	f.IntVar(&o.conversations, "conversations", 0, "group conversations to post into (default clients/2, at least 1)")
@@ -73,9 +79,9 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "clients %d  conversations %d  size %dB  duration %.1fs\n"+
+	_, err := fmt.Fprintf(w, "clients %d  conns %d  conversations %d  size %dB  duration %.1fs\n"+
 		"messages %d  (%.0f msg/s)  p50 %.2f ms  p99 %.2f ms  errors %d\n",
-		r.Clients, r.Conversations, r.Size, r.DurationS, r.Messages, r.MessagesPerS, r.P50Ms, r.P99Ms, r.Errors)
+		r.Clients, r.Conns, r.Conversations, r.Size, r.DurationS, r.Messages, r.MessagesPerS, r.P50Ms, r.P99Ms, r.Errors)
 	return err
 }
 
@@ -98,7 +104,16 @@ func runBench(ctx context.Context, addrs []string, o benchOpts, log io.Writer) (
 		nconv = max(1, o.clients/2)
 	}
 	nconv = min(nconv, o.clients)
-	workers, err := benchSetup(ctx, addrs, o.clients, nconv, log)
+	var shared []*client.Conns
+	for range o.conns {
+		cs, err := client.Dial(addrs)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer func() { _ = cs.Close() }()
+		shared = append(shared, cs)
+	}
+	workers, err := benchSetup(ctx, addrs, shared, o.clients, nconv, log)
 	defer func() {
 		for _, w := range workers {
 			_ = w.c.Close()
@@ -155,6 +170,7 @@ func summarize(workers []*benchWorker, o benchOpts, nconv int, elapsed time.Dura
 	slices.Sort(all)
 	return benchResult{
 		Clients:       o.clients,
+		Conns:         o.conns,
 		Messages:      len(all),
 		MessagesPerS:  float64(len(all)) / elapsed.Seconds(),
 		P50Ms:         percentileMs(all, 0.50),
@@ -177,8 +193,9 @@ func percentileMs(sorted []time.Duration, q float64) float64 {
 }
 
 // benchSetup signs up one user per client (in parallel) and creates nconv groups; client i
-// posts into group i mod nconv.
-func benchSetup(ctx context.Context, addrs []string, clients, nconv int, log io.Writer) ([]*benchWorker, error) {
+// posts into group i mod nconv. Clients use the shared connections round-robin, or dial their
+// own when there are none.
+func benchSetup(ctx context.Context, addrs []string, shared []*client.Conns, clients, nconv int, log io.Writer) ([]*benchWorker, error) {
 	var run [6]byte
 	if _, err := rand.Read(run[:]); err != nil {
 		return nil, fmt.Errorf("bench: run id: %w", err)
@@ -189,7 +206,11 @@ func benchSetup(ctx context.Context, addrs []string, clients, nconv int, log io.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8) // password hashing is CPU-bound on the nodes
 	for i := range workers {
-		c, err := client.New(client.Config{Addrs: addrs, FirstNode: i})
+		cfg := client.Config{Addrs: addrs, FirstNode: i}
+		if len(shared) > 0 {
+			cfg.Conns = shared[i%len(shared)]
+		}
+		c, err := client.New(cfg)
 		if err != nil {
 			return workers[:i], err
 		}
