@@ -48,11 +48,18 @@ type logView struct {
 	ents    []raft.Entry // the storage's held entries, shared, never modified
 	digests []uint64     // digests[k] is the digest of ents[k]
 	spare   []uint64     // the previous digests' array, reused by the next rebuild
+	version uint64       // bumped by every sync that found a change (check.VersionedLog)
 }
+
+var _ check.VersionedLog = (*logView)(nil)
+
+// Version implements check.VersionedLog.
+func (l *logView) Version() uint64 { return l.version }
 
 // reset forgets everything and follows st (a new incarnation's storage, or nil).
 func (l *logView) reset(st *raft.MemoryStorage) {
 	l.st, l.first, l.ents, l.digests = st, 0, nil, l.digests[:0]
+	l.version++
 }
 
 // sync catches up with the replica's storage.
@@ -62,6 +69,9 @@ func (l *logView) sync() {
 	if first == l.first && len(held) >= len(l.ents) &&
 		(len(l.ents) == 0 || &held[0] == &l.ents[0]) {
 		// The same array (or an empty old log at the same place): only appends.
+		if len(held) > len(l.ents) {
+			l.version++
+		}
 		for k := len(l.ents); k < len(held); k++ {
 			l.digests = append(l.digests, digestEntry(&held[k]))
 		}
@@ -80,6 +90,7 @@ func (l *logView) sync() {
 		}
 	}
 	l.spare, l.digests = l.digests, out
+	l.version++
 	l.first, l.ents = first, held
 }
 

@@ -26,9 +26,17 @@ func TestLogViewFollowsStorage(t *testing.T) {
 	ent := func(term raft.Term, i raft.Index, data string) raft.Entry {
 		return raft.Entry{Term: term, Index: i, Data: []byte(data)}
 	}
+	lastVersion := uint64(0)
 	verify := func(step string) {
 		t.Helper()
 		l.sync()
+		if step != "empty" && l.Version() == lastVersion {
+			t.Fatalf("%s: version %d did not change", step, lastVersion)
+		}
+		lastVersion = l.Version()
+		if l.sync(); l.Version() != lastVersion {
+			t.Fatalf("%s: a sync with nothing new changed the version", step)
+		}
 		first, _ := ms.FirstIndex()
 		last, _ := ms.LastIndex()
 		if l.FirstIndex() != first || l.LastIndex() != last {

@@ -58,6 +58,37 @@ type nodeState struct {
 	voteTerm raft.Term
 	vote     raft.NodeID
 	fp       fingerprint
+	// last is the view at the previous observation, when its log is a VersionedLog.
+	last    viewKey
+	hasLast bool
+}
+
+// viewKey is everything about a NodeView that its checks depend on, for a VersionedLog: the
+// AppliedDigests are consulted only for indexes above the previous Applied, so an unchanged
+// Applied makes them irrelevant.
+type viewKey struct {
+	alive        bool
+	role         raft.StateType
+	leader       raft.NodeID
+	term         raft.Term
+	vote         raft.NodeID
+	durable      raft.HardState
+	durableKnown bool
+	commit       raft.Index
+	applied      raft.Index
+	log          VersionedLog
+	version      uint64
+}
+
+// keyOf returns v's key and whether it has one (its log is a VersionedLog).
+func keyOf(v *NodeView) (viewKey, bool) {
+	vl, ok := v.Log.(VersionedLog)
+	if !ok {
+		return viewKey{}, false
+	}
+	return viewKey{alive: v.Alive, role: v.Role, leader: v.Leader, term: v.Term, vote: v.Vote,
+		durable: v.Durable, durableKnown: v.DurableKnown, commit: v.Commit, applied: v.Applied,
+		log: vl, version: vl.Version()}, true
 }
 
 // Checker runs the safety checks; see the package doc. It is not safe for concurrent use.

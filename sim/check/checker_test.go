@@ -236,6 +236,33 @@ func TestChecksFire(t *testing.T) {
 				got = append(got, c.Observe(views)...)
 			}
 			got = append(got, c.Sweep(tc.steps[len(tc.steps)-1])...)
+			// The same steps, each observed twice, over VersionedLogs (which lets Observe
+			// skip unchanged nodes) find exactly what they find over plain logs.
+			plain, versioned := New(Config{}), New(Config{})
+			var gotPlain, gotVersioned []string
+			vlogs := map[raft.NodeID]*vlog{}
+			for _, views := range tc.steps {
+				vviews := make([]NodeView, len(views))
+				for k, v := range views {
+					vl := vlogs[v.ID]
+					if vl == nil {
+						vl = &vlog{}
+						vlogs[v.ID] = vl
+					}
+					if sl := v.Log.(*SliceLog); sl != vl.SliceLog {
+						vl.SliceLog, vl.v = sl, vl.v+1
+					}
+					v.Log = vl
+					vviews[k] = v
+				}
+				for range 2 {
+					gotPlain = append(gotPlain, plain.Observe(views)...)
+					gotVersioned = append(gotVersioned, versioned.Observe(vviews)...)
+				}
+			}
+			if strings.Join(gotPlain, "\n") != strings.Join(gotVersioned, "\n") {
+				t.Fatalf("plain logs found %q, versioned logs %q", gotPlain, gotVersioned)
+			}
 			if tc.want == "" {
 				if len(got) != 0 || !c.OK() {
 					t.Fatalf("unexpected violations: %q", got)
@@ -328,3 +355,11 @@ func TestObserveState(t *testing.T) {
 		t.Fatalf("remembered %d states", len(c.states))
 	}
 }
+
+// vlog is a VersionedLog over a SliceLog, for tests.
+type vlog struct {
+	*SliceLog
+	v uint64
+}
+
+func (l *vlog) Version() uint64 { return l.v }

@@ -26,6 +26,18 @@ type LogView interface {
 	Entry(i raft.Index) (e EntryView, ok bool)
 }
 
+// VersionedLog is a LogView that says cheaply whether it changed. When a node's Log
+// implements it, Observe skips the node while its view (every scalar field, the Log and its
+// version) stays the same as at its previous observation: re-running the checks on an
+// unchanged view could only repeat what they found then. The implementation must be
+// comparable with == (a pointer type is).
+type VersionedLog interface {
+	LogView
+	// Version changes whenever what the view shows changes (an append, a truncation, a
+	// compaction); it may also change when nothing did.
+	Version() uint64
+}
+
 // AppliedView tells which command a node applied at an index.
 type AppliedView interface {
 	// AppliedDigest returns the digest of the entry the node applied at i (computed with
