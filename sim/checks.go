@@ -163,6 +163,9 @@ func (w *World) view(n *simNode, v *check.NodeView) {
 // observe runs the per-event checks and notes role changes.
 func (w *World) observe(touched int) {
 	if touched == untouched {
+		// Nothing to check; but rebuild every view next time rather than trust that
+		// nothing changed.
+		w.viewsFresh = false
 		return
 	}
 	if touched >= 0 {
@@ -171,8 +174,15 @@ func (w *World) observe(touched int) {
 	if w.opts.NoChecks {
 		return
 	}
-	for i, n := range w.nodes {
-		w.view(n, &w.views[i])
+	// An event that touched one node changed only that node's view (the others' are as
+	// the previous observation left them); any other event may have changed them all.
+	if touched >= 0 && w.viewsFresh {
+		w.view(w.nodes[touched], &w.views[touched])
+	} else {
+		for i, n := range w.nodes {
+			w.view(n, &w.views[i])
+		}
+		w.viewsFresh = true
 	}
 	for _, v := range w.checker.Observe(w.views) {
 		// The run has failed: stop here, so the timeline ends at the violation and a buggy

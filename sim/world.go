@@ -91,6 +91,8 @@ type World struct {
 
 	checker *check.Checker
 	views   []check.NodeView
+	// viewsFresh says views hold every node's state as of the last observed event.
+	viewsFresh bool
 
 	progress progress
 

@@ -49,6 +49,7 @@ type fingerprint struct {
 
 // nodeState is what the checker remembers per node between observations.
 type nodeState struct {
+	id          raft.NodeID
 	seen, alive bool
 	term        raft.Term
 	role        raft.StateType
@@ -61,6 +62,19 @@ type nodeState struct {
 	// last is the view at the previous observation, when its log is a VersionedLog.
 	last    viewKey
 	hasLast bool
+	// pairs[j] is the last log matching check of this node's tail against views[j]'s log
+	// when both are VersionedLogs (checking the same logs and range again would only find
+	// the same).
+	pairs []pairKey
+}
+
+// pairKey identifies one checkPair call between two VersionedLogs: its result depends only
+// on the two logs' contents and the range.
+type pairKey struct {
+	a, b     VersionedLog
+	va, vb   uint64
+	idA, idB raft.NodeID
+	lo, hi   raft.Index
 }
 
 // viewKey is everything about a NodeView that its checks depend on, for a VersionedLog: the
@@ -80,21 +94,33 @@ type viewKey struct {
 	version      uint64
 }
 
-// keyOf returns v's key and whether it has one (its log is a VersionedLog).
-func keyOf(v *NodeView) (viewKey, bool) {
-	vl, ok := v.Log.(VersionedLog)
-	if !ok {
-		return viewKey{}, false
+// unchanged reports whether v is the view st.last describes, and otherwise records v in
+// st.last (or forgets st.last when v's log is not a VersionedLog).
+func (st *nodeState) unchanged(v *NodeView) bool {
+	k := &st.last
+	if st.hasLast && k.alive == v.Alive && k.role == v.Role && k.leader == v.Leader &&
+		k.term == v.Term && k.vote == v.Vote && k.durable == v.Durable &&
+		k.durableKnown == v.DurableKnown && k.commit == v.Commit && k.applied == v.Applied {
+		if vl, ok := v.Log.(VersionedLog); ok && vl == k.log && vl.Version() == k.version {
+			return true
+		}
 	}
-	return viewKey{alive: v.Alive, role: v.Role, leader: v.Leader, term: v.Term, vote: v.Vote,
+	vl, ok := v.Log.(VersionedLog)
+	st.hasLast = ok
+	if !ok {
+		return false
+	}
+	*k = viewKey{alive: v.Alive, role: v.Role, leader: v.Leader, term: v.Term, vote: v.Vote,
 		durable: v.Durable, durableKnown: v.DurableKnown, commit: v.Commit, applied: v.Applied,
-		log: vl, version: vl.Version()}, true
+		log: vl, version: vl.Version()}
+	return false
 }
 
 // Checker runs the safety checks; see the package doc. It is not safe for concurrent use.
 type Checker struct {
 	cfg        Config
 	nodes      map[raft.NodeID]*nodeState
+	byPos      []*nodeState // byPos[i] is the state of views[i] at the last Observe
 	leaders    map[raft.Term]raft.NodeID
 	recs       *store
 	calls      int
@@ -188,11 +214,19 @@ func (c *Checker) sweepInterval(views []NodeView) int {
 	return max(c.cfg.SweepEvery, total)
 }
 
-func (c *Checker) state(id raft.NodeID) *nodeState {
+// state returns the state of views[i], whose ID is id.
+func (c *Checker) state(i int, id raft.NodeID) *nodeState {
+	if i < len(c.byPos) && c.byPos[i] != nil && c.byPos[i].id == id {
+		return c.byPos[i]
+	}
 	st, ok := c.nodes[id]
 	if !ok {
-		st = &nodeState{}
+		st = &nodeState{id: id}
 		c.nodes[id] = st
 	}
+	for len(c.byPos) <= i {
+		c.byPos = append(c.byPos, nil)
+	}
+	c.byPos[i] = st
 	return st
 }
