@@ -42,7 +42,8 @@ type Ready struct {
 	// CommittedEntries may be applied to the state machine. They were persisted in an
 	// earlier Ready (or are in this one's Entries and are safe once that is synced).
 	CommittedEntries []Entry
-	// Messages to send after the persistence above is done.
+	// Messages to send after the persistence above is done. The slice is the caller's:
+	// Raft neither keeps nor modifies it (or its elements) once handed out.
 	Messages []Message
 	// MustSync says whether Entries/HardState must be fsynced before sending Messages.
 	MustSync bool

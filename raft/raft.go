@@ -186,8 +186,13 @@ func (r *raft) send(m Message) {
 		m.Term = r.term
 	}
 	if r.msgs == nil {
-		// Most Readys carry one message per peer: size for that to avoid regrowing.
-		r.msgs = make([]Message, 0, len(r.voters))
+		// A leader's or candidate's Ready usually carries one message per peer: size for
+		// that to avoid regrowing. A follower's usually carries one (its answer).
+		n := 1
+		if r.state != StateFollower {
+			n = len(r.voters)
+		}
+		r.msgs = make([]Message, 0, n)
 	}
 	r.msgs = append(r.msgs, m)
 }

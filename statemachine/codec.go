@@ -6,20 +6,22 @@ import (
 	"math"
 )
 
-// enc appends the primitive values of the snapshot format: unsigned varints, zig-zag varints,
-// length-prefixed bytes and strings.
-type enc struct{ b []byte }
+// enc is a snapshot being encoded; its methods append the primitive values of the format
+// (unsigned varints, zig-zag varints, length-prefixed bytes and strings) and return the
+// longer encoding: e = e.u(v). It is a plain byte slice passed by value, so the encoder
+// keeps it in locals and never stores a pointer into the heap (no GC write barriers on the
+// hot path of a large snapshot).
+type enc []byte
 
-func (e *enc) u(v uint64)     { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) i(v int64)      { e.b = binary.AppendVarint(e.b, v) }
-func (e *enc) bytes(v []byte) { e.u(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *enc) str(v string)   { e.u(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *enc) boolean(v bool) {
+func (e enc) u(v uint64) enc     { return binary.AppendUvarint(e, v) }
+func (e enc) i(v int64) enc      { return binary.AppendVarint(e, v) }
+func (e enc) bytes(v []byte) enc { return append(e.u(uint64(len(v))), v...) }
+func (e enc) str(v string) enc   { return append(e.u(uint64(len(v))), v...) }
+func (e enc) boolean(v bool) enc {
 	if v {
-		e.b = append(e.b, 1)
-	} else {
-		e.b = append(e.b, 0)
+		return append(e, 1)
 	}
+	return append(e, 0)
 }
 
 var errCorrupt = errors.New("corrupt snapshot")

@@ -31,33 +31,40 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot returns the state as deterministic bytes; Restore(Snapshot()) is an exact round trip.
 func (m *Machine) Snapshot() ([]byte, error) {
-	e := &enc{b: append(make([]byte, 0, m.sizeEstimate()), snapshotMagic...)}
-	e.u(snapshotVersion)
+	e := enc(append(make([]byte, 0, m.sizeEstimate()), snapshotMagic...))
+	e = e.u(snapshotVersion)
 	st := &m.st
-	e.u(st.applied)
-	e.i(st.clockMs)
-	e.i(st.nextSweepMs)
-	e.u(st.nextGroup)
-	e.u(st.nextFile)
-	e.boolean(st.bootstrapped)
-	e.bytes(st.signingKey)
-	m.encodeUsers(e)
-	m.encodeConvs(e)
-	m.encodeFiles(e)
-	e.u(uint64(len(st.revoked)))
+	e = e.u(st.applied)
+	e = e.i(st.clockMs)
+	e = e.i(st.nextSweepMs)
+	e = e.u(st.nextGroup)
+	e = e.u(st.nextFile)
+	e = e.boolean(st.bootstrapped)
+	e = e.bytes(st.signingKey)
+	e = m.encodeUsers(e)
+	e = m.encodeConvs(e)
+	e = m.encodeFiles(e)
+	e = e.u(uint64(len(st.revoked)))
 	for _, id := range sortedKeys(st.revoked) {
-		e.str(id)
-		e.i(st.revoked[id])
+		e = e.str(id)
+		e = e.i(st.revoked[id])
 	}
-	m.encodeSessions(e)
-	m.encodeEvents(e)
-	return binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli)), nil
+	e = m.encodeSessions(e)
+	e = m.encodeEvents(e)
+	return binary.BigEndian.AppendUint32(e, crc32.Checksum(e, castagnoli)), nil
 }
 
 // sizeEstimate guesses the snapshot size from the dominant terms (message texts and fixed
 // message fields), so that encoding a large state allocates about once.
 func (m *Machine) sizeEstimate() int {
-	n := 1024 + 64*len(m.st.users) + 64*len(m.st.files) + 256*m.st.events.len()
+	n := 1024 + 64*len(m.st.users) + 64*len(m.st.files)
+	for i, l := 0, &m.st.events; i < l.len(); i++ {
+		ev := l.at(i)
+		n += 32 + len(ev.ConversationID) + len(ev.Actor) + len(ev.Target)
+		if msg := ev.Message; msg != nil {
+			n += 48 + len(msg.ConversationID) + len(msg.Author) + len(msg.Text) + 16*len(msg.Reactions)
+		}
+	}
 	for _, c := range m.st.convs {
 		n += 64 + 24*len(c.members) + 24*len(c.msgs)
 		for _, ch := range c.texts.chunks {
@@ -67,142 +74,148 @@ func (m *Machine) sizeEstimate() int {
 	return n
 }
 
-func (m *Machine) encodeUsers(e *enc) {
-	e.u(uint64(len(m.st.users)))
+func (m *Machine) encodeUsers(e enc) enc {
+	e = e.u(uint64(len(m.st.users)))
 	for _, n := range sortedKeys(m.st.users) {
 		u := m.st.users[n]
-		e.str(u.name)
-		e.str(u.hash)
-		e.u(uint64(u.role))
-		e.boolean(u.disabled)
-		e.i(u.createdMs)
-		e.i(u.tokensNotBeforeMs)
-		e.i(u.lastSeenMs)
-		e.boolean(u.offline)
+		e = e.str(u.name)
+		e = e.str(u.hash)
+		e = e.u(uint64(u.role))
+		e = e.boolean(u.disabled)
+		e = e.i(u.createdMs)
+		e = e.i(u.tokensNotBeforeMs)
+		e = e.i(u.lastSeenMs)
+		e = e.boolean(u.offline)
 	}
+	return e
 }
 
-func (m *Machine) encodeConvs(e *enc) {
-	e.u(uint64(len(m.st.convs)))
+func (m *Machine) encodeConvs(e enc) enc {
+	e = e.u(uint64(len(m.st.convs)))
 	for _, id := range sortedKeys(m.st.convs) {
 		c := m.st.convs[id]
-		e.str(c.id)
-		e.u(uint64(c.kind))
-		e.str(c.name)
-		e.str(c.createdBy)
-		e.i(c.createdMs)
-		e.u(uint64(len(c.members)))
+		e = e.str(c.id)
+		e = e.u(uint64(c.kind))
+		e = e.str(c.name)
+		e = e.str(c.createdBy)
+		e = e.i(c.createdMs)
+		e = e.u(uint64(len(c.members)))
 		for _, n := range sortedKeys(c.members) {
 			mb := c.members[n]
-			e.str(n)
-			e.boolean(mb.admin)
-			e.u(mb.readSeq)
-			e.u(mb.joinedIdx)
+			e = e.str(n)
+			e = e.boolean(mb.admin)
+			e = e.u(mb.readSeq)
+			e = e.u(mb.joinedIdx)
 		}
-		e.u(uint64(len(c.msgs)))
+		e = e.u(uint64(len(c.msgs)))
 		for i := range c.msgs {
-			m.encodeMessage(e, c, uint64(i+1))
+			e = m.encodeMessage(e, c, uint64(i+1))
 		}
 	}
+	return e
 }
 
-func (m *Machine) encodeMessage(e *enc, c *conversation, seq uint64) {
+func (m *Machine) encodeMessage(e enc, c *conversation, seq uint64) enc {
 	msg := c.msg(seq)
-	e.str(m.st.names[msg.author])
-	e.bytes(c.texts.bytes(msg.text))
-	e.i(msg.timeMs)
-	e.i(msg.editedMs)
-	e.u(msg.index)
-	e.u(msg.replyTo)
-	e.u(msg.fileID)
-	e.boolean(msg.deleted)
+	e = e.str(m.st.names[msg.author])
+	e = e.bytes(c.texts.bytes(msg.text))
+	e = e.i(msg.timeMs)
+	e = e.i(msg.editedMs)
+	e = e.u(msg.index)
+	e = e.u(msg.replyTo)
+	e = e.u(msg.fileID)
+	e = e.boolean(msg.deleted)
 	rs := c.reactions[seq]
-	e.u(uint64(len(rs)))
+	e = e.u(uint64(len(rs)))
 	for _, r := range rs {
-		e.str(r.emoji)
-		e.str(r.user)
+		e = e.str(r.emoji)
+		e = e.str(r.user)
 	}
+	return e
 }
 
-func (m *Machine) encodeFiles(e *enc) {
-	e.u(uint64(len(m.st.files)))
+func (m *Machine) encodeFiles(e enc) enc {
+	e = e.u(uint64(len(m.st.files)))
 	for _, id := range sortedKeys(m.st.files) {
 		f := m.st.files[id]
-		e.u(f.id)
-		e.str(f.conv)
-		e.str(f.name)
-		e.str(f.uploader)
-		e.i(f.size)
-		e.bytes(f.sha)
-		e.i(f.chunkSize)
-		e.i(f.createdMs)
-		e.boolean(f.complete)
-		e.bytes(f.hashState)
-		e.u(uint64(len(f.chunks)))
+		e = e.u(f.id)
+		e = e.str(f.conv)
+		e = e.str(f.name)
+		e = e.str(f.uploader)
+		e = e.i(f.size)
+		e = e.bytes(f.sha)
+		e = e.i(f.chunkSize)
+		e = e.i(f.createdMs)
+		e = e.boolean(f.complete)
+		e = e.bytes(f.hashState)
+		e = e.u(uint64(len(f.chunks)))
 		for _, h := range f.chunks {
-			e.bytes(h)
+			e = e.bytes(h)
 		}
 	}
+	return e
 }
 
-func (m *Machine) encodeSessions(e *enc) {
+func (m *Machine) encodeSessions(e enc) enc {
 	if k := m.cfg.Knobs; k != nil && k.DropSessionsFromSnapshot {
-		e.u(0) // planted bug: the session table is lost across snapshots
-		return
+		return e.u(0) // planted bug: the session table is lost across snapshots
 	}
-	e.u(uint64(len(m.st.sessions)))
+	e = e.u(uint64(len(m.st.sessions)))
 	for _, id := range sortedKeys(m.st.sessions) {
 		s := m.st.sessions[id]
-		e.str(id)
-		e.i(s.lastActiveMs)
-		e.u(s.floor)
-		e.u(uint64(len(s.ids)))
+		e = e.str(id)
+		e = e.i(s.lastActiveMs)
+		e = e.u(s.floor)
+		e = e.u(uint64(len(s.ids)))
 		for _, req := range s.ids {
-			e.u(req)
-			e.bytes(s.results[req])
+			e = e.u(req)
+			e = e.bytes(s.results[req])
 		}
 	}
+	return e
 }
 
-func (m *Machine) encodeEvents(e *enc) {
+func (m *Machine) encodeEvents(e enc) enc {
 	l := &m.st.events
-	e.u(l.droppedThrough)
-	e.u(uint64(l.len()))
+	e = e.u(l.droppedThrough)
+	e = e.u(uint64(l.len()))
 	for i := 0; i < l.len(); i++ {
 		ev := l.at(i)
-		e.u(ev.Index)
-		e.i(ev.TimeUnixMs)
-		e.u(uint64(ev.Kind))
-		e.str(ev.ConversationID)
-		e.u(ev.Seq)
-		e.str(ev.Actor)
-		e.str(ev.Target)
-		e.boolean(ev.Message != nil)
+		e = e.u(ev.Index)
+		e = e.i(ev.TimeUnixMs)
+		e = e.u(uint64(ev.Kind))
+		e = e.str(ev.ConversationID)
+		e = e.u(ev.Seq)
+		e = e.str(ev.Actor)
+		e = e.str(ev.Target)
+		e = e.boolean(ev.Message != nil)
 		if ev.Message != nil {
-			encodeExported(e, ev.Message)
+			e = encodeExported(e, ev.Message)
 		}
 	}
+	return e
 }
 
-func encodeExported(e *enc, msg *Message) {
-	e.str(msg.ConversationID)
-	e.u(msg.Seq)
-	e.str(msg.Author)
-	e.str(msg.Text)
-	e.i(msg.TimeUnixMs)
-	e.i(msg.EditedUnixMs)
-	e.boolean(msg.Deleted)
-	e.u(msg.ReplyTo)
-	e.u(msg.FileID)
-	e.u(msg.Index)
-	e.u(uint64(len(msg.Reactions)))
+func encodeExported(e enc, msg *Message) enc {
+	e = e.str(msg.ConversationID)
+	e = e.u(msg.Seq)
+	e = e.str(msg.Author)
+	e = e.str(msg.Text)
+	e = e.i(msg.TimeUnixMs)
+	e = e.i(msg.EditedUnixMs)
+	e = e.boolean(msg.Deleted)
+	e = e.u(msg.ReplyTo)
+	e = e.u(msg.FileID)
+	e = e.u(msg.Index)
+	e = e.u(uint64(len(msg.Reactions)))
 	for _, r := range msg.Reactions {
-		e.str(r.Emoji)
-		e.u(uint64(len(r.Users)))
+		e = e.str(r.Emoji)
+		e = e.u(uint64(len(r.Users)))
 		for _, u := range r.Users {
-			e.str(u)
+			e = e.str(u)
 		}
 	}
+	return e
 }
 
 // Restore replaces the whole state with a snapshot taken by Snapshot. On error the machine is
