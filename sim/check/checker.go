@@ -91,6 +91,7 @@ type viewKey struct {
 	commit       raft.Index
 	applied      raft.Index
 	log          VersionedLog
+	logView      LogView // log as the LogView it came in
 	version      uint64
 }
 
@@ -100,10 +101,11 @@ func (st *nodeState) unchanged(v *NodeView) bool {
 	k := &st.last
 	if st.hasLast && k.alive == v.Alive && k.role == v.Role && k.leader == v.Leader &&
 		k.term == v.Term && k.vote == v.Vote && k.durable == v.Durable &&
-		k.durableKnown == v.DurableKnown && k.commit == v.Commit && k.applied == v.Applied {
-		if vl, ok := v.Log.(VersionedLog); ok && vl == k.log && vl.Version() == k.version {
-			return true
-		}
+		k.durableKnown == v.DurableKnown && k.commit == v.Commit && k.applied == v.Applied &&
+		v.Log == k.logView && k.log.Version() == k.version {
+		// v.Log == k.logView cannot panic: equal dynamic types make both a VersionedLog,
+		// which is comparable.
+		return true
 	}
 	vl, ok := v.Log.(VersionedLog)
 	st.hasLast = ok
@@ -112,7 +114,7 @@ func (st *nodeState) unchanged(v *NodeView) bool {
 	}
 	*k = viewKey{alive: v.Alive, role: v.Role, leader: v.Leader, term: v.Term, vote: v.Vote,
 		durable: v.Durable, durableKnown: v.DurableKnown, commit: v.Commit, applied: v.Applied,
-		log: vl, version: vl.Version()}
+		log: vl, logView: v.Log, version: vl.Version()}
 	return false
 }
 
@@ -204,6 +206,9 @@ func (c *Checker) reportf(format string, args ...any) {
 }
 
 func (c *Checker) sweepInterval(views []NodeView) int {
+	if c.sinceSweep < c.cfg.SweepEvery {
+		return c.cfg.SweepEvery // the interval is at least that: no need to count entries
+	}
 	total := 0
 	for i := range views {
 		l := logOf(&views[i])
