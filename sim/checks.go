@@ -49,7 +49,11 @@ type logView struct {
 	digests []uint64     // digests[k] is the digest of ents[k]
 	spare   []uint64     // the previous digests' array, reused by the next rebuild
 	version uint64       // bumped by every sync that found a change (check.VersionedLog)
+	lineage uint64       // bumped when a held entry may have been replaced (check.VersionedLog)
 }
+
+// Lineage implements check.VersionedLog.
+func (l *logView) Lineage() uint64 { return l.lineage }
 
 var _ check.VersionedLog = (*logView)(nil)
 
@@ -60,6 +64,7 @@ func (l *logView) Version() uint64 { return l.version }
 func (l *logView) reset(st *raft.MemoryStorage) {
 	l.st, l.first, l.ents, l.digests = st, 0, nil, l.digests[:0]
 	l.version++
+	l.lineage++
 }
 
 // sync catches up with the replica's storage.
@@ -79,15 +84,26 @@ func (l *logView) sync() {
 		return
 	}
 	// A new array: compaction, truncation, snapshot, or an append that reallocated. Reuse
-	// the digest of every entry whose type and data are unchanged.
+	// the digest of every entry whose type and data are unchanged. An entry that differs,
+	// or an old entry at or after first that is gone, is a new lineage.
+	replaced := len(l.ents) > 0 && l.first+raft.Index(len(l.ents)) > first+raft.Index(len(held)) &&
+		l.first+raft.Index(len(l.ents)) > first
 	out := l.spare[:0]
 	for k := range held {
 		e := &held[k]
-		if j := e.Index - l.first; e.Index >= l.first && j < raft.Index(len(l.ents)) && sameData(e, &l.ents[j]) {
-			out = append(out, l.digests[j])
-		} else {
-			out = append(out, digestEntry(e))
+		if j := e.Index - l.first; e.Index >= l.first && j < raft.Index(len(l.ents)) {
+			old := &l.ents[j]
+			if sameData(e, old) {
+				out = append(out, l.digests[j])
+				replaced = replaced || e.Term != old.Term
+				continue
+			}
+			replaced = true
 		}
+		out = append(out, digestEntry(e))
+	}
+	if replaced {
+		l.lineage++
 	}
 	l.spare, l.digests = l.digests, out
 	l.version++

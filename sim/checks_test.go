@@ -26,10 +26,14 @@ func TestLogViewFollowsStorage(t *testing.T) {
 	ent := func(term raft.Term, i raft.Index, data string) raft.Entry {
 		return raft.Entry{Term: term, Index: i, Data: []byte(data)}
 	}
-	lastVersion := uint64(0)
-	verify := func(step string) {
+	lastVersion, lastLineage := uint64(0), l.Lineage()
+	verify := func(step string, newLineage bool) {
 		t.Helper()
 		l.sync()
+		if got := l.Lineage() != lastLineage; got != newLineage {
+			t.Fatalf("%s: new lineage %v, want %v", step, got, newLineage)
+		}
+		lastLineage = l.Lineage()
 		if step != "empty" && l.Version() == lastVersion {
 			t.Fatalf("%s: version %d did not change", step, lastVersion)
 		}
@@ -65,24 +69,28 @@ func TestLogViewFollowsStorage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	verify("empty")
+	verify("empty", false)
 	must(ms.Append([]raft.Entry{ent(1, 1, "a"), ent(1, 2, "b"), ent(1, 3, "c")}))
-	verify("append")
+	verify("append", false)
 	must(ms.Append([]raft.Entry{ent(1, 4, "d")}))
-	verify("append one")
+	verify("append one", false)
 	must(ms.Append([]raft.Entry{ent(2, 3, "x"), ent(2, 4, "y"), ent(2, 5, "z")}))
-	verify("truncate")
+	verify("truncate", true)
 	must(ms.Append([]raft.Entry{ent(3, 3, "x")}))
-	verify("same data, new term")
+	verify("same data, new term", true)
 	if _, err := ms.CreateSnapshot(2, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	must(ms.Compact(2))
-	verify("compact")
+	verify("compact", false)
 	must(ms.Append([]raft.Entry{ent(3, 4, "p"), ent(3, 5, "q"), ent(3, 6, "r")}))
-	verify("append after compact")
+	verify("append after compact", false)
 	must(ms.ApplySnapshot(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 10, Term: 3}}))
-	verify("snapshot")
+	verify("snapshot", false)
 	must(ms.Append([]raft.Entry{ent(3, 11, "s")}))
-	verify("append after snapshot")
+	verify("append after snapshot", false)
+	must(ms.Append([]raft.Entry{ent(3, 12, "t"), ent(3, 13, "u")}))
+	verify("append two", false)
+	must(ms.ApplySnapshot(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 12, Term: 3}}))
+	verify("snapshot below the last entry", true)
 }

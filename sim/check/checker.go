@@ -62,19 +62,22 @@ type nodeState struct {
 	// last is the view at the previous observation, when its log is a VersionedLog.
 	last    viewKey
 	hasLast bool
-	// pairs[j] is the last log matching check of this node's tail against views[j]'s log
-	// when both are VersionedLogs (checking the same logs and range again would only find
-	// the same).
-	pairs []pairKey
+	// pairs[j] is what the log matching checks of this node's tail against views[j]'s log
+	// established, when both are VersionedLogs.
+	pairs []pairMemo
 }
 
-// pairKey identifies one checkPair call between two VersionedLogs: its result depends only
-// on the two logs' contents and the range.
-type pairKey struct {
-	a, b     VersionedLog
-	va, vb   uint64
-	idA, idB raft.NodeID
-	lo, hi   raft.Index
+// pairMemo records a passed log matching check between two VersionedLogs a and b: over
+// [lo, hi] (clamped to both logs) the highest index where their terms agree is top (0:
+// none), and the logs are identical in [lo, top]. While neither log's Lineage changes, the
+// entries at those indexes stay the same, so a later check of a range starting at or above
+// lo and ending at or above hi only needs to look at the indexes above hi and above top.
+type pairMemo struct {
+	a, b        VersionedLog
+	la, lb      uint64 // lineages
+	idA, idB    raft.NodeID
+	lo, hi, top raft.Index
+	ok          bool
 }
 
 // viewKey is everything about a NodeView that its checks depend on, for a VersionedLog: the

@@ -363,3 +363,4 @@ type vlog struct {
 }
 
 func (l *vlog) Version() uint64 { return l.v }
+func (l *vlog) Lineage() uint64 { return l.v }

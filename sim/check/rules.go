@@ -215,8 +215,7 @@ func (c *Checker) checkLeaderCompleteness(v *NodeView) {
 
 // checkTail compares the last TailWindow entries of views[i] with the committed record and
 // with every other live node's log.
-// A pair whose two VersionedLogs did not change since the last check of the same range is
-// skipped: checkPair reads nothing else, so it would find the same as then.
+// Pairs of VersionedLogs are checked incrementally (see pairMemo).
 func (c *Checker) checkTail(views []NodeView, i int, st *nodeState) {
 	v := &views[i]
 	l := logOf(v)
@@ -226,7 +225,7 @@ func (c *Checker) checkTail(views []NodeView, i int, st *nodeState) {
 	}
 	c.checkAgainstRecord(v, lo, l.LastIndex())
 	for len(st.pairs) < len(views) {
-		st.pairs = append(st.pairs, pairKey{})
+		st.pairs = append(st.pairs, pairMemo{})
 	}
 	va, aok := v.Log.(VersionedLog)
 	for j := range views {
@@ -234,18 +233,54 @@ func (c *Checker) checkTail(views []NodeView, i int, st *nodeState) {
 			continue
 		}
 		w := &views[j]
-		vb, bok := w.Log.(VersionedLog)
-		if !aok || !bok {
+		if vb, bok := w.Log.(VersionedLog); aok && bok {
+			c.checkPairIncremental(v, w, va, vb, lo, l.LastIndex(), &st.pairs[j])
+		} else {
 			c.checkPair(v, w, lo, l.LastIndex())
-			continue
 		}
-		k := pairKey{a: va, b: vb, va: va.Version(), vb: vb.Version(), idA: v.ID, idB: w.ID, lo: lo, hi: l.LastIndex()}
-		if st.pairs[j] == k {
-			continue
-		}
-		st.pairs[j] = k
-		c.checkPair(v, w, lo, l.LastIndex())
 	}
+}
+
+// checkPairIncremental is checkPair(a, b, lo, hi) for two VersionedLogs: it finds exactly
+// what checkPair would, reading only the entries m does not vouch for.
+func (c *Checker) checkPairIncremental(a, b *NodeView, la, lb VersionedLog, lo, hi raft.Index, m *pairMemo) {
+	clo := max(lo, la.FirstIndex(), lb.FirstIndex())
+	chi := min(hi, la.LastIndex(), lb.LastIndex())
+	linA, linB := la.Lineage(), lb.Lineage()
+	if !m.ok || m.a != la || m.b != lb || m.la != linA || m.lb != linB || m.idA != a.ID || m.idB != b.ID ||
+		clo < m.lo || chi < m.hi {
+		top, ok := c.checkPair(a, b, lo, hi)
+		*m = pairMemo{a: la, b: lb, la: linA, lb: linB, idA: a.ID, idB: b.ID, lo: clo, hi: chi, top: top, ok: ok}
+		return
+	}
+	if clo > chi || chi == 0 {
+		return // nothing to compare; m still holds
+	}
+	// The highest index where the terms agree: among the new indexes above m.hi, else the
+	// memo's (the agreement at indexes up to m.hi has not changed).
+	top := raft.Index(0)
+	for i := chi; i > m.hi && i >= clo; i-- {
+		ea, _ := la.Entry(i)
+		eb, _ := lb.Entry(i)
+		if ea.Term == eb.Term {
+			top = i
+			break
+		}
+	}
+	if top == 0 && m.top >= clo {
+		top = m.top
+	}
+	// [clo, min(top, m.top)] is known identical; look at the rest.
+	for i := top; i > m.top && i >= clo && i > 0; i-- {
+		ea, _ := la.Entry(i)
+		eb, _ := lb.Entry(i)
+		if ea.Term != eb.Term || ea.Digest != eb.Digest {
+			c.checkPair(a, b, lo, hi) // reports what it finds, as the full check would
+			m.ok = false
+			return
+		}
+	}
+	m.lo, m.hi, m.top = clo, chi, top
 }
 
 // checkAgainstRecord compares v's entries in [lo, hi] with the committed record: an entry
@@ -281,11 +316,12 @@ func (c *Checker) checkAgainstRecord(v *NodeView, lo, hi raft.Index) {
 // checkPair checks the Log Matching Property (§5.3) between a and b over [lo, hi]: below
 // the highest index where both hold an entry of the same term, every entry both hold is
 // identical.
-func (c *Checker) checkPair(a, b *NodeView, lo, hi raft.Index) {
+// It returns the highest index in the clamped range where the terms agree (0: none) and
+// whether the logs were identical up to it.
+func (c *Checker) checkPair(a, b *NodeView, lo, hi raft.Index) (top raft.Index, ok bool) {
 	la, lb := logOf(a), logOf(b)
 	lo = max(lo, la.FirstIndex(), lb.FirstIndex())
 	hi = min(hi, la.LastIndex(), lb.LastIndex())
-	top := raft.Index(0)
 	for i := hi; i >= lo && i > 0; i-- {
 		ea, _ := la.Entry(i)
 		eb, _ := lb.Entry(i)
@@ -295,7 +331,7 @@ func (c *Checker) checkPair(a, b *NodeView, lo, hi raft.Index) {
 		}
 	}
 	if top == 0 {
-		return
+		return 0, true
 	}
 	for i := top; i >= lo && i > 0; i-- {
 		ea, _ := la.Entry(i)
@@ -307,9 +343,10 @@ func (c *Checker) checkPair(a, b *NodeView, lo, hi raft.Index) {
 			}
 			c.reportf("log matching: nodes %d and %d agree on term at index %d but differ at index %d (term %d digest %016x vs term %d digest %016x)",
 				x, y, top, i, ea.Term, ea.Digest, eb.Term, eb.Digest)
-			return
+			return top, false
 		}
 	}
+	return top, true
 }
 
 // sweep runs every check over whole logs and trims the record.

@@ -36,6 +36,12 @@ type VersionedLog interface {
 	// Version changes whenever what the view shows changes (an append, a truncation, a
 	// compaction); it may also change when nothing did.
 	Version() uint64
+	// Lineage changes whenever an entry the view showed may have been replaced or removed
+	// other than at the front: a truncation, a snapshot covering fewer entries than were
+	// held. It stays the same across appends and compactions, so while it does, every
+	// index the view held and still holds has the same entry. It may also change when
+	// nothing was replaced.
+	Lineage() uint64
 }
 
 // AppliedView tells which command a node applied at an index.
