@@ -1,6 +1,8 @@
 package linearize
 
 import (
+	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +184,26 @@ func TestCountsAndReturnPanics(t *testing.T) {
 		}
 	}()
 	r.Return(a, Output{Seq: 1}, 6)
+}
+
+// TestStateHashIsFNVOfTheText pins newState's hash to its documented definition.
+func TestStateHashIsFNVOfTheText(t *testing.T) {
+	msgs := []Message{
+		{Seq: 1, Author: "ann", Text: "hi", Reactions: []Reaction{{Emoji: "+1", User: "bob"}}},
+		{Seq: 12, Author: "bob", Text: "yo\x00", Edited: true},
+	}
+	h := fnv.New64a()
+	for _, m := range msgs {
+		_, _ = fmt.Fprintf(h, "%d\x00%s\x00%s\x00%t\x00", m.Seq, m.Author, m.Text, m.Edited)
+		for _, r := range m.Reactions {
+			_, _ = fmt.Fprintf(h, "%s\x00%s\x00", r.Emoji, r.User)
+		}
+		_, _ = h.Write([]byte{0xff})
+	}
+	if got, want := newState(msgs).hash, h.Sum64(); got != want {
+		t.Fatalf("hash %x, want %x", got, want)
+	}
+	if got, want := newState(nil).hash, fnv.New64a().Sum64(); got != want {
+		t.Fatalf("empty hash %x, want %x", got, want)
+	}
 }

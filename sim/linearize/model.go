@@ -2,8 +2,8 @@ package linearize
 
 import (
 	"fmt"
-	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/anishathalye/porcupine"
@@ -107,16 +107,47 @@ type state struct {
 	hash uint64
 }
 
+// newState returns the state holding msgs. Its hash is FNV-1a over, per message,
+// "seq\x00author\x00text\x00edited\x00" then "emoji\x00user\x00" per reaction then 0xff
+// (computed without fmt or allocation: porcupine builds a state per step).
 func newState(msgs []Message) *state {
-	h := fnv.New64a()
-	for _, m := range msgs {
-		_, _ = fmt.Fprintf(h, "%d\x00%s\x00%s\x00%t\x00", m.Seq, m.Author, m.Text, m.Edited)
+	h := fnvHash(fnvOffset)
+	var num [20]byte
+	for i := range msgs {
+		m := &msgs[i]
+		h = h.bytes(strconv.AppendUint(num[:0], m.Seq, 10)).byte(0)
+		h = h.str(m.Author).byte(0).str(m.Text).byte(0)
+		h = h.str(strconv.FormatBool(m.Edited)).byte(0)
 		for _, r := range m.Reactions {
-			_, _ = fmt.Fprintf(h, "%s\x00%s\x00", r.Emoji, r.User)
+			h = h.str(r.Emoji).byte(0).str(r.User).byte(0)
 		}
-		_, _ = h.Write([]byte{0xff})
+		h = h.byte(0xff)
 	}
-	return &state{msgs: msgs, hash: h.Sum64()}
+	return &state{msgs: msgs, hash: uint64(h)}
+}
+
+// fnvHash is a running FNV-1a 64 hash (hash/fnv's New64a, without the interface).
+type fnvHash uint64
+
+const (
+	fnvOffset fnvHash = 14695981039346656037
+	fnvPrime  fnvHash = 1099511628211
+)
+
+func (h fnvHash) byte(b byte) fnvHash { return (h ^ fnvHash(b)) * fnvPrime }
+
+func (h fnvHash) str(s string) fnvHash {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ fnvHash(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func (h fnvHash) bytes(b []byte) fnvHash {
+	for _, c := range b {
+		h = (h ^ fnvHash(c)) * fnvPrime
+	}
+	return h
 }
 
 func (s *state) find(seq uint64) int {
