@@ -14,8 +14,16 @@ import (
 // entries and hard state (synced when MustSync), send the messages, apply the snapshot and
 // the committed entries, answer the reads whose index is applied, then Advance. Callbacks of
 // Propose, ReadIndex and OnApply run from here.
+//
+// With Config.Writer, a leader's Ready that changes neither term nor vote is written in the
+// background instead (raft.RawNode.AdvanceWriting): Process returns without waiting for the
+// disk, and a later Process collects the finished writes. Any other Ready first waits for
+// the background writes, so saves reach the disk in order.
 func (r *Replica) Process() error {
 	defer r.noteRaftHardState()
+	if err := r.collectWrites(); err != nil {
+		return err
+	}
 	r.runLater()
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
@@ -23,8 +31,16 @@ func (r *Replica) Process() error {
 		if early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
-		if err := r.persist(rd); err != nil {
-			return err
+		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty()
+		if background {
+			r.persistInBackground(rd)
+		} else {
+			if err := r.waitWrites(); err != nil {
+				return err
+			}
+			if err := r.persist(rd); err != nil {
+				return err
+			}
 		}
 		if !early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
@@ -34,13 +50,101 @@ func (r *Replica) Process() error {
 		}
 		r.noteReadStates(rd.ReadStates)
 		r.serveReads()
-		r.rn.Advance(rd)
+		if background {
+			r.rn.AdvanceWriting(rd)
+		} else {
+			r.rn.Advance(rd)
+		}
 		if err := r.maybeSnapshot(); err != nil {
 			return err
 		}
 		r.runLater()
 	}
 	return nil
+}
+
+// WritesPending reports whether saves queued on Config.Writer are not yet collected: the
+// driver should call Process again once the writer reports progress.
+func (r *Replica) WritesPending() bool { return len(r.writes) > 0 }
+
+// persistInBackground hands rd's entries and hard state to the writer. Raft's in-memory
+// storage takes the entries at once, so they can be sent to followers.
+func (r *Replica) persistInBackground(rd raft.Ready) {
+	if rd.SoftState != nil {
+		r.soft = *rd.SoftState
+	}
+	if len(rd.Entries) == 0 && rd.HardState.IsEmpty() {
+		return
+	}
+	if err := r.storage.Append(rd.Entries); err != nil {
+		panic(fmt.Sprintf("node %d: append to raft storage: %v", r.cfg.ID, err))
+	}
+	w := pendingWrite{hs: rd.HardState}
+	if n := len(rd.Entries); n > 0 {
+		w.last = rd.Entries[n-1]
+	}
+	r.writes = append(r.writes, w)
+	r.cfg.Writer.Write(rd.HardState, rd.Entries, rd.MustSync)
+}
+
+// collectWrites tells Raft about the background saves that completed.
+func (r *Replica) collectWrites() error {
+	if len(r.writes) == 0 {
+		return nil
+	}
+	n, err := r.cfg.Writer.Written()
+	if err != nil {
+		return fmt.Errorf("node %d: background save: %w", r.cfg.ID, err)
+	}
+	r.completeWrites(n)
+	return nil
+}
+
+// waitWrites waits for every background save and tells Raft about them.
+func (r *Replica) waitWrites() error {
+	if len(r.writes) == 0 {
+		return nil
+	}
+	if err := r.cfg.Writer.Wait(); err != nil {
+		return fmt.Errorf("node %d: background save: %w", r.cfg.ID, err)
+	}
+	n, err := r.cfg.Writer.Written()
+	if err != nil {
+		return fmt.Errorf("node %d: background save: %w", r.cfg.ID, err)
+	}
+	r.completeWrites(n)
+	if len(r.writes) > 0 {
+		return fmt.Errorf("node %d: writer drained with %d saves outstanding", r.cfg.ID, len(r.writes))
+	}
+	return nil
+}
+
+// completeWrites retires the queued saves up to the writer's count n and tells Raft the last
+// entry among them is durable (a save with entries is always synced, and covers every save
+// queued before it).
+func (r *Replica) completeWrites(n uint64) {
+	var durable raft.Entry
+	for r.writesDone < n && len(r.writes) > 0 {
+		w := r.writes[0]
+		r.writes[0] = pendingWrite{}
+		r.writes = r.writes[1:]
+		r.writesDone++
+		if !w.hs.IsEmpty() {
+			r.hard = w.hs
+			if err := r.storage.SetHardState(w.hs); err != nil {
+				panic(fmt.Sprintf("node %d: set hard state: %v", r.cfg.ID, err))
+			}
+		}
+		if w.last.Index != 0 {
+			durable = w.last
+		}
+	}
+	if len(r.writes) == 0 {
+		r.writes = nil
+	}
+	if durable.Index != 0 {
+		r.rn.Persisted(durable.Index, durable.Term)
+	}
 }
 
 // canSendBeforePersist reports whether rd's messages may leave before rd is durable: the
@@ -183,6 +287,10 @@ func (r *Replica) storeChunk(idx uint64, up *commandpb.UploadChunk) {
 func (r *Replica) maybeSnapshot() error {
 	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) {
 		return nil
+	}
+	// The snapshot may release log segments: background saves finish first, in order.
+	if err := r.waitWrites(); err != nil {
+		return err
 	}
 	data, err := r.sm.Snapshot()
 	if err != nil {

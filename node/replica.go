@@ -26,6 +26,9 @@ type Config struct {
 	// Blobs receives the bytes of uploaded chunks before the chunk command applies. Nil
 	// discards them (the simulator does not model file bytes).
 	Blobs BlobStore
+	// Writer, when set, writes a leader's log in the background (see LogWriter); nil writes
+	// every Ready through Log before the Replica moves on.
+	Writer LogWriter
 	// Send hands messages to the transport. It must not block and must not call back into
 	// the Replica.
 	Send func([]raft.Message)
@@ -85,6 +88,12 @@ type pendingProp struct {
 	done func(*commandpb.Result, error)
 }
 
+// pendingWrite is one save queued on the LogWriter.
+type pendingWrite struct {
+	hs   raft.HardState
+	last raft.Entry // Index 0 when the save carries no entries
+}
+
 type pendingRead struct {
 	id    uint64
 	index raft.Index // valid once known
@@ -106,6 +115,11 @@ type Replica struct {
 	soft     raft.SoftState
 	hard     raft.HardState // as last handed out in a Ready (what was persisted)
 	raftHard raft.HardState // Raft's in-memory one as of the last Process
+
+	// writes are the saves queued on cfg.Writer and not yet reported complete, oldest first;
+	// writesDone counts the ones reported.
+	writes     []pendingWrite
+	writesDone uint64
 
 	props      map[propKey][]*pendingProp
 	reads      map[uint64]*pendingRead

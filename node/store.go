@@ -20,6 +20,23 @@ type LogStore interface {
 	Load() (raft.HardState, raft.Snapshot, []raft.Entry, error)
 }
 
+// LogWriter writes a leader's Raft state in the background, for a Replica whose
+// Config.Writer sets it: while the disk works, the leader keeps stepping acknowledgements and
+// taking proposals, and Raft counts its own copy of the entries only once they are durable
+// (raft.RawNode.AdvanceWriting). Followers, candidates and any Ready that changes term or vote
+// still write synchronously through the LogStore, after the writer has drained.
+type LogWriter interface {
+	// Write queues a save of hs and ents, as LogStore.Save would do it, synced when sync is
+	// set. Saves reach the disk in queue order, and a synced save also makes every save queued
+	// before it durable. It must not block for long and must not call back into the Replica.
+	Write(hs raft.HardState, ents []raft.Entry, sync bool)
+	// Written returns how many queued saves are complete (the synced ones durable), and the
+	// first error, after which the writer does nothing more. It must not block.
+	Written() (uint64, error)
+	// Wait blocks until every queued save is complete and durable, or one failed.
+	Wait() error
+}
+
 // BlobStore keeps the bytes of uploaded file chunks, addressed by their SHA-256 sum. The
 // replicated state machine stores only the sums.
 type BlobStore interface {

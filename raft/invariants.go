@@ -26,6 +26,9 @@ func (r *raft) invariantViolation() error {
 	if u.snapshot != nil && u.offset != u.snapshot.Metadata.Index+1 {
 		return fmt.Errorf("unstable offset %d does not follow snapshot %d", u.offset, u.snapshot.Metadata.Index)
 	}
+	if u.inProgress < u.offset || u.inProgress > u.end() {
+		return fmt.Errorf("unstable entries in progress up to %d outside [%d, %d]", u.inProgress, u.offset, u.end())
+	}
 	prevTerm := Term(0)
 	for i, e := range u.entries {
 		if e.Index != u.offset+Index(i) {

@@ -8,11 +8,19 @@ import (
 // unstable holds what Raft has accepted but the driver has not yet reported durable: at most
 // one snapshot and entries after it. Invariant: entries[i].Index == offset+i, and if snapshot
 // is set, offset == snapshot index + 1.
+//
+// Entries before inProgress were handed to the driver in a Ready and are being written
+// (AdvanceWriting); the next Ready starts at inProgress. Invariant: offset <= inProgress <=
+// offset+len(entries).
 type unstable struct {
-	snapshot *Snapshot
-	entries  []Entry
-	offset   Index
+	snapshot   *Snapshot
+	entries    []Entry
+	offset     Index
+	inProgress Index
 }
+
+// end is one past the last unstable entry.
+func (u *unstable) end() Index { return u.offset + Index(len(u.entries)) }
 
 // maybeTerm returns the term of entry i if unstable knows it.
 func (u *unstable) maybeTerm(i Index) (Term, bool) {
@@ -38,6 +46,7 @@ func (u *unstable) stableTo(i Index, t Term) {
 	n := int(i + 1 - u.offset)
 	u.entries = u.entries[n:]
 	u.offset = i + 1
+	u.inProgress = max(u.inProgress, u.offset)
 	// Drop the backing array once it is mostly garbage, so it does not grow forever.
 	if len(u.entries) == 0 && cap(u.entries) > 1024 {
 		u.entries = nil
@@ -60,11 +69,13 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 		u.entries = append(u.entries, ents...)
 	case after <= u.offset:
 		// Replaces everything unstable; stored entries from after on are superseded too.
-		u.offset = after
+		u.offset, u.inProgress = after, after
 		u.entries = append([]Entry(nil), ents...)
 	default:
 		keep := after - u.offset
 		u.entries = append(u.entries[:keep:keep], ents...)
+		// Entries being written from after on are superseded: the new ones go out again.
+		u.inProgress = min(u.inProgress, after)
 	}
 }
 
@@ -101,7 +112,7 @@ func newLog(st Storage, maxApplyBytes uint64, knobs TestingKnobs) (*raftLog, err
 	}
 	return &raftLog{
 		storage:       st,
-		unstable:      unstable{offset: last + 1},
+		unstable:      unstable{offset: last + 1, inProgress: last + 1},
 		committed:     first - 1,
 		applied:       first - 1,
 		maxApplyBytes: maxApplyBytes,
@@ -287,6 +298,7 @@ func (l *raftLog) restore(s Snapshot) {
 	l.committed = s.Metadata.Index
 	l.unstable.entries = nil
 	l.unstable.offset = s.Metadata.Index + 1
+	l.unstable.inProgress = l.unstable.offset
 	l.unstable.snapshot = &s
 }
 

@@ -12,6 +12,8 @@ type RawNode struct {
 	raft        *raft
 	prevSoft    SoftState
 	prevHard    HardState
+	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
+	voteChanged bool
 	outstanding bool // a Ready was handed out and not yet Advanced
 	// propScratch lets Propose build its one-entry slice without allocating.
 	propScratch [1]Entry
@@ -162,7 +164,8 @@ func (rn *RawNode) HasReady() bool {
 	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHard {
 		return true
 	}
-	return r.raftLog.unstable.snapshot != nil || len(r.raftLog.unstable.entries) > 0 ||
+	u := &r.raftLog.unstable
+	return u.snapshot != nil || u.inProgress < u.end() ||
 		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts()
 }
 
@@ -173,8 +176,10 @@ func (rn *RawNode) Ready() Ready {
 		panic("raft: Ready called again before Advance")
 	}
 	r := rn.raft
+	u := &r.raftLog.unstable
+	rn.voteChanged = false
 	rd := Ready{
-		Entries:          r.raftLog.unstable.slice(r.raftLog.unstable.offset, r.raftLog.unstable.offset+Index(len(r.raftLog.unstable.entries))),
+		Entries:          u.slice(u.inProgress, u.end()),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
 		Messages:         r.msgs,
 		ReadStates:       r.readStates,
@@ -193,6 +198,7 @@ func (rn *RawNode) Ready() Ready {
 		// Term and vote must be durable before any message that depends on them leaves
 		// (§5.1, Figure 2); a commit index alone may be lost and relearned.
 		rd.MustSync = hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+		rn.voteChanged = rd.MustSync
 		rn.prevHard = hs
 	}
 	if s := r.raftLog.unstable.snapshot; s != nil {
@@ -224,6 +230,46 @@ func (rn *RawNode) Advance(rd Ready) {
 	}
 	r.onPersisted()
 	rn.outstanding = false
+	rn.checkInvariants()
+}
+
+// AdvanceWriting is Advance for a driver that writes rd's entries in the background: rd's
+// committed entries are applied and its messages sent, but its entries (and hard state) are
+// only being written. Raft does not hand them out again and does not count them as this
+// node's copy until the driver reports them durable with Persisted; entries committed by
+// the other voters' copies still come out for applying. A leader may thus keep stepping
+// acknowledgements and proposals while its disk works (Raft thesis §10.2.1).
+//
+// Only a leader's Ready that changes neither term nor vote and carries no snapshot may be
+// advanced this way; such a Ready promises nothing that needs this node's write. It panics
+// otherwise.
+func (rn *RawNode) AdvanceWriting(rd Ready) {
+	r := rn.raft
+	if !rd.Snapshot.IsEmpty() {
+		panic("raft: AdvanceWriting with a snapshot")
+	}
+	if r.state != StateLeader || rn.voteChanged {
+		panic(fmt.Sprintf("raft: AdvanceWriting as %s in term %d (term or vote changed: %v)", r.state, r.term, rn.voteChanged))
+	}
+	if n := len(rd.Entries); n > 0 {
+		u := &r.raftLog.unstable
+		u.inProgress = max(u.inProgress, rd.Entries[n-1].Index+1)
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.raftLog.appliedTo(rd.CommittedEntries[n-1].Index)
+		r.reduceUncommittedSize(rd.CommittedEntries)
+	}
+	rn.outstanding = false
+	rn.checkInvariants()
+}
+
+// Persisted reports that the entries handed out by AdvanceWriting up to index i, whose term
+// is t, and every Ready's hard state before them, are durable. A report for entries since
+// replaced (a different term at i) is ignored.
+func (rn *RawNode) Persisted(i Index, t Term) {
+	r := rn.raft
+	r.raftLog.unstable.stableTo(i, t)
+	r.onPersisted()
 	rn.checkInvariants()
 }
 

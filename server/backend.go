@@ -62,7 +62,15 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 	ch := make(chan proposal, 1)
 	var cancel func()
 	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	// Deduplicated commands check for a leader change every heartbeat interval.
+	var check <-chan time.Time
+	if cmd.GetRequestId() != 0 {
+		t := time.NewTicker(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks))
+		defer t.Stop()
+		check = t.C
+	}
 	for {
+		asked := n.status.Load()
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
 			cancel = n.rep.Propose(cmd, func(res *commandpb.Result, err error) {
@@ -79,25 +87,37 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 		if cmd.GetRequestId() != 0 {
 			resend = time.After(n.cfg.ResendAfter)
 		}
-		select {
-		case p := <-ch:
-			if p.err == nil {
-				n.m.proposals.WithLabelValues("ok").Inc()
-				n.m.proposeSeconds.Observe(time.Since(start).Seconds())
-				return p.res, nil
+	wait:
+		for {
+			select {
+			case p := <-ch:
+				if p.err == nil {
+					n.m.proposals.WithLabelValues("ok").Inc()
+					n.m.proposeSeconds.Observe(time.Since(start).Seconds())
+					return p.res, nil
+				}
+				if !retryable(p.err) {
+					return nil, n.proposeFailed(p.err)
+				}
+				if err := n.pause(ctx); err != nil {
+					return nil, n.proposeFailed(n.leaderError(p.err))
+				}
+				break wait
+			case <-resend:
+				n.m.proposals.WithLabelValues("resent").Inc()
+				break wait
+			case <-check:
+				// A leader change may have lost the entry; a deduplicated command is safe
+				// to propose again at once rather than after ResendAfter.
+				if st := n.status.Load(); st.Term != asked.Term || st.Leader != asked.Leader {
+					n.m.proposals.WithLabelValues("resent").Inc()
+					break wait
+				}
+			case <-ctx.Done():
+				return nil, n.proposeFailed(n.leaderError(ctx.Err()))
+			case <-n.done:
+				return nil, n.proposeFailed(ErrStopped)
 			}
-			if !retryable(p.err) {
-				return nil, n.proposeFailed(p.err)
-			}
-			if err := n.pause(ctx); err != nil {
-				return nil, n.proposeFailed(n.leaderError(p.err))
-			}
-		case <-resend:
-			n.m.proposals.WithLabelValues("resent").Inc()
-		case <-ctx.Done():
-			return nil, n.proposeFailed(n.leaderError(ctx.Err()))
-		case <-n.done:
-			return nil, n.proposeFailed(ErrStopped)
 		}
 	}
 }
@@ -167,12 +187,17 @@ func (n *Node) Read(ctx context.Context, stale bool, fn func(m *statemachine.Mac
 }
 
 // readIndex waits until this node has applied everything committed when it was called
-// (Raft's ReadIndex), asking again while no leader is known and ctx lasts.
+// (Raft's ReadIndex), asking again while no leader is known and ctx lasts. A request that a
+// leader change lost is never answered, so it also asks again when the term or the leader
+// changed since it asked (checked every heartbeat interval).
 func (n *Node) readIndex(ctx context.Context) error {
 	ch := make(chan error, 1)
 	var cancel func()
 	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	check := time.NewTicker(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks))
+	defer check.Stop()
 	for {
+		asked := n.status.Load()
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
 			cancel = n.joinRead(ch)
@@ -180,21 +205,30 @@ func (n *Node) readIndex(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		select {
-		case err := <-ch:
-			if err == nil {
-				return nil
+	wait:
+		for {
+			select {
+			case err := <-ch:
+				if err == nil {
+					return nil
+				}
+				if !retryable(err) {
+					return fmt.Errorf("read index: %w", err)
+				}
+				if perr := n.pause(ctx); perr != nil {
+					return n.leaderError(err)
+				}
+				break wait
+			case <-check.C:
+				if st := n.status.Load(); st.Term != asked.Term || st.Leader != asked.Leader {
+					n.m.reads.WithLabelValues("linearizable", "reasked").Inc()
+					break wait
+				}
+			case <-ctx.Done():
+				return n.leaderError(ctx.Err())
+			case <-n.done:
+				return ErrStopped
 			}
-			if !retryable(err) {
-				return fmt.Errorf("read index: %w", err)
-			}
-			if perr := n.pause(ctx); perr != nil {
-				return n.leaderError(err)
-			}
-		case <-ctx.Done():
-			return n.leaderError(ctx.Err())
-		case <-n.done:
-			return ErrStopped
 		}
 	}
 }

@@ -81,6 +81,10 @@ type Config struct {
 	// ReachableWindow: a peer counts as reachable if heard from within this window.
 	ReachableWindow time.Duration
 
+	// BackgroundWrites lets the leader write its log on a separate goroutine while its loop
+	// goes on (see node.LogWriter); off, every save happens inside the loop.
+	BackgroundWrites bool
+
 	// StateMachine configures the chat state machine; every node must use the same.
 	StateMachine statemachine.Config
 	// Bootstrap, when set, lets this node initialise a new cluster once it leads.
@@ -108,9 +112,9 @@ func DefaultConfig(id raft.NodeID, members []Member, dataDir string) Config {
 		MaxPendingRequests: 8192, MaxInboundMessages: 8192, MaxDrainPerIteration: 4096,
 		EventRetention: 10_000,
 		RetryInterval:  20 * time.Millisecond, ResendAfter: 2 * time.Second,
-		ReachableWindow: time.Second,
-		StateMachine:    statemachine.DefaultConfig(),
-		Transport:       transport.DefaultConfig(id, nil),
+		ReachableWindow: time.Second, BackgroundWrites: true,
+		StateMachine: statemachine.DefaultConfig(),
+		Transport:    transport.DefaultConfig(id, nil),
 	}
 }
 

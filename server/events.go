@@ -40,6 +40,11 @@ func (l *eventLog) append(index uint64, cmd *commandpb.Command, res *commandpb.R
 	if index != l.next {
 		l.evs, l.first = nil, index
 	}
+	if res.GetIndex() != 0 && res.GetIndex() != index {
+		// A retried command answered from its session: it changed nothing, and its event
+		// went out when it first applied. Keep the index (the log stays contiguous) empty.
+		cmd, res = nil, nil
+	}
 	l.evs = append(l.evs, event{index, cmd, res})
 	l.next = index + 1
 	if len(l.evs) >= 2*l.retain {

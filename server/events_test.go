@@ -46,3 +46,17 @@ func TestEventLog(t *testing.T) {
 		t.Fatal("a future index must wait")
 	}
 }
+
+// TestEventLogSkipsRetriedCommands: a command applied again under its request id (a resend
+// after a leader change) is answered from its session and must not reach subscribers twice.
+func TestEventLogSkipsRetriedCommands(t *testing.T) {
+	l := newEventLog(0, 100)
+	cmd := &commandpb.Command{ClientId: "c", RequestId: 7}
+	l.append(1, cmd, &commandpb.Result{Index: 1})
+	l.append(2, cmd, &commandpb.Result{Index: 1}) // the duplicate: its first result
+	l.append(3, &commandpb.Command{ClientId: "c", RequestId: 8}, &commandpb.Result{Index: 3})
+	evs, _, _ := l.read(1, 10)
+	if len(evs) != 3 || evs[0].cmd == nil || evs[1].cmd != nil || evs[1].res != nil || evs[2].cmd == nil {
+		t.Fatalf("events %+v: want the duplicate at index 2 kept empty", evs)
+	}
+}

@@ -50,9 +50,13 @@ type Node struct {
 
 	reqs    chan func()
 	inbound chan raft.Message
-	reports reportQueue
-	events  *eventLog
-	status  atomic.Pointer[node.Status]
+	// writer saves the leader's log in the background (nil: every save is synchronous);
+	// writesDone wakes the loop when some of its saves completed.
+	writer     *diskWriter
+	writesDone chan struct{}
+	reports    reportQueue
+	events     *eventLog
+	status     atomic.Pointer[node.Status]
 
 	started   atomic.Bool // set by Start, or by Stop of a node never started
 	stopOnce  sync.Once
@@ -92,7 +96,8 @@ func New(cfg Config) (*Node, error) {
 		inbound: make(chan raft.Message, cfg.MaxInboundMessages),
 		reports: newReportQueue(),
 		stopc:   make(chan struct{}), done: make(chan struct{}), draining: make(chan struct{}),
-		m: newMetrics(cfg.Registerer),
+		writesDone: make(chan struct{}, 1),
+		m:          newMetrics(cfg.Registerer),
 	}
 	if err := n.openStores(); err != nil {
 		return nil, err
@@ -134,10 +139,20 @@ func (n *Node) newReplica() error {
 		_, _ = rand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	var writer node.LogWriter
+	if n.cfg.BackgroundWrites {
+		n.writer = newDiskWriter(n.store, n.m, func() {
+			select {
+			case n.writesDone <- struct{}{}:
+			default:
+			}
+		})
+		writer = n.writer
+	}
 	rep, err := node.New(node.Config{
 		ID: n.cfg.ID, Voters: n.cfg.voters(),
 		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
-		Seed: seed, Log: loopLog{n.store, n}, Blobs: n.blobs,
+		Seed: seed, Log: loopLog{n.store, n}, Writer: writer, Blobs: n.blobs,
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,
@@ -145,6 +160,9 @@ func (n *Node) newReplica() error {
 		Logger:                n.log,
 	})
 	if err != nil {
+		if n.writer != nil {
+			n.writer.close()
+		}
 		return fmt.Errorf("start replica: %w", err)
 	}
 	n.rep, n.sm = rep, rep.Machine()
@@ -279,6 +297,9 @@ func (n *Node) run() {
 // finish releases the transport and the stores and marks the node done with err.
 func (n *Node) finish(err error) {
 	n.tr.Close()
+	if n.writer != nil {
+		n.writer.close() // its queued saves complete before the stores close
+	}
 	if cerr := n.close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close stores: %w", cerr)
 	}
@@ -304,6 +325,7 @@ func (n *Node) loop(tick <-chan time.Time) error {
 			n.stepPeer(m)
 		case first = <-n.reqs:
 		case <-n.reports.wake:
+		case <-n.writesDone:
 		}
 		n.drainPeers()
 		if err := n.process(); err != nil {
