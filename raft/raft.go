@@ -47,7 +47,11 @@ type raft struct {
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 
-	msgs       []Message
+	msgs []Message
+	// msgSlab is where the next Ready's msgs are carved from: one allocation serves many
+	// Readys. A carved slice's capacity ends where the next one begins, so appends past it
+	// reallocate and handed-out messages are never written again.
+	msgSlab    []Message
 	readStates []ReadState
 	readOnly   readOnly
 	// pendingReadIndex holds ReadIndex requests that arrived before this term's no-op
@@ -166,6 +170,9 @@ func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState:
 
 func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
 
+// msgSlabLen is how many messages one msgSlab allocation holds.
+const msgSlabLen = 64
+
 // send queues m. Vote traffic carries its term explicitly; proposals and forwarded read
 // requests carry none (they are treated like local messages); everything else gets ours.
 func (r *raft) send(m Message) {
@@ -192,7 +199,11 @@ func (r *raft) send(m Message) {
 		if r.state != StateFollower {
 			n = len(r.voters)
 		}
-		r.msgs = make([]Message, 0, n)
+		if len(r.msgSlab) < n {
+			r.msgSlab = make([]Message, max(msgSlabLen, n))
+		}
+		r.msgs = r.msgSlab[:0:n]
+		r.msgSlab = r.msgSlab[n:]
 	}
 	r.msgs = append(r.msgs, m)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/raftchat/raftchat/proto/commandpb"
 	"github.com/raftchat/raftchat/sim/linearize"
+	"github.com/raftchat/raftchat/statemachine"
 )
 
 // Client timing.
@@ -86,6 +87,9 @@ type directory struct {
 	msgs         []knownMsg
 	acked        []knownMsg // acknowledged posts and direct messages, for the liveness check
 	maxIndex     uint64     // highest log index of an acknowledged write
+	// direct[a][b] is the id of the direct conversation of clients a and b, computed once
+	// (the op picker asks for them on every op).
+	direct [][]string
 }
 
 func (w *World) initClients() {
@@ -97,6 +101,13 @@ func (w *World) initClients() {
 			idx: i, id: fmt.Sprintf("client-%d", i), user: fmt.Sprintf("user%d", i),
 			rng: newStream(w.sched.Seed, fmt.Sprintf("client-%d", i)),
 		})
+	}
+	w.dir.direct = make([][]string, n)
+	for a := range w.dir.direct {
+		w.dir.direct[a] = make([]string, n)
+		for b := range w.dir.direct[a] {
+			w.dir.direct[a][b] = statemachine.DirectID(w.clients[a].user, w.clients[b].user)
+		}
 	}
 	for i, op := range w.sched.Ops {
 		if op.Client >= 0 && op.Client < n {

@@ -49,7 +49,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 		if other < 0 {
 			return false
 		}
-		conv := statemachine.DirectID(c.user, w.clients[other].user)
+		conv := w.dir.direct[c.idx][other]
 		if w.rec.OpsIn(conv) >= maxOpsPerConv {
 			return false
 		}
@@ -135,7 +135,7 @@ func (w *World) pickConv(c *client, pick int) string {
 	}
 	for _, u := range w.dir.users {
 		if u != c.idx {
-			if conv := statemachine.DirectID(c.user, w.clients[u].user); w.rec.OpsIn(conv) > 0 && w.rec.OpsIn(conv) < maxOpsPerConv {
+			if conv := w.dir.direct[c.idx][u]; w.rec.OpsIn(conv) > 0 && w.rec.OpsIn(conv) < maxOpsPerConv {
 				convs = append(convs, conv)
 			}
 		}
