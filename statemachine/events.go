@@ -12,6 +12,12 @@ type eventLog struct {
 	head int
 	// droppedThrough is the highest index of an event that fell out of the ring.
 	droppedThrough uint64
+	// enc[encFrom:] is the snapshot encoding of the events in buf, oldest first, and
+	// encLen[k] the length of buf[k]'s: an event never changes once pushed, so Snapshot
+	// copies these bytes instead of encoding every event again.
+	enc     []byte
+	encFrom int
+	encLen  []int32
 }
 
 func (l *eventLog) len() int { return len(l.buf) }
@@ -19,15 +25,29 @@ func (l *eventLog) len() int { return len(l.buf) }
 // at returns the i-th oldest event.
 func (l *eventLog) at(i int) *Event { return &l.buf[(l.head+i)%len(l.buf)] }
 
+// encoded returns the snapshot encoding of every event held, oldest first.
+func (l *eventLog) encoded() []byte { return l.enc[l.encFrom:] }
+
 func (l *eventLog) push(capacity int, ev Event) {
+	n := len(l.enc)
+	l.enc = encodeEvent(l.enc, &ev)
+	size := int32(len(l.enc) - n)
 	if len(l.buf) < capacity {
 		l.buf = append(l.buf, ev)
+		l.encLen = append(l.encLen, size)
 		return
 	}
 	old := l.at(0)
 	l.droppedThrough = max(l.droppedThrough, old.Index)
 	*old = ev
+	l.encFrom += int(l.encLen[l.head])
+	l.encLen[l.head] = size
 	l.head = (l.head + 1) % len(l.buf)
+	if l.encFrom > len(l.enc)/2 {
+		// Drop the bytes of the events that fell out, once they are half of the buffer.
+		l.enc = append(l.enc[:0], l.enc[l.encFrom:]...)
+		l.encFrom = 0
+	}
 }
 
 // event appends ev, stamped with the command's index, time and actor.

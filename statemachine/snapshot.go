@@ -55,14 +55,15 @@ func (m *Machine) Snapshot() ([]byte, error) {
 }
 
 // sizeEstimate guesses the snapshot size from the dominant terms (message texts and fixed
-// message fields), so that encoding a large state allocates about once.
+// message fields, session results, the events' encoding), so that encoding a large state
+// allocates about once.
 func (m *Machine) sizeEstimate() int {
 	n := 1024 + 64*len(m.st.users) + 64*len(m.st.files)
-	for i, l := 0, &m.st.events; i < l.len(); i++ {
-		ev := l.at(i)
-		n += 32 + len(ev.ConversationID) + len(ev.Actor) + len(ev.Target)
-		if msg := ev.Message; msg != nil {
-			n += 48 + len(msg.ConversationID) + len(msg.Author) + len(msg.Text) + 16*len(msg.Reactions)
+	n += len(m.st.events.encoded())
+	for id, s := range m.st.sessions {
+		n += 32 + len(id)
+		for _, r := range s.results {
+			n += 12 + len(r)
 		}
 	}
 	for _, c := range m.st.convs {
@@ -179,19 +180,22 @@ func (m *Machine) encodeEvents(e enc) enc {
 	l := &m.st.events
 	e = e.u(l.droppedThrough)
 	e = e.u(uint64(l.len()))
-	for i := 0; i < l.len(); i++ {
-		ev := l.at(i)
-		e = e.u(ev.Index)
-		e = e.i(ev.TimeUnixMs)
-		e = e.u(uint64(ev.Kind))
-		e = e.str(ev.ConversationID)
-		e = e.u(ev.Seq)
-		e = e.str(ev.Actor)
-		e = e.str(ev.Target)
-		e = e.boolean(ev.Message != nil)
-		if ev.Message != nil {
-			e = encodeExported(e, ev.Message)
-		}
+	return append(e, l.encoded()...)
+}
+
+// encodeEvent appends the snapshot encoding of one event to b (eventLog.push keeps them).
+func encodeEvent(b []byte, ev *Event) []byte {
+	e := enc(b)
+	e = e.u(ev.Index)
+	e = e.i(ev.TimeUnixMs)
+	e = e.u(uint64(ev.Kind))
+	e = e.str(ev.ConversationID)
+	e = e.u(ev.Seq)
+	e = e.str(ev.Actor)
+	e = e.str(ev.Target)
+	e = e.boolean(ev.Message != nil)
+	if ev.Message != nil {
+		e = encodeExported(e, ev.Message)
 	}
 	return e
 }
