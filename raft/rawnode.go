@@ -9,9 +9,9 @@ import (
 // RawNode is the Raft node the driver talks to: a step function with no I/O, clock or
 // goroutines (see the package doc for the driver loop). It is not safe for concurrent use.
 type RawNode struct {
-	raft        *raft
-	prevSoft    SoftState
-	prevHard    HardState
+	raft     *raft
+	prevSoft SoftState
+	prevHard HardState
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
 	voteChanged bool
 	outstanding bool // a Ready was handed out and not yet Advanced
