@@ -61,7 +61,15 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 	start := time.Now()
 	ch := make(chan proposal, 1)
 	var cancel func()
-	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	// asks counts submissions; after a success on the first one the Replica has already
+	// dropped the proposal, so no clean-up needs to wake the loop.
+	asks := 0
+	answered := false
+	defer func() {
+		if !answered || asks > 1 {
+			n.submitQuiet(func() { cancelIf(cancel) })
+		}
+	}()
 	// Deduplicated commands check for a leader change every heartbeat interval.
 	var check <-chan time.Time
 	if cmd.GetRequestId() != 0 {
@@ -71,6 +79,7 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 	}
 	for {
 		asked := n.status.Load()
+		asks++
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
 			cancel = n.rep.Propose(cmd, func(res *commandpb.Result, err error) {
@@ -92,6 +101,7 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 			select {
 			case p := <-ch:
 				if p.err == nil {
+					answered = true
 					n.m.proposals.WithLabelValues("ok").Inc()
 					n.m.proposeSeconds.Observe(time.Since(start).Seconds())
 					return p.res, nil
@@ -193,11 +203,17 @@ func (n *Node) Read(ctx context.Context, stale bool, fn func(m *statemachine.Mac
 func (n *Node) readIndex(ctx context.Context) error {
 	ch := make(chan error, 1)
 	var cancel func()
-	defer func() { n.submitQuiet(func() { cancelIf(cancel) }) }()
+	asks, answered := 0, false // as in Propose
+	defer func() {
+		if !answered || asks > 1 {
+			n.submitQuiet(func() { cancelIf(cancel) })
+		}
+	}()
 	check := time.NewTicker(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks))
 	defer check.Stop()
 	for {
 		asked := n.status.Load()
+		asks++
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
 			cancel = n.joinRead(ch)
@@ -210,6 +226,7 @@ func (n *Node) readIndex(ctx context.Context) error {
 			select {
 			case err := <-ch:
 				if err == nil {
+					answered = true
 					return nil
 				}
 				if !retryable(err) {

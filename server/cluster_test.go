@@ -173,7 +173,10 @@ func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
 		c.hasUsers(i, append(names, "admin"))
 	}
 	// The leader's cluster view reports how far each voter's log is known to match; with
-	// every node caught up, a majority (at least) matches the commit index.
+	// every node caught up, a majority (at least) matches the commit index. (Ask the current
+	// leader: with 5 ms ticks, a first leader whose peers connected slowly may have stepped
+	// down for lack of quorum contact.)
+	leader = c.waitLeader()
 	st, err := c.nodes[leader].Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +188,7 @@ func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
 		}
 	}
 	if st.Commit == 0 || matched < 2 {
-		t.Fatalf("leader status: commit %d, peers %+v: want a majority matching it", st.Commit, st.Peers)
+		t.Fatalf("leader status: role %s leader %d commit %d, peers %+v: want a majority matching it", st.Role, st.Leader, st.Commit, st.Peers)
 	}
 
 	// A retried request (same client and request id) returns the first result, not a new one.
