@@ -79,7 +79,16 @@ func (r *Replica) persistInBackground(rd raft.Ready) {
 	if err := r.storage.Append(rd.Entries); err != nil {
 		panic(fmt.Sprintf("node %d: append to raft storage: %v", r.cfg.ID, err))
 	}
-	w := pendingWrite{hs: rd.HardState}
+	if !rd.HardState.IsEmpty() {
+		// Term and vote are unchanged (or the Ready would not be written in the background);
+		// only the commit index is new, and it needs no durability: the entries up to it
+		// are on a quorum's disks.
+		r.hard = rd.HardState
+		if err := r.storage.SetHardState(rd.HardState); err != nil {
+			panic(fmt.Sprintf("node %d: set hard state: %v", r.cfg.ID, err))
+		}
+	}
+	w := pendingWrite{}
 	if n := len(rd.Entries); n > 0 {
 		w.last = rd.Entries[n-1]
 	}
@@ -129,12 +138,6 @@ func (r *Replica) completeWrites(n uint64) {
 		r.writes[0] = pendingWrite{}
 		r.writes = r.writes[1:]
 		r.writesDone++
-		if !w.hs.IsEmpty() {
-			r.hard = w.hs
-			if err := r.storage.SetHardState(w.hs); err != nil {
-				panic(fmt.Sprintf("node %d: set hard state: %v", r.cfg.ID, err))
-			}
-		}
 		if w.last.Index != 0 {
 			durable = w.last
 		}

@@ -90,7 +90,6 @@ type pendingProp struct {
 
 // pendingWrite is one save queued on the LogWriter.
 type pendingWrite struct {
-	hs   raft.HardState
 	last raft.Entry // Index 0 when the save carries no entries
 }
 

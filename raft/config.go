@@ -169,6 +169,12 @@ type TestingKnobs struct {
 	// min(commit, follower's match): a follower still holding a stale, conflicting entry at
 	// that index commits and applies it (state machine safety broken).
 	HeartbeatCommitUncapped bool
+	// LeaderCountsUnwrittenCopy makes AdvanceWriting count the leader's own copy of the
+	// entries at once, before the background write is durable: with one follower's copy the
+	// leader commits and answers clients, then a crash loses its copy and a new leader can
+	// overwrite a committed entry (thesis §10.2.1 allows the parallel write only if the leader
+	// counts itself once the write completes).
+	LeaderCountsUnwrittenCopy bool
 }
 
 // Names lists the knob names, in declaration order, for command-line flags.
@@ -177,7 +183,7 @@ func (TestingKnobs) Names() []string {
 		"CommitPreviousTermByCount", "VoteWithoutLogCheck", "VoteBeforePersist",
 		"KeepConflictingSuffix", "ApplyBeforeCommit", "ReadWithoutReadIndex",
 		"ReadBeforeNoopCommitted", "AcceptStaleTermAppend", "NextIndexOffByOne",
-		"IgnoreCheckQuorum", "HeartbeatCommitUncapped",
+		"IgnoreCheckQuorum", "HeartbeatCommitUncapped", "LeaderCountsUnwrittenCopy",
 	}
 }
 
@@ -215,6 +221,8 @@ func (k *TestingKnobs) field(name string) *bool {
 		return &k.IgnoreCheckQuorum
 	case "HeartbeatCommitUncapped":
 		return &k.HeartbeatCommitUncapped
+	case "LeaderCountsUnwrittenCopy":
+		return &k.LeaderCountsUnwrittenCopy
 	}
 	return nil
 }

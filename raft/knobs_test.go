@@ -11,7 +11,7 @@ import (
 func TestKnobNamesAndSet(t *testing.T) {
 	var k TestingKnobs
 	names := k.Names()
-	if len(names) != 11 {
+	if len(names) != 12 {
 		t.Fatalf("%d knob names", len(names))
 	}
 	for _, n := range names {
@@ -220,6 +220,23 @@ func TestKnobHeartbeatCommitUncapped(t *testing.T) {
 		stale := len(applied) >= 2 && applied[1].Term == 1
 		if stale != on {
 			t.Errorf("knob %v: node 3 applied %+v", on, applied)
+		}
+	}
+}
+
+func TestKnobLeaderCountsUnwrittenCopy(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		a := newAsyncTrio(t)
+		leader := a.rns[1]
+		leader.raft.knobs.LeaderCountsUnwrittenCopy = on
+		if err := leader.Propose([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		last := a.write()
+		// Only node 2 acknowledges: with the leader's write still running that is no quorum.
+		a.settle(func(m Message) bool { return m.To != 3 && m.From != 3 })
+		if committed := leader.raft.raftLog.committed >= last.Index; committed != on {
+			t.Errorf("knob %v: entry %d committed = %v before the leader's write finished", on, last.Index, committed)
 		}
 	}
 }

@@ -254,6 +254,11 @@ func (rn *RawNode) AdvanceWriting(rd Ready) {
 	if n := len(rd.Entries); n > 0 {
 		u := &r.raftLog.unstable
 		u.inProgress = max(u.inProgress, rd.Entries[n-1].Index+1)
+		if r.knobs.LeaderCountsUnwrittenCopy {
+			if r.prs[r.id].MaybeUpdate(uint64(rd.Entries[n-1].Index)) && r.maybeCommit() {
+				r.onCommitAdvanced()
+			}
+		}
 	}
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.raftLog.appliedTo(rd.CommittedEntries[n-1].Index)

@@ -155,7 +155,7 @@ func (c *testCluster) hasUsers(i int, names []string) {
 
 func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
 	c := newTestCluster(t, 3)
-	leader := c.waitLeader()
+	c.waitLeader()
 	var names []string
 	req := uint64(0)
 	// Through every node: followers forward to the leader.
@@ -176,7 +176,7 @@ func TestClusterReplicatesFailsOverAndRecovers(t *testing.T) {
 	// every node caught up, a majority (at least) matches the commit index. (Ask the current
 	// leader: with 5 ms ticks, a first leader whose peers connected slowly may have stepped
 	// down for lack of quorum contact.)
-	leader = c.waitLeader()
+	leader := c.waitLeader()
 	st, err := c.nodes[leader].Status(context.Background())
 	if err != nil {
 		t.Fatal(err)

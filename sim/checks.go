@@ -200,6 +200,9 @@ func (w *World) observe(touched int) {
 		}
 		w.viewsFresh = true
 	}
+	if touched >= 0 {
+		w.checkCommitDurable(w.nodes[touched])
+	}
 	for _, v := range w.checker.Observe(w.views) {
 		// The run has failed: stop here, so the timeline ends at the violation and a buggy
 		// cluster's message storms do not burn the sweep's time.
@@ -291,3 +294,34 @@ func (d *digest) event(e *event) {
 }
 
 func (d *digest) hex() string { return fmt.Sprintf("%016x%016x", d.a, d.b) }
+
+// checkCommitDurable: an entry is committed only once a majority holds it on stable storage
+// (§5.3); a leader writing its log in the background may count its own copy only when that
+// write is durable. Checked for the newest index a node reports committed, when it grows
+// (durability is prefix-closed: a synced write covers every earlier one).
+func (w *World) checkCommitDurable(n *simNode) {
+	if !n.up || w.durability != "" {
+		return
+	}
+	c := n.rep.Position().Commit
+	if c <= n.durableChecked {
+		return
+	}
+	n.durableChecked = c
+	t, err := n.rep.Storage().Term(c)
+	if err != nil {
+		return // compacted away: it was checked when it was newer
+	}
+	holders := 0
+	for _, m := range w.nodes {
+		if m.disk.durablyHolds(c, t) {
+			holders++
+		}
+	}
+	if holders <= len(w.nodes)/2 {
+		w.durability = fmt.Sprintf("t=%s durability: node %d committed index %d (term %d), durable on only %d of %d nodes",
+			fmtTime(w.now), n.id, c, t, holders, len(w.nodes))
+		w.logAll("VIOLATION %s", w.durability)
+		w.done = true
+	}
+}

@@ -139,6 +139,18 @@ func (d *Disk) Crash() {
 	d.pending = d.pending[:0]
 }
 
+// durablyHolds reports whether entry i of term t is on stable storage (in the log, or
+// covered by the snapshot).
+func (d *Disk) durablyHolds(i raft.Index, t raft.Term) bool {
+	if i <= d.snap.Metadata.Index {
+		return true
+	}
+	if len(d.ents) == 0 || i < d.ents[0].Index || i > d.ents[len(d.ents)-1].Index {
+		return false
+	}
+	return d.ents[i-d.ents[0].Index].Term == t
+}
+
 // DurableLastIndex is the last durable log index (for checks and timelines).
 func (d *Disk) DurableLastIndex() raft.Index {
 	if len(d.ents) > 0 {

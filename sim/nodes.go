@@ -11,12 +11,21 @@ import (
 // boot starts a new incarnation of n's process from its disk.
 func (w *World) boot(n *simNode) error {
 	n.gen++
+	n.boots++
+	n.durableChecked = 0
 	idx := n.idx
+	var writer node.LogWriter
+	n.writer = nil
+	if w.sched.BackgroundWrites {
+		n.writer = &bgWriter{w: w, n: n, boot: n.boots}
+		writer = n.writer
+	}
 	rep, err := node.New(node.Config{
 		ID: n.id, Voters: w.voters(),
 		ElectionTimeoutTicks: electionTicks, HeartbeatIntervalTicks: heartbeatTicks,
 		Seed:                  splitmix64(streamSeed(w.sched.Seed, "raft") ^ n.gen),
 		Log:                   n.disk,
+		Writer:                writer,
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
 		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
@@ -299,6 +308,10 @@ func (w *World) crash(n *simNode) {
 	if n.rep.Position().Role == raft.StateLeader {
 		w.probe(ProbeLeaderCrashed)
 	}
+	if b := n.writer; b != nil && b.done < b.queued {
+		w.probe(ProbeCrashDuringBgWrite)
+	}
+	n.writer = nil
 	torn, lost := n.disk.TornWrites, n.disk.LostWrites
 	n.up, n.paused, n.inbox, n.calls, n.muted = false, false, nil, nil, false
 	n.gen++

@@ -27,6 +27,7 @@ const (
 	ProbeNoLeaderRejected       = "request_rejected_no_leader"
 	ProbeCrashPoint             = "crash_point_reached"
 	ProbeLeaderDiedBeforeWrite  = "leader_died_between_send_and_write"
+	ProbeCrashDuringBgWrite     = "leader_crashed_during_background_write"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -35,7 +36,7 @@ func AllProbes() []string {
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
 		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint,
-		ProbeLeaderDiedBeforeWrite}
+		ProbeLeaderDiedBeforeWrite, ProbeCrashDuringBgWrite}
 	sort.Strings(p)
 	return p
 }

@@ -6,14 +6,15 @@ import "github.com/raftchat/raftchat/raft"
 type eventKind uint8
 
 const (
-	evTick    eventKind = iota + 1 // a node's clock ticks
-	evDeliver                      // a message arrives at msg.To
-	evFault                        // schedule event number arg happens
-	evClient                       // client arg wakes up (start next op or retry)
-	evTimeout                      // client arg's attempt gen timed out
-	evPhase                        // the safety phase ends
-	evProbe                        // a liveness probe
-	evRestart                      // a node crashed at a crash point comes back
+	evTick      eventKind = iota + 1 // a node's clock ticks
+	evDeliver                        // a message arrives at msg.To
+	evFault                          // schedule event number arg happens
+	evClient                         // client arg wakes up (start next op or retry)
+	evTimeout                        // client arg's attempt gen timed out
+	evPhase                          // the safety phase ends
+	evProbe                          // a liveness probe
+	evRestart                        // a node crashed at a crash point comes back
+	evWriteDone                      // a node's background saves up to arg are durable (gen: its boot)
 )
 
 // event is one entry of the queue. It is kept small: the heap moves events by value.

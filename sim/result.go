@@ -61,8 +61,11 @@ func (w *World) finish() *Result {
 		}
 		w.checker.Sweep(w.views)
 	}
-	r.InvariantsOK = w.checker.OK() && len(w.fatal) == 0
+	r.InvariantsOK = w.checker.OK() && len(w.fatal) == 0 && w.durability == ""
 	r.Violations = append(r.Violations, w.checker.Violations()...)
+	if w.durability != "" {
+		r.Violations = append(r.Violations, w.durability)
+	}
 	w.liveCheck(r)
 	w.countOps(r)
 	lin := w.rec.Check(linearize.Options{})

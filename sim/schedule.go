@@ -77,6 +77,9 @@ type Schedule struct {
 	Events     []FaultEvent `json:"events"`
 	// SnapshotEvery is how many applied entries separate a node's snapshots.
 	SnapshotEvery int `json:"snapshot_every"`
+	// BackgroundWrites makes a leader write its log in the background (node.LogWriter), as
+	// chatd does; schedules saved before it existed replay with synchronous writes.
+	BackgroundWrites bool `json:"background_writes,omitempty"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -157,8 +160,9 @@ func Generate(p GenParams) Schedule {
 		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, LivenessMs: p.LivenessMs, Bug: p.Bug,
 		Net: NetParams{LatencyMinUs: 500, LatencyMeanUs: k.latMeanUs, Drop: k.drop, Dup: k.dup,
 			Slow: k.slow, SlowMaxMs: 3000, FsyncUs: k.fsyncUs},
-		SnapshotEvery: k.snapshotEvery,
-		Flags:         p.Flags,
+		SnapshotEvery:    k.snapshotEvery,
+		BackgroundWrites: true,
+		Flags:            p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)
 	for i := range s.TickRates {

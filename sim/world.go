@@ -42,11 +42,17 @@ type simNode struct {
 	rep  *node.Replica
 	disk *Disk
 	// gen counts incarnations and pauses; tick events of an older gen are ignored.
-	gen    uint64
-	up     bool
-	paused bool
-	inbox  []*raft.Message // delivered while paused
-	calls  []func()        // client requests that arrived while paused
+	gen uint64
+	// boots counts incarnations; writer is this one's background log writer (nil unless
+	// the schedule writes the leader's log in the background).
+	boots  uint64
+	writer *bgWriter
+	// durableChecked is the highest commit index checkCommitDurable has checked.
+	durableChecked raft.Index
+	up             bool
+	paused         bool
+	inbox          []*raft.Message // delivered while paused
+	calls          []func()        // client requests that arrived while paused
 	// crashPoint is armed by a crash_point fault; crashNow is set when it is reached.
 	crashPoint string
 	// muted drops everything the node sends until it crashes: it died at a crash point
@@ -102,6 +108,7 @@ type World struct {
 	livenessOK  bool
 	livenessMsg string
 	staleRead   string
+	durability  string // a committed entry found durable on no majority
 	done        bool
 
 	stats      Stats
@@ -236,6 +243,8 @@ func (w *World) dispatch(e *event) int {
 			w.restart(n)
 		}
 		return -1
+	case evWriteDone:
+		return w.onWriteDone(e)
 	case evProbe:
 		if e.arg == probeProgress {
 			w.probeProgress()

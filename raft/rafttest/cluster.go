@@ -37,6 +37,11 @@ type Options struct {
 	// drops a message because of a partition or a crashed receiver, as a transport that
 	// notices a broken connection would.
 	ReportUnreachable bool
+	// BackgroundWrites makes a leader write the Readies that change neither term nor vote
+	// in the background, as chatd does (raft.RawNode.AdvanceWriting): the writes stay pending
+	// until CompleteWrites (or until the node must write synchronously), and a crash loses
+	// them.
+	BackgroundWrites bool
 }
 
 func (o Options) withDefaults() Options {

@@ -54,13 +54,13 @@ func (it *Interaction) Violations() []string {
 //	          [snap-index=I snap-term=T]   (first call only:) [election=10] [heartbeat=1]
 //	          [prevote=true] [checkquorum=true] [max-msg-bytes=B] [max-inflight=K]
 //	          [max-uncommitted-bytes=B] [seed=S] [bug=KnobField...] [auto-report-snapshot=true]
-//	          [report-unreachable=true]
+//	          [report-unreachable=true] [background-writes=true]
 //	campaign ID | tick ID [n=K] | tick-heartbeat ID | tick-election ID
 //	propose ID DATA | read-index ID CTX | transfer-leadership from=ID to=ID
 //	process-ready [ID...] | stabilize | deliver-msgs [from=ID] [to=ID] [type=(MsgApp,...)]
 //	drop-msgs [from=ID] [to=ID] [type=(...)] | pending
 //	partition ID... | cut from=ID to=ID | heal | crash ID | crash-after-persist ID | restart ID
-//	compact ID
+//	compact ID | complete-writes ID   (background writes: finish node ID's pending writes)
 //	raft-log ID... | raft-state | read-states ID | check | allow-violations
 //
 // After every directive the whole-cluster checks run and any new violation is printed.
@@ -127,6 +127,7 @@ var directives = map[string]directive{
 	"crash-after-persist": idsDirective(func(c *Cluster, id raft.NodeID) error { return c.CrashAfterPersist(id) }),
 	"restart":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Restart(id) }),
 	"compact":             idsDirective(func(c *Cluster, id raft.NodeID) error { return c.Compact(id) }),
+	"complete-writes":     idsDirective(func(c *Cluster, id raft.NodeID) error { return c.CompleteWrites(id) }),
 	"raft-log":            raftLog,
 	"raft-state": func(_ *Interaction, c *Cluster, _ *datadriven.TestData) error {
 		c.logf("%s", c.DescribeState())
@@ -249,6 +250,7 @@ func (it *Interaction) clusterOptions(td *datadriven.TestData) (Options, error) 
 	o.PreVote, o.CheckQuorum = argBool(td, "prevote"), argBool(td, "checkquorum")
 	o.AutoReportSnapshot = argBool(td, "auto-report-snapshot")
 	o.ReportUnreachable = argBool(td, "report-unreachable")
+	o.BackgroundWrites = argBool(td, "background-writes")
 	if a, ok := td.Arg("bug"); ok {
 		for _, name := range a.Vals {
 			if err := it.setKnob(name); err != nil {

@@ -205,10 +205,18 @@ func (c *Cluster) Connected(from, to raft.NodeID) bool { return !c.net.cut[link{
 // that keeps electing leaders).
 func (c *Cluster) Stabilize(maxRounds int) error {
 	for round := 0; round < maxRounds; round++ {
+		wrote := false
+		for _, n := range c.nodes {
+			wrote = wrote || len(n.writes) > 0 && !n.Down()
+			if err := c.CompleteWrites(n.ID); err != nil {
+				return err
+			}
+		}
 		worked, err := c.ProcessAllReady()
 		if err != nil {
 			return err
 		}
+		worked = worked || wrote
 		if !worked && len(c.net.queue) == 0 {
 			return nil
 		}

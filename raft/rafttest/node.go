@@ -26,6 +26,8 @@ type Node struct {
 	commit raft.Index
 	// isolatedTicks counts this node's ticks as a leader cut off from a quorum.
 	isolatedTicks int
+	// writes are the background writes not yet on storage, oldest first.
+	writes []raft.Ready
 }
 
 // Down reports whether the node is crashed.
@@ -98,6 +100,10 @@ func (c *Cluster) Crash(id raft.NodeID) error {
 	}
 	n.Raw = nil
 	n.ReadStates = nil
+	if len(n.writes) > 0 {
+		c.logf("node %d lost %d background writes\n", id, len(n.writes))
+		n.writes = nil
+	}
 	c.logf("crashed node %d\n", id)
 	return nil
 }

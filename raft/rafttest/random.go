@@ -32,22 +32,35 @@ var opWeights = []int{
 	2,  // compact
 	3,  // read index
 	1,  // transfer leadership
-	10, // deliver everything, then process every Ready
+	6,  // complete one node's background writes
+	10, // deliver everything, complete background writes, then process every Ready
 }
+
+// noBackgroundWeights are opWeights without the background-write step, for clusters that
+// write synchronously.
+var noBackgroundWeights = func() []int {
+	w := append([]int(nil), opWeights...)
+	w[14] = 0
+	return w
+}()
 
 // RandomStep performs one random operation on c: a tick, a Ready, a delivery, a drop or
 // duplicate, a proposal, a campaign, a partition or heal, a crash or restart, a compaction, a
-// read, a leadership transfer, or a full round. It returns a short description of what it
+// read, a leadership transfer, finishing background writes, or a full round. It returns a short description of what it
 // did and an error only for harness failures; safety violations collect in c.Checker.
 func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
+	weights := opWeights
+	if !c.opts.BackgroundWrites {
+		weights = noBackgroundWeights
+	}
 	total := 0
-	for _, w := range opWeights {
+	for _, w := range weights {
 		total += w
 	}
 	r := ch.IntN("op", total)
 	op := 0
-	for ; r >= opWeights[op]; op++ {
-		r -= opWeights[op]
+	for ; r >= weights[op]; op++ {
+		r -= weights[op]
 	}
 	ids := c.IDs()
 	id := ids[ch.IntN("node", len(ids))]
@@ -82,9 +95,16 @@ func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
 	case 13:
 		to := ids[ch.IntN("to", len(ids))]
 		return fmt.Sprintf("transfer-leadership %d->%d", id, to), c.ignoreDown(n, func() error { return c.TransferLeadership(id, to) })
+	case 14:
+		return fmt.Sprintf("complete-writes %d", id), c.CompleteWrites(id)
 	default:
 		if _, err := c.Deliver(Filter{}); err != nil {
 			return "round", err
+		}
+		for _, n := range c.nodes {
+			if err := c.CompleteWrites(n.ID); err != nil {
+				return "round", err
+			}
 		}
 		_, err := c.ProcessAllReady()
 		return "round", err

@@ -2,6 +2,7 @@ package rafttest
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/raftchat/raftchat/raft"
 )
@@ -22,8 +23,23 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 		c.logf("%s", describeReady(n.ID, rd))
 	}
 	c.checkReadyContract(n, rd)
-	if err := c.persist(n, rd); err != nil {
-		return true, err
+	background := c.writesInBackground(n, rd)
+	if background {
+		// Queued, not yet on storage: the entries are Raft's unstable ones until then. The
+		// commit index needs no durability (a quorum holds the entries), so the leader may
+		// apply up to it at once.
+		n.writes = append(n.writes, raft.Ready{HardState: rd.HardState, Entries: slices.Clone(rd.Entries)})
+		n.commit = max(n.commit, rd.HardState.Commit)
+		if len(rd.Entries) > 0 {
+			c.logf("node %d writes %d entries in the background\n", n.ID, len(rd.Entries))
+		}
+	} else {
+		if err := c.CompleteWrites(n.ID); err != nil {
+			return true, err
+		}
+		if err := c.persist(n, rd); err != nil {
+			return true, err
+		}
 	}
 	c.Checker.ObserveSent(n, rd.Messages)
 	c.checkAcksAgainstLeader(n, rd.Messages)
@@ -35,12 +51,61 @@ func (c *Cluster) ProcessReady(id raft.NodeID) (bool, error) {
 		c.Checker.ObserveReadState(n.ID, rs)
 	}
 	n.ReadStates = append(n.ReadStates, rd.ReadStates...)
-	n.Raw.Advance(rd)
+	if background {
+		n.Raw.AdvanceWriting(rd)
+	} else {
+		n.Raw.Advance(rd)
+	}
 	c.observe(n)
 	return true, nil
 }
 
-// CrashAfterPersist takes node id's next Ready, persists it, and crashes the node before it
+// writesInBackground reports whether rd may be written in the background: Options ask for
+// it, n leads, and rd changes neither term nor vote and carries no snapshot (what chatd's
+// driver does).
+func (c *Cluster) writesInBackground(n *Node, rd raft.Ready) bool {
+	if !c.opts.BackgroundWrites || !rd.Snapshot.IsEmpty() {
+		return false
+	}
+	role := n.Raw.Status().RaftState
+	if role != raft.StateLeader {
+		return false
+	}
+	durable := n.Storage.HardState()
+	hs := rd.HardState
+	return hs.IsEmpty() || hs.Term == durable.Term && hs.Vote == durable.Vote
+}
+
+// CompleteWrites finishes node id's background writes, in order, and tells raft the last
+// entry among them is durable.
+func (c *Cluster) CompleteWrites(id raft.NodeID) error {
+	n, err := c.mustNode(id)
+	if err != nil {
+		return err
+	}
+	if n.Down() || len(n.writes) == 0 {
+		return nil
+	}
+	var last raft.Entry
+	for _, w := range n.writes {
+		if err := c.persist(n, w); err != nil {
+			return err
+		}
+		if k := len(w.Entries); k > 0 {
+			last = w.Entries[k-1]
+		}
+	}
+	c.logf("node %d completed %d background writes\n", n.ID, len(n.writes))
+	n.writes = nil
+	if last.Index != 0 {
+		n.Raw.Persisted(last.Index, last.Term)
+	}
+	c.observe(n)
+	return nil
+}
+
+// CrashAfterPersist takes node id's next Ready, persists it (after any background writes),
+// and crashes the node before it
 // sends the messages, applies the entries or calls Advance: the window a real process can
 // die in. Raft must cope because everything it needs was made durable first.
 func (c *Cluster) CrashAfterPersist(id raft.NodeID) error {
@@ -52,6 +117,9 @@ func (c *Cluster) CrashAfterPersist(id raft.NodeID) error {
 		rd := n.Raw.Ready()
 		if c.tracing() {
 			c.logf("%s", describeReady(n.ID, rd))
+		}
+		if err := c.CompleteWrites(id); err != nil {
+			return err
 		}
 		if err := c.persist(n, rd); err != nil {
 			return err
@@ -255,6 +323,9 @@ func (c *Cluster) TransferLeadership(id, to raft.NodeID) error {
 func (c *Cluster) Compact(id raft.NodeID) error {
 	n, err := c.upNode(id)
 	if err != nil {
+		return err
+	}
+	if err := c.CompleteWrites(id); err != nil { // the snapshot must not overtake them
 		return err
 	}
 	first, err := n.Storage.FirstIndex()
