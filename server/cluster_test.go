@@ -136,20 +136,29 @@ func (c *testCluster) propose(i int, cmd *commandpb.Command) *commandpb.Result {
 }
 
 // hasUsers checks with a linearizable read on node i that every name exists.
+// hasUsers waits until a linearizable read on node i finds every user in names (a user
+// proposed by the cluster itself, such as the bootstrap admin, may commit after the read
+// index of a first read).
 func (c *testCluster) hasUsers(i int, names []string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := c.nodes[i].Read(ctx, false, func(m *statemachine.Machine) error {
-		for _, name := range names {
-			if _, err := m.LookupUser(name); err != nil {
-				return fmt.Errorf("user %s: %w", name, err)
+	for {
+		err := c.nodes[i].Read(ctx, false, func(m *statemachine.Machine) error {
+			for _, name := range names {
+				if _, err := m.LookupUser(name); err != nil {
+					return fmt.Errorf("user %s: %w", name, err)
+				}
 			}
+			return nil
+		})
+		if err == nil {
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		c.t.Fatalf("read on node %d: %v", i+1, err)
+		if ctx.Err() != nil {
+			c.t.Fatalf("read on node %d: %v", i+1, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -109,6 +109,10 @@ func StartHost(cfg HostConfig) (h *Host, err error) {
 
 // buildClientServer creates the client gRPC server with the ChatService, health and
 // reflection.
+// streamWorkers is how many goroutines serve client calls; calls beyond them get a
+// goroutine of their own, as without workers.
+const streamWorkers = 256
+
 func (h *Host) buildClientServer(cfg HostConfig) error {
 	scfg := service.DefaultConfig()
 	if cfg.Service != nil {
@@ -121,7 +125,9 @@ func (h *Host) buildClientServer(cfg HostConfig) error {
 	if err != nil {
 		return fmt.Errorf("chat service: %w", err)
 	}
-	h.grpc = grpc.NewServer(svc.ServerOptions()...)
+	// Stream workers serve calls on long-lived goroutines whose stacks have already grown,
+	// rather than a new goroutine per call that grows its stack again every time.
+	h.grpc = grpc.NewServer(append(svc.ServerOptions(), grpc.NumStreamWorkers(streamWorkers))...)
 	svc.Register(h.grpc)
 	h.health = health.NewServer()
 	healthpb.RegisterHealthServer(h.grpc, h.health)
