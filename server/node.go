@@ -253,15 +253,20 @@ func (n *Node) Drain(timeout time.Duration) {
 	to := peers[0]
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if n.submit(ctx, func() { n.rep.TransferLeadership(to) }) != nil {
-		return
-	}
+	// Raft abandons a transfer after an election timeout (its TimeoutNow may have been
+	// lost on the way), so ask again that often while this node still leads.
+	again := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
 	for ctx.Err() == nil && n.status.Load().Leader == n.cfg.ID {
-		select {
-		case <-ctx.Done():
-		case <-n.done:
+		if n.submit(ctx, func() { n.rep.TransferLeadership(to) }) != nil {
 			return
-		case <-time.After(n.cfg.TickInterval):
+		}
+		for waited := time.Duration(0); waited < again && ctx.Err() == nil && n.status.Load().Leader == n.cfg.ID; waited += n.cfg.TickInterval {
+			select {
+			case <-ctx.Done():
+			case <-n.done:
+				return
+			case <-time.After(n.cfg.TickInterval):
+			}
 		}
 	}
 	n.log.Info("leadership handed over for shutdown", "to", to, "leader", n.status.Load().Leader)
