@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ type benchOpts struct {
 	conversations int
 	conns         int
 	json          bool
+	cpuProfile    string
 }
 
 // benchResult is what `chat bench --json` prints.
@@ -72,6 +75,7 @@ func newBenchCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.size, "size", 256, "message size in bytes")
 	f.IntVar(&o.conversations, "conversations", 0, "group conversations to post into (default clients/2, at least 1)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	return cmd
 }
 
@@ -123,6 +127,17 @@ func runBench(ctx context.Context, addrs []string, o benchOpts, log io.Writer) (
 		return benchResult{}, err
 	}
 	payload := strings.Repeat("x", o.size)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return benchResult{}, fmt.Errorf("bench: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return benchResult{}, fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	deadline := start.Add(o.duration)
 	var wg sync.WaitGroup
