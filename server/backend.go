@@ -70,15 +70,12 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 			n.submitQuiet(func() { cancelIf(cancel) })
 		}
 	}()
-	// Deduplicated commands check for a leader change every heartbeat interval.
-	var check <-chan time.Time
-	if cmd.GetRequestId() != 0 {
-		t := time.NewTicker(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks))
-		defer t.Stop()
-		check = t.C
-	}
 	for {
-		asked := n.status.Load()
+		// A deduplicated command is proposed again when the term or the leader changes.
+		var changed <-chan struct{}
+		if cmd.GetRequestId() != 0 {
+			changed = n.leaderChange.wait()
+		}
 		asks++
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
@@ -116,13 +113,11 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 			case <-resend:
 				n.m.proposals.WithLabelValues("resent").Inc()
 				break wait
-			case <-check:
+			case <-changed:
 				// A leader change may have lost the entry; a deduplicated command is safe
 				// to propose again at once rather than after ResendAfter.
-				if st := n.status.Load(); st.Term != asked.Term || st.Leader != asked.Leader {
-					n.m.proposals.WithLabelValues("resent").Inc()
-					break wait
-				}
+				n.m.proposals.WithLabelValues("resent").Inc()
+				break wait
 			case <-ctx.Done():
 				return nil, n.proposeFailed(n.leaderError(ctx.Err()))
 			case <-n.done:
@@ -199,7 +194,7 @@ func (n *Node) Read(ctx context.Context, stale bool, fn func(m *statemachine.Mac
 // readIndex waits until this node has applied everything committed when it was called
 // (Raft's ReadIndex), asking again while no leader is known and ctx lasts. A request that a
 // leader change lost is never answered, so it also asks again when the term or the leader
-// changed since it asked (checked every heartbeat interval).
+// changes.
 func (n *Node) readIndex(ctx context.Context) error {
 	ch := make(chan error, 1)
 	var cancel func()
@@ -209,10 +204,8 @@ func (n *Node) readIndex(ctx context.Context) error {
 			n.submitQuiet(func() { cancelIf(cancel) })
 		}
 	}()
-	check := time.NewTicker(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks))
-	defer check.Stop()
 	for {
-		asked := n.status.Load()
+		changed := n.leaderChange.wait()
 		asks++
 		err := n.submit(ctx, func() {
 			cancelIf(cancel)
@@ -236,11 +229,9 @@ func (n *Node) readIndex(ctx context.Context) error {
 					return n.leaderError(err)
 				}
 				break wait
-			case <-check.C:
-				if st := n.status.Load(); st.Term != asked.Term || st.Leader != asked.Leader {
-					n.m.reads.WithLabelValues("linearizable", "reasked").Inc()
-					break wait
-				}
+			case <-changed:
+				n.m.reads.WithLabelValues("linearizable", "reasked").Inc()
+				break wait
 			case <-ctx.Done():
 				return n.leaderError(ctx.Err())
 			case <-n.done:

@@ -60,3 +60,24 @@ func TestEventLogSkipsRetriedCommands(t *testing.T) {
 		t.Fatalf("events %+v: want the duplicate at index 2 kept empty", evs)
 	}
 }
+
+func TestSignalWakesEveryWaiterOnce(t *testing.T) {
+	var s signal
+	a, b := s.wait(), s.wait()
+	select {
+	case <-a:
+		t.Fatal("woken before fire")
+	default:
+	}
+	s.fire()
+	<-a
+	<-b
+	c := s.wait()
+	select {
+	case <-c:
+		t.Fatal("a wait after fire is woken by the earlier fire")
+	default:
+	}
+	s.fire()
+	<-c
+}

@@ -57,6 +57,9 @@ type Node struct {
 	reports    reportQueue
 	events     *eventLog
 	status     atomic.Pointer[node.Status]
+	// leaderChange fires when the term or the leader changes: requests a leader change may
+	// have lost ask again.
+	leaderChange signal
 
 	started   atomic.Bool // set by Start, or by Stop of a node never started
 	stopOnce  sync.Once
@@ -75,6 +78,7 @@ type Node struct {
 	reads         *readBatch     // linearizable reads gathered in this iteration
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
+	lastTerm      raft.Term
 }
 
 // New opens the node's stores, recovers its state and creates its transport. Call Start to
@@ -428,6 +432,33 @@ func (n *Node) publishStatus() {
 	n.m.observe(st)
 	if st.Leader != n.lastLeader {
 		n.log.Info("leader changed", "term", st.Term, "leader", st.Leader, "role", st.Role.String())
-		n.lastLeader = st.Leader
+	}
+	if st.Leader != n.lastLeader || st.Term != n.lastTerm {
+		n.lastLeader, n.lastTerm = st.Leader, st.Term
+		n.leaderChange.fire()
+	}
+}
+
+// signal is a broadcast: wait returns a channel that the next fire closes.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 }
