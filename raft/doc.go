@@ -54,6 +54,15 @@
 // Propose and the rest may be called between Ready and Advance; their output appears in the
 // next Ready. rd.SoftState, when not nil, tells who leads now and this node's role.
 //
+// A leader may write in parallel with replicating (thesis §10.2.1). For a Ready in which this
+// node leads and neither term nor vote changes (and no snapshot comes), the driver may send
+// rd.Messages first, hand rd.Entries and rd.HardState to a background writer (appending the
+// entries to MemoryStorage at once), apply rd.CommittedEntries and call rn.AdvanceWriting(rd)
+// instead of Advance. Raft then does not count the leader's copy of those entries towards a
+// commit until the driver calls rn.Persisted(i, t) once the write of entry i (term t) is on
+// stable storage. Any other Ready must wait for the background writes to finish first (writes
+// reach the disk in order); Advance also reports everything handed out before as durable.
+//
 // Compaction is the application's decision: after applying index i, record a snapshot with
 // MemoryStorage.CreateSnapshot(i, &cs, data), cs being rn.ConfState(), and release the log prefix with
 // MemoryStorage.Compact(i) (keep some entries behind i so slow followers can catch up without
