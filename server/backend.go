@@ -99,7 +99,7 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 			case p := <-ch:
 				if p.err == nil {
 					answered = true
-					n.m.proposals.WithLabelValues("ok").Inc()
+					n.m.proposalsOK.Inc()
 					n.m.proposeSeconds.Observe(time.Since(start).Seconds())
 					return p.res, nil
 				}
@@ -178,14 +178,15 @@ func (n *Node) leaderError(err error) error {
 
 // Read implements service.Backend.
 func (n *Node) Read(ctx context.Context, stale bool, fn func(m *statemachine.Machine) error) error {
-	kind := "linearizable"
 	if stale {
-		kind = "stale"
-	} else if err := n.readIndex(ctx); err != nil {
-		n.m.reads.WithLabelValues(kind, "error").Inc()
-		return err
+		n.m.staleReadsOK.Inc()
+	} else {
+		if err := n.readIndex(ctx); err != nil {
+			n.m.reads.WithLabelValues("linearizable", "error").Inc()
+			return err
+		}
+		n.m.linearReadsOK.Inc()
 	}
-	n.m.reads.WithLabelValues(kind, "ok").Inc()
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return fn(n.sm)

@@ -19,6 +19,8 @@ type metrics struct {
 	savedEntries                              prometheus.Counter
 	fsyncSeconds, loopSeconds                 prometheus.Histogram
 	proposeSeconds                            prometheus.Histogram
+	// The hot path's series, looked up once (a label lookup hashes and locks every time).
+	proposalsOK, staleReadsOK, linearReadsOK prometheus.Counter
 
 	lastLeader raft.NodeID
 }
@@ -59,6 +61,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.reads.WithLabelValues(k, "ok")
 		m.reads.WithLabelValues(k, "error")
 	}
+	m.proposalsOK = m.proposals.WithLabelValues("ok")
+	m.staleReadsOK = m.reads.WithLabelValues("stale", "ok")
+	m.linearReadsOK = m.reads.WithLabelValues("linearizable", "ok")
 	if reg != nil {
 		reg.MustRegister(m.term, m.commit, m.applied, m.applyLag, m.isLeader, m.leaderChanges,
 			m.proposals, m.reads, m.droppedInbound, m.savedEntries, m.fsyncSeconds, m.loopSeconds,
