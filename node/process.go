@@ -63,10 +63,6 @@ func (r *Replica) Process() error {
 	return nil
 }
 
-// WritesPending reports whether saves queued on Config.Writer are not yet collected: the
-// driver should call Process again once the writer reports progress.
-func (r *Replica) WritesPending() bool { return len(r.writes) > 0 }
-
 // persistInBackground hands rd's entries and hard state to the writer. Raft's in-memory
 // storage takes the entries at once, so they can be sent to followers.
 func (r *Replica) persistInBackground(rd raft.Ready) {
@@ -88,11 +84,11 @@ func (r *Replica) persistInBackground(rd raft.Ready) {
 			panic(fmt.Sprintf("node %d: set hard state: %v", r.cfg.ID, err))
 		}
 	}
-	w := pendingWrite{}
+	var last raft.Entry
 	if n := len(rd.Entries); n > 0 {
-		w.last = rd.Entries[n-1]
+		last = rd.Entries[n-1]
 	}
-	r.writes = append(r.writes, w)
+	r.writes = append(r.writes, last)
 	r.cfg.Writer.Write(rd.HardState, rd.Entries, rd.MustSync)
 }
 
@@ -117,11 +113,9 @@ func (r *Replica) waitWrites() error {
 	if err := r.cfg.Writer.Wait(); err != nil {
 		return fmt.Errorf("node %d: background save: %w", r.cfg.ID, err)
 	}
-	n, err := r.cfg.Writer.Written()
-	if err != nil {
-		return fmt.Errorf("node %d: background save: %w", r.cfg.ID, err)
+	if err := r.collectWrites(); err != nil {
+		return err
 	}
-	r.completeWrites(n)
 	if len(r.writes) > 0 {
 		return fmt.Errorf("node %d: writer drained with %d saves outstanding", r.cfg.ID, len(r.writes))
 	}
@@ -134,12 +128,12 @@ func (r *Replica) waitWrites() error {
 func (r *Replica) completeWrites(n uint64) {
 	var durable raft.Entry
 	for r.writesDone < n && len(r.writes) > 0 {
-		w := r.writes[0]
-		r.writes[0] = pendingWrite{}
+		last := r.writes[0]
+		r.writes[0] = raft.Entry{}
 		r.writes = r.writes[1:]
 		r.writesDone++
-		if w.last.Index != 0 {
-			durable = w.last
+		if last.Index != 0 {
+			durable = last
 		}
 	}
 	if len(r.writes) == 0 {

@@ -88,11 +88,6 @@ type pendingProp struct {
 	done func(*commandpb.Result, error)
 }
 
-// pendingWrite is one save queued on the LogWriter.
-type pendingWrite struct {
-	last raft.Entry // Index 0 when the save carries no entries
-}
-
 type pendingRead struct {
 	id    uint64
 	index raft.Index // valid once known
@@ -115,9 +110,10 @@ type Replica struct {
 	hard     raft.HardState // as last handed out in a Ready (what was persisted)
 	raftHard raft.HardState // Raft's in-memory one as of the last Process
 
-	// writes are the saves queued on cfg.Writer and not yet reported complete, oldest first;
-	// writesDone counts the ones reported.
-	writes     []pendingWrite
+	// writes are the saves queued on cfg.Writer and not yet reported complete, oldest
+	// first, each by its last entry (Index 0: it carries none); writesDone counts the ones
+	// reported.
+	writes     []raft.Entry
 	writesDone uint64
 
 	props      map[propKey][]*pendingProp
