@@ -15,16 +15,26 @@ dev=$!
 stop() { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
 trap 'stop; rm -rf "$data"' EXIT
 for _ in $(seq 50); do grep -q "Ctrl-C" "$data/dev.log" && break; sleep 0.2; done
+declare -A ours
 for c in ${counts//,/ }; do
-  printf 'raftchat clients=%s ' "$c"
-  "$bin/chat" bench --addrs 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 \
-    --clients "$c" --duration "$dur" --size 256 --json 2>/dev/null
-  echo
+  out=$("$bin/chat" bench --addrs 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 \
+    --clients "$c" --duration "$dur" --size 256 --json 2>/dev/null)
+  printf 'raftchat clients=%s %s\n' "$c" "$out"
+  ours[$c]=$(sed -n 's/.*"messages_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
 done
 stop
 baseline=../shared/bench/etcd-baseline.sh
 if [[ -x $baseline || -f $baseline ]]; then
-  bash "$baseline" -c "$counts" -d "$dur" 2>/dev/null | grep '^etcd'
+  theirs=$(bash "$baseline" -c "$counts" -d "$dur" 2>/dev/null | grep '^etcd')
+  echo "$theirs"
+  # The figure the write-path target is about: our writes/s over etcd's, per client count.
+  while read -r line; do
+    c=$(sed -n 's/.*clients=\([0-9]*\).*/\1/p' <<<"$line")
+    w=$(sed -n 's/.*writes_per_s=\([0-9.]*\).*/\1/p' <<<"$line")
+    if [[ -n ${ours[$c]:-} && -n $w ]]; then
+      awk -v c="$c" -v a="${ours[$c]}" -v b="$w" 'BEGIN { if (b > 0) printf "ratio clients=%s raftchat/etcd writes per second: %.2f\n", c, a / b }'
+    fi
+  done <<<"$theirs"
 else
   echo "no $baseline: etcd side skipped"
 fi
