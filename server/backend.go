@@ -93,36 +93,30 @@ func (n *Node) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.
 		if cmd.GetRequestId() != 0 {
 			resend = time.After(n.cfg.ResendAfter)
 		}
-	wait:
-		for {
-			select {
-			case p := <-ch:
-				if p.err == nil {
-					answered = true
-					n.m.proposalsOK.Inc()
-					n.m.proposeSeconds.Observe(time.Since(start).Seconds())
-					return p.res, nil
-				}
-				if !retryable(p.err) {
-					return nil, n.proposeFailed(p.err)
-				}
-				if err := n.pause(ctx); err != nil {
-					return nil, n.proposeFailed(n.leaderError(p.err))
-				}
-				break wait
-			case <-resend:
-				n.m.proposals.WithLabelValues("resent").Inc()
-				break wait
-			case <-changed:
-				// A leader change may have lost the entry; a deduplicated command is safe
-				// to propose again at once rather than after ResendAfter.
-				n.m.proposals.WithLabelValues("resent").Inc()
-				break wait
-			case <-ctx.Done():
-				return nil, n.proposeFailed(n.leaderError(ctx.Err()))
-			case <-n.done:
-				return nil, n.proposeFailed(ErrStopped)
+		select {
+		case p := <-ch:
+			if p.err == nil {
+				answered = true
+				n.m.proposalsOK.Inc()
+				n.m.proposeSeconds.Observe(time.Since(start).Seconds())
+				return p.res, nil
 			}
+			if !retryable(p.err) {
+				return nil, n.proposeFailed(p.err)
+			}
+			if err := n.pause(ctx); err != nil {
+				return nil, n.proposeFailed(n.leaderError(p.err))
+			}
+		case <-resend:
+			n.m.proposals.WithLabelValues("resent").Inc()
+		case <-changed:
+			// A leader change may have lost the entry; a deduplicated command is safe
+			// to propose again at once rather than after ResendAfter.
+			n.m.proposals.WithLabelValues("resent").Inc()
+		case <-ctx.Done():
+			return nil, n.proposeFailed(n.leaderError(ctx.Err()))
+		case <-n.done:
+			return nil, n.proposeFailed(ErrStopped)
 		}
 	}
 }
@@ -215,29 +209,24 @@ func (n *Node) readIndex(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-	wait:
-		for {
-			select {
-			case err := <-ch:
-				if err == nil {
-					answered = true
-					return nil
-				}
-				if !retryable(err) {
-					return fmt.Errorf("read index: %w", err)
-				}
-				if perr := n.pause(ctx); perr != nil {
-					return n.leaderError(err)
-				}
-				break wait
-			case <-changed:
-				n.m.reads.WithLabelValues("linearizable", "reasked").Inc()
-				break wait
-			case <-ctx.Done():
-				return n.leaderError(ctx.Err())
-			case <-n.done:
-				return ErrStopped
+		select {
+		case err := <-ch:
+			if err == nil {
+				answered = true
+				return nil
 			}
+			if !retryable(err) {
+				return fmt.Errorf("read index: %w", err)
+			}
+			if perr := n.pause(ctx); perr != nil {
+				return n.leaderError(err)
+			}
+		case <-changed:
+			n.m.reads.WithLabelValues("linearizable", "reasked").Inc()
+		case <-ctx.Done():
+			return n.leaderError(ctx.Err())
+		case <-n.done:
+			return ErrStopped
 		}
 	}
 }
