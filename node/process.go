@@ -246,8 +246,8 @@ func (r *Replica) applyEntry(e raft.Entry) {
 		r.runHooks(idx, nil, res)
 		return
 	}
-	cmd := &commandpb.Command{}
-	if err := proto.Unmarshal(e.Data, cmd); err != nil {
+	cmd, err := r.decode(e.Data)
+	if err != nil {
 		// The machine rejects it as malformed; there is nobody to answer.
 		r.runHooks(idx, nil, r.sm.Apply(idx, e.Data))
 		return
@@ -258,6 +258,18 @@ func (r *Replica) applyEntry(e raft.Entry) {
 	res := r.sm.ApplyCommand(idx, cmd)
 	r.runHooks(idx, cmd, res)
 	r.completeProps(propKey{cmd.GetClientId(), cmd.GetRequestId()}, res)
+}
+
+// decode decodes an entry's command, through Config.DecodeCommand when set.
+func (r *Replica) decode(data []byte) (*commandpb.Command, error) {
+	if r.cfg.DecodeCommand != nil {
+		return r.cfg.DecodeCommand(data)
+	}
+	cmd := &commandpb.Command{}
+	if err := proto.Unmarshal(data, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
 func (r *Replica) runHooks(idx uint64, cmd *commandpb.Command, res *commandpb.Result) {

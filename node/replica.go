@@ -32,6 +32,11 @@ type Config struct {
 	// Send hands messages to the transport. It must not block and must not call back into
 	// the Replica.
 	Send func([]raft.Message)
+	// DecodeCommand, when set, decodes a committed entry's data in place of proto.Unmarshal:
+	// it must return what proto.Unmarshal would (a command equal to its, or its error). The
+	// Replica and its state machine only read the command, so one decoded command may be
+	// shared by several replicas (the simulator decodes each entry once for its cluster).
+	DecodeCommand func(data []byte) (*commandpb.Command, error)
 	// StateMachine configures the chat state machine (every replica must use the same).
 	StateMachine statemachine.Config
 	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
