@@ -28,6 +28,7 @@ func (w *World) boot(n *simNode) error {
 		Writer:                writer,
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
+		DecodeCommand:         w.decoded.decode,
 		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
 		CompactionTailEntries: uint64(w.sched.SnapshotEvery / 4),
 		RaftKnobs:             w.raftKnobs,

@@ -86,6 +86,7 @@ type World struct {
 	clientRng *rand.Rand
 	smCfg     statemachine.Config
 	raftKnobs *raft.TestingKnobs
+	decoded   decodeCache
 
 	// resolved maps a fault event's ID to the node it hit.
 	resolved map[int]int

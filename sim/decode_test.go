@@ -1,0 +1,34 @@
+package sim
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+)
+
+func TestDecodeCacheSharesAndRejects(t *testing.T) {
+	cmd := &commandpb.Command{ClientId: "c", RequestId: 7, Actor: "alice"}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c decodeCache
+	a, err := c.decode(data)
+	if err != nil || !proto.Equal(a, cmd) {
+		t.Fatalf("decode = %v, %v; want %v", a, err, cmd)
+	}
+	b, err := c.decode(append([]byte(nil), data...))
+	if err != nil || b != a {
+		t.Fatalf("a second copy of the same bytes decoded to %p, want the shared %p", b, a)
+	}
+	torn := data[:len(data)-1]
+	want := proto.Unmarshal(torn, &commandpb.Command{})
+	if _, err := c.decode(torn); (err == nil) != (want == nil) {
+		t.Fatalf("torn payload: error %v, proto.Unmarshal says %v", err, want)
+	}
+	if _, err := c.decode([]byte{0xff}); err == nil {
+		t.Fatal("garbage decoded without error")
+	}
+}
