@@ -192,18 +192,22 @@ func (w *World) observe(touched int) {
 	}
 	// An event that touched one node changed only that node's view (the others' are as
 	// the previous observation left them); any other event may have changed them all.
+	var found []string
 	if touched >= 0 && w.viewsFresh {
 		w.view(w.nodes[touched], &w.views[touched])
+		w.checkCommitDurable(w.nodes[touched])
+		found = w.checker.ObserveChanged(w.views, touched)
 	} else {
 		for i, n := range w.nodes {
 			w.view(n, &w.views[i])
 		}
 		w.viewsFresh = true
+		if touched >= 0 {
+			w.checkCommitDurable(w.nodes[touched])
+		}
+		found = w.checker.Observe(w.views)
 	}
-	if touched >= 0 {
-		w.checkCommitDurable(w.nodes[touched])
-	}
-	for _, v := range w.checker.Observe(w.views) {
+	for _, v := range found {
 		// The run has failed: stop here, so the timeline ends at the violation and a buggy
 		// cluster's message storms do not burn the sweep's time.
 		w.logAll("VIOLATION %s", v)

@@ -165,6 +165,22 @@ func (c *Checker) Observe(views []NodeView) []string {
 	return c.fresh
 }
 
+// ObserveChanged is Observe for a caller that knows only views[i] may differ from what the
+// previous Observe or ObserveChanged call saw (every other view holds the same values and
+// an unchanged log). It finds exactly what Observe would: Observe skips such views anyway
+// (see VersionedLog; a crashed node's view holds nothing to check); this one does not even
+// look at them.
+func (c *Checker) ObserveChanged(views []NodeView, i int) []string {
+	c.fresh = c.fresh[:0]
+	c.calls++
+	c.sinceSweep++
+	c.observeNode(views, i)
+	if c.sinceSweep >= c.sweepInterval(views) {
+		c.sweep(views)
+	}
+	return c.fresh
+}
+
 // Sweep runs the full checks now (call it once at the end of a run) and returns the
 // violations it found first.
 func (c *Checker) Sweep(views []NodeView) []string {
