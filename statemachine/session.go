@@ -10,7 +10,8 @@ import (
 // Exactly-once execution (Raft dissertation §6.3, adapted).
 //
 // A command with a non-empty client_id and a non-zero request_id belongs to that client's
-// session. Its first result, success or rejection, is stored deterministically marshaled; a
+// session. Its first result, success or rejection, is stored deterministically marshaled
+// (encodeResult); a
 // later entry with the same pair returns exactly those bytes (decoded), without being evaluated.
 //
 // Rejections must be remembered too. A client retries a write whose answer it did not get, so
@@ -59,9 +60,9 @@ func (m *Machine) lookupSession(cmd *commandpb.Command, nowMs int64) (*commandpb
 	if s == nil || m.expired(s, nowMs) {
 		return nil, nil
 	}
-	if b, ok := s.results[req]; ok {
+	if k, ok := slices.BinarySearch(s.ids, req); ok {
 		res := &commandpb.Result{}
-		if err := proto.Unmarshal(b, res); err != nil {
+		if err := proto.Unmarshal(s.results[k], res); err != nil {
 			return nil, errorf(CodeMalformed, "stored result of %s/%d: %v", id, req, err)
 		}
 		return res, nil
@@ -93,22 +94,20 @@ func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result, n
 		if len(m.st.sessions) >= m.cfg.MaxSessions {
 			m.evictOldestSession()
 		}
-		s = &session{results: map[uint64][]byte{}}
+		s = &session{}
 		m.st.sessions[id] = s
 	}
 	// max: a rejection recorded at a command time ahead of the log time may precede a command
 	// stamped earlier (proposers' clocks differ); activity never moves backwards.
 	s.lastActiveMs = max(s.lastActiveMs, nowMs)
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
-	mustf(err == nil, "marshal result: %v", err)
 	pos, found := slices.BinarySearch(s.ids, req)
 	mustf(!found && req >= s.floor, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
 	s.ids = slices.Insert(s.ids, pos, req)
-	s.results[req] = b
+	s.results = slices.Insert(s.results, pos, encodeResult(res))
 	for len(s.ids) > m.cfg.MaxResultsPerSession {
 		old := s.ids[0]
-		s.ids = s.ids[1:]
-		delete(s.results, old)
+		s.results[0] = nil // the array may outlive the slice: do not keep the bytes alive
+		s.ids, s.results = s.ids[1:], s.results[1:]
 		s.floor = max(s.floor, old+1)
 	}
 }

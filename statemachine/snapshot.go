@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"slices"
 )
 
 // Snapshot format, version 1:
@@ -168,9 +167,9 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.i(s.lastActiveMs)
 		e = e.u(s.floor)
 		e = e.u(uint64(len(s.ids)))
-		for _, req := range s.ids {
+		for k, req := range s.ids {
 			e = e.u(req)
-			e = e.bytes(s.results[req])
+			e = e.bytes(s.results[k])
 		}
 	}
 	return e
@@ -395,16 +394,16 @@ func decodeFiles(d *dec, st *state) error {
 func decodeSessions(d *dec, st *state) {
 	for n := d.count(4); n > 0; n-- {
 		id := d.str()
-		s := &session{results: map[uint64][]byte{}}
+		s := &session{}
 		s.lastActiveMs = d.i()
 		s.floor = d.u()
 		for k := d.count(2); k > 0; k-- {
 			req := d.u()
+			if len(s.ids) > 0 && req <= s.ids[len(s.ids)-1] {
+				d.fail() // request ids are strictly increasing
+			}
 			s.ids = append(s.ids, req)
-			s.results[req] = d.bytes()
-		}
-		if !slices.IsSorted(s.ids) {
-			d.fail()
+			s.results = append(s.results, d.bytes())
 		}
 		st.sessions[id] = s
 	}

@@ -76,14 +76,15 @@ type file struct {
 
 // session remembers the first results (successes and rejections) of one client's recent
 // requests. Invariant: ids is strictly increasing, every id is at or above floor, and results
-// has exactly the keys in ids.
+// is as long as ids.
 type session struct {
 	lastActiveMs int64
 	// floor: every request id below it was answered and forgotten; such a retry is refused
 	// with SESSION_EXPIRED rather than applied twice.
-	floor   uint64
-	ids     []uint64 // sorted ascending; keys of results
-	results map[uint64][]byte
+	floor uint64
+	ids   []uint64 // strictly increasing
+	// results[k] is the encoded first result of request ids[k].
+	results [][]byte
 }
 
 // state is everything a snapshot carries. Derived fields live in user and Machine.
