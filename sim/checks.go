@@ -287,10 +287,10 @@ func (d *digest) word(x uint64) {
 	d.b = splitmix64(d.b ^ x)
 }
 
-func (d *digest) event(e *event) {
+func (d *digest) event(e *event, m *raft.Message) {
 	d.word(uint64(e.at))
 	d.word(uint64(e.kind)<<40 | uint64(uint32(e.node))<<8 | uint64(uint32(e.arg))<<44)
-	if m := e.msg; m != nil {
+	if m != nil {
 		d.word(uint64(m.Type) | uint64(m.From)<<8 | uint64(m.To)<<16 | uint64(len(m.Entries))<<24)
 		d.word(uint64(m.Term)<<32 ^ uint64(m.Index))
 		d.word(uint64(m.Commit) ^ uint64(m.LogTerm)<<40)

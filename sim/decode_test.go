@@ -19,9 +19,11 @@ func TestDecodeCacheSharesAndRejects(t *testing.T) {
 	if err != nil || !proto.Equal(a, cmd) {
 		t.Fatalf("decode = %v, %v; want %v", a, err, cmd)
 	}
-	b, err := c.decode(append([]byte(nil), data...))
-	if err != nil || b != a {
-		t.Fatalf("a second copy of the same bytes decoded to %p, want the shared %p", b, a)
+	if b, err := c.decode(data); err != nil || b != a {
+		t.Fatalf("the same payload decoded again to %p, want the shared %p", b, a)
+	}
+	if b, err := c.decode(append([]byte(nil), data...)); err != nil || !proto.Equal(b, cmd) {
+		t.Fatalf("a copy of the payload decoded to %v, %v; want %v", b, err, cmd)
 	}
 	torn := data[:len(data)-1]
 	want := proto.Unmarshal(torn, &commandpb.Command{})

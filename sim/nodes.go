@@ -162,14 +162,15 @@ func (w *World) send(from int, msgs []raft.Message) {
 		}
 		for _, d := range w.delays {
 			// gen carries the send time, so a crash point can void what was still unsent.
-			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: cp, gen: uint64(w.now)})
+			w.q.push(event{at: w.now + fsync + d, kind: evDeliver, node: int32(to), msg: w.inFly.put(cp), gen: uint64(w.now)})
 		}
 	}
 }
 
 func (w *World) onDeliver(e *event) int {
 	n := w.nodes[e.node]
-	from := int(e.msg.From) - 1
+	m := w.inFly.take(e.msg)
+	from := int(m.From) - 1
 	if from >= 0 && from < len(w.nodes) && w.nodes[from].voidSentAt == int64(e.gen) {
 		return untouched
 	}
@@ -177,12 +178,12 @@ func (w *World) onDeliver(e *event) int {
 		return untouched
 	}
 	if n.paused {
-		n.inbox = append(n.inbox, e.msg)
+		n.inbox = append(n.inbox, m)
 		return untouched
 	}
-	w.noteDelivery(n, e.msg)
+	w.noteDelivery(n, m)
 	// A message's slices are shared with its sender's log: never modified, safe to share.
-	if err := n.rep.Step(*e.msg); err != nil {
+	if err := n.rep.Step(*m); err != nil {
 		// Stale or unexpected messages are normal under faults; Raft ignores them.
 		_ = err
 	}

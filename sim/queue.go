@@ -17,15 +17,54 @@ const (
 	evWriteDone                      // a node's background saves up to arg are durable (gen: its boot)
 )
 
-// event is one entry of the queue. It is kept small: the heap moves events by value.
+// event is one entry of the queue. It is kept small and pointer-free: the heap moves events
+// by value, and without pointers a move needs no GC write barrier.
 type event struct {
 	at   int64 // virtual time in nanoseconds
 	seq  uint64
-	kind eventKind
+	gen  uint64 // incarnation or attempt number the event belongs to
 	node int32  // node index (0-based) for node events
 	arg  int32  // client index, schedule index, ...
-	gen  uint64 // incarnation or attempt number the event belongs to
-	msg  *raft.Message
+	msg  msgRef // the message an evDeliver event delivers
+	kind eventKind
+}
+
+// msgRef names a message held by a msgTable; 0 names none.
+type msgRef int32
+
+// msgTable holds the messages in flight, so that events can name them without a pointer.
+// Slots are reused once their message is taken.
+type msgTable struct {
+	msgs []*raft.Message // msgs[r-1] is message r
+	free []msgRef
+}
+
+// put stores m and returns its reference.
+func (t *msgTable) put(m *raft.Message) msgRef {
+	if n := len(t.free); n > 0 {
+		r := t.free[n-1]
+		t.free = t.free[:n-1]
+		t.msgs[r-1] = m
+		return r
+	}
+	t.msgs = append(t.msgs, m)
+	return msgRef(len(t.msgs))
+}
+
+// get returns message r (nil for 0).
+func (t *msgTable) get(r msgRef) *raft.Message {
+	if r == 0 {
+		return nil
+	}
+	return t.msgs[r-1]
+}
+
+// take returns message r and frees its slot.
+func (t *msgTable) take(r msgRef) *raft.Message {
+	m := t.msgs[r-1]
+	t.msgs[r-1] = nil
+	t.free = append(t.free, r)
+	return m
 }
 
 func (a *event) before(b *event) bool {

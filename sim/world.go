@@ -79,6 +79,7 @@ type World struct {
 	sched Schedule
 	opts  Options
 	q     queue
+	inFly msgTable // the messages the queue's events deliver
 	now   int64
 	nodes []*simNode
 	net   *network
@@ -207,7 +208,7 @@ func (w *World) Run() *Result {
 		}
 		w.now = e.at
 		w.stats.Events++
-		w.digest.event(&e)
+		w.digest.event(&e, w.inFly.get(e.msg))
 		touched := w.dispatch(&e)
 		if len(w.fatal) > 0 {
 			break
