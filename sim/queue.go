@@ -74,8 +74,10 @@ func (a *event) before(b *event) bool {
 	return a.seq < b.seq
 }
 
-// queue is a binary min-heap of events ordered by (at, seq). Hand-written rather than
-// container/heap to avoid interface boxing on the hot path.
+// queue is a 4-ary min-heap of events ordered by (at, seq): shallower than a binary heap,
+// so a pop moves fewer events, and (at, seq) is a total order, so the pop order is the same
+// as any other correct heap's. Hand-written rather than container/heap to avoid interface
+// boxing on the hot path.
 type queue struct {
 	items []event
 	seq   uint64
@@ -89,36 +91,43 @@ func (q *queue) push(e event) {
 	q.items = append(q.items, e)
 	i := len(q.items) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if !q.items[i].before(&q.items[p]) {
+		p := (i - 1) / 4
+		if !e.before(&q.items[p]) {
 			break
 		}
-		q.items[i], q.items[p] = q.items[p], q.items[i]
+		q.items[i] = q.items[p]
 		i = p
 	}
+	q.items[i] = e
 }
 
 func (q *queue) pop() event {
 	top := q.items[0]
 	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items[last] = event{}
+	e := q.items[last]
 	q.items = q.items[:last]
-	i, n := 0, last
+	n := last
+	if n == 0 {
+		return top
+	}
+	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		m := l
-		if r := l + 1; r < n && q.items[r].before(&q.items[l]) {
-			m = r
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if q.items[k].before(&q.items[m]) {
+				m = k
+			}
 		}
-		if !q.items[m].before(&q.items[i]) {
+		if !q.items[m].before(&e) {
 			break
 		}
-		q.items[i], q.items[m] = q.items[m], q.items[i]
+		q.items[i] = q.items[m]
 		i = m
 	}
+	q.items[i] = e
 	return top
 }
