@@ -24,6 +24,7 @@ func (r *Replica) Process() error {
 	if err := r.collectWrites(); err != nil {
 		return err
 	}
+	r.FlushProposals()
 	r.runLater()
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
@@ -61,6 +62,13 @@ func (r *Replica) Process() error {
 		r.runLater()
 	}
 	return nil
+}
+
+// WritesInBackground reports whether this replica's next Ready is likely to be written in
+// the background (it leads and has a Writer), so a driver need not keep its peer traffic
+// apart from new proposals to keep either from waiting behind an fsync.
+func (r *Replica) WritesInBackground() bool {
+	return r.cfg.Writer != nil && r.soft.RaftState == raft.StateLeader
 }
 
 // persistInBackground hands rd's entries and hard state to the writer. Raft's in-memory

@@ -15,6 +15,10 @@ import (
 // an earlier attempt of the same request), or with an error if Raft refused the proposal.
 // A proposal lost in a leader change never completes: the caller times out, cancels and
 // retries with the same request id. cmd must carry its client_id, request_id and time.
+//
+// With Config.BatchProposals the command waits in the Replica until the next Process (or
+// FlushProposals), which hands every waiting command to Raft as one proposal; cancelling a
+// waiting command withdraws it.
 func (r *Replica) Propose(cmd *commandpb.Command, done func(*commandpb.Result, error)) (cancel func()) {
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(cmd)
 	if err != nil {
@@ -22,15 +26,60 @@ func (r *Replica) Propose(cmd *commandpb.Command, done func(*commandpb.Result, e
 		r.later = append(r.later, func() { done(nil, err) })
 		return func() {}
 	}
+	key := propKey{cmd.GetClientId(), cmd.GetRequestId()}
+	p := &pendingProp{done: done}
+	if r.cfg.BatchProposals {
+		r.queued = append(r.queued, queuedProp{data: data, key: key, p: p})
+		r.props[key] = append(r.props[key], p)
+		return func() {
+			p.withdrawn = true
+			r.dropProp(key, p)
+		}
+	}
 	if err := r.rn.Propose(data); err != nil {
 		err = fmt.Errorf("node %d: propose: %w", r.cfg.ID, err)
 		r.later = append(r.later, func() { done(nil, err) })
 		return func() {}
 	}
-	key := propKey{cmd.GetClientId(), cmd.GetRequestId()}
-	p := &pendingProp{done: done}
 	r.props[key] = append(r.props[key], p)
 	return func() { r.dropProp(key, p) }
+}
+
+// queuedProp is a command waiting for the next batch (Config.BatchProposals).
+type queuedProp struct {
+	data []byte
+	key  propKey
+	p    *pendingProp
+}
+
+// FlushProposals hands the commands waiting under Config.BatchProposals to Raft as one
+// proposal. Process calls it first; a driver may call it earlier. If Raft refuses the batch,
+// each waiting command fails from the next Process with Raft's error.
+func (r *Replica) FlushProposals() {
+	if len(r.queued) == 0 {
+		return
+	}
+	data := r.batchScratch[:0]
+	for _, q := range r.queued {
+		if !q.p.withdrawn {
+			data = append(data, q.data)
+		}
+	}
+	err := r.rn.ProposeBatch(data)
+	if err != nil {
+		err = fmt.Errorf("node %d: propose: %w", r.cfg.ID, err)
+		for _, q := range r.queued {
+			if !q.p.withdrawn {
+				r.dropProp(q.key, q.p)
+				done := q.p.done
+				r.later = append(r.later, func() { done(nil, err) })
+			}
+		}
+	}
+	clear(data)
+	r.batchScratch = data[:0]
+	clear(r.queued)
+	r.queued = r.queued[:0]
 }
 
 func (r *Replica) dropProp(key propKey, p *pendingProp) {

@@ -37,6 +37,12 @@ type Config struct {
 	// Replica and its state machine only read the command, so one decoded command may be
 	// shared by several replicas (the simulator decodes each entry once for its cluster).
 	DecodeCommand func(data []byte) (*commandpb.Command, error)
+	// BatchProposals makes Propose wait for the next Process, which proposes every waiting
+	// command at once: Raft then replicates the batch in one append message per follower
+	// (and one acknowledgement back), instead of one per command.
+	BatchProposals bool
+	// CoalesceMessages sets raft.Config.CoalesceMessages.
+	CoalesceMessages bool
 	// StateMachine configures the chat state machine (every replica must use the same).
 	StateMachine statemachine.Config
 	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
@@ -90,7 +96,8 @@ type propKey struct {
 }
 
 type pendingProp struct {
-	done func(*commandpb.Result, error)
+	done      func(*commandpb.Result, error)
+	withdrawn bool // cancelled while queued for a batch: not proposed
 }
 
 type pendingRead struct {
@@ -121,9 +128,13 @@ type Replica struct {
 	writes     []raft.Entry
 	writesDone uint64
 
-	props      map[propKey][]*pendingProp
-	reads      map[uint64]*pendingRead
-	nextReadID uint64
+	props map[propKey][]*pendingProp
+	// queued are the commands waiting for the next batch (Config.BatchProposals);
+	// batchScratch is reused to hand their data to Raft.
+	queued       []queuedProp
+	batchScratch [][]byte
+	reads        map[uint64]*pendingRead
+	nextReadID   uint64
 	// later holds completions decided outside Process (failed proposals) so that callbacks
 	// always run from Process, never re-entrantly from Propose.
 	later []func()
@@ -198,6 +209,7 @@ func (r *Replica) raftConfig() raft.Config {
 		MaxCommittedBytesPerReady: r.cfg.MaxCommittedBytesPerReady,
 		CheckQuorum:               true,
 		PreVote:                   true,
+		CoalesceMessages:          r.cfg.CoalesceMessages,
 		Seed:                      r.cfg.Seed,
 		Logger:                    r.cfg.Logger,
 		Knobs:                     r.cfg.RaftKnobs,

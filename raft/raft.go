@@ -71,6 +71,7 @@ type raft struct {
 	randomizedElectionTimeout int
 
 	maxMsgSize         uint64
+	coalesce           bool // Config.CoalesceMessages
 	maxInflight        int
 	maxUncommittedSize uint64
 	checkQuorum        bool
@@ -117,6 +118,7 @@ func newRaft(c *Config) (*raft, error) {
 		electionTimeout:    c.ElectionTimeoutTicks,
 		heartbeatTimeout:   c.HeartbeatIntervalTicks,
 		maxMsgSize:         c.MaxMessageBytes,
+		coalesce:           c.CoalesceMessages,
 		maxInflight:        c.MaxInflightMessages,
 		maxUncommittedSize: c.MaxUncommittedBytes,
 		checkQuorum:        c.CheckQuorum,
@@ -192,6 +194,9 @@ func (r *raft) send(m Message) {
 		}
 		m.Term = r.term
 	}
+	if r.coalesce && r.supersede(m) {
+		return
+	}
 	if r.msgs == nil {
 		// A leader's or candidate's Ready usually carries one message per peer: size for
 		// that to avoid regrowing. A follower's usually carries one (its answer).
@@ -206,6 +211,44 @@ func (r *raft) send(m Message) {
 		r.msgSlab = r.msgSlab[n:]
 	}
 	r.msgs = append(r.msgs, m)
+}
+
+// supersede puts m in place of the last queued message to the same peer when m makes it
+// redundant, and reports whether it did (Config.CoalesceMessages):
+//   - an append that carries no entries (sent to move the follower's commit index on) is
+//     covered by a later append of the same term from the same or a later position, whose
+//     commit index is at least as high;
+//   - an acceptance of appended entries is covered by a later acceptance of the same term
+//     up to the same or a later index (acknowledgements are cumulative).
+//
+// Only the last message to the peer is considered, so the peer still sees the messages of a
+// Ready in the order they were generated.
+func (r *raft) supersede(m Message) bool {
+	if m.Type != MsgApp && m.Type != MsgAppResp {
+		return false
+	}
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		q := &r.msgs[i]
+		if q.To != m.To {
+			continue
+		}
+		if q.Type != m.Type || q.Term != m.Term || q.Index > m.Index {
+			return false
+		}
+		switch m.Type {
+		case MsgApp:
+			if len(q.Entries) > 0 || q.Commit > m.Commit {
+				return false
+			}
+		case MsgAppResp:
+			if q.Reject || m.Reject {
+				return false
+			}
+		}
+		*q = m
+		return true
+	}
+	return false
 }
 
 // reset clears per-term state when the role or term changes.

@@ -60,6 +60,23 @@ func (rn *RawNode) Propose(data []byte) error {
 	return err
 }
 
+// ProposeBatch asks to append every element of data to the log, in order, as one proposal:
+// one append message per follower carries them all, where separate Propose calls would send
+// one each. The batch is accepted or refused as a whole, with Propose's errors. data and its
+// elements must not be modified afterwards.
+func (rn *RawNode) ProposeBatch(data [][]byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	ents := make([]Entry, len(data))
+	for i, d := range data {
+		ents[i].Data = d
+	}
+	err := rn.raft.Step(Message{From: rn.raft.id, Type: MsgProp, Entries: ents})
+	rn.checkInvariants()
+	return err
+}
+
 // Step feeds a message received from a peer. Local message types (MsgHup, MsgBeat,
 // MsgUnreachable, MsgSnapStatus) are rejected with ErrStepLocalMsg; answers from nodes
 // outside the configuration are ignored.

@@ -49,7 +49,7 @@ type Node struct {
 	mu sync.RWMutex
 
 	reqs    chan func()
-	inbound chan raft.Message
+	inbound *inboundQueue
 	// writer saves the leader's log in the background (nil: every save is synchronous);
 	// writesDone wakes the loop when some of its saves completed.
 	writer     *diskWriter
@@ -97,7 +97,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, anonClient: fmt.Sprintf("chatd-%d-%x", cfg.ID, nonce),
 		reqs:    make(chan func(), cfg.MaxPendingRequests),
-		inbound: make(chan raft.Message, cfg.MaxInboundMessages),
+		inbound: newInboundQueue(cfg.MaxInboundMessages),
 		reports: newReportQueue(),
 		stopc:   make(chan struct{}), done: make(chan struct{}), draining: make(chan struct{}),
 		writesDone: make(chan struct{}, 1),
@@ -157,6 +157,8 @@ func (n *Node) newReplica() error {
 		ID: n.cfg.ID, Voters: n.cfg.voters(),
 		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
 		Seed: seed, Log: loopLog{n.store, n}, Writer: writer, Blobs: n.blobs,
+		BatchProposals:        true,
+		CoalesceMessages:      true,
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,
@@ -185,7 +187,7 @@ func (n *Node) newTransport() error {
 			tc.Peers[m.ID] = m.PeerAddr
 		}
 	}
-	tc.Deliver = n.deliver
+	tc.DeliverFrame = n.deliver
 	tc.ReportUnreachable = func(id raft.NodeID) { n.reports.add(report{peer: id, unreachable: true}) }
 	tc.ReportSnapshot = func(id raft.NodeID, failed bool) { n.reports.add(report{peer: id, failed: failed}) }
 	tc.ServerCreds, tc.ClientCreds = n.cfg.PeerServerCreds, n.cfg.PeerClientCreds
@@ -205,12 +207,10 @@ func (n *Node) newTransport() error {
 	return nil
 }
 
-// deliver queues a peer message for the loop, dropping it when the queue is full.
-func (n *Node) deliver(m raft.Message) {
-	select {
-	case n.inbound <- m:
-	default:
-		n.m.droppedInbound.Inc()
+// deliver queues a frame of peer messages for the loop, dropping it when the queue is full.
+func (n *Node) deliver(ms []raft.Message) {
+	if d := n.inbound.add(ms); d > 0 {
+		n.m.droppedInbound.Add(float64(d))
 	}
 }
 
@@ -330,13 +330,22 @@ func (n *Node) loop(tick <-chan time.Time) error {
 			return nil
 		case <-tick:
 			n.rep.Tick()
-		case m := <-n.inbound:
-			n.stepPeer(m)
+		case <-n.inbound.wake:
 		case first = <-n.reqs:
 		case <-n.reports.wake:
 		case <-n.writesDone:
 		}
 		n.drainPeers()
+		if n.rep.WritesInBackground() {
+			// A leader sends before it writes, so nothing waits behind an fsync: one
+			// pass lets the commit its acknowledgements advance ride on the append of
+			// the new proposals (raft.Config.CoalesceMessages).
+			n.drainRequests(first)
+			if err := n.process(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := n.process(); err != nil {
 			return err
 		}
@@ -359,13 +368,8 @@ func (n *Node) drainPeers() {
 			n.rep.ReportSnapshot(r.peer, r.failed)
 		}
 	}
-	for i := 0; i < n.cfg.MaxDrainPerIteration; i++ {
-		select {
-		case m := <-n.inbound:
-			n.stepPeer(m)
-		default:
-			return
-		}
+	for _, m := range n.inbound.take(n.cfg.MaxDrainPerIteration) {
+		n.stepPeer(m)
 	}
 }
 

@@ -37,7 +37,7 @@ func (t *Transport) Stream(st raftpb.Raft_StreamServer) error {
 			}
 			if done {
 				if ok := t.accept(from, m); ok {
-					t.cfg.Deliver(m)
+					t.deliver([]raft.Message{m})
 				}
 				if err := st.Send(&raftpb.Feedback{SnapshotIndex: uint64(m.Snapshot.Metadata.Index)}); err != nil {
 					return err
@@ -45,15 +45,31 @@ func (t *Transport) Stream(st raftpb.Raft_StreamServer) error {
 			}
 			continue
 		}
+		msgs := make([]raft.Message, 0, len(f.Messages))
 		for _, pm := range f.Messages {
 			m, err := FromProto(pm)
 			if err != nil {
 				return status.Errorf(codes.InvalidArgument, "frame from %d: %v", from, err)
 			}
 			if t.accept(from, m) {
-				t.cfg.Deliver(m)
+				msgs = append(msgs, m)
 			}
 		}
+		t.deliver(msgs)
+	}
+}
+
+// deliver hands a frame's accepted messages to DeliverFrame, or one by one to Deliver.
+func (t *Transport) deliver(msgs []raft.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	if t.cfg.DeliverFrame != nil {
+		t.cfg.DeliverFrame(msgs)
+		return
+	}
+	for _, m := range msgs {
+		t.cfg.Deliver(m)
 	}
 }
 

@@ -51,6 +51,10 @@ type Config struct {
 	// Deliver receives every message from a peer. It is called from network goroutines,
 	// possibly concurrently, and must not block for long.
 	Deliver func(raft.Message)
+	// DeliverFrame, when set, is used instead of Deliver: it receives the messages of one
+	// frame together (a snapshot alone), so the receiver can step them as a batch. The
+	// slice is the receiver's to keep.
+	DeliverFrame func([]raft.Message)
 	// ReportUnreachable is told when a message to a peer was lost (queue full, stream broken).
 	ReportUnreachable func(raft.NodeID)
 	// ReportSnapshot is told how sending a snapshot to a peer ended.
@@ -100,8 +104,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.ID == raft.None:
 		return errors.New("transport config: ID is zero")
-	case c.Deliver == nil || c.ReportUnreachable == nil || c.ReportSnapshot == nil:
-		return errors.New("transport config: Deliver, ReportUnreachable and ReportSnapshot are required")
+	case (c.Deliver == nil && c.DeliverFrame == nil) || c.ReportUnreachable == nil || c.ReportSnapshot == nil:
+		return errors.New("transport config: Deliver (or DeliverFrame), ReportUnreachable and ReportSnapshot are required")
 	case c.QueueMessages <= 0 || c.MaxBatchBytes <= 0 || c.MaxBatchMessages <= 0:
 		return errors.New("transport config: queue and batch limits must be positive")
 	case c.SnapshotChunkBytes <= 0 || c.MaxSnapshotBytes == 0 || c.MaxFrameBytes <= 0:

@@ -42,6 +42,8 @@ type Options struct {
 	// until CompleteWrites (or until the node must write synchronously), and a crash loses
 	// them.
 	BackgroundWrites bool
+	// CoalesceMessages sets raft.Config.CoalesceMessages on every node.
+	CoalesceMessages bool
 }
 
 func (o Options) withDefaults() Options {

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/raftchat/raftchat/proto/commandpb"
+	"github.com/raftchat/raftchat/raft"
+)
+
+func batching(c *Config) { c.BatchProposals, c.CoalesceMessages = true, true }
+
+// Commands proposed between two Process calls travel in one append per follower, and each
+// still gets its own result.
+func TestBatchedProposalsShareOneAppend(t *testing.T) {
+	c := newClusterWith(t, 3, 1000, batching)
+	c.elect(1)
+	c.propose(1, bootstrapCmd(1))
+	results := map[uint64]*commandpb.Result{}
+	for req := uint64(2); req <= 6; req++ {
+		c.reps[1].Propose(userCmd(req), func(res *commandpb.Result, err error) {
+			if err != nil {
+				t.Errorf("request %d: %v", req, err)
+			}
+			results[req] = res
+		})
+	}
+	if len(c.queue) != 0 {
+		t.Fatalf("proposals left before Process: %v", c.queue)
+	}
+	c.process(1)
+	apps := 0
+	for _, m := range c.queue {
+		if m.Type == raft.MsgApp {
+			apps++
+			if len(m.Entries) != 5 {
+				t.Fatalf("append to %d carries %d entries, want the batch of 5", m.To, len(m.Entries))
+			}
+		}
+	}
+	if apps != 2 {
+		t.Fatalf("%d appends for one batch, want one per follower: %v", apps, c.queue)
+	}
+	c.settle()
+	for req := uint64(2); req <= 6; req++ {
+		if results[req].GetCode() != commandpb.ErrorCode_OK {
+			t.Fatalf("request %d: result %v", req, results[req])
+		}
+	}
+	for _, id := range c.ids {
+		if _, err := c.reps[id].Machine().LookupUser("user6"); err != nil {
+			t.Fatalf("node %d: %v", id, err)
+		}
+	}
+}
+
+// A command cancelled while it waits for the batch is never proposed, and its callback never
+// runs; the rest of the batch is unaffected.
+func TestBatchedProposalWithdrawn(t *testing.T) {
+	c := newClusterWith(t, 3, 1000, batching)
+	c.elect(1)
+	c.propose(1, bootstrapCmd(1))
+	cancel := c.reps[1].Propose(userCmd(2), func(*commandpb.Result, error) {
+		t.Error("withdrawn proposal completed")
+	})
+	cancel()
+	if res := c.propose(1, userCmd(3)); res.GetCode() != commandpb.ErrorCode_OK {
+		t.Fatalf("request 3: %v", res)
+	}
+	for _, id := range c.ids {
+		if _, err := c.reps[id].Machine().LookupUser("user2"); err == nil {
+			t.Fatalf("node %d applied the withdrawn command", id)
+		}
+	}
+}
+
+// A batch Raft refuses fails as a whole, each command with Raft's error.
+func TestBatchedProposalsFailTogether(t *testing.T) {
+	c := newClusterWith(t, 3, 1000, batching)
+	var errs []error
+	for req := uint64(1); req <= 3; req++ {
+		c.reps[1].Propose(userCmd(req), func(_ *commandpb.Result, err error) { errs = append(errs, err) })
+	}
+	c.process(1)
+	if len(errs) != 3 {
+		t.Fatalf("%d callbacks, want 3", len(errs))
+	}
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("a proposal with no leader succeeded")
+		}
+	}
+}
