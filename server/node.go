@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,6 +335,14 @@ func (n *Node) loop(tick <-chan time.Time) error {
 		case first = <-n.reqs:
 		case <-n.reports.wake:
 		case <-n.writesDone:
+		}
+		if first != nil {
+			// A request woke the loop. Under load its neighbours are runnable too, a step
+			// behind (read from the same connection, or woken by the same commit): let them
+			// queue their requests first, so the pass proposes one batch where it would
+			// propose one request, and each append, fsync and acknowledgement serves many.
+			// With nothing else runnable this returns at once.
+			runtime.Gosched()
 		}
 		n.drainPeers()
 		if n.rep.WritesInBackground() {
