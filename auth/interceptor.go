@@ -57,8 +57,8 @@ func IsPublic(fullMethod string) bool {
 
 // BearerToken extracts the token of an "authorization: Bearer X" metadata entry.
 func BearerToken(ctx context.Context) (string, bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	// ValueFromIncomingContext copies only this key's values, not the whole metadata map.
+	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			return strings.TrimSpace(v[7:]), true
 		}
