@@ -235,15 +235,11 @@ func (r *raft) supersede(m Message) bool {
 		if q.Type != m.Type || q.Term != m.Term || q.Index > m.Index {
 			return false
 		}
-		switch m.Type {
-		case MsgApp:
-			if len(q.Entries) > 0 || q.Commit > m.Commit {
-				return false
-			}
-		case MsgAppResp:
-			if q.Reject || m.Reject {
-				return false
-			}
+		if m.Type == MsgApp && (len(q.Entries) > 0 || q.Commit > m.Commit) {
+			return false
+		}
+		if m.Type == MsgAppResp && (q.Reject || m.Reject) {
+			return false
 		}
 		*q = m
 		return true
