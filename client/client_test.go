@@ -86,15 +86,25 @@ func newTwoNodes(t *testing.T) *twoNodes {
 
 func (tn *twoNodes) client(t *testing.T, first int) *client.Client {
 	t.Helper()
+	return tn.clientWith(t, first, nil)
+}
+
+// clientWith is client with mod applied to the Config.
+func (tn *twoNodes) clientWith(t *testing.T, first int, mod func(*client.Config)) *client.Client {
+	t.Helper()
 	dial := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		if addr == "node0" {
 			return tn.lis[0].DialContext(ctx)
 		}
 		return tn.lis[1].DialContext(ctx)
 	})
-	c, err := client.New(client.Config{Addrs: []string{"passthrough:///node0", "passthrough:///node1"}, FirstNode: first,
+	cfg := client.Config{Addrs: []string{"passthrough:///node0", "passthrough:///node1"}, FirstNode: first,
 		DialOptions: []grpc.DialOption{dial, grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Backoff:     time.Millisecond, AttemptTimeout: 2 * time.Second})
+		Backoff:     time.Millisecond, AttemptTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +331,72 @@ func TestClientsShareConnections(t *testing.T) {
 	}
 	if len(h.GetMessages()) != 1 || h.GetMessages()[0].GetAuthor() != "alice" {
 		t.Fatalf("bob sees %v", h.GetMessages())
+	}
+}
+
+func postStreaming(c *client.Config) { c.PostStream = true }
+
+// Over a PostStream, a post whose acknowledgement was lost is retried (on the other node,
+// over a new stream) with the same write key and applied once.
+func TestPostStreamRetryAfterLostAckDoesNotDuplicate(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := alice.SendDirect(ctx, "bob", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.backend.lose.Store(2) // the next two attempts apply but report Unavailable
+	m, err := alice.Post(ctx, first.GetConversationId(), "exactly once", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetSeq() != 2 {
+		t.Fatalf("seq %d, want 2", m.GetSeq())
+	}
+	h, err := bob.History(ctx, m.GetConversationId(), 0, 0, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.GetMessages()) != 2 {
+		t.Fatalf("history holds %d messages after retries, want 2", len(h.GetMessages()))
+	}
+}
+
+// When the node under a PostStream goes away, posts continue through the other node.
+func TestPostStreamFailsOverWhenItsNodeStops(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := alice.SendDirect(ctx, "bob", "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.servers[0].Stop()
+	for i := range 3 {
+		if _, err := alice.Post(ctx, m.GetConversationId(), fmt.Sprint("after ", i), 0); err != nil {
+			t.Fatalf("post %d after node 0 stopped: %v", i, err)
+		}
+	}
+	h, err := bob.History(ctx, m.GetConversationId(), 0, 0, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.GetMessages()) != 4 {
+		t.Fatalf("history holds %d messages, want 4", len(h.GetMessages()))
 	}
 }

@@ -212,8 +212,14 @@ func (c *cluster) newClient(first int) *client.Client {
 // (failing over only on errors) instead of moving to the leader.
 func (c *cluster) newClientStaying(first int, stay bool) *client.Client {
 	c.t.Helper()
+	return c.newClientWith(first, stay, false)
+}
+
+// newClientWith is newClientStaying; with postStream the client posts over a PostStream.
+func (c *cluster) newClientWith(first int, stay, postStream bool) *client.Client {
+	c.t.Helper()
 	cl, err := client.New(client.Config{Addrs: c.addrs(), FirstNode: first, AttemptTimeout: 3 * time.Second,
-		MaxAttempts: 40, Backoff: 50 * time.Millisecond, StayOnNode: stay})
+		MaxAttempts: 40, Backoff: 50 * time.Millisecond, StayOnNode: stay, PostStream: postStream})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -165,12 +165,13 @@ func (s *streamed) check(t *testing.T, histories map[string][]string) {
 
 // setupWriters signs up n users, each with a group of its own, spread over the nodes:
 // even-numbered writers keep writing through their node (followers forward to the
-// leader), odd ones move to the leader their node names.
+// leader), odd ones move to the leader their node names; writers 2, 3, 6, 7, ... post over
+// a PostStream, the others with one unary call per message.
 func setupWriters(ctx context.Context, t *testing.T, c *cluster, n int) []*writer {
 	t.Helper()
 	var out []*writer
 	for i := range n {
-		cl := c.newClientStaying(i%len(c.procs), i%2 == 0)
+		cl := c.newClientWith(i%len(c.procs), i%2 == 0, i%4 >= 2)
 		name := fmt.Sprintf("writer%d", i)
 		if _, err := cl.SignUp(ctx, name, name+"-password"); err != nil {
 			t.Fatalf("sign up %s: %v", name, err)

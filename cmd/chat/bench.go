@@ -26,6 +26,7 @@ type benchOpts struct {
 	size          int
 	conversations int
 	conns         int
+	postStream    bool
 	json          bool
 	cpuProfile    string
 }
@@ -34,6 +35,7 @@ type benchOpts struct {
 type benchResult struct {
 	Clients       int     `json:"clients"`
 	Conns         int     `json:"conns"`
+	PostStream    bool    `json:"post_stream"`
 	Messages      int     `json:"messages"`
 	MessagesPerS  float64 `json:"messages_per_s"`
 	P50Ms         float64 `json:"p50_ms"`
@@ -71,6 +73,7 @@ func newBenchCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.IntVar(&o.clients, "clients", 64, "concurrent clients, each its own user and write session")
 	f.IntVar(&o.conns, "conns", 1, "connections per node shared by the clients (0: each client dials its own)")
+	f.BoolVar(&o.postStream, "post-stream", true, "post over each client's PostStream (false: one unary PostMessage call per message)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to post")
 	f.IntVar(&o.size, "size", 256, "message size in bytes")
 	f.IntVar(&o.conversations, "conversations", 0, "group conversations to post into (default clients/2, at least 1)")
@@ -117,7 +120,7 @@ func runBench(ctx context.Context, addrs []string, o benchOpts, log io.Writer) (
 		defer func() { _ = cs.Close() }()
 		shared = append(shared, cs)
 	}
-	workers, err := benchSetup(ctx, addrs, shared, o.clients, nconv, log)
+	workers, err := benchSetup(ctx, addrs, shared, o.clients, nconv, o.postStream, log)
 	defer func() {
 		for _, w := range workers {
 			_ = w.c.Close()
@@ -186,6 +189,7 @@ func summarize(workers []*benchWorker, o benchOpts, nconv int, elapsed time.Dura
 	return benchResult{
 		Clients:       o.clients,
 		Conns:         o.conns,
+		PostStream:    o.postStream,
 		Messages:      len(all),
 		MessagesPerS:  float64(len(all)) / elapsed.Seconds(),
 		P50Ms:         percentileMs(all, 0.50),
@@ -210,7 +214,7 @@ func percentileMs(sorted []time.Duration, q float64) float64 {
 // benchSetup signs up one user per client (in parallel) and creates nconv groups; client i
 // posts into group i mod nconv. Clients use the shared connections round-robin, or dial their
 // own when there are none.
-func benchSetup(ctx context.Context, addrs []string, shared []*client.Conns, clients, nconv int, log io.Writer) ([]*benchWorker, error) {
+func benchSetup(ctx context.Context, addrs []string, shared []*client.Conns, clients, nconv int, postStream bool, log io.Writer) ([]*benchWorker, error) {
 	var run [6]byte
 	if _, err := rand.Read(run[:]); err != nil {
 		return nil, fmt.Errorf("bench: run id: %w", err)
@@ -221,7 +225,7 @@ func benchSetup(ctx context.Context, addrs []string, shared []*client.Conns, cli
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8) // password hashing is CPU-bound on the nodes
 	for i := range workers {
-		cfg := client.Config{Addrs: addrs, FirstNode: i}
+		cfg := client.Config{Addrs: addrs, FirstNode: i, PostStream: postStream}
 		if len(shared) > 0 {
 			cfg.Conns = shared[i%len(shared)]
 		}

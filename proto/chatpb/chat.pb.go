@@ -1537,6 +1537,129 @@ func (x *FileRef) GetSha256() []byte {
 	return nil
 }
 
+type PostStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tag is the client's name for this request; its answer carries it back.
+	Tag           uint64              `protobuf:"varint,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	Post          *PostMessageRequest `protobuf:"bytes,2,opt,name=post,proto3" json:"post,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostStreamRequest) Reset() {
+	*x = PostStreamRequest{}
+	mi := &file_chatpb_chat_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostStreamRequest) ProtoMessage() {}
+
+func (x *PostStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostStreamRequest.ProtoReflect.Descriptor instead.
+func (*PostStreamRequest) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PostStreamRequest) GetTag() uint64 {
+	if x != nil {
+		return x.Tag
+	}
+	return 0
+}
+
+func (x *PostStreamRequest) GetPost() *PostMessageRequest {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
+type PostStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tag   uint64                 `protobuf:"varint,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// message is the posted message when code is 0 (OK).
+	Message *Message `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// code is the gRPC status code of a failed post and error its description.
+	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostStreamResponse) Reset() {
+	*x = PostStreamResponse{}
+	mi := &file_chatpb_chat_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostStreamResponse) ProtoMessage() {}
+
+func (x *PostStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostStreamResponse.ProtoReflect.Descriptor instead.
+func (*PostStreamResponse) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PostStreamResponse) GetTag() uint64 {
+	if x != nil {
+		return x.Tag
+	}
+	return 0
+}
+
+func (x *PostStreamResponse) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *PostStreamResponse) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PostStreamResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type PostMessageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Meta  *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -1555,7 +1678,7 @@ type PostMessageRequest struct {
 
 func (x *PostMessageRequest) Reset() {
 	*x = PostMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[23]
+	mi := &file_chatpb_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1690,7 @@ func (x *PostMessageRequest) String() string {
 func (*PostMessageRequest) ProtoMessage() {}
 
 func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[23]
+	mi := &file_chatpb_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1703,7 @@ func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{23}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PostMessageRequest) GetMeta() *WriteMeta {
@@ -1637,7 +1760,7 @@ type EditMessageRequest struct {
 
 func (x *EditMessageRequest) Reset() {
 	*x = EditMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[24]
+	mi := &file_chatpb_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1772,7 @@ func (x *EditMessageRequest) String() string {
 func (*EditMessageRequest) ProtoMessage() {}
 
 func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[24]
+	mi := &file_chatpb_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1785,7 @@ func (x *EditMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{24}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EditMessageRequest) GetMeta() *WriteMeta {
@@ -1704,7 +1827,7 @@ type DeleteMessageRequest struct {
 
 func (x *DeleteMessageRequest) Reset() {
 	*x = DeleteMessageRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[25]
+	mi := &file_chatpb_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1839,7 @@ func (x *DeleteMessageRequest) String() string {
 func (*DeleteMessageRequest) ProtoMessage() {}
 
 func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[25]
+	mi := &file_chatpb_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1852,7 @@ func (x *DeleteMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessageRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMessageRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{25}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteMessageRequest) GetMeta() *WriteMeta {
@@ -1767,7 +1890,7 @@ type ReactRequest struct {
 
 func (x *ReactRequest) Reset() {
 	*x = ReactRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[26]
+	mi := &file_chatpb_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1902,7 @@ func (x *ReactRequest) String() string {
 func (*ReactRequest) ProtoMessage() {}
 
 func (x *ReactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[26]
+	mi := &file_chatpb_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1915,7 @@ func (x *ReactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactRequest.ProtoReflect.Descriptor instead.
 func (*ReactRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{26}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReactRequest) GetMeta() *WriteMeta {
@@ -1841,7 +1964,7 @@ type MarkReadRequest struct {
 
 func (x *MarkReadRequest) Reset() {
 	*x = MarkReadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[27]
+	mi := &file_chatpb_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +1976,7 @@ func (x *MarkReadRequest) String() string {
 func (*MarkReadRequest) ProtoMessage() {}
 
 func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[27]
+	mi := &file_chatpb_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1989,7 @@ func (x *MarkReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkReadRequest.ProtoReflect.Descriptor instead.
 func (*MarkReadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{27}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MarkReadRequest) GetMeta() *WriteMeta {
@@ -1905,7 +2028,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[28]
+	mi := &file_chatpb_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2040,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[28]
+	mi := &file_chatpb_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2053,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{28}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HistoryRequest) GetRead() *ReadMeta {
@@ -1979,7 +2102,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[29]
+	mi := &file_chatpb_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2114,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[29]
+	mi := &file_chatpb_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2127,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{29}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HistoryResponse) GetMessages() []*Message {
@@ -2034,7 +2157,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[30]
+	mi := &file_chatpb_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2169,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[30]
+	mi := &file_chatpb_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2182,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{30}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SearchRequest) GetRead() *ReadMeta {
@@ -2099,7 +2222,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[31]
+	mi := &file_chatpb_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2234,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[31]
+	mi := &file_chatpb_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2247,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{31}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SearchResponse) GetMessages() []*Message {
@@ -2143,7 +2266,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[32]
+	mi := &file_chatpb_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2278,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[32]
+	mi := &file_chatpb_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2291,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{32}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListUsersRequest) GetRead() *ReadMeta {
@@ -2187,7 +2310,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[33]
+	mi := &file_chatpb_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2322,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[33]
+	mi := &file_chatpb_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2335,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{33}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2232,7 +2355,7 @@ type SetPresenceRequest struct {
 
 func (x *SetPresenceRequest) Reset() {
 	*x = SetPresenceRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[34]
+	mi := &file_chatpb_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2367,7 @@ func (x *SetPresenceRequest) String() string {
 func (*SetPresenceRequest) ProtoMessage() {}
 
 func (x *SetPresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[34]
+	mi := &file_chatpb_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2380,7 @@ func (x *SetPresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPresenceRequest.ProtoReflect.Descriptor instead.
 func (*SetPresenceRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{34}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetPresenceRequest) GetMeta() *WriteMeta {
@@ -2286,7 +2409,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[35]
+	mi := &file_chatpb_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2421,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[35]
+	mi := &file_chatpb_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2434,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{35}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SubscribeRequest) GetAfterIndex() uint64 {
@@ -2353,7 +2476,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_chatpb_chat_proto_msgTypes[36]
+	mi := &file_chatpb_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2488,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[36]
+	mi := &file_chatpb_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2501,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{36}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Event) GetIndex() uint64 {
@@ -2553,7 +2676,7 @@ type Membership struct {
 
 func (x *Membership) Reset() {
 	*x = Membership{}
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2688,7 @@ func (x *Membership) String() string {
 func (*Membership) ProtoMessage() {}
 
 func (x *Membership) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[37]
+	mi := &file_chatpb_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2701,7 @@ func (x *Membership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Membership.ProtoReflect.Descriptor instead.
 func (*Membership) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{37}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Membership) GetConversationId() string {
@@ -2627,7 +2750,7 @@ type ReadMarker struct {
 
 func (x *ReadMarker) Reset() {
 	*x = ReadMarker{}
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +2762,7 @@ func (x *ReadMarker) String() string {
 func (*ReadMarker) ProtoMessage() {}
 
 func (x *ReadMarker) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[38]
+	mi := &file_chatpb_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +2775,7 @@ func (x *ReadMarker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMarker.ProtoReflect.Descriptor instead.
 func (*ReadMarker) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{38}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadMarker) GetConversationId() string {
@@ -2684,7 +2807,7 @@ type StartUploadRequest struct {
 
 func (x *StartUploadRequest) Reset() {
 	*x = StartUploadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2819,7 @@ func (x *StartUploadRequest) String() string {
 func (*StartUploadRequest) ProtoMessage() {}
 
 func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[39]
+	mi := &file_chatpb_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2832,7 @@ func (x *StartUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartUploadRequest.ProtoReflect.Descriptor instead.
 func (*StartUploadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{39}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StartUploadRequest) GetMeta() *WriteMeta {
@@ -2768,7 +2891,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2780,7 +2903,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[40]
+	mi := &file_chatpb_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2793,7 +2916,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{40}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UploadChunk) GetMeta() *WriteMeta {
@@ -2841,7 +2964,7 @@ type UploadStatusRequest struct {
 
 func (x *UploadStatusRequest) Reset() {
 	*x = UploadStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2853,7 +2976,7 @@ func (x *UploadStatusRequest) String() string {
 func (*UploadStatusRequest) ProtoMessage() {}
 
 func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[41]
+	mi := &file_chatpb_chat_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2866,7 +2989,7 @@ func (x *UploadStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusRequest.ProtoReflect.Descriptor instead.
 func (*UploadStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{41}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UploadStatusRequest) GetRead() *ReadMeta {
@@ -2897,7 +3020,7 @@ type UploadStatusResponse struct {
 
 func (x *UploadStatusResponse) Reset() {
 	*x = UploadStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3032,7 @@ func (x *UploadStatusResponse) String() string {
 func (*UploadStatusResponse) ProtoMessage() {}
 
 func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[42]
+	mi := &file_chatpb_chat_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3045,7 @@ func (x *UploadStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStatusResponse.ProtoReflect.Descriptor instead.
 func (*UploadStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{42}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UploadStatusResponse) GetFileId() uint64 {
@@ -2972,7 +3095,7 @@ type DownloadRequest struct {
 
 func (x *DownloadRequest) Reset() {
 	*x = DownloadRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3107,7 @@ func (x *DownloadRequest) String() string {
 func (*DownloadRequest) ProtoMessage() {}
 
 func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[43]
+	mi := &file_chatpb_chat_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3120,7 @@ func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{43}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DownloadRequest) GetRead() *ReadMeta {
@@ -3033,7 +3156,7 @@ type DownloadChunk struct {
 
 func (x *DownloadChunk) Reset() {
 	*x = DownloadChunk{}
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3045,7 +3168,7 @@ func (x *DownloadChunk) String() string {
 func (*DownloadChunk) ProtoMessage() {}
 
 func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[44]
+	mi := &file_chatpb_chat_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3058,7 +3181,7 @@ func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadChunk.ProtoReflect.Descriptor instead.
 func (*DownloadChunk) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{44}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DownloadChunk) GetOffset() uint64 {
@@ -3093,7 +3216,7 @@ type SuggestRequest struct {
 
 func (x *SuggestRequest) Reset() {
 	*x = SuggestRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3228,7 @@ func (x *SuggestRequest) String() string {
 func (*SuggestRequest) ProtoMessage() {}
 
 func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[45]
+	mi := &file_chatpb_chat_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3241,7 @@ func (x *SuggestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestRequest.ProtoReflect.Descriptor instead.
 func (*SuggestRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{45}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SuggestRequest) GetRead() *ReadMeta {
@@ -3152,7 +3275,7 @@ type SuggestResponse struct {
 
 func (x *SuggestResponse) Reset() {
 	*x = SuggestResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3287,7 @@ func (x *SuggestResponse) String() string {
 func (*SuggestResponse) ProtoMessage() {}
 
 func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[46]
+	mi := &file_chatpb_chat_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3300,7 @@ func (x *SuggestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestResponse.ProtoReflect.Descriptor instead.
 func (*SuggestResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{46}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SuggestResponse) GetSuggestions() []string {
@@ -3202,7 +3325,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3337,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[47]
+	mi := &file_chatpb_chat_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3350,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{47}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{49}
 }
 
 type NodeStatus struct {
@@ -3243,7 +3366,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3378,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[48]
+	mi := &file_chatpb_chat_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3391,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{48}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -3323,7 +3446,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_chatpb_chat_proto_msgTypes[49]
+	mi := &file_chatpb_chat_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3458,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[49]
+	mi := &file_chatpb_chat_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3471,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{49}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ClusterStatusResponse) GetId() uint64 {
@@ -3425,7 +3548,7 @@ type AdminSetUserDisabledRequest struct {
 
 func (x *AdminSetUserDisabledRequest) Reset() {
 	*x = AdminSetUserDisabledRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[50]
+	mi := &file_chatpb_chat_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3437,7 +3560,7 @@ func (x *AdminSetUserDisabledRequest) String() string {
 func (*AdminSetUserDisabledRequest) ProtoMessage() {}
 
 func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[50]
+	mi := &file_chatpb_chat_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3450,7 +3573,7 @@ func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetUserDisabledRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetUserDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{50}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AdminSetUserDisabledRequest) GetMeta() *WriteMeta {
@@ -3485,7 +3608,7 @@ type AdminSetRoleRequest struct {
 
 func (x *AdminSetRoleRequest) Reset() {
 	*x = AdminSetRoleRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[51]
+	mi := &file_chatpb_chat_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3620,7 @@ func (x *AdminSetRoleRequest) String() string {
 func (*AdminSetRoleRequest) ProtoMessage() {}
 
 func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[51]
+	mi := &file_chatpb_chat_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3633,7 @@ func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetRoleRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{51}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AdminSetRoleRequest) GetMeta() *WriteMeta {
@@ -3546,7 +3669,7 @@ type LeaderHint struct {
 
 func (x *LeaderHint) Reset() {
 	*x = LeaderHint{}
-	mi := &file_chatpb_chat_proto_msgTypes[52]
+	mi := &file_chatpb_chat_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3558,7 +3681,7 @@ func (x *LeaderHint) String() string {
 func (*LeaderHint) ProtoMessage() {}
 
 func (x *LeaderHint) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[52]
+	mi := &file_chatpb_chat_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3571,7 +3694,7 @@ func (x *LeaderHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderHint.ProtoReflect.Descriptor instead.
 func (*LeaderHint) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{52}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *LeaderHint) GetLeader() uint64 {
@@ -3690,7 +3813,15 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"\xcf\x01\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"_\n" +
+	"\x11PostStreamRequest\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\x04R\x03tag\x128\n" +
+	"\x04post\x18\x02 \x01(\v2$.raftchat.chat.v1.PostMessageRequestR\x04post\"\x85\x01\n" +
+	"\x12PostStreamResponse\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\x04R\x03tag\x123\n" +
+	"\amessage\x18\x02 \x01(\v2\x19.raftchat.chat.v1.MessageR\amessage\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xcf\x01\n" +
 	"\x12PostMessageRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x17\n" +
@@ -3853,7 +3984,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x10ConversationKind\x12!\n" +
 	"\x1dCONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONVERSATION_KIND_DIRECT\x10\x01\x12\x1b\n" +
-	"\x17CONVERSATION_KIND_GROUP\x10\x022\xdd\x15\n" +
+	"\x17CONVERSATION_KIND_GROUP\x10\x022\xba\x16\n" +
 	"\vChatService\x12I\n" +
 	"\x06SignUp\x12\x1f.raftchat.chat.v1.SignUpRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12G\n" +
 	"\x05Login\x12\x1e.raftchat.chat.v1.LoginRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12K\n" +
@@ -3869,7 +4000,9 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\rSetGroupAdmin\x12&.raftchat.chat.v1.SetGroupAdminRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12[\n" +
 	"\x0fGetConversation\x12(.raftchat.chat.v1.GetConversationRequest\x1a\x1e.raftchat.chat.v1.Conversation\x12l\n" +
 	"\x11ListConversations\x12*.raftchat.chat.v1.ListConversationsRequest\x1a+.raftchat.chat.v1.ListConversationsResponse\x12N\n" +
-	"\vPostMessage\x12$.raftchat.chat.v1.PostMessageRequest\x1a\x19.raftchat.chat.v1.Message\x12N\n" +
+	"\vPostMessage\x12$.raftchat.chat.v1.PostMessageRequest\x1a\x19.raftchat.chat.v1.Message\x12[\n" +
+	"\n" +
+	"PostStream\x12#.raftchat.chat.v1.PostStreamRequest\x1a$.raftchat.chat.v1.PostStreamResponse(\x010\x01\x12N\n" +
 	"\vEditMessage\x12$.raftchat.chat.v1.EditMessageRequest\x1a\x19.raftchat.chat.v1.Message\x12R\n" +
 	"\rDeleteMessage\x12&.raftchat.chat.v1.DeleteMessageRequest\x1a\x19.raftchat.chat.v1.Message\x12B\n" +
 	"\x05React\x12\x1e.raftchat.chat.v1.ReactRequest\x1a\x19.raftchat.chat.v1.Message\x12F\n" +
@@ -3903,7 +4036,7 @@ func file_chatpb_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_chatpb_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_chatpb_chat_proto_goTypes = []any{
 	(Role)(0),                           // 0: raftchat.chat.v1.Role
 	(ConversationKind)(0),               // 1: raftchat.chat.v1.ConversationKind
@@ -3930,36 +4063,38 @@ var file_chatpb_chat_proto_goTypes = []any{
 	(*Reaction)(nil),                    // 22: raftchat.chat.v1.Reaction
 	(*Message)(nil),                     // 23: raftchat.chat.v1.Message
 	(*FileRef)(nil),                     // 24: raftchat.chat.v1.FileRef
-	(*PostMessageRequest)(nil),          // 25: raftchat.chat.v1.PostMessageRequest
-	(*EditMessageRequest)(nil),          // 26: raftchat.chat.v1.EditMessageRequest
-	(*DeleteMessageRequest)(nil),        // 27: raftchat.chat.v1.DeleteMessageRequest
-	(*ReactRequest)(nil),                // 28: raftchat.chat.v1.ReactRequest
-	(*MarkReadRequest)(nil),             // 29: raftchat.chat.v1.MarkReadRequest
-	(*HistoryRequest)(nil),              // 30: raftchat.chat.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 31: raftchat.chat.v1.HistoryResponse
-	(*SearchRequest)(nil),               // 32: raftchat.chat.v1.SearchRequest
-	(*SearchResponse)(nil),              // 33: raftchat.chat.v1.SearchResponse
-	(*ListUsersRequest)(nil),            // 34: raftchat.chat.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),           // 35: raftchat.chat.v1.ListUsersResponse
-	(*SetPresenceRequest)(nil),          // 36: raftchat.chat.v1.SetPresenceRequest
-	(*SubscribeRequest)(nil),            // 37: raftchat.chat.v1.SubscribeRequest
-	(*Event)(nil),                       // 38: raftchat.chat.v1.Event
-	(*Membership)(nil),                  // 39: raftchat.chat.v1.Membership
-	(*ReadMarker)(nil),                  // 40: raftchat.chat.v1.ReadMarker
-	(*StartUploadRequest)(nil),          // 41: raftchat.chat.v1.StartUploadRequest
-	(*UploadChunk)(nil),                 // 42: raftchat.chat.v1.UploadChunk
-	(*UploadStatusRequest)(nil),         // 43: raftchat.chat.v1.UploadStatusRequest
-	(*UploadStatusResponse)(nil),        // 44: raftchat.chat.v1.UploadStatusResponse
-	(*DownloadRequest)(nil),             // 45: raftchat.chat.v1.DownloadRequest
-	(*DownloadChunk)(nil),               // 46: raftchat.chat.v1.DownloadChunk
-	(*SuggestRequest)(nil),              // 47: raftchat.chat.v1.SuggestRequest
-	(*SuggestResponse)(nil),             // 48: raftchat.chat.v1.SuggestResponse
-	(*ClusterStatusRequest)(nil),        // 49: raftchat.chat.v1.ClusterStatusRequest
-	(*NodeStatus)(nil),                  // 50: raftchat.chat.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),       // 51: raftchat.chat.v1.ClusterStatusResponse
-	(*AdminSetUserDisabledRequest)(nil), // 52: raftchat.chat.v1.AdminSetUserDisabledRequest
-	(*AdminSetRoleRequest)(nil),         // 53: raftchat.chat.v1.AdminSetRoleRequest
-	(*LeaderHint)(nil),                  // 54: raftchat.chat.v1.LeaderHint
+	(*PostStreamRequest)(nil),           // 25: raftchat.chat.v1.PostStreamRequest
+	(*PostStreamResponse)(nil),          // 26: raftchat.chat.v1.PostStreamResponse
+	(*PostMessageRequest)(nil),          // 27: raftchat.chat.v1.PostMessageRequest
+	(*EditMessageRequest)(nil),          // 28: raftchat.chat.v1.EditMessageRequest
+	(*DeleteMessageRequest)(nil),        // 29: raftchat.chat.v1.DeleteMessageRequest
+	(*ReactRequest)(nil),                // 30: raftchat.chat.v1.ReactRequest
+	(*MarkReadRequest)(nil),             // 31: raftchat.chat.v1.MarkReadRequest
+	(*HistoryRequest)(nil),              // 32: raftchat.chat.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 33: raftchat.chat.v1.HistoryResponse
+	(*SearchRequest)(nil),               // 34: raftchat.chat.v1.SearchRequest
+	(*SearchResponse)(nil),              // 35: raftchat.chat.v1.SearchResponse
+	(*ListUsersRequest)(nil),            // 36: raftchat.chat.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),           // 37: raftchat.chat.v1.ListUsersResponse
+	(*SetPresenceRequest)(nil),          // 38: raftchat.chat.v1.SetPresenceRequest
+	(*SubscribeRequest)(nil),            // 39: raftchat.chat.v1.SubscribeRequest
+	(*Event)(nil),                       // 40: raftchat.chat.v1.Event
+	(*Membership)(nil),                  // 41: raftchat.chat.v1.Membership
+	(*ReadMarker)(nil),                  // 42: raftchat.chat.v1.ReadMarker
+	(*StartUploadRequest)(nil),          // 43: raftchat.chat.v1.StartUploadRequest
+	(*UploadChunk)(nil),                 // 44: raftchat.chat.v1.UploadChunk
+	(*UploadStatusRequest)(nil),         // 45: raftchat.chat.v1.UploadStatusRequest
+	(*UploadStatusResponse)(nil),        // 46: raftchat.chat.v1.UploadStatusResponse
+	(*DownloadRequest)(nil),             // 47: raftchat.chat.v1.DownloadRequest
+	(*DownloadChunk)(nil),               // 48: raftchat.chat.v1.DownloadChunk
+	(*SuggestRequest)(nil),              // 49: raftchat.chat.v1.SuggestRequest
+	(*SuggestResponse)(nil),             // 50: raftchat.chat.v1.SuggestResponse
+	(*ClusterStatusRequest)(nil),        // 51: raftchat.chat.v1.ClusterStatusRequest
+	(*NodeStatus)(nil),                  // 52: raftchat.chat.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),       // 53: raftchat.chat.v1.ClusterStatusResponse
+	(*AdminSetUserDisabledRequest)(nil), // 54: raftchat.chat.v1.AdminSetUserDisabledRequest
+	(*AdminSetRoleRequest)(nil),         // 55: raftchat.chat.v1.AdminSetRoleRequest
+	(*LeaderHint)(nil),                  // 56: raftchat.chat.v1.LeaderHint
 }
 var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 0: raftchat.chat.v1.SignUpRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
@@ -3980,109 +4115,113 @@ var file_chatpb_chat_proto_depIdxs = []int32{
 	13, // 15: raftchat.chat.v1.ListConversationsResponse.conversations:type_name -> raftchat.chat.v1.Conversation
 	22, // 16: raftchat.chat.v1.Message.reactions:type_name -> raftchat.chat.v1.Reaction
 	24, // 17: raftchat.chat.v1.Message.file:type_name -> raftchat.chat.v1.FileRef
-	3,  // 18: raftchat.chat.v1.PostMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 19: raftchat.chat.v1.EditMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 20: raftchat.chat.v1.DeleteMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 21: raftchat.chat.v1.ReactRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 22: raftchat.chat.v1.MarkReadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 23: raftchat.chat.v1.HistoryRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	23, // 24: raftchat.chat.v1.HistoryResponse.messages:type_name -> raftchat.chat.v1.Message
-	4,  // 25: raftchat.chat.v1.SearchRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	23, // 26: raftchat.chat.v1.SearchResponse.messages:type_name -> raftchat.chat.v1.Message
-	4,  // 27: raftchat.chat.v1.ListUsersRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	12, // 28: raftchat.chat.v1.ListUsersResponse.users:type_name -> raftchat.chat.v1.User
-	3,  // 29: raftchat.chat.v1.SetPresenceRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	23, // 30: raftchat.chat.v1.Event.message:type_name -> raftchat.chat.v1.Message
-	23, // 31: raftchat.chat.v1.Event.edited:type_name -> raftchat.chat.v1.Message
-	23, // 32: raftchat.chat.v1.Event.deleted:type_name -> raftchat.chat.v1.Message
-	23, // 33: raftchat.chat.v1.Event.reaction:type_name -> raftchat.chat.v1.Message
-	12, // 34: raftchat.chat.v1.Event.presence:type_name -> raftchat.chat.v1.User
-	39, // 35: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Membership
-	40, // 36: raftchat.chat.v1.Event.read:type_name -> raftchat.chat.v1.ReadMarker
-	2,  // 37: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
-	13, // 38: raftchat.chat.v1.Membership.conversation:type_name -> raftchat.chat.v1.Conversation
-	3,  // 39: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 40: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
-	4,  // 41: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	24, // 42: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 43: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	24, // 44: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
-	4,  // 45: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
-	50, // 46: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
-	3,  // 47: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 48: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	0,  // 49: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
-	5,  // 50: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
-	6,  // 51: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
-	7,  // 52: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
-	9,  // 53: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
-	11, // 54: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
-	14, // 55: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
-	15, // 56: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
-	16, // 57: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
-	16, // 58: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
-	17, // 59: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
-	18, // 60: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
-	19, // 61: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
-	20, // 62: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
-	25, // 63: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
-	26, // 64: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
-	27, // 65: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
-	28, // 66: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
-	29, // 67: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
-	30, // 68: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
-	32, // 69: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
-	34, // 70: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	36, // 71: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
-	37, // 72: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
-	41, // 73: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
-	42, // 74: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
-	43, // 75: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
-	45, // 76: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
-	47, // 77: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
-	49, // 78: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
-	34, // 79: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	52, // 80: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
-	53, // 81: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
-	20, // 82: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
-	8,  // 83: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 84: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 85: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
-	10, // 86: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
-	2,  // 87: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
-	13, // 88: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 89: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 90: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
-	13, // 91: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
-	2,  // 92: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
-	13, // 93: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
-	13, // 94: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
-	21, // 95: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
-	23, // 96: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
-	23, // 97: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
-	23, // 98: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
-	23, // 99: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
-	2,  // 100: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
-	31, // 101: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
-	33, // 102: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
-	35, // 103: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	2,  // 104: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
-	38, // 105: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
-	44, // 106: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	44, // 107: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	44, // 108: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
-	46, // 109: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
-	48, // 110: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
-	51, // 111: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
-	35, // 112: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	12, // 113: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
-	12, // 114: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
-	21, // 115: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
-	83, // [83:116] is the sub-list for method output_type
-	50, // [50:83] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	27, // 18: raftchat.chat.v1.PostStreamRequest.post:type_name -> raftchat.chat.v1.PostMessageRequest
+	23, // 19: raftchat.chat.v1.PostStreamResponse.message:type_name -> raftchat.chat.v1.Message
+	3,  // 20: raftchat.chat.v1.PostMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 21: raftchat.chat.v1.EditMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 22: raftchat.chat.v1.DeleteMessageRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 23: raftchat.chat.v1.ReactRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 24: raftchat.chat.v1.MarkReadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 25: raftchat.chat.v1.HistoryRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	23, // 26: raftchat.chat.v1.HistoryResponse.messages:type_name -> raftchat.chat.v1.Message
+	4,  // 27: raftchat.chat.v1.SearchRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	23, // 28: raftchat.chat.v1.SearchResponse.messages:type_name -> raftchat.chat.v1.Message
+	4,  // 29: raftchat.chat.v1.ListUsersRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	12, // 30: raftchat.chat.v1.ListUsersResponse.users:type_name -> raftchat.chat.v1.User
+	3,  // 31: raftchat.chat.v1.SetPresenceRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	23, // 32: raftchat.chat.v1.Event.message:type_name -> raftchat.chat.v1.Message
+	23, // 33: raftchat.chat.v1.Event.edited:type_name -> raftchat.chat.v1.Message
+	23, // 34: raftchat.chat.v1.Event.deleted:type_name -> raftchat.chat.v1.Message
+	23, // 35: raftchat.chat.v1.Event.reaction:type_name -> raftchat.chat.v1.Message
+	12, // 36: raftchat.chat.v1.Event.presence:type_name -> raftchat.chat.v1.User
+	41, // 37: raftchat.chat.v1.Event.membership:type_name -> raftchat.chat.v1.Membership
+	42, // 38: raftchat.chat.v1.Event.read:type_name -> raftchat.chat.v1.ReadMarker
+	2,  // 39: raftchat.chat.v1.Event.heartbeat:type_name -> raftchat.chat.v1.Empty
+	13, // 40: raftchat.chat.v1.Membership.conversation:type_name -> raftchat.chat.v1.Conversation
+	3,  // 41: raftchat.chat.v1.StartUploadRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 42: raftchat.chat.v1.UploadChunk.meta:type_name -> raftchat.chat.v1.WriteMeta
+	4,  // 43: raftchat.chat.v1.UploadStatusRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 44: raftchat.chat.v1.UploadStatusResponse.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 45: raftchat.chat.v1.DownloadRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	24, // 46: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
+	4,  // 47: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
+	52, // 48: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
+	3,  // 49: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 50: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	0,  // 51: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
+	5,  // 52: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
+	6,  // 53: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
+	7,  // 54: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
+	9,  // 55: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
+	11, // 56: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
+	14, // 57: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
+	15, // 58: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
+	16, // 59: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
+	16, // 60: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
+	17, // 61: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
+	18, // 62: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
+	19, // 63: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
+	20, // 64: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
+	27, // 65: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
+	25, // 66: raftchat.chat.v1.ChatService.PostStream:input_type -> raftchat.chat.v1.PostStreamRequest
+	28, // 67: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
+	29, // 68: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
+	30, // 69: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
+	31, // 70: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
+	32, // 71: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
+	34, // 72: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
+	36, // 73: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	38, // 74: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
+	39, // 75: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
+	43, // 76: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
+	44, // 77: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
+	45, // 78: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
+	47, // 79: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
+	49, // 80: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
+	51, // 81: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
+	36, // 82: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	54, // 83: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
+	55, // 84: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
+	20, // 85: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
+	8,  // 86: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 87: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 88: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
+	10, // 89: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
+	2,  // 90: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
+	13, // 91: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 92: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 93: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
+	13, // 94: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
+	2,  // 95: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
+	13, // 96: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
+	13, // 97: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
+	21, // 98: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
+	23, // 99: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
+	26, // 100: raftchat.chat.v1.ChatService.PostStream:output_type -> raftchat.chat.v1.PostStreamResponse
+	23, // 101: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
+	23, // 102: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
+	23, // 103: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
+	2,  // 104: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
+	33, // 105: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
+	35, // 106: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
+	37, // 107: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	2,  // 108: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
+	40, // 109: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
+	46, // 110: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	46, // 111: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	46, // 112: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
+	48, // 113: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
+	50, // 114: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
+	53, // 115: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
+	37, // 116: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	12, // 117: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
+	12, // 118: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
+	21, // 119: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
+	86, // [86:120] is the sub-list for method output_type
+	52, // [52:86] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_chatpb_chat_proto_init() }
@@ -4090,7 +4229,7 @@ func file_chatpb_chat_proto_init() {
 	if File_chatpb_chat_proto != nil {
 		return
 	}
-	file_chatpb_chat_proto_msgTypes[36].OneofWrappers = []any{
+	file_chatpb_chat_proto_msgTypes[38].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Edited)(nil),
 		(*Event_Deleted)(nil),
@@ -4106,7 +4245,7 @@ func file_chatpb_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chatpb_chat_proto_rawDesc), len(file_chatpb_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

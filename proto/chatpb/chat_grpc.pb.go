@@ -40,6 +40,7 @@ const (
 	ChatService_GetConversation_FullMethodName      = "/raftchat.chat.v1.ChatService/GetConversation"
 	ChatService_ListConversations_FullMethodName    = "/raftchat.chat.v1.ChatService/ListConversations"
 	ChatService_PostMessage_FullMethodName          = "/raftchat.chat.v1.ChatService/PostMessage"
+	ChatService_PostStream_FullMethodName           = "/raftchat.chat.v1.ChatService/PostStream"
 	ChatService_EditMessage_FullMethodName          = "/raftchat.chat.v1.ChatService/EditMessage"
 	ChatService_DeleteMessage_FullMethodName        = "/raftchat.chat.v1.ChatService/DeleteMessage"
 	ChatService_React_FullMethodName                = "/raftchat.chat.v1.ChatService/React"
@@ -82,6 +83,13 @@ type ChatServiceClient interface {
 	ListConversations(ctx context.Context, in *ListConversationsRequest, opts ...grpc.CallOption) (*ListConversationsResponse, error)
 	// Messages.
 	PostMessage(ctx context.Context, in *PostMessageRequest, opts ...grpc.CallOption) (*Message, error)
+	// PostStream posts messages over one long-lived stream, for clients that post often: it
+	// saves the per-call cost of a unary call (stream set-up, headers, token). Each request is
+	// handled as PostMessage would handle it (the stream's token is checked again for every
+	// message, which is also validated, rate limited and deduplicated by its WriteMeta) and
+	// answered with its tag, in completion order. The stream ends with Unauthenticated when
+	// its token expires or is revoked, so the client refreshes and opens a new one.
+	PostStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PostStreamRequest, PostStreamResponse], error)
 	EditMessage(ctx context.Context, in *EditMessageRequest, opts ...grpc.CallOption) (*Message, error)
 	DeleteMessage(ctx context.Context, in *DeleteMessageRequest, opts ...grpc.CallOption) (*Message, error)
 	React(ctx context.Context, in *ReactRequest, opts ...grpc.CallOption) (*Message, error)
@@ -260,6 +268,19 @@ func (c *chatServiceClient) PostMessage(ctx context.Context, in *PostMessageRequ
 	return out, nil
 }
 
+func (c *chatServiceClient) PostStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PostStreamRequest, PostStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[0], ChatService_PostStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PostStreamRequest, PostStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_PostStreamClient = grpc.BidiStreamingClient[PostStreamRequest, PostStreamResponse]
+
 func (c *chatServiceClient) EditMessage(ctx context.Context, in *EditMessageRequest, opts ...grpc.CallOption) (*Message, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Message)
@@ -342,7 +363,7 @@ func (c *chatServiceClient) SetPresence(ctx context.Context, in *SetPresenceRequ
 
 func (c *chatServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[0], ChatService_Subscribe_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[1], ChatService_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +392,7 @@ func (c *chatServiceClient) StartUpload(ctx context.Context, in *StartUploadRequ
 
 func (c *chatServiceClient) Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadChunk, UploadStatusResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[1], ChatService_Upload_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[2], ChatService_Upload_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +415,7 @@ func (c *chatServiceClient) UploadStatus(ctx context.Context, in *UploadStatusRe
 
 func (c *chatServiceClient) Download(ctx context.Context, in *DownloadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[2], ChatService_Download_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[3], ChatService_Download_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -492,6 +513,13 @@ type ChatServiceServer interface {
 	ListConversations(context.Context, *ListConversationsRequest) (*ListConversationsResponse, error)
 	// Messages.
 	PostMessage(context.Context, *PostMessageRequest) (*Message, error)
+	// PostStream posts messages over one long-lived stream, for clients that post often: it
+	// saves the per-call cost of a unary call (stream set-up, headers, token). Each request is
+	// handled as PostMessage would handle it (the stream's token is checked again for every
+	// message, which is also validated, rate limited and deduplicated by its WriteMeta) and
+	// answered with its tag, in completion order. The stream ends with Unauthenticated when
+	// its token expires or is revoked, so the client refreshes and opens a new one.
+	PostStream(grpc.BidiStreamingServer[PostStreamRequest, PostStreamResponse]) error
 	EditMessage(context.Context, *EditMessageRequest) (*Message, error)
 	DeleteMessage(context.Context, *DeleteMessageRequest) (*Message, error)
 	React(context.Context, *ReactRequest) (*Message, error)
@@ -571,6 +599,9 @@ func (UnimplementedChatServiceServer) ListConversations(context.Context, *ListCo
 }
 func (UnimplementedChatServiceServer) PostMessage(context.Context, *PostMessageRequest) (*Message, error) {
 	return nil, status.Error(codes.Unimplemented, "method PostMessage not implemented")
+}
+func (UnimplementedChatServiceServer) PostStream(grpc.BidiStreamingServer[PostStreamRequest, PostStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method PostStream not implemented")
 }
 func (UnimplementedChatServiceServer) EditMessage(context.Context, *EditMessageRequest) (*Message, error) {
 	return nil, status.Error(codes.Unimplemented, "method EditMessage not implemented")
@@ -901,6 +932,13 @@ func _ChatService_PostMessage_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ChatService_PostStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChatServiceServer).PostStream(&grpc.GenericServerStream[PostStreamRequest, PostStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_PostStreamServer = grpc.BidiStreamingServer[PostStreamRequest, PostStreamResponse]
 
 func _ChatService_EditMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EditMessageRequest)
@@ -1348,6 +1386,12 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PostStream",
+			Handler:       _ChatService_PostStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "Subscribe",
 			Handler:       _ChatService_Subscribe_Handler,
