@@ -454,8 +454,12 @@ func (r *raft) stepLowerTerm(m Message) error {
 	switch {
 	case m.Type == MsgApp && r.knobs.AcceptStaleTermAppend && r.state == StateFollower:
 		// Planted bug: a deposed leader's entries are accepted and acknowledged in its term.
-		n := len(r.msgs)
+		// (Coalescing is off meanwhile: it could fold the answer into an earlier message,
+		// which the term rewrite below would miss.)
+		n, coalesce := len(r.msgs), r.coalesce
+		r.coalesce = false
 		r.handleAppendEntries(m)
+		r.coalesce = coalesce
 		for i := n; i < len(r.msgs); i++ {
 			r.msgs[i].Term = m.Term
 		}

@@ -29,6 +29,8 @@ func (w *World) boot(n *simNode) error {
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
 		DecodeCommand:         w.decoded.decode,
+		BatchProposals:        w.sched.Batching,
+		CoalesceMessages:      w.sched.Batching,
 		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
 		CompactionTailEntries: uint64(w.sched.SnapshotEvery / 4),
 		RaftKnobs:             w.raftKnobs,

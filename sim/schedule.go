@@ -80,6 +80,10 @@ type Schedule struct {
 	// BackgroundWrites makes a leader write its log in the background (node.LogWriter), as
 	// chatd does; schedules saved before it existed replay with synchronous writes.
 	BackgroundWrites bool `json:"background_writes,omitempty"`
+	// Batching makes nodes propose the commands queued between two Process calls as one
+	// batch and coalesce redundant Raft messages (node.Config.BatchProposals and
+	// CoalesceMessages), as chatd does; schedules saved before it existed replay without.
+	Batching bool `json:"batching,omitempty"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -162,6 +166,7 @@ func Generate(p GenParams) Schedule {
 			Slow: k.slow, SlowMaxMs: 3000, FsyncUs: k.fsyncUs},
 		SnapshotEvery:    k.snapshotEvery,
 		BackgroundWrites: true,
+		Batching:         true,
 		Flags:            p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)

@@ -17,6 +17,13 @@ var Swarm = sim.GenParams{
 	Flags: sim.Flags{Partition: true, Crash: true, Skew: true, Swarm: true, Drop: 0.05, Dup: 0.02},
 }
 
+// Long is Standard over the acceptance sweep's 60 s: more leader changes, so more chances
+// for a deposed leader's late appends to meet a follower that moved on.
+var Long = sim.GenParams{
+	Nodes: 5, Clients: 8, DurationMs: 60_000, LivenessMs: 20_000,
+	Flags: sim.Flags{Partition: true, Crash: true, Skew: true, Drop: 0.05, Dup: 0.02},
+}
+
 // Table lists every planted bug with its pinned seed (0: not pinned, the test searches).
 var Table = []Case{
 	{Bug: "CommitPreviousTermByCount", Params: Standard, Seed: 1},
@@ -26,7 +33,7 @@ var Table = []Case{
 	{Bug: "ApplyBeforeCommit", Params: Standard, Seed: 1},
 	{Bug: "ReadWithoutReadIndex", Params: Standard, Seed: 1},
 	{Bug: "ReadBeforeNoopCommitted", Params: Swarm, Seed: 52},
-	{Bug: "AcceptStaleTermAppend", Params: Standard, Seed: 52},
+	{Bug: "AcceptStaleTermAppend", Params: Long, Seed: 11},
 	{Bug: "NextIndexOffByOne", Params: Standard, Seed: 1},
 	{Bug: "IgnoreCheckQuorum", Params: Standard, Seed: 41},
 	{Bug: "HeartbeatCommitUncapped", Params: Standard, Seed: 2},
