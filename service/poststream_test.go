@@ -142,7 +142,7 @@ func TestClientPostStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.SignUp(ctx(t), "alice", "alice-password"); err != nil {
 		t.Fatal(err)
 	}
