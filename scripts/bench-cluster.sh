@@ -4,6 +4,8 @@
 # ../shared/bench/etcd-baseline.sh at the same client counts. Absolute figures drift on
 # shared machines; compare the two sides of one run only.
 # Usage: scripts/bench-cluster.sh [CLIENT_COUNTS (default 1,64)] [DURATION (default 10s)]
+# BENCH_FLAGS adds flags to `chat bench` (for example --post-stream=false for one unary call
+# per message).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=${1:-1,64}
@@ -18,7 +20,7 @@ for _ in $(seq 50); do grep -q "Ctrl-C" "$data/dev.log" && break; sleep 0.2; don
 declare -A ours
 for c in ${counts//,/ }; do
   out=$("$bin/chat" bench --addrs 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 \
-    --clients "$c" --duration "$dur" --size 256 --json 2>/dev/null)
+    --clients "$c" --duration "$dur" --size 256 --json ${BENCH_FLAGS:-} 2>/dev/null)
   printf 'raftchat clients=%s %s\n' "$c" "$out"
   ours[$c]=$(sed -n 's/.*"messages_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
 done
