@@ -65,7 +65,7 @@ func (h *handler) PostStream(st chatpb.ChatService_PostStreamServer) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			msg, err := h.streamedPost(ctx, tok, req.GetPost())
+			msg, err := h.streamedPost(ctx, tok, req)
 			resp := &chatpb.PostStreamResponse{Tag: req.GetTag(), Message: msg}
 			if err != nil {
 				s := status.Convert(err)
@@ -87,10 +87,7 @@ func (h *handler) PostStream(st chatpb.ChatService_PostStreamServer) error {
 
 // streamedPost handles one post of a PostStream as the unary interceptors and PostMessage
 // would.
-func (h *handler) streamedPost(ctx context.Context, tok string, r *chatpb.PostMessageRequest) (*chatpb.Message, error) {
-	if r == nil {
-		return nil, status.Error(codes.InvalidArgument, "post stream request without a post")
-	}
+func (h *handler) streamedPost(ctx context.Context, tok string, r *chatpb.PostStreamRequest) (*chatpb.Message, error) {
 	if err := validateRequest(r, &h.s.cfg); err != nil {
 		return nil, err
 	}
@@ -98,5 +95,5 @@ func (h *handler) streamedPost(ctx context.Context, tok string, r *chatpb.PostMe
 	if err != nil {
 		return nil, err
 	}
-	return h.PostMessage(auth.WithPrincipal(ctx, p), r)
+	return h.PostMessage(auth.WithPrincipal(ctx, p), r.GetPost())
 }

@@ -100,6 +100,11 @@ func validateRequest(req any, cfg *Config) error {
 	case *chatpb.ListConversationsRequest, *chatpb.ListUsersRequest, *chatpb.SubscribeRequest,
 		*chatpb.ClusterStatusRequest:
 		return nil
+	case *chatpb.PostStreamRequest:
+		if r.GetPost() == nil {
+			return invalid("post stream request without a post")
+		}
+		return validatePost(r.GetPost(), cfg)
 	case nil:
 		return invalid("empty request")
 	}

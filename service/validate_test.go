@@ -28,6 +28,7 @@ func requestTypes() []proto.Message {
 		&chatpb.SetPresenceRequest{}, &chatpb.SubscribeRequest{}, &chatpb.StartUploadRequest{},
 		&chatpb.UploadChunk{}, &chatpb.UploadStatusRequest{}, &chatpb.DownloadRequest{}, &chatpb.SuggestRequest{},
 		&chatpb.ClusterStatusRequest{}, &chatpb.AdminSetUserDisabledRequest{}, &chatpb.AdminSetRoleRequest{},
+		&chatpb.PostStreamRequest{},
 	}
 }
 
@@ -103,6 +104,13 @@ func FuzzValidateRequest(f *testing.F) {
 
 func checkAccepted(t *testing.T, m protoreflect.Message, cfg *Config) {
 	fields := m.Descriptor().Fields()
+	if post := fields.ByName("post"); post != nil {
+		// A PostStreamRequest is accepted only with a post that passes as PostMessage.
+		if !m.Has(post) {
+			t.Fatalf("%s accepted without a post", m.Descriptor().Name())
+		}
+		checkAccepted(t, m.Get(post).Message(), cfg)
+	}
 	if meta := fields.ByName("meta"); meta != nil {
 		wm, _ := m.Get(meta).Message().Interface().(*chatpb.WriteMeta)
 		if wm == nil || wm.GetRequestId() == 0 || wm.GetClientId() == "" || len(wm.GetClientId()) > maxClientIDBytes {
