@@ -400,3 +400,30 @@ func TestPostStreamFailsOverWhenItsNodeStops(t *testing.T) {
 		t.Fatalf("history holds %d messages, want 4", len(h.GetMessages()))
 	}
 }
+
+// A PostStream client whose access token went bad opens its next stream, is refused,
+// refreshes the token and posts.
+func TestPostStreamRefreshesABadToken(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := alice.SendDirect(ctx, "bob", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refresh := alice.Tokens()
+	alice.SetTokens("alice", "expired.or.garbage", refresh)
+	if _, err := alice.Post(ctx, m.GetConversationId(), "second", 0); err != nil {
+		t.Fatalf("post with a bad access token and a good refresh token: %v", err)
+	}
+	if a, _ := alice.Tokens(); a == "expired.or.garbage" {
+		t.Fatal("access token not replaced")
+	}
+}
