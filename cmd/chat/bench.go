@@ -86,9 +86,13 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "clients %d  conns %d  conversations %d  size %dB  duration %.1fs\n"+
+	path := "PostStream"
+	if !r.PostStream {
+		path = "unary PostMessage"
+	}
+	_, err := fmt.Fprintf(w, "clients %d  conns %d  conversations %d  size %dB  duration %.1fs  via %s\n"+
 		"messages %d  (%.0f msg/s)  p50 %.2f ms  p99 %.2f ms  errors %d\n",
-		r.Clients, r.Conns, r.Conversations, r.Size, r.DurationS, r.Messages, r.MessagesPerS, r.P50Ms, r.P99Ms, r.Errors)
+		r.Clients, r.Conns, r.Conversations, r.Size, r.DurationS, path, r.Messages, r.MessagesPerS, r.P50Ms, r.P99Ms, r.Errors)
 	return err
 }
 
