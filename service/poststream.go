@@ -37,11 +37,42 @@ func (h *handler) PostStream(st chatpb.ChatService_PostStreamServer) error {
 	var (
 		sendMu  sync.Mutex
 		wg      sync.WaitGroup
-		slots   = make(chan struct{}, maxPostsInFlight)
 		failMu  sync.Mutex
 		authErr error // the first token failure: ends the stream
+		// Posts go to long-lived workers, started as concurrency requires (up to
+		// maxPostsInFlight): a goroutine per post would grow a fresh stack every time.
+		work    = make(chan *chatpb.PostStreamRequest)
+		workers = 0
 	)
-	defer wg.Wait()
+	handle := func(req *chatpb.PostStreamRequest) {
+		msg, err := h.streamedPost(ctx, tok, req)
+		resp := &chatpb.PostStreamResponse{Tag: req.GetTag(), Message: msg}
+		if err != nil {
+			s := status.Convert(err)
+			resp.Code, resp.Error = uint32(s.Code()), s.Message()
+			if s.Code() == codes.Unauthenticated {
+				failMu.Lock()
+				if authErr == nil {
+					authErr = err
+				}
+				failMu.Unlock()
+			}
+		}
+		sendMu.Lock()
+		_ = st.Send(resp) // a broken stream ends Recv too
+		sendMu.Unlock()
+	}
+	worker := func(first *chatpb.PostStreamRequest) {
+		defer wg.Done()
+		handle(first)
+		for req := range work {
+			handle(req)
+		}
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
 	for {
 		req, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -54,34 +85,24 @@ func (h *handler) PostStream(st chatpb.ChatService_PostStreamServer) error {
 		ended := authErr
 		failMu.Unlock()
 		if ended != nil {
-			wg.Wait()
 			return ended
 		}
 		select {
-		case slots <- struct{}{}:
+		case work <- req: // an idle worker took it
+			continue
+		default:
+		}
+		if workers < maxPostsInFlight {
+			workers++
+			wg.Add(1)
+			go worker(req)
+			continue
+		}
+		select {
+		case work <- req:
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			msg, err := h.streamedPost(ctx, tok, req)
-			resp := &chatpb.PostStreamResponse{Tag: req.GetTag(), Message: msg}
-			if err != nil {
-				s := status.Convert(err)
-				resp.Code, resp.Error = uint32(s.Code()), s.Message()
-				if s.Code() == codes.Unauthenticated {
-					failMu.Lock()
-					if authErr == nil {
-						authErr = err
-					}
-					failMu.Unlock()
-				}
-			}
-			sendMu.Lock()
-			_ = st.Send(resp) // a broken stream ends Recv too
-			sendMu.Unlock()
-		}()
 	}
 }
 
