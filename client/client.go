@@ -215,21 +215,31 @@ func (c *Client) Do(ctx context.Context, call func(ctx context.Context, rpc chat
 
 // do is Do; authed false sends no token and never refreshes (sign-up, login, refresh).
 func (c *Client) do(ctx context.Context, authed bool, call func(context.Context, chatpb.ChatServiceClient) error) error {
-	var last error
-	refreshed := !authed
-	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(err, last)
-		}
-		node := int(c.cur.Load())
+	return c.retry(ctx, authed, func(node int) error {
 		actx := ctx
 		if authed {
 			actx = c.withToken(ctx)
 		}
 		actx = context.WithValue(actx, clientKey{}, c)
 		actx, cancel := context.WithTimeout(actx, c.cfg.AttemptTimeout)
-		err := call(actx, c.rpcs[node])
-		cancel()
+		defer cancel()
+		return call(actx, c.rpcs[node])
+	})
+}
+
+// retry runs attempt against the current node until it succeeds, fails for good, or ctx or
+// MaxAttempts runs out: it refreshes the token once on Unauthenticated (when authed) and
+// fails over on errors that say the node cannot serve now. attempt must bound itself by
+// AttemptTimeout.
+func (c *Client) retry(ctx context.Context, authed bool, attempt func(node int) error) error {
+	var last error
+	refreshed := !authed
+	for try := 0; try < c.cfg.MaxAttempts; try++ {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(err, last)
+		}
+		node := int(c.cur.Load())
+		err := attempt(node)
 		if err == nil {
 			return nil
 		}
@@ -242,8 +252,8 @@ func (c *Client) do(ctx context.Context, authed bool, call func(context.Context,
 			}
 		case retryable(ctx, err):
 			c.failover(node, err)
-			if (attempt+1)%len(c.rpcs) == 0 {
-				if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			if (try+1)%len(c.rpcs) == 0 {
+				if err := sleep(ctx, c.backoff(try)); err != nil {
 					return errors.Join(err, last)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -34,33 +35,32 @@ type postStream struct {
 // Its errors are gRPC statuses, so Do's retry rules (refresh on Unauthenticated, fail over on
 // Unavailable or an attempt timeout) apply exactly as for the unary call; the request keeps
 // its WriteMeta, so a post retried after a broken stream is never applied twice.
+//
+// An attempt is bounded by a timer rather than a context derived from ctx: deriving one per
+// post registers it with ctx, and many clients posting under one parent context contend on it.
 func (c *Client) post(ctx context.Context, req *chatpb.PostMessageRequest) (*chatpb.Message, error) {
 	var msg *chatpb.Message
-	err := c.Do(ctx, func(actx context.Context, rpc chatpb.ChatServiceClient) error {
-		node := slicesIndex(c.rpcs, rpc)
-		ps, err := c.postStreamTo(actx, node)
+	err := c.retry(ctx, true, func(node int) error {
+		timer := time.NewTimer(c.cfg.AttemptTimeout)
+		defer timer.Stop()
+		ps, err := c.postStreamTo(ctx, node, timer.C)
 		if err != nil {
 			return err
 		}
-		msg, err = ps.post(actx, req)
+		msg, err = ps.post(ctx, req, timer.C)
 		return err
 	})
 	return msg, err
 }
 
-func slicesIndex(rpcs []chatpb.ChatServiceClient, rpc chatpb.ChatServiceClient) int {
-	for i, r := range rpcs {
-		if r == rpc {
-			return i
-		}
-	}
-	return 0
-}
+// errAttemptTimeout is an attempt's timeout as the unary path reports it: DeadlineExceeded,
+// which retry treats as "try the next node" while the caller's context lasts.
+var errAttemptTimeout = status.Error(codes.DeadlineExceeded, "post stream: attempt timed out")
 
 // postStreamTo returns the open stream to node carrying the current access token, opening
 // one (and ending any other) if needed. When the node names another as the leader, the
 // stream is opened there instead and the client moves there for its other calls too.
-func (c *Client) postStreamTo(ctx context.Context, node int) (*postStream, error) {
+func (c *Client) postStreamTo(ctx context.Context, node int, timeout <-chan time.Time) (*postStream, error) {
 	c.psMu.Lock()
 	defer c.psMu.Unlock()
 	c.mu.Lock()
@@ -76,7 +76,7 @@ func (c *Client) postStreamTo(ctx context.Context, node int) (*postStream, error
 			c.ps.end(status.Error(codes.Unavailable, "post stream replaced"))
 			c.ps = nil
 		}
-		ps, leader, err := c.openPostStream(ctx, node, tok)
+		ps, leader, err := c.openPostStream(ctx, node, tok, timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func (c *Client) postStreamTo(ctx context.Context, node int) (*postStream, error
 
 // openPostStream opens a PostStream to node and waits for its header, which names the
 // leader (as an index into Addrs, -1 if none) when node is a follower.
-func (c *Client) openPostStream(ctx context.Context, node int, tok string) (*postStream, int, error) {
+func (c *Client) openPostStream(ctx context.Context, node int, tok string, timeout <-chan time.Time) (*postStream, int, error) {
 	// The stream outlives the call that opens it; ctx only bounds the wait for the header.
 	sctx, cancel := context.WithCancel(context.Background())
 	if tok != "" {
@@ -117,6 +117,9 @@ func (c *Client) openPostStream(ctx context.Context, node int, tok string) (*pos
 	case <-ctx.Done():
 		cancel()
 		return nil, -1, status.FromContextError(ctx.Err()).Err()
+	case <-timeout:
+		cancel()
+		return nil, -1, errAttemptTimeout
 	}
 	if h.err != nil {
 		cancel()
@@ -187,7 +190,7 @@ func (ps *postStream) ended() bool {
 	}
 }
 
-func (ps *postStream) post(ctx context.Context, req *chatpb.PostMessageRequest) (*chatpb.Message, error) {
+func (ps *postStream) post(ctx context.Context, req *chatpb.PostMessageRequest, timeout <-chan time.Time) (*chatpb.Message, error) {
 	ch := make(chan *chatpb.PostStreamResponse, 1)
 	ps.mu.Lock()
 	if ps.err != nil {
@@ -215,6 +218,8 @@ func (ps *postStream) post(ctx context.Context, req *chatpb.PostMessageRequest) 
 			return nil, ps.err
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-timeout:
+			return nil, errAttemptTimeout
 		}
 	}
 	select {
@@ -229,6 +234,9 @@ func (ps *postStream) post(ctx context.Context, req *chatpb.PostMessageRequest) 
 	case <-ctx.Done():
 		forget()
 		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-timeout:
+		forget()
+		return nil, errAttemptTimeout
 	}
 }
 
