@@ -336,78 +336,11 @@ func TestClientsShareConnections(t *testing.T) {
 
 func postStreaming(c *client.Config) { c.PostStream = true }
 
-// Over a PostStream, a post whose acknowledgement was lost is retried (on the other node,
-// over a new stream) with the same write key and applied once.
-func TestPostStreamRetryAfterLostAckDoesNotDuplicate(t *testing.T) {
-	tn := newTwoNodes(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
-	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
-		t.Fatal(err)
-	}
-	first, err := alice.SendDirect(ctx, "bob", "first")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.backend.lose.Store(2) // the next two attempts apply but report Unavailable
-	m, err := alice.Post(ctx, first.GetConversationId(), "exactly once", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.GetSeq() != 2 {
-		t.Fatalf("seq %d, want 2", m.GetSeq())
-	}
-	h, err := bob.History(ctx, m.GetConversationId(), 0, 0, 10, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.GetMessages()) != 2 {
-		t.Fatalf("history holds %d messages after retries, want 2", len(h.GetMessages()))
-	}
-}
-
-// When the node under a PostStream goes away, posts continue through the other node.
-func TestPostStreamFailsOverWhenItsNodeStops(t *testing.T) {
-	tn := newTwoNodes(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
-	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
-		t.Fatal(err)
-	}
-	m, err := alice.SendDirect(ctx, "bob", "before")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.servers[0].Stop()
-	for i := range 3 {
-		if _, err := alice.Post(ctx, m.GetConversationId(), fmt.Sprint("after ", i), 0); err != nil {
-			t.Fatalf("post %d after node 0 stopped: %v", i, err)
-		}
-	}
-	h, err := bob.History(ctx, m.GetConversationId(), 0, 0, 10, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.GetMessages()) != 4 {
-		t.Fatalf("history holds %d messages, want 4", len(h.GetMessages()))
-	}
-}
-
-// A PostStream client whose access token went bad opens its next stream, is refused,
-// refreshes the token and posts.
-func TestPostStreamRefreshesABadToken(t *testing.T) {
-	tn := newTwoNodes(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	alice, bob := tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
+// streamingPair signs up alice, who posts over a PostStream from node 0, and bob on node 1,
+// and returns them with the direct conversation alice opened by posting "first".
+func streamingPair(ctx context.Context, t *testing.T, tn *twoNodes) (alice, bob *client.Client, conv string) {
+	t.Helper()
+	alice, bob = tn.clientWith(t, 0, postStreaming), tn.client(t, 1)
 	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -418,12 +351,72 @@ func TestPostStreamRefreshesABadToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return alice, bob, m.GetConversationId()
+}
+
+// historyLen is how many messages bob's history of conv holds.
+func historyLen(ctx context.Context, t *testing.T, bob *client.Client, conv string) int {
+	t.Helper()
+	h, err := bob.History(ctx, conv, 0, 0, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(h.GetMessages())
+}
+
+// Over a PostStream, a post whose acknowledgement was lost is retried (on the other node,
+// over a new stream) with the same write key and applied once.
+func TestPostStreamRetryAfterLostAckDoesNotDuplicate(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob, conv := streamingPair(ctx, t, tn)
+	tn.backend.lose.Store(2) // the next two attempts apply but report Unavailable
+	m, err := alice.Post(ctx, conv, "exactly once", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetSeq() != 2 {
+		t.Fatalf("seq %d, want 2", m.GetSeq())
+	}
+	if n := historyLen(ctx, t, bob, conv); n != 2 {
+		t.Fatalf("history holds %d messages after retries, want 2", n)
+	}
+}
+
+// When the node under a PostStream goes away, posts continue through the other node.
+func TestPostStreamFailsOverWhenItsNodeStops(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob, conv := streamingPair(ctx, t, tn)
+	tn.servers[0].Stop()
+	for i := range 3 {
+		if _, err := alice.Post(ctx, conv, fmt.Sprint("after ", i), 0); err != nil {
+			t.Fatalf("post %d after node 0 stopped: %v", i, err)
+		}
+	}
+	if n := historyLen(ctx, t, bob, conv); n != 4 {
+		t.Fatalf("history holds %d messages, want 4", n)
+	}
+}
+
+// A PostStream client whose access token went bad opens its next stream, is refused,
+// refreshes the token and posts.
+func TestPostStreamRefreshesABadToken(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob, conv := streamingPair(ctx, t, tn)
 	_, refresh := alice.Tokens()
 	alice.SetTokens("alice", "expired.or.garbage", refresh)
-	if _, err := alice.Post(ctx, m.GetConversationId(), "second", 0); err != nil {
+	if _, err := alice.Post(ctx, conv, "second", 0); err != nil {
 		t.Fatalf("post with a bad access token and a good refresh token: %v", err)
 	}
 	if a, _ := alice.Tokens(); a == "expired.or.garbage" {
 		t.Fatal("access token not replaced")
+	}
+	if n := historyLen(ctx, t, bob, conv); n != 2 {
+		t.Fatalf("history holds %d messages, want 2", n)
 	}
 }

@@ -1,6 +1,9 @@
 package raft
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // A follower that steps several appends before its next Ready answers with one
 // acknowledgement, of the highest index, when CoalesceMessages is on; and with one per
@@ -35,7 +38,7 @@ func TestCoalesceFollowerAcks(t *testing.T) {
 		if on {
 			want = []Index{4}
 		}
-		if !equalIndexes(acks, want) {
+		if !slices.Equal(acks, want) {
 			t.Fatalf("coalesce=%v: acks %v, want %v", on, acks, want)
 		}
 	}
@@ -47,18 +50,6 @@ func termAt(i Index) Term {
 		return 1
 	}
 	return 2
-}
-
-func equalIndexes(a, b []Index) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A rejection is never folded into a later acknowledgement.
