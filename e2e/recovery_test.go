@@ -107,10 +107,11 @@ func TestTornTailRestartCatchesUp(t *testing.T) {
 }
 
 // TestFollowerBehindSnapshotCatchesUp keeps a follower down while the others write far past
-// their snapshot and compaction points (--snapshot-every 20 keeps a tail of 10 entries), so
-// the restarted follower can only catch up through a snapshot.
+// their snapshot and compaction points (--snapshot-every 20 keeps a tail of 10 entries, and
+// --snapshot-log-ratio 0 snapshots on that count alone), so the restarted follower can only
+// catch up through a snapshot.
 func TestFollowerBehindSnapshotCatchesUp(t *testing.T) {
-	c := startCluster(t, 3, "--snapshot-every", "20")
+	c := startCluster(t, 3, "--snapshot-every", "20", "--snapshot-log-ratio", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	w := setupWriters(ctx, t, c, 1)[0]

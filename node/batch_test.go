@@ -90,3 +90,39 @@ func TestBatchedProposalsFailTogether(t *testing.T) {
 		}
 	}
 }
+
+// With SnapshotLogRatio a snapshot also waits until the entries since the last one hold that
+// fraction of its size in bytes, so a large state is not re-encoded every few entries.
+func TestSnapshotWaitsForLogRatio(t *testing.T) {
+	snapIndex := func(c *cluster) raft.Index {
+		_, snap, _, _ := c.logs[1].Load()
+		return snap.Metadata.Index
+	}
+	run := func(ratio float64) (first, last raft.Index) {
+		c := newClusterWith(t, 3, 5, func(cfg *Config) { cfg.SnapshotLogRatio = ratio })
+		c.elect(1)
+		c.propose(1, bootstrapCmd(1))
+		for i := uint64(2); i < 8; i++ {
+			c.propose(1, userCmd(i))
+		}
+		first = snapIndex(c)
+		for i := uint64(8); i < 40; i++ {
+			c.propose(1, userCmd(i))
+		}
+		return first, snapIndex(c)
+	}
+	// Ratio 0: every 5 entries. The first snapshot comes at the count either way (nothing
+	// to weigh it against yet).
+	first0, last0 := run(0)
+	firstR, lastR := run(100)
+	if first0 == 0 || firstR == 0 {
+		t.Fatalf("no first snapshot: ratio 0 at %d, ratio 100 at %d", first0, firstR)
+	}
+	if last0 <= first0 {
+		t.Fatalf("ratio 0: no snapshot after %d in 32 more entries (last %d)", first0, last0)
+	}
+	// Ratio 100: 32 small entries are far less than 100 times the first snapshot's size.
+	if lastR != firstR {
+		t.Fatalf("ratio 100: snapshot moved from %d to %d although the log stayed small", firstR, lastR)
+	}
+}

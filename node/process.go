@@ -222,6 +222,7 @@ func (r *Replica) apply(rd raft.Ready) error {
 			return fmt.Errorf("node %d: restore snapshot %d: %w", r.cfg.ID, rd.Snapshot.Metadata.Index, err)
 		}
 		r.applied, r.lastSnap = rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Index
+		r.lastSnapBytes, r.logBytes = uint64(len(rd.Snapshot.Data)), 0
 		if len(rd.Snapshot.Metadata.ConfState.Voters) > 0 {
 			r.conf = rd.Snapshot.Metadata.ConfState
 		}
@@ -243,6 +244,7 @@ func (r *Replica) apply(rd raft.Ready) error {
 
 func (r *Replica) applyEntry(e raft.Entry) {
 	r.applied = e.Index
+	r.logBytes += uint64(len(e.Data))
 	idx := uint64(e.Index)
 	for _, h := range r.entryHooks {
 		h(e)
@@ -305,6 +307,9 @@ func (r *Replica) maybeSnapshot() error {
 	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) {
 		return nil
 	}
+	if ratio := r.cfg.SnapshotLogRatio; ratio > 0 && float64(r.logBytes) < ratio*float64(r.lastSnapBytes) {
+		return nil
+	}
 	// The snapshot may release log segments: background saves finish first, in order.
 	if err := r.waitWrites(); err != nil {
 		return err
@@ -322,6 +327,7 @@ func (r *Replica) maybeSnapshot() error {
 		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
 	}
 	r.lastSnap = r.applied
+	r.lastSnapBytes, r.logBytes = uint64(len(data)), 0
 	if tail := raft.Index(r.cfg.CompactionTailEntries); r.applied > tail {
 		if err := r.storage.Compact(r.applied - tail); err != nil {
 			return fmt.Errorf("node %d: compact at %d: %w", r.cfg.ID, r.applied-tail, err)

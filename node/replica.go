@@ -47,6 +47,12 @@ type Config struct {
 	StateMachine statemachine.Config
 	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
 	SnapshotEveryEntries uint64
+	// SnapshotLogRatio, when positive, also waits until the entries applied since the last
+	// snapshot hold at least that fraction of its size in bytes. A snapshot encodes the
+	// whole state, so with a fixed entry count its cost per entry grows with the state;
+	// with the ratio it stays bounded (each snapshot is paid for by a log at least
+	// ratio times its size), at the price of keeping that much log in memory.
+	SnapshotLogRatio float64
 	// CompactionTailEntries is how many entries before a snapshot stay in the in-memory log,
 	// so slightly lagging followers catch up without a snapshot. Zero keeps none.
 	CompactionTailEntries uint64
@@ -118,9 +124,12 @@ type Replica struct {
 
 	applied  raft.Index
 	lastSnap raft.Index
-	soft     raft.SoftState
-	hard     raft.HardState // as last handed out in a Ready (what was persisted)
-	raftHard raft.HardState // Raft's in-memory one as of the last Process
+	// lastSnapBytes is the size of the last snapshot taken or restored; logBytes counts the
+	// entry bytes applied since (Config.SnapshotLogRatio).
+	lastSnapBytes, logBytes uint64
+	soft                    raft.SoftState
+	hard                    raft.HardState // as last handed out in a Ready (what was persisted)
+	raftHard                raft.HardState // Raft's in-memory one as of the last Process
 
 	// writes are the saves queued on cfg.Writer and not yet reported complete, oldest
 	// first, each by its last entry (Index 0: it carries none); writesDone counts the ones
@@ -180,6 +189,8 @@ func validate(cfg *Config) error {
 		return fmt.Errorf("node %d: config: Log and Send are required", cfg.ID)
 	case cfg.SnapshotEveryEntries == 0:
 		return fmt.Errorf("node %d: config: SnapshotEveryEntries must be positive", cfg.ID)
+	case cfg.SnapshotLogRatio < 0:
+		return fmt.Errorf("node %d: config: SnapshotLogRatio must not be negative", cfg.ID)
 	}
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
@@ -231,6 +242,7 @@ func (r *Replica) recover() error {
 			return fmt.Errorf("restore snapshot %d: %w", snap.Metadata.Index, err)
 		}
 		r.applied, r.lastSnap = snap.Metadata.Index, snap.Metadata.Index
+		r.lastSnapBytes = uint64(len(snap.Data))
 		if len(snap.Metadata.ConfState.Voters) > 0 {
 			r.conf = snap.Metadata.ConfState
 		}

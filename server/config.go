@@ -63,6 +63,8 @@ type Config struct {
 	ElectionTicks, HeartbeatTicks int
 	// SnapshotEveryEntries and CompactionTailEntries control log compaction (see node.Config).
 	SnapshotEveryEntries, CompactionTailEntries uint64
+	// SnapshotLogRatio is node.Config.SnapshotLogRatio (0: snapshot on the entry count alone).
+	SnapshotLogRatio float64
 
 	// MaxPendingRequests bounds the requests queued for the loop; beyond it callers wait.
 	MaxPendingRequests int
@@ -108,7 +110,7 @@ func DefaultConfig(id raft.NodeID, members []Member, dataDir string) Config {
 	return Config{
 		ID: id, Members: members, DataDir: dataDir,
 		TickInterval: 10 * time.Millisecond, ElectionTicks: 15, HeartbeatTicks: 2,
-		SnapshotEveryEntries: 50_000, CompactionTailEntries: 10_000,
+		SnapshotEveryEntries: 50_000, CompactionTailEntries: 10_000, SnapshotLogRatio: 1,
 		MaxPendingRequests: 8192, MaxInboundMessages: 8192, MaxDrainPerIteration: 4096,
 		EventRetention: 10_000,
 		RetryInterval:  20 * time.Millisecond, ResendAfter: 2 * time.Second,

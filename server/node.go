@@ -163,6 +163,7 @@ func (n *Node) newReplica() error {
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,
+		SnapshotLogRatio:      n.cfg.SnapshotLogRatio,
 		CompactionTailEntries: n.cfg.CompactionTailEntries,
 		Logger:                n.log,
 	})

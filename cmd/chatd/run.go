@@ -24,6 +24,7 @@ type runFlags struct {
 	tick                          time.Duration
 	electionTicks, heartbeatTicks int
 	snapshotEvery                 uint64
+	snapshotLogRatio              float64
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -65,6 +66,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&fl.electionTicks, "election-ticks", 15, "election timeout in ticks (randomized up to twice that)")
 	f.IntVar(&fl.heartbeatTicks, "heartbeat-ticks", 2, "heartbeat interval in ticks")
 	f.Uint64Var(&fl.snapshotEvery, "snapshot-every", 50_000, "take a snapshot every N applied entries (the whole chat state is encoded and synced each time)")
+	f.Float64Var(&fl.snapshotLogRatio, "snapshot-log-ratio", 1, "and only once those entries' bytes reach this fraction of the last snapshot's size, so snapshot cost stays bounded as the state grows (0: entry count alone)")
 	fl.common.register(cmd)
 	return cmd
 }
@@ -105,6 +107,7 @@ func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
 	cfg.TickInterval, cfg.ElectionTicks, cfg.HeartbeatTicks = fl.tick, fl.electionTicks, fl.heartbeatTicks
 	cfg.SnapshotEveryEntries = fl.snapshotEvery
 	cfg.CompactionTailEntries = fl.snapshotEvery / 2
+	cfg.SnapshotLogRatio = fl.snapshotLogRatio
 	cfg.Bootstrap, cfg.Logger = boot, log
 	if fl.tlsCert != "" || fl.tlsKey != "" || fl.tlsCA != "" {
 		s, c, err := transport.MutualTLS(fl.tlsCert, fl.tlsKey, fl.tlsCA)
