@@ -31,8 +31,8 @@ type postStream struct {
 	done    chan struct{} // closed when the stream ended
 }
 
-// post sends one post over the stream opened for the node Do chose and waits for its answer.
-// Its errors are gRPC statuses, so Do's retry rules (refresh on Unauthenticated, fail over on
+// post sends one post over the stream to the node retry chose and waits for its answer. Its
+// errors are gRPC statuses, so retry's rules (refresh on Unauthenticated, fail over on
 // Unavailable or an attempt timeout) apply exactly as for the unary call; the request keeps
 // its WriteMeta, so a post retried after a broken stream is never applied twice.
 //
