@@ -21,7 +21,7 @@ func invoke[Req, Resp any](ctx context.Context, c *Client, req Req, fn func(chat
 // Post posts text to an existing conversation.
 func (c *Client) Post(ctx context.Context, conv, text string, replyTo uint64) (*chatpb.Message, error) {
 	req := &chatpb.PostMessageRequest{Meta: c.NewWriteMeta(), ConversationId: conv, Text: text, ReplyTo: replyTo}
-	if c.cfg.PostStream {
+	if c.cfg.PostStream && !c.noPostStream.Load() {
 		return c.post(ctx, req)
 	}
 	return invoke(ctx, c, req, chatpb.ChatServiceClient.PostMessage)
@@ -30,7 +30,7 @@ func (c *Client) Post(ctx context.Context, conv, text string, replyTo uint64) (*
 // SendDirect posts text to the direct conversation with user to (created on first use).
 func (c *Client) SendDirect(ctx context.Context, to, text string) (*chatpb.Message, error) {
 	req := &chatpb.PostMessageRequest{Meta: c.NewWriteMeta(), ToUser: to, Text: text}
-	if c.cfg.PostStream {
+	if c.cfg.PostStream && !c.noPostStream.Load() {
 		return c.post(ctx, req)
 	}
 	return invoke(ctx, c, req, chatpb.ChatServiceClient.PostMessage)

@@ -118,6 +118,8 @@ type Client struct {
 
 	psMu sync.Mutex // held while finding or opening ps
 	ps   *postStream
+	// noPostStream is set once a node answered PostStream with Unimplemented.
+	noPostStream atomic.Bool
 }
 
 type session struct {

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/raftchat/raftchat/auth"
@@ -60,6 +63,12 @@ type twoNodes struct {
 
 func newTwoNodes(t *testing.T) *twoNodes {
 	t.Helper()
+	return newTwoNodesWith(t)
+}
+
+// newTwoNodesWith is newTwoNodes with extra options for both servers.
+func newTwoNodesWith(t *testing.T, extra ...grpc.ServerOption) *twoNodes {
+	t.Helper()
 	node, err := memnode.New(statemachine.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +83,7 @@ func newTwoNodes(t *testing.T) *twoNodes {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gs := grpc.NewServer(svc.ServerOptions()...)
+		gs := grpc.NewServer(append(svc.ServerOptions(), extra...)...)
 		svc.Register(gs)
 		lis := bufconn.Listen(1 << 20)
 		go func() { _ = gs.Serve(lis) }()
@@ -418,5 +427,33 @@ func TestPostStreamRefreshesABadToken(t *testing.T) {
 	}
 	if n := historyLen(ctx, t, bob, conv); n != 2 {
 		t.Fatalf("history holds %d messages, want 2", n)
+	}
+}
+
+// Against nodes without PostStream (an older version), a PostStream client posts with the
+// unary call instead, once and from then on.
+func TestPostStreamFallsBackToUnary(t *testing.T) {
+	var streams atomic.Int32
+	old := grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if strings.HasSuffix(info.FullMethod, "/PostStream") {
+			streams.Add(1)
+			return status.Error(codes.Unimplemented, "unknown method PostStream")
+		}
+		return h(srv, ss)
+	})
+	tn := newTwoNodesWith(t, old)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob, conv := streamingPair(ctx, t, tn)
+	for i := range 3 {
+		if _, err := alice.Post(ctx, conv, fmt.Sprint("unary ", i), 0); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	if n := historyLen(ctx, t, bob, conv); n != 4 {
+		t.Fatalf("history holds %d messages, want 4", n)
+	}
+	if n := streams.Load(); n != 1 {
+		t.Fatalf("%d PostStream attempts, want 1 before falling back", n)
 	}
 }

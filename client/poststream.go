@@ -50,6 +50,12 @@ func (c *Client) post(ctx context.Context, req *chatpb.PostMessageRequest) (*cha
 		msg, err = ps.post(ctx, req, timer.C)
 		return err
 	})
+	if status.Code(err) == codes.Unimplemented {
+		// A node without PostStream (an older version, mid-upgrade): the call never ran, so
+		// the unary call with the same write key is safe; stay with it from now on.
+		c.noPostStream.Store(true)
+		return invoke(ctx, c, req, chatpb.ChatServiceClient.PostMessage)
+	}
 	return msg, err
 }
 
