@@ -140,3 +140,21 @@ func BenchmarkRestore1M(b *testing.B) {
 		}
 	}
 }
+
+// The size estimate must not fall short of the snapshot: a short estimate makes the encoder
+// grow, and so copy, the whole buffer. Long user names and reactions are what the fixed
+// per-message allowance misses.
+func TestSnapshotSizeEstimateCoversLongNames(t *testing.T) {
+	long := "a-user-with-a-rather-long-name-32"[:32]
+	h := boot(t, long, "bob")
+	g := h.group(long, "team", "bob")
+	for i := range 2000 {
+		seq := h.post(long, g, "x")
+		if i%10 == 0 {
+			h.ok("bob", &commandpb.AddReaction{ConversationId: g, Seq: seq, Emoji: "👍"})
+		}
+	}
+	if est, got := h.m.sizeEstimate(), len(h.snapshot()); est < got {
+		t.Fatalf("size estimate %d is short of the snapshot's %d bytes", est, got)
+	}
+}

@@ -59,6 +59,13 @@ func (m *Machine) Snapshot() ([]byte, error) {
 func (m *Machine) sizeEstimate() int {
 	n := 1024 + 64*len(m.st.users) + 64*len(m.st.files)
 	n += len(m.st.events.encoded())
+	// A message's fixed fields take up to about 24 bytes plus its author's name: bound the
+	// name by the longest, since an estimate short by even a little costs a copy of the
+	// whole buffer when it grows.
+	longestName := 0
+	for _, name := range m.st.names {
+		longestName = max(longestName, len(name))
+	}
 	for id, s := range m.st.sessions {
 		n += 32 + len(id)
 		for _, r := range s.results {
@@ -66,9 +73,14 @@ func (m *Machine) sizeEstimate() int {
 		}
 	}
 	for _, c := range m.st.convs {
-		n += 64 + 24*len(c.members) + 24*len(c.msgs)
+		n += 64 + 24*len(c.members) + (24+longestName)*len(c.msgs)
 		for _, ch := range c.texts.chunks {
 			n += len(ch)
+		}
+		for _, rs := range c.reactions {
+			for _, r := range rs {
+				n += 2 + len(r.emoji) + len(r.user)
+			}
 		}
 	}
 	return n
