@@ -20,8 +20,9 @@ const maxPostsInFlight = 64
 // PostStream implements chatpb.ChatServiceServer. The stream was authenticated when it
 // opened; every post is authenticated again with the same token (expiry, logout, a disabled
 // account and the rate limit apply per post, as for PostMessage), validated, and handled
-// concurrently with the others. A post refused for its token ends the stream with that
-// status after the posts in flight are answered, so the client refreshes and reopens.
+// concurrently with the others. After a post is refused for its token, the next request
+// ends the stream with that status (once the posts in flight are answered), so the client
+// refreshes and reopens.
 func (h *handler) PostStream(st chatpb.ChatService_PostStreamServer) error {
 	ctx := st.Context()
 	tok, ok := auth.BearerToken(ctx)
