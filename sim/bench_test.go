@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"os"
+	"runtime/debug"
 	"syscall"
 	"testing"
 )
@@ -16,6 +18,11 @@ func cpuNs() int64 {
 }
 
 func benchRun(b *testing.B, flags Flags, opts Options) {
+	// Measure the engine as chatsim runs it (cmd/chatsim sets the same GC percent); run with
+	// GOGC set to measure another setting.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	}
 	simNs := 0.0
 	cpu0 := cpuNs()
 	for i := 0; i < b.N; i++ {

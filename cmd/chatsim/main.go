@@ -5,13 +5,13 @@ package main
 import (
 	"os"
 	"runtime/debug"
+
+	"github.com/raftchat/raftchat/sim"
 )
 
 func main() {
 	if os.Getenv("GOGC") == "" {
-		// The simulator allocates many short-lived objects and keeps little: trading memory
-		// for fewer collections makes runs about a quarter faster.
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(sim.GCPercent)
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
