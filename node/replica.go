@@ -268,6 +268,10 @@ func sortedIDs(ids []raft.NodeID) []raft.NodeID {
 // Tick advances Raft's logical clock by one tick.
 func (r *Replica) Tick() { r.rn.Tick() }
 
+// TicksUntilAction is how many more Ticks, with nothing else in between, it takes until one
+// does more than count (raft.RawNode.TicksUntilAction). The Replica itself keeps no timers.
+func (r *Replica) TicksUntilAction() int { return r.rn.TicksUntilAction() }
+
 // Step hands a message from a peer to Raft.
 func (r *Replica) Step(m raft.Message) error {
 	if err := r.rn.Step(m); err != nil {

@@ -332,6 +332,22 @@ func (r *raft) becomeLeader() {
 	r.logger.Info("became leader", "term", uint64(r.term), "index", uint64(r.raftLog.lastIndex()))
 }
 
+// ticksUntilAction is how many more ticks it takes until one does more than advance the
+// counters: the one that times a follower's election out, or makes a leader heartbeat, check
+// its quorum or give up a transfer. Keep it in step with tickElection and tickHeartbeat.
+func (r *raft) ticksUntilAction() int {
+	var n int
+	if r.state == StateLeader {
+		n = min(r.heartbeatTimeout-r.heartbeatElapsed, r.electionTimeout-r.electionElapsed)
+		if r.leadTransferee != None {
+			n = min(n, r.electionTimeout-r.transferElapsed)
+		}
+	} else {
+		n = r.randomizedElectionTimeout - r.electionElapsed
+	}
+	return max(n, 1)
+}
+
 func (r *raft) tickElection() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.randomizedElectionTimeout {

@@ -38,6 +38,13 @@ func (rn *RawNode) Tick() {
 	rn.checkInvariants()
 }
 
+// TicksUntilAction returns how many more Ticks it takes, with nothing stepped in between,
+// until one does more than count: every earlier Tick leaves no Ready and changes nothing a
+// message or a caller could observe except the tick counters. A simulator uses it to wake a
+// node only for the ticks that matter and to hand it the quiet ones in a batch before the
+// next thing it does. The answer is at least 1; it changes when a message is stepped.
+func (rn *RawNode) TicksUntilAction() int { return rn.raft.ticksUntilAction() }
+
 // Campaign starts an election now (a pre-election first when PreVote is on). A leader
 // ignores it.
 func (rn *RawNode) Campaign() error {

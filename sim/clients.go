@@ -196,6 +196,7 @@ func (w *World) attempt(c *client) int {
 		})
 		return untouched
 	}
+	w.catchUp(n)
 	w.submit(c, f, n)
 	w.process(n)
 	return n.idx

@@ -124,39 +124,74 @@ func (w *World) start(c *client, op ClientOp) bool {
 	return true
 }
 
-// convsOf lists the conversations c believes it is in: its groups and its direct
-// conversations with signed-up users, skipping full ones.
+// The pickers below choose the k-th of the candidates that pass a test, counting them first
+// and walking again to the chosen one instead of collecting them: they run for every client
+// op, and the slices they used to build were a measurable share of the simulator's garbage.
+
+// pickConv picks one of the conversations c believes it is in: its groups and its direct
+// conversations with signed-up users, skipping full ones ("" if there is none).
 func (w *World) pickConv(c *client, pick int) string {
-	var convs []string
+	groupOK := func(g *groupInfo) bool { return g.members[c.idx] && w.rec.OpsIn(g.conv) < maxOpsPerConv }
+	directOK := func(u int) bool {
+		if u == c.idx {
+			return false
+		}
+		n := w.rec.OpsIn(w.dir.direct[c.idx][u])
+		return n > 0 && n < maxOpsPerConv
+	}
+	groups, directs := 0, 0
 	for _, g := range w.dir.groups {
-		if g.members[c.idx] && w.rec.OpsIn(g.conv) < maxOpsPerConv {
-			convs = append(convs, g.conv)
+		if groupOK(g) {
+			groups++
 		}
 	}
 	for _, u := range w.dir.users {
-		if u != c.idx {
-			if conv := w.dir.direct[c.idx][u]; w.rec.OpsIn(conv) > 0 && w.rec.OpsIn(conv) < maxOpsPerConv {
-				convs = append(convs, conv)
-			}
+		if directOK(u) {
+			directs++
 		}
 	}
-	if len(convs) == 0 {
+	if groups+directs == 0 {
 		return ""
 	}
-	return convs[pick%len(convs)]
+	k := pick % (groups + directs)
+	if k < groups {
+		return nthOf(w.dir.groups, groupOK, k).conv
+	}
+	return w.dir.direct[c.idx][nthOf(w.dir.users, directOK, k-groups)]
+}
+
+// countOf returns how many elements of xs pass ok.
+func countOf[T any](xs []T, ok func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if ok(x) {
+			n++
+		}
+	}
+	return n
+}
+
+// nthOf returns the k-th (0-based) element of xs that passes ok; k must be below
+// countOf(xs, ok).
+func nthOf[T any](xs []T, ok func(T) bool, k int) T {
+	for _, x := range xs {
+		if ok(x) {
+			if k == 0 {
+				return x
+			}
+			k--
+		}
+	}
+	panic("sim: nthOf past the last match")
 }
 
 func (w *World) pickGroup(c *client, pick int, ok func(*groupInfo) bool) *groupInfo {
-	var gs []*groupInfo
-	for _, g := range w.dir.groups {
-		if g.members[c.idx] && ok(g) {
-			gs = append(gs, g)
-		}
-	}
-	if len(gs) == 0 {
+	mine := func(g *groupInfo) bool { return g.members[c.idx] && ok(g) }
+	n := countOf(w.dir.groups, mine)
+	if n == 0 {
 		return nil
 	}
-	return gs[pick%len(gs)]
+	return nthOf(w.dir.groups, mine, pick%n)
 }
 
 func (w *World) pickAddMember(c *client, pick int) (*groupInfo, int) {
@@ -164,29 +199,21 @@ func (w *World) pickAddMember(c *client, pick int) (*groupInfo, int) {
 	if g == nil {
 		return nil, -1
 	}
-	var cands []int
-	for _, u := range w.dir.users {
-		if !g.members[u] {
-			cands = append(cands, u)
-		}
-	}
-	if len(cands) == 0 {
+	outside := func(u int) bool { return !g.members[u] }
+	n := countOf(w.dir.users, outside)
+	if n == 0 {
 		return nil, -1
 	}
-	return g, cands[(pick/7)%len(cands)]
+	return g, nthOf(w.dir.users, outside, (pick/7)%n)
 }
 
 func (w *World) pickPeer(c *client, pick int) int {
-	var peers []int
-	for _, u := range w.dir.users {
-		if u != c.idx {
-			peers = append(peers, u)
-		}
-	}
-	if len(peers) == 0 {
+	other := func(u int) bool { return u != c.idx }
+	n := countOf(w.dir.users, other)
+	if n == 0 {
 		return -1
 	}
-	return peers[pick%len(peers)]
+	return nthOf(w.dir.users, other, pick%n)
 }
 
 // pickMessage picks an acknowledged message in a conversation c believes it is in.
@@ -195,16 +222,12 @@ func (w *World) pickMessage(c *client, pick int) (knownMsg, bool) {
 	if conv == "" {
 		return knownMsg{}, false
 	}
-	var seqs []knownMsg
-	for _, m := range w.dir.msgs {
-		if m.conv == conv {
-			seqs = append(seqs, m)
-		}
-	}
-	if len(seqs) == 0 {
+	in := func(m knownMsg) bool { return m.conv == conv }
+	n := countOf(w.dir.msgs, in)
+	if n == 0 {
 		return knownMsg{}, false
 	}
-	return seqs[(pick/5)%len(seqs)], true
+	return nthOf(w.dir.msgs, in, (pick/5)%n), true
 }
 
 // learn updates the shared directory from an acknowledged result.

@@ -73,6 +73,10 @@ type simNode struct {
 	rate       float64
 	offsetNs   int64
 	stallUntil int64
+	// nextTick is when the clock ticks next; wakeAt is the pending wake event's time (-1:
+	// none). See catchUp.
+	nextTick int64
+	wakeAt   int64
 	// Last observed Raft position, for timelines and leader-change counting.
 	lastRole raft.StateType
 	lastTerm raft.Term

@@ -72,6 +72,7 @@ func (w *World) onWriteDone(e *event) int {
 	if n.paused {
 		return untouched
 	}
+	w.catchUp(n)
 	w.process(n)
 	return n.idx
 }
