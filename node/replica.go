@@ -43,6 +43,8 @@ type Config struct {
 	BatchProposals bool
 	// CoalesceMessages sets raft.Config.CoalesceMessages.
 	CoalesceMessages bool
+	// IdleHeartbeats sets raft.Config.IdleHeartbeats.
+	IdleHeartbeats bool
 	// StateMachine configures the chat state machine (every replica must use the same).
 	StateMachine statemachine.Config
 	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
@@ -221,6 +223,7 @@ func (r *Replica) raftConfig() raft.Config {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		CoalesceMessages:          r.cfg.CoalesceMessages,
+		IdleHeartbeats:            r.cfg.IdleHeartbeats,
 		Seed:                      r.cfg.Seed,
 		Logger:                    r.cfg.Logger,
 		Knobs:                     r.cfg.RaftKnobs,

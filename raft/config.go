@@ -60,6 +60,12 @@ type Config struct {
 	// acknowledgement followed by a higher one. Under load that halves the messages a leader
 	// and its followers exchange; what each peer learns is the same.
 	CoalesceMessages bool
+	// IdleHeartbeats leaves a follower out of a periodic heartbeat when it was sent an append
+	// since the previous one: the append already reset its election timer and carried the
+	// commit index, and its answer marks the follower active for CheckQuorum. Heartbeats are
+	// then what the Raft paper (§5.2) describes, the empty AppendEntries of idle periods. A
+	// heartbeat that confirms a pending ReadIndex still goes to every follower.
+	IdleHeartbeats bool
 	// PreVote runs a pre-election round before bumping the term (thesis §9.6).
 	PreVote bool
 	// Seed seeds the election-timeout randomness. It is mixed with ID, so nodes sharing a

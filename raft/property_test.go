@@ -47,6 +47,8 @@ func scheduleOptions(ch rafttest.Chooser, knobs *raft.TestingKnobs) (rafttest.Op
 	opts.BackgroundWrites = opts.Seed%2 == 1
 	// Likewise half coalesce redundant messages (as chatd does), across both write modes.
 	opts.CoalesceMessages = opts.Seed%4 >= 2
+	// And half send heartbeats only to followers not sent an append since the last round.
+	opts.IdleHeartbeats = opts.Seed%8 >= 4
 	return opts, 3 + ch.IntN("nodes", 3)
 }
 

@@ -72,6 +72,7 @@ type raft struct {
 
 	maxMsgSize         uint64
 	coalesce           bool // Config.CoalesceMessages
+	idleHeartbeats     bool // Config.IdleHeartbeats
 	maxInflight        int
 	maxUncommittedSize uint64
 	checkQuorum        bool
@@ -119,6 +120,7 @@ func newRaft(c *Config) (*raft, error) {
 		heartbeatTimeout:   c.HeartbeatIntervalTicks,
 		maxMsgSize:         c.MaxMessageBytes,
 		coalesce:           c.CoalesceMessages,
+		idleHeartbeats:     c.IdleHeartbeats,
 		maxInflight:        c.MaxInflightMessages,
 		maxUncommittedSize: c.MaxUncommittedBytes,
 		checkQuorum:        c.CheckQuorum,

@@ -10,7 +10,7 @@ import (
 func stepLeader(r *raft, m Message) error {
 	switch m.Type {
 	case MsgBeat:
-		r.bcastHeartbeatWithCtx(r.readOnly.lastPendingCtx())
+		r.heartbeat()
 		return nil
 	case MsgProp:
 		return r.handlePropose(m)
@@ -73,19 +73,39 @@ func (r *raft) bcastAppend() {
 	}
 }
 
-func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
+// heartbeat is the periodic heartbeat round. It carries the context of the latest pending
+// ReadIndex, so a lost confirmation is retried.
+func (r *raft) heartbeat() {
+	ctx := r.readOnly.lastPendingCtx()
 	for _, id := range r.voters {
 		if id == r.id {
 			continue
 		}
-		// A follower may not have the leader's commit index yet; never tell it to commit
-		// beyond what it is known to hold.
-		commit := min(Index(r.prs[id].Match), r.raftLog.committed)
-		if r.knobs.HeartbeatCommitUncapped {
-			commit = r.raftLog.committed // planted bug
+		pr := r.prs[id]
+		skip := r.idleHeartbeats && ctx == nil && pr.AppendedSinceBeat // Config.IdleHeartbeats
+		pr.AppendedSinceBeat = false
+		if !skip {
+			r.sendHeartbeat(id, ctx)
 		}
-		r.send(Message{To: id, Type: MsgHeartbeat, Commit: commit, Context: ctx})
 	}
+}
+
+func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
+	for _, id := range r.voters {
+		if id != r.id {
+			r.sendHeartbeat(id, ctx)
+		}
+	}
+}
+
+func (r *raft) sendHeartbeat(to NodeID, ctx []byte) {
+	// A follower may not have the leader's commit index yet; never tell it to commit beyond
+	// what it is known to hold.
+	commit := min(Index(r.prs[to].Match), r.raftLog.committed)
+	if r.knobs.HeartbeatCommitUncapped {
+		commit = r.raftLog.committed // planted bug
+	}
+	r.send(Message{To: to, Type: MsgHeartbeat, Commit: commit, Context: ctx})
 }
 
 func (r *raft) sendAppend(to NodeID) { r.maybeSendAppend(to, true) }
@@ -111,6 +131,7 @@ func (r *raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
 		pr.SentEntries(uint64(ents[len(ents)-1].Index))
 	}
 	r.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.raftLog.committed})
+	pr.AppendedSinceBeat = true
 	return true
 }
 
@@ -126,6 +147,7 @@ func (r *raft) sendSnapshot(to NodeID, pr *tracker.Progress) bool {
 	}
 	pr.BecomeSnapshot(uint64(snap.Metadata.Index))
 	r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
+	pr.AppendedSinceBeat = true
 	return true
 }
 

@@ -160,6 +160,7 @@ func (n *Node) newReplica() error {
 		Seed: seed, Log: loopLog{n.store, n}, Writer: writer, Blobs: n.blobs,
 		BatchProposals:        true,
 		CoalesceMessages:      true,
+		IdleHeartbeats:        true,
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,

@@ -31,6 +31,7 @@ func (w *World) boot(n *simNode) error {
 		DecodeCommand:         w.decoded.decode,
 		BatchProposals:        w.sched.Batching,
 		CoalesceMessages:      w.sched.Batching,
+		IdleHeartbeats:        w.sched.IdleHeartbeats,
 		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
 		CompactionTailEntries: uint64(w.sched.SnapshotEvery / 4),
 		RaftKnobs:             w.raftKnobs,

@@ -84,6 +84,10 @@ type Schedule struct {
 	// batch and coalesce redundant Raft messages (node.Config.BatchProposals and
 	// CoalesceMessages), as chatd does; schedules saved before it existed replay without.
 	Batching bool `json:"batching,omitempty"`
+	// IdleHeartbeats makes leaders heartbeat only the followers they sent no append since
+	// the last round (raft.Config.IdleHeartbeats), as chatd does; schedules saved before it
+	// existed replay without.
+	IdleHeartbeats bool `json:"idle_heartbeats,omitempty"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -167,6 +171,7 @@ func Generate(p GenParams) Schedule {
 		SnapshotEvery:    k.snapshotEvery,
 		BackgroundWrites: true,
 		Batching:         true,
+		IdleHeartbeats:   true,
 		Flags:            p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)

@@ -44,6 +44,8 @@ type Options struct {
 	BackgroundWrites bool
 	// CoalesceMessages sets raft.Config.CoalesceMessages on every node.
 	CoalesceMessages bool
+	// IdleHeartbeats sets raft.Config.IdleHeartbeats on every node.
+	IdleHeartbeats bool
 }
 
 func (o Options) withDefaults() Options {

@@ -48,6 +48,9 @@ type Progress struct {
 	// ProbeSent is set in StateProbe once a MsgApp with entries went out; cleared by any
 	// answer or heartbeat response.
 	ProbeSent bool
+	// AppendedSinceBeat says an append or snapshot went to the follower since the leader's
+	// last periodic heartbeat (raft Config.IdleHeartbeats).
+	AppendedSinceBeat bool
 	// SnapshotPeriods counts the election timeouts spent in StateSnapshot; the leader gives
 	// up waiting for a snapshot report after a few.
 	SnapshotPeriods int
