@@ -198,13 +198,18 @@ func (rn *RawNode) Ready() Ready {
 	rd := Ready{
 		Entries:          u.slice(u.inProgress, u.end()),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
-		Messages:         r.msgs,
 		ReadStates:       r.readStates,
 	}
 	if len(rd.Entries) == 0 {
 		rd.Entries = nil
 	}
-	r.msgs, r.readStates = nil, nil
+	if n := len(r.msgs); n > 0 {
+		// Hand out the queued messages with their capacity capped, and queue later ones in
+		// the slab after them: neither Raft nor the driver can then write over the other's.
+		rd.Messages = r.msgs[:n:n]
+		r.msgs = r.msgs[n:n]
+	}
+	r.readStates = nil
 	if ss := r.softState(); ss != rn.prevSoft {
 		changed := ss // declared here so the heap copy is made only on change
 		rd.SoftState = &changed
