@@ -135,18 +135,19 @@ func (r *Replica) waitWrites() error {
 // queued before it).
 func (r *Replica) completeWrites(n uint64) {
 	var durable raft.Entry
-	for r.writesDone < n && len(r.writes) > 0 {
-		last := r.writes[0]
-		r.writes[0] = raft.Entry{}
-		r.writes = r.writes[1:]
-		r.writesDone++
-		if last.Index != 0 {
+	k := 0
+	for r.writesDone < n && k < len(r.writes) {
+		if last := r.writes[k]; last.Index != 0 {
 			durable = last
 		}
+		k++
+		r.writesDone++
 	}
-	if len(r.writes) == 0 {
-		r.writes = nil
-	}
+	// Shift the rest down rather than reslicing forward, so the queue keeps its array (a
+	// leader queues a save per Ready); it is short, a few saves in flight at most.
+	rest := copy(r.writes, r.writes[k:])
+	clear(r.writes[rest:])
+	r.writes = r.writes[:rest]
 	if durable.Index != 0 {
 		r.rn.Persisted(durable.Index, durable.Term)
 	}

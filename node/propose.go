@@ -144,17 +144,21 @@ func (r *Replica) serveReads() {
 	if len(r.reads) == 0 {
 		return
 	}
-	var ready []*pendingRead
+	// The scratch slice is taken out while callbacks run, in case one reaches back here.
+	ready := r.readyScratch[:0]
+	r.readyScratch = nil
 	for _, p := range r.reads {
 		if p.known && p.index <= r.applied {
 			ready = append(ready, p)
 		}
 	}
-	sortReads(ready)
+	sortReads(ready) // map order is random: serve in request order
 	for _, p := range ready {
 		delete(r.reads, p.id)
 		p.done(nil)
 	}
+	clear(ready)
+	r.readyScratch = ready[:0]
 }
 
 func sortReads(ps []*pendingRead) {

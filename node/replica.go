@@ -144,6 +144,7 @@ type Replica struct {
 	batchScratch [][]byte
 	reads        map[uint64]*pendingRead
 	nextReadID   uint64
+	readyScratch []*pendingRead // reused by serveReads
 	// later holds completions decided outside Process (failed proposals) so that callbacks
 	// always run from Process, never re-entrantly from Propose.
 	later []func()

@@ -46,6 +46,8 @@ type raft struct {
 	votes  map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
+	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
+	propScratch []Entry
 
 	// msgs are the messages queued for the next Ready. They live in a slab shared by many
 	// Readys: msgs starts where the previous Ready's Messages ended and its capacity runs to

@@ -15,8 +15,10 @@ type RawNode struct {
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
 	voteChanged bool
 	outstanding bool // a Ready was handed out and not yet Advanced
-	// propScratch lets Propose build its one-entry slice without allocating.
-	propScratch [1]Entry
+	// propScratch lets Propose build its one-entry slice without allocating, batchScratch
+	// ProposeBatch its slice (the log copies proposed entries, so neither is kept).
+	propScratch  [1]Entry
+	batchScratch []Entry
 }
 
 // NewRawNode returns a node recovered from cfg.Storage (its HardState, snapshot and entries),
@@ -68,11 +70,13 @@ func (rn *RawNode) ProposeBatch(data [][]byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	ents := make([]Entry, len(data))
-	for i, d := range data {
-		ents[i].Data = d
+	ents := rn.batchScratch[:0]
+	for _, d := range data {
+		ents = append(ents, Entry{Data: d})
 	}
 	err := rn.raft.Step(Message{From: rn.raft.id, Type: MsgProp, Entries: ents})
+	clear(ents) // do not keep the data alive
+	rn.batchScratch = ents[:0]
 	rn.checkInvariants()
 	return err
 }
