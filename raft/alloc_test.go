@@ -59,3 +59,41 @@ func TestFollowerAnswerAllocs(t *testing.T) {
 		t.Fatalf("%.2f allocations per heartbeat answer, want < 0.1", allocs)
 	}
 }
+
+// TestReadIndexAcksDistinct checks the read bookkeeping: a voter acknowledging twice counts
+// once, and confirming a later request answers the earlier ones too, in order.
+func TestReadIndexAcksDistinct(t *testing.T) {
+	nw := electLeader(t, 5, nil)
+	ld := nw.nodes[1]
+	ld.rn.ReadIndex([]byte("r1"))
+	ld.rn.ReadIndex([]byte("r2"))
+	hb := msgsOf(drain(t, ld.rn, ld.st).msgs, MsgHeartbeat)
+	if len(hb) != 8 {
+		t.Fatalf("%d heartbeats, want 8", len(hb))
+	}
+	first, last := hb[0].Context, hb[len(hb)-1].Context
+	term := ld.rn.raft.term
+	ack := func(from NodeID, ctx []byte) []ReadState {
+		stepOK(t, ld.rn, Message{From: from, To: 1, Type: MsgHeartbeatResp, Term: term, Context: ctx})
+		return drain(t, ld.rn, ld.st).reads
+	}
+	if rs := ack(2, last); len(rs) != 0 {
+		t.Fatalf("answered after one acknowledgement: %+v", rs)
+	}
+	if rs := ack(2, last); len(rs) != 0 {
+		t.Fatalf("a repeated acknowledgement counted twice: %+v", rs)
+	}
+	if rs := ack(3, first); len(rs) != 0 {
+		t.Fatalf("acknowledgements of different requests were added up: %+v", rs)
+	}
+	rs := ack(3, last)
+	if len(rs) != 2 || string(rs[0].RequestCtx) != "r1" || string(rs[1].RequestCtx) != "r2" {
+		t.Fatalf("read states %+v, want r1 then r2", rs)
+	}
+	if n := len(ld.rn.raft.readOnly.queue); n != 0 {
+		t.Fatalf("%d requests still pending", n)
+	}
+	if rs := ack(4, first); len(rs) != 0 {
+		t.Fatalf("an acknowledgement of an answered request answered again: %+v", rs)
+	}
+}

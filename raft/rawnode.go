@@ -179,6 +179,10 @@ func (rn *RawNode) HasReady() bool {
 		return false
 	}
 	r := rn.raft
+	// Cheapest and most often true first: most Readys carry messages.
+	if len(r.msgs) > 0 || len(r.readStates) > 0 {
+		return true
+	}
 	if r.softState() != rn.prevSoft {
 		return true
 	}
@@ -186,8 +190,7 @@ func (rn *RawNode) HasReady() bool {
 		return true
 	}
 	u := &r.raftLog.unstable
-	return u.snapshot != nil || u.inProgress < u.end() ||
-		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts()
+	return u.snapshot != nil || u.inProgress < u.end() || r.raftLog.hasNextCommittedEnts()
 }
 
 // Ready returns the pending work; the driver must carry it out as described in the package
