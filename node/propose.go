@@ -120,10 +120,10 @@ func (r *Replica) ReadIndex(done func(error)) (cancel func()) {
 	}
 	r.nextReadID++
 	id := r.nextReadID
-	r.reads[id] = &pendingRead{id: id, done: done}
-	var ctx [8]byte
-	binary.BigEndian.PutUint64(ctx[:], id)
-	r.rn.ReadIndex(ctx[:])
+	p := &pendingRead{id: id, done: done}
+	binary.BigEndian.PutUint64(p.ctx[:], id)
+	r.reads[id] = p
+	r.rn.ReadIndex(p.ctx[:])
 	return func() { delete(r.reads, id) }
 }
 

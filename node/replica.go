@@ -107,7 +107,10 @@ type pendingProp struct {
 }
 
 type pendingRead struct {
-	id    uint64
+	id uint64
+	// ctx is id encoded, the request context handed to Raft (part of this allocation
+	// rather than one of its own; never modified, as Raft keeps it).
+	ctx   [8]byte
 	index raft.Index // valid once known
 	known bool
 	done  func(error)
