@@ -104,6 +104,10 @@ type propKey struct {
 type pendingProp struct {
 	done      func(*commandpb.Result, error)
 	withdrawn bool // cancelled while queued for a batch: not proposed
+	// next is the following proposal of the same request (a retry proposed before the first
+	// attempt completed), in proposal order. A list through the proposals themselves costs
+	// no allocation per proposal; lists are one or two long.
+	next *pendingProp
 }
 
 type pendingRead struct {
@@ -140,7 +144,8 @@ type Replica struct {
 	writes     []raft.Entry
 	writesDone uint64
 
-	props map[propKey][]*pendingProp
+	// props holds, per request, the first of the proposals waiting for it (see pendingProp).
+	props map[propKey]*pendingProp
 	// queued are the commands waiting for the next batch (Config.BatchProposals);
 	// batchScratch is reused to hand their data to Raft.
 	queued       []queuedProp
@@ -170,7 +175,7 @@ func New(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, storage: raft.NewMemoryStorage(), sm: sm,
 		conf:  raft.ConfState{Voters: sortedIDs(cfg.Voters)},
-		props: map[propKey][]*pendingProp{}, reads: map[uint64]*pendingRead{},
+		props: map[propKey]*pendingProp{}, reads: map[uint64]*pendingRead{},
 	}
 	if err := r.recover(); err != nil {
 		return nil, fmt.Errorf("node %d: recover: %w", cfg.ID, err)
