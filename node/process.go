@@ -28,25 +28,27 @@ func (r *Replica) Process() error {
 	r.runLater()
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
-		early := r.canSendBeforePersist(rd)
+		// The helpers below take rd by pointer: a Ready is 200 bytes, and this loop
+		// runs after every simulated event.
+		early := r.canSendBeforePersist(&rd)
 		if early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
 		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty()
 		if background {
-			r.persistInBackground(rd)
+			r.persistInBackground(&rd)
 		} else {
 			if err := r.waitWrites(); err != nil {
 				return err
 			}
-			if err := r.persist(rd); err != nil {
+			if err := r.persist(&rd); err != nil {
 				return err
 			}
 		}
 		if !early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
-		if err := r.apply(rd); err != nil {
+		if err := r.apply(&rd); err != nil {
 			return err
 		}
 		r.noteReadStates(rd.ReadStates)
@@ -73,7 +75,7 @@ func (r *Replica) WritesInBackground() bool {
 
 // persistInBackground hands rd's entries and hard state to the writer. Raft's in-memory
 // storage takes the entries at once, so they can be sent to followers.
-func (r *Replica) persistInBackground(rd raft.Ready) {
+func (r *Replica) persistInBackground(rd *raft.Ready) {
 	if rd.SoftState != nil {
 		r.soft = *rd.SoftState
 	}
@@ -135,18 +137,19 @@ func (r *Replica) waitWrites() error {
 // queued before it).
 func (r *Replica) completeWrites(n uint64) {
 	var durable raft.Entry
-	for r.writesDone < n && len(r.writes) > 0 {
-		last := r.writes[0]
-		r.writes[0] = raft.Entry{}
-		r.writes = r.writes[1:]
-		r.writesDone++
-		if last.Index != 0 {
+	k := 0
+	for r.writesDone < n && k < len(r.writes) {
+		if last := r.writes[k]; last.Index != 0 {
 			durable = last
 		}
+		k++
+		r.writesDone++
 	}
-	if len(r.writes) == 0 {
-		r.writes = nil
-	}
+	// Shift the rest down rather than reslicing forward, so the queue keeps its array (a
+	// leader queues a save per Ready); it is short, a few saves in flight at most.
+	rest := copy(r.writes, r.writes[k:])
+	clear(r.writes[rest:])
+	r.writes = r.writes[:rest]
 	if durable.Index != 0 {
 		r.rn.Persisted(durable.Index, durable.Term)
 	}
@@ -159,7 +162,7 @@ func (r *Replica) completeWrites(n uint64) {
 // nothing about its own disk: raft counts the leader's copy of an entry towards commitment
 // only at Advance, after the write. A Ready that changes the term or the vote, or in which
 // this node stops leading, may carry promises that need the write first, so it waits.
-func (r *Replica) canSendBeforePersist(rd raft.Ready) bool {
+func (r *Replica) canSendBeforePersist(rd *raft.Ready) bool {
 	role := r.soft.RaftState
 	if rd.SoftState != nil {
 		role = rd.RaftState
@@ -187,7 +190,7 @@ func (r *Replica) runLater() {
 	}
 }
 
-func (r *Replica) persist(rd raft.Ready) error {
+func (r *Replica) persist(rd *raft.Ready) error {
 	if rd.SoftState != nil {
 		r.soft = *rd.SoftState
 	}
@@ -216,7 +219,7 @@ func (r *Replica) persist(rd raft.Ready) error {
 	return nil
 }
 
-func (r *Replica) apply(rd raft.Ready) error {
+func (r *Replica) apply(rd *raft.Ready) error {
 	if !rd.Snapshot.IsEmpty() {
 		if err := r.sm.Restore(rd.Snapshot.Data); err != nil {
 			return fmt.Errorf("node %d: restore snapshot %d: %w", r.cfg.ID, rd.Snapshot.Metadata.Index, err)

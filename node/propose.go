@@ -30,7 +30,7 @@ func (r *Replica) Propose(cmd *commandpb.Command, done func(*commandpb.Result, e
 	p := &pendingProp{done: done}
 	if r.cfg.BatchProposals {
 		r.queued = append(r.queued, queuedProp{data: data, key: key, p: p})
-		r.props[key] = append(r.props[key], p)
+		r.addProp(key, p)
 		return func() {
 			p.withdrawn = true
 			r.dropProp(key, p)
@@ -41,7 +41,7 @@ func (r *Replica) Propose(cmd *commandpb.Command, done func(*commandpb.Result, e
 		r.later = append(r.later, func() { done(nil, err) })
 		return func() {}
 	}
-	r.props[key] = append(r.props[key], p)
+	r.addProp(key, p)
 	return func() { r.dropProp(key, p) }
 }
 
@@ -65,9 +65,10 @@ func (r *Replica) FlushProposals() {
 			data = append(data, q.data)
 		}
 	}
-	err := r.rn.ProposeBatch(data)
-	if err != nil {
-		err = fmt.Errorf("node %d: propose: %w", r.cfg.ID, err)
+	if perr := r.rn.ProposeBatch(data); perr != nil {
+		// err is declared here, not above, so that only a failure pays for the heap copy the
+		// callbacks capture.
+		err := fmt.Errorf("node %d: propose: %w", r.cfg.ID, perr)
 		for _, q := range r.queued {
 			if !q.p.withdrawn {
 				r.dropProp(q.key, q.p)
@@ -82,30 +83,53 @@ func (r *Replica) FlushProposals() {
 	r.queued = r.queued[:0]
 }
 
-func (r *Replica) dropProp(key propKey, p *pendingProp) {
-	list := r.props[key]
-	for i, q := range list {
-		if q == p {
-			list = append(list[:i:i], list[i+1:]...)
-			break
-		}
+// addProp appends p to the proposals waiting for key.
+func (r *Replica) addProp(key propKey, p *pendingProp) {
+	head := r.props[key]
+	if head == nil {
+		r.props[key] = p
+		return
 	}
-	if len(list) == 0 {
-		delete(r.props, key)
-	} else {
-		r.props[key] = list
+	for head.next != nil {
+		head = head.next
+	}
+	head.next = p
+}
+
+// dropProp removes p from the proposals waiting for key, if it is there.
+func (r *Replica) dropProp(key propKey, p *pendingProp) {
+	head := r.props[key]
+	if head == p {
+		if p.next == nil {
+			delete(r.props, key)
+		} else {
+			r.props[key] = p.next
+		}
+		p.next = nil
+		return
+	}
+	for q := head; q != nil; q = q.next {
+		if q.next == p {
+			q.next = p.next
+			p.next = nil
+			return
+		}
 	}
 }
 
 // completeProps runs the callbacks waiting for key.
 func (r *Replica) completeProps(key propKey, res *commandpb.Result) {
-	list := r.props[key]
-	if len(list) == 0 {
+	p := r.props[key]
+	if p == nil {
 		return
 	}
 	delete(r.props, key)
-	for _, p := range list {
+	for p != nil {
+		// Unlink first: the callback may cancel p or propose the same request again.
+		next := p.next
+		p.next = nil
 		p.done(res, nil)
+		p = next
 	}
 }
 
@@ -120,10 +144,10 @@ func (r *Replica) ReadIndex(done func(error)) (cancel func()) {
 	}
 	r.nextReadID++
 	id := r.nextReadID
-	r.reads[id] = &pendingRead{id: id, done: done}
-	var ctx [8]byte
-	binary.BigEndian.PutUint64(ctx[:], id)
-	r.rn.ReadIndex(ctx[:])
+	p := &pendingRead{id: id, done: done}
+	binary.BigEndian.PutUint64(p.ctx[:], id)
+	r.reads[id] = p
+	r.rn.ReadIndex(p.ctx[:])
 	return func() { delete(r.reads, id) }
 }
 
@@ -144,17 +168,21 @@ func (r *Replica) serveReads() {
 	if len(r.reads) == 0 {
 		return
 	}
-	var ready []*pendingRead
+	// The scratch slice is taken out while callbacks run, in case one reaches back here.
+	ready := r.readyScratch[:0]
+	r.readyScratch = nil
 	for _, p := range r.reads {
 		if p.known && p.index <= r.applied {
 			ready = append(ready, p)
 		}
 	}
-	sortReads(ready)
+	sortReads(ready) // map order is random: serve in request order
 	for _, p := range ready {
 		delete(r.reads, p.id)
 		p.done(nil)
 	}
+	clear(ready)
+	r.readyScratch = ready[:0]
 }
 
 func sortReads(ps []*pendingRead) {

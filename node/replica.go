@@ -106,10 +106,17 @@ type propKey struct {
 type pendingProp struct {
 	done      func(*commandpb.Result, error)
 	withdrawn bool // cancelled while queued for a batch: not proposed
+	// next is the following proposal of the same request (a retry proposed before the first
+	// attempt completed), in proposal order. A list through the proposals themselves costs
+	// no allocation per proposal; lists are one or two long.
+	next *pendingProp
 }
 
 type pendingRead struct {
-	id    uint64
+	id uint64
+	// ctx is id encoded, the request context handed to Raft (part of this allocation
+	// rather than one of its own; never modified, as Raft keeps it).
+	ctx   [8]byte
 	index raft.Index // valid once known
 	known bool
 	done  func(error)
@@ -139,13 +146,15 @@ type Replica struct {
 	writes     []raft.Entry
 	writesDone uint64
 
-	props map[propKey][]*pendingProp
+	// props holds, per request, the first of the proposals waiting for it (see pendingProp).
+	props map[propKey]*pendingProp
 	// queued are the commands waiting for the next batch (Config.BatchProposals);
 	// batchScratch is reused to hand their data to Raft.
 	queued       []queuedProp
 	batchScratch [][]byte
 	reads        map[uint64]*pendingRead
 	nextReadID   uint64
+	readyScratch []*pendingRead // reused by serveReads
 	// later holds completions decided outside Process (failed proposals) so that callbacks
 	// always run from Process, never re-entrantly from Propose.
 	later []func()
@@ -168,7 +177,7 @@ func New(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, storage: raft.NewMemoryStorage(), sm: sm,
 		conf:  raft.ConfState{Voters: sortedIDs(cfg.Voters)},
-		props: map[propKey][]*pendingProp{}, reads: map[uint64]*pendingRead{},
+		props: map[propKey]*pendingProp{}, reads: map[uint64]*pendingRead{},
 	}
 	if err := r.recover(); err != nil {
 		return nil, fmt.Errorf("node %d: recover: %w", cfg.ID, err)

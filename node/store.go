@@ -118,13 +118,15 @@ func AppendEntries(stored, ents []raft.Entry, snapIndex raft.Index) ([]raft.Entr
 	return append(stored, ents...), nil
 }
 
-// TrimPrefix drops the entries at or before index, returning a fresh slice.
+// TrimPrefix drops the entries at or before index, returning a fresh slice. Its capacity is
+// the old length: snapshots come at a steady pace, so the log grows back to about that
+// length before the next trim, and AppendEntries then fills it without regrowing.
 func TrimPrefix(ents []raft.Entry, index raft.Index) []raft.Entry {
 	i := 0
 	for i < len(ents) && ents[i].Index <= index {
 		i++
 	}
-	return append([]raft.Entry(nil), ents[i:]...)
+	return append(make([]raft.Entry, 0, len(ents)), ents[i:]...)
 }
 
 func cloneSnapshot(s raft.Snapshot) raft.Snapshot {

@@ -46,12 +46,13 @@ type raft struct {
 	votes  map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
+	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
+	propScratch []Entry
 
-	msgs []Message
-	// msgSlab is where the next Ready's msgs are carved from: one allocation serves many
-	// Readys. A carved slice's capacity ends where the next one begins, so appends past it
-	// reallocate and handed-out messages are never written again.
-	msgSlab    []Message
+	// msgs are the messages queued for the next Ready. They live in a slab shared by many
+	// Readys: msgs starts where the previous Ready's Messages ended and its capacity runs to
+	// the slab's end, so each Ready takes exactly the slots it uses (see send and Ready).
+	msgs       []Message
 	readStates []ReadState
 	readOnly   readOnly
 	// pendingReadIndex holds ReadIndex requests that arrived before this term's no-op
@@ -174,7 +175,8 @@ func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState:
 
 func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
 
-// msgSlabLen is how many messages one msgSlab allocation holds.
+// msgSlabLen is how many messages one slab allocation holds: 64 messages of 128 bytes fill
+// an 8 KiB size class exactly (TestMessageSize keeps Message at 128 bytes).
 const msgSlabLen = 64
 
 // send queues m. Vote traffic carries its term explicitly; proposals and forwarded read
@@ -199,20 +201,24 @@ func (r *raft) send(m Message) {
 	if r.coalesce && r.supersede(m) {
 		return
 	}
-	if r.msgs == nil {
-		// A leader's or candidate's Ready usually carries one message per peer: size for
-		// that to avoid regrowing. A follower's usually carries one (its answer).
-		n := 1
-		if r.state != StateFollower {
-			n = len(r.voters)
-		}
-		if len(r.msgSlab) < n {
-			r.msgSlab = make([]Message, max(msgSlabLen, n))
-		}
-		r.msgs = r.msgSlab[:0:n]
-		r.msgSlab = r.msgSlab[n:]
+	if len(r.msgs) == cap(r.msgs) {
+		r.growMsgs()
 	}
 	r.msgs = append(r.msgs, m)
+}
+
+// growMsgs moves the queued messages to the start of a new slab. Messages are small and
+// allocated by the million (a follower's Ready usually carries one), so they are carved from
+// slabs rather than allocated per Ready; a slab stays alive while any of its messages is
+// referenced, which the consumers keep short (until delivery).
+func (r *raft) growMsgs() {
+	n := len(r.msgs)
+	slab := make([]Message, n, max(msgSlabLen, 2*n))
+	copy(slab, r.msgs)
+	// The old slots were never handed out: clear them so they do not keep entries alive
+	// for as long as the old slab lives.
+	clear(r.msgs)
+	r.msgs = slab
 }
 
 // supersede puts m in place of the last queued message to the same peer when m makes it

@@ -15,8 +15,10 @@ type RawNode struct {
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
 	voteChanged bool
 	outstanding bool // a Ready was handed out and not yet Advanced
-	// propScratch lets Propose build its one-entry slice without allocating.
-	propScratch [1]Entry
+	// propScratch lets Propose build its one-entry slice without allocating, batchScratch
+	// ProposeBatch its slice (the log copies proposed entries, so neither is kept).
+	propScratch  [1]Entry
+	batchScratch []Entry
 }
 
 // NewRawNode returns a node recovered from cfg.Storage (its HardState, snapshot and entries),
@@ -75,11 +77,13 @@ func (rn *RawNode) ProposeBatch(data [][]byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	ents := make([]Entry, len(data))
-	for i, d := range data {
-		ents[i].Data = d
+	ents := rn.batchScratch[:0]
+	for _, d := range data {
+		ents = append(ents, Entry{Data: d})
 	}
 	err := rn.raft.Step(Message{From: rn.raft.id, Type: MsgProp, Entries: ents})
+	clear(ents) // do not keep the data alive
+	rn.batchScratch = ents[:0]
 	rn.checkInvariants()
 	return err
 }
@@ -182,6 +186,10 @@ func (rn *RawNode) HasReady() bool {
 		return false
 	}
 	r := rn.raft
+	// Cheapest and most often true first: most Readys carry messages.
+	if len(r.msgs) > 0 || len(r.readStates) > 0 {
+		return true
+	}
 	if r.softState() != rn.prevSoft {
 		return true
 	}
@@ -189,8 +197,7 @@ func (rn *RawNode) HasReady() bool {
 		return true
 	}
 	u := &r.raftLog.unstable
-	return u.snapshot != nil || u.inProgress < u.end() ||
-		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts()
+	return u.snapshot != nil || u.inProgress < u.end() || r.raftLog.hasNextCommittedEnts()
 }
 
 // Ready returns the pending work; the driver must carry it out as described in the package
@@ -205,13 +212,18 @@ func (rn *RawNode) Ready() Ready {
 	rd := Ready{
 		Entries:          u.slice(u.inProgress, u.end()),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
-		Messages:         r.msgs,
 		ReadStates:       r.readStates,
 	}
 	if len(rd.Entries) == 0 {
 		rd.Entries = nil
 	}
-	r.msgs, r.readStates = nil, nil
+	if n := len(r.msgs); n > 0 {
+		// Hand out the queued messages with their capacity capped, and queue later ones in
+		// the slab after them: neither Raft nor the driver can then write over the other's.
+		rd.Messages = r.msgs[:n:n]
+		r.msgs = r.msgs[n:n]
+	}
+	r.readStates = nil
 	if ss := r.softState(); ss != rn.prevSoft {
 		changed := ss // declared here so the heap copy is made only on change
 		rd.SoftState = &changed

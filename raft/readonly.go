@@ -1,32 +1,40 @@
 package raft
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 
 	"github.com/raftchat/raftchat/raft/quorum"
 )
 
 // readIndexStatus is one ReadIndex request waiting for a heartbeat round to confirm that
-// this node still leads (thesis §6.4 step 3).
+// this node still leads (thesis §6.4 step 3). One allocation holds it all: ReadIndex is
+// frequent, and acknowledgements and context used to cost a map and a slice each.
 type readIndexStatus struct {
+	seq   uint64
 	req   Message
 	index Index
-	acks  map[NodeID]struct{}
+	// ctx is seq encoded: the Context of the heartbeats that confirm this request. Written
+	// once, so heartbeats may share it.
+	ctx [8]byte
+	// acks lists the distinct voters that confirmed; ackBuf holds them for clusters of up to
+	// seven voters without another allocation (a linear scan beats a map at that size).
+	acks   []NodeID
+	ackBuf [7]NodeID
 }
 
 // readOnly tracks pending ReadIndex requests in arrival order. Each request gets a sequence
 // number of its own, which is what heartbeats carry as their Context: request contexts come
 // from different nodes and need not be unique.
 type readOnly struct {
-	pending map[uint64]*readIndexStatus
-	// queue holds pending sequence numbers, ascending.
-	queue []uint64
+	// queue holds the pending requests by ascending sequence number.
+	queue []*readIndexStatus
 	// nextSeq is never reset, so an acknowledgement can never match a later request.
 	nextSeq uint64
 }
 
 func (ro *readOnly) reset() {
-	ro.pending = nil
 	ro.queue = nil
 }
 
@@ -34,12 +42,11 @@ func (ro *readOnly) reset() {
 // context that identifies it.
 func (ro *readOnly) add(index Index, m Message) []byte {
 	ro.nextSeq++
-	if ro.pending == nil {
-		ro.pending = make(map[uint64]*readIndexStatus)
-	}
-	ro.pending[ro.nextSeq] = &readIndexStatus{req: m, index: index, acks: make(map[NodeID]struct{})}
-	ro.queue = append(ro.queue, ro.nextSeq)
-	return binary.BigEndian.AppendUint64(nil, ro.nextSeq)
+	rs := &readIndexStatus{seq: ro.nextSeq, req: m, index: index}
+	rs.acks = rs.ackBuf[:0]
+	binary.BigEndian.PutUint64(rs.ctx[:], rs.seq)
+	ro.queue = append(ro.queue, rs)
+	return rs.ctx[:]
 }
 
 func parseReadCtx(ctx []byte) (uint64, bool) {
@@ -49,48 +56,54 @@ func parseReadCtx(ctx []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(ctx), true
 }
 
+// find returns the position in the queue of the request with ctx, or -1.
+func (ro *readOnly) find(ctx []byte) int {
+	seq, ok := parseReadCtx(ctx)
+	if !ok {
+		return -1
+	}
+	i, found := slices.BinarySearchFunc(ro.queue, seq, func(rs *readIndexStatus, seq uint64) int {
+		return cmp.Compare(rs.seq, seq)
+	})
+	if !found {
+		return -1
+	}
+	return i
+}
+
 // recvAck records that id answered the heartbeat carrying ctx; it returns the number of
 // distinct acknowledgements for that request (0 if unknown).
 func (ro *readOnly) recvAck(id NodeID, ctx []byte) int {
-	seq, ok := parseReadCtx(ctx)
-	if !ok {
+	i := ro.find(ctx)
+	if i < 0 {
 		return 0
 	}
-	rs, ok := ro.pending[seq]
-	if !ok {
-		return 0
+	rs := ro.queue[i]
+	if !slices.Contains(rs.acks, id) {
+		rs.acks = append(rs.acks, id)
 	}
-	rs.acks[id] = struct{}{}
 	return len(rs.acks)
 }
 
 // advance removes and returns the request with ctx and every request queued before it: a
-// heartbeat round confirming a later request confirms the earlier ones too.
+// heartbeat round confirming a later request confirms the earlier ones too. The result
+// shares the queue's array (only slots after it are ever written again); the caller clears
+// it when done so it does not keep the requests alive.
 func (ro *readOnly) advance(ctx []byte) []*readIndexStatus {
-	seq, ok := parseReadCtx(ctx)
-	if !ok {
+	i := ro.find(ctx)
+	if i < 0 {
 		return nil
 	}
-	var out []*readIndexStatus
-	for i, s := range ro.queue {
-		if s != seq {
-			continue
-		}
-		for _, done := range ro.queue[:i+1] {
-			out = append(out, ro.pending[done])
-			delete(ro.pending, done)
-		}
-		ro.queue = ro.queue[i+1:]
-		return out
-	}
-	return nil
+	out := ro.queue[: i+1 : i+1]
+	ro.queue = ro.queue[i+1:]
+	return out
 }
 
 func (ro *readOnly) lastPendingCtx() []byte {
 	if len(ro.queue) == 0 {
 		return nil
 	}
-	return binary.BigEndian.AppendUint64(nil, ro.queue[len(ro.queue)-1])
+	return ro.queue[len(ro.queue)-1].ctx[:]
 }
 
 // MaxPendingReadIndex bounds the ReadIndex requests a leader holds unanswered (waiting for its
@@ -141,7 +154,9 @@ func (r *raft) handleReadAck(m Message) {
 	if r.readOnly.recvAck(m.From, m.Context) < quorum.Majority(len(r.voters)) {
 		return
 	}
-	for _, rs := range r.readOnly.advance(m.Context) {
+	done := r.readOnly.advance(m.Context)
+	for _, rs := range done {
 		r.respondReadIndex(rs.req, rs.index)
 	}
+	clear(done)
 }

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/raftchat/raftchat/raft/tracker"
 )
@@ -53,12 +52,19 @@ func (r *raft) handlePropose(m Message) error {
 		return ErrProposalDropped
 	}
 	ents := m.Entries
-	if m.From != r.id {
+	forwarded := m.From != r.id
+	if forwarded {
 		// appendEntry stamps term and index in place; never write into a received message,
-		// which the transport or a simulator may still hold (duplicates, traces).
-		ents = slices.Clone(ents)
+		// which the transport or a simulator may still hold (duplicates, traces). The log
+		// copies what it appends, so a reused scratch slice serves.
+		ents = append(r.propScratch[:0], ents...)
 	}
-	if !r.appendEntry(ents...) {
+	ok := r.appendEntry(ents...)
+	if forwarded {
+		clear(ents) // do not keep the data alive
+		r.propScratch = ents[:0]
+	}
+	if !ok {
 		return ErrProposalDropped
 	}
 	r.bcastAppend()

@@ -150,7 +150,10 @@ func (ms *MemoryStorage) Compact(compactIndex Index) error {
 		panic(fmt.Sprintf("raft: compact %d beyond last index %d", compactIndex, ms.lastIndex()))
 	}
 	i := compactIndex - off
-	ents := make([]Entry, 1, Index(len(ms.ents))-i)
+	// A new array, since earlier slices must keep showing their entries (HeldEntries). It
+	// gets the old length as capacity: the application compacts at a steady pace, so the
+	// log grows back to about that length before the next Compact, without regrowing.
+	ents := make([]Entry, 1, len(ms.ents))
 	ents[0] = Entry{Index: ms.ents[i].Index, Term: ms.ents[i].Term}
 	ms.ents = append(ents, ms.ents[i+1:]...)
 	return nil
