@@ -9,12 +9,6 @@ import (
 
 const maxEmojiBytes = 32
 
-func msgResult(x *applyCtx, c *conversation, seq uint64) {
-	x.res.Value = &commandpb.Result_Message{Message: &commandpb.MessageRef{
-		ConversationId: c.id, Seq: seq, TimeUnixMs: c.msgs[seq-1].timeMs,
-	}}
-}
-
 // post appends a message; callers validated everything.
 func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
 	c.msgs = append(c.msgs, message{
