@@ -62,7 +62,13 @@ func (m *Machine) event(x *applyCtx, ev Event) {
 
 // messageEvent records an event about message seq of c, with a copy of the message.
 func (m *Machine) messageEvent(x *applyCtx, kind EventKind, c *conversation, seq uint64, target string) {
-	msg := m.exportMessage(c, seq)
+	m.messageEventText(x, kind, c, seq, target, c.texts.str(c.msg(seq).text))
+}
+
+// messageEventText is messageEvent for a command that has just stored text as the message's
+// text: the event shares the command's string instead of copying the text out of the arena.
+func (m *Machine) messageEventText(x *applyCtx, kind EventKind, c *conversation, seq uint64, target, text string) {
+	msg := m.exportMessageText(c, seq, text)
 	m.event(x, Event{Kind: kind, ConversationID: c.id, Seq: seq, Target: target, Message: &msg})
 }
 

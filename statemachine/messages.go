@@ -21,7 +21,7 @@ func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileI
 	})
 	seq := c.lastSeq()
 	c.members[x.actor.name].readSeq = seq // posting marks the conversation read
-	m.messageEvent(x, EventMessagePosted, c, seq, "")
+	m.messageEventText(x, EventMessagePosted, c, seq, "", text)
 	msgResult(x, c, seq)
 }
 
@@ -108,7 +108,7 @@ func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
 	}
 	msg.text = c.texts.add([]byte(op.GetText()))
 	msg.editedMs = x.nowMs
-	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
+	m.messageEventText(x, EventMessageEdited, c, op.GetSeq(), "", op.GetText())
 	msgResult(x, c, op.GetSeq())
 	return nil
 }
