@@ -211,6 +211,23 @@ func encodeEvent(b []byte, ev *Event) []byte {
 	return e
 }
 
+// eventSizeBound is at least the length of ev's encoding by encodeEvent: every varint and
+// length prefix takes at most binary.MaxVarintLen64 bytes.
+func eventSizeBound(ev *Event) int {
+	const v = binary.MaxVarintLen64
+	n := 8*v + len(ev.ConversationID) + len(ev.Actor) + len(ev.Target)
+	if msg := ev.Message; msg != nil {
+		n += 11*v + len(msg.ConversationID) + len(msg.Author) + len(msg.Text)
+		for _, r := range msg.Reactions {
+			n += 2*v + len(r.Emoji)
+			for _, u := range r.Users {
+				n += v + len(u)
+			}
+		}
+	}
+	return n
+}
+
 func encodeExported(e enc, msg *Message) enc {
 	e = e.str(msg.ConversationID)
 	e = e.u(msg.Seq)
@@ -424,7 +441,10 @@ func decodeSessions(d *dec, st *state) {
 func decodeEvents(d *dec, st *state, maxEvents int) {
 	l := &st.events
 	l.droppedThrough = d.u()
-	for n := d.count(8); n > 0; n-- {
+	n := d.count(8)
+	l.buf = make([]Event, 0, min(n, maxEvents)) // push would grow them to this
+	l.encLen = make([]int32, 0, min(n, maxEvents))
+	for ; n > 0; n-- {
 		ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
 			Seq: d.u(), Actor: d.str(), Target: d.str()}
 		if d.boolean() {
