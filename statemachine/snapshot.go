@@ -69,7 +69,7 @@ func (m *Machine) sizeEstimate() int {
 	for id, s := range m.st.sessions {
 		n += 32 + len(id)
 		for _, r := range s.results {
-			n += 12 + len(r)
+			n += 12 + int(r.n)
 		}
 	}
 	for _, c := range m.st.convs {
@@ -181,7 +181,7 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.u(uint64(len(s.ids)))
 		for k, req := range s.ids {
 			e = e.u(req)
-			e = e.bytes(s.results[k])
+			e = e.bytes(s.result(k))
 		}
 	}
 	return e
@@ -432,7 +432,7 @@ func decodeSessions(d *dec, st *state) {
 				d.fail() // request ids are strictly increasing
 			}
 			s.ids = append(s.ids, req)
-			s.results = append(s.results, d.bytes())
+			s.results = append(s.results, s.storeEncoded(d.raw()))
 		}
 		st.sessions[id] = s
 	}
