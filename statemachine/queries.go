@@ -409,12 +409,17 @@ func containsFold(s []byte, needle string) bool {
 }
 
 func sortedKeys[K ~string | ~uint64, V any](mp map[K]V) []K {
-	keys := make([]K, 0, len(mp))
+	return appendSortedKeys(make([]K, 0, len(mp)), mp)
+}
+
+// appendSortedKeys appends mp's keys, sorted, to dst (a scratch slice to reuse).
+func appendSortedKeys[K ~string | ~uint64, V any](dst []K, mp map[K]V) []K {
+	n := len(dst)
 	for k := range mp {
-		keys = append(keys, k)
+		dst = append(dst, k)
 	}
-	slices.Sort(keys)
-	return keys
+	slices.Sort(dst[n:])
+	return dst
 }
 
 // LogTimeUnixMs returns the log time: the largest time_unix_ms of the applied commands.

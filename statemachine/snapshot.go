@@ -104,6 +104,7 @@ func (m *Machine) encodeUsers(e enc) enc {
 
 func (m *Machine) encodeConvs(e enc) enc {
 	e = e.u(uint64(len(m.st.convs)))
+	var names []string // one scratch slice for every conversation's member names
 	for _, id := range sortedKeys(m.st.convs) {
 		c := m.st.convs[id]
 		e = e.str(c.id)
@@ -112,7 +113,8 @@ func (m *Machine) encodeConvs(e enc) enc {
 		e = e.str(c.createdBy)
 		e = e.i(c.createdMs)
 		e = e.u(uint64(len(c.members)))
-		for _, n := range sortedKeys(c.members) {
+		names = appendSortedKeys(names[:0], c.members)
+		for _, n := range names {
 			mb := c.members[n]
 			e = e.str(n)
 			e = e.boolean(mb.admin)
