@@ -1,5 +1,10 @@
 package statemachine
 
+import (
+	"math"
+	"slices"
+)
+
 // eventLog is the bounded recent-events feed, ordered by log index. A server stream that
 // reconnects to another node resumes with RecentEvents(user, lastIndexSeen, limit): events are
 // keyed by the log index of the command that caused them, which is the same on every replica,
@@ -30,9 +35,14 @@ func (l *eventLog) encoded() []byte { return l.enc[l.encFrom:] }
 
 func (l *eventLog) push(capacity int, ev Event) {
 	n := len(l.enc)
+	l.enc = growDoubling(l.enc, eventSizeBound(&ev), math.MaxInt)
 	l.enc = encodeEvent(l.enc, &ev)
 	size := int32(len(l.enc) - n)
 	if len(l.buf) < capacity {
+		if len(l.buf) == cap(l.buf) {
+			l.buf = growDoubling(l.buf, 1, capacity)
+			l.encLen = growDoubling(l.encLen, 1, capacity)
+		}
 		l.buf = append(l.buf, ev)
 		l.encLen = append(l.encLen, size)
 		return
@@ -50,6 +60,19 @@ func (l *eventLog) push(capacity int, ev Event) {
 	}
 }
 
+// growDoubling returns s with room for at least n more elements, at least doubling its
+// capacity when it must grow, but beyond limit elements only as far as needed. append grows a
+// large slice by about 1.25 times, so a slice that grows to F elements append by append has
+// allocated about 5F elements along the way; doubling allocates about 2F. (The event log of
+// every replica grows to thousands of events, and its encoding to hundreds of kilobytes.)
+func growDoubling[S ~[]E, E any](s S, n, limit int) S {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	want := max(len(s)+n, min(max(2*cap(s), 16), limit))
+	return slices.Grow(s, want-len(s))
+}
+
 // event appends ev, stamped with the command's index, time and actor.
 func (m *Machine) event(x *applyCtx, ev Event) {
 	ev.Index = x.index
@@ -62,7 +85,13 @@ func (m *Machine) event(x *applyCtx, ev Event) {
 
 // messageEvent records an event about message seq of c, with a copy of the message.
 func (m *Machine) messageEvent(x *applyCtx, kind EventKind, c *conversation, seq uint64, target string) {
-	msg := m.exportMessage(c, seq)
+	m.messageEventText(x, kind, c, seq, target, c.texts.str(c.msg(seq).text))
+}
+
+// messageEventText is messageEvent for a command that has just stored text as the message's
+// text: the event shares the command's string instead of copying the text out of the arena.
+func (m *Machine) messageEventText(x *applyCtx, kind EventKind, c *conversation, seq uint64, target, text string) {
+	msg := m.exportMessageText(c, seq, text)
 	m.event(x, Event{Kind: kind, ConversationID: c.id, Seq: seq, Target: target, Message: &msg})
 }
 

@@ -34,6 +34,12 @@ func TestEventEncodingCache(t *testing.T) {
 		if got, want := h.m.st.events.encoded(), fresh(&h.m.st.events); !bytes.Equal(got, want) {
 			t.Fatalf("after %d posts: kept encoding %x, fresh %x", i+1, got, want)
 		}
+		for k := 0; k < h.m.st.events.len(); k++ {
+			ev := h.m.st.events.at(k)
+			if bound, n := eventSizeBound(ev), len(encodeEvent(nil, ev)); bound < n {
+				t.Fatalf("event %d: size bound %d, encoded %d bytes", ev.Index, bound, n)
+			}
+		}
 		if i%25 == 24 {
 			snap, err := h.m.Snapshot()
 			if err != nil {

@@ -23,12 +23,6 @@ import (
 
 const maxFileNameBytes = 255
 
-func fileResult(x *applyCtx, f *file) {
-	x.res.Value = &commandpb.Result_File{File: &commandpb.FileRef{
-		FileId: f.id, ChunksReceived: int64(len(f.chunks)), Complete: f.complete,
-	}}
-}
-
 func checkFileName(name string) *Error {
 	if err := checkText("file name", name, maxFileNameBytes, false); err != nil {
 		return err

@@ -105,10 +105,6 @@ func (m *Machine) leave(c *conversation, name string) {
 	best.admin = true
 }
 
-func convResult(x *applyCtx, id string) {
-	x.res.Value = &commandpb.Result_Conversation{Conversation: &commandpb.ConversationRef{ConversationId: id}}
-}
-
 func (m *Machine) createGroup(x *applyCtx, op *commandpb.CreateGroup) *Error {
 	if err := checkText("group name", op.GetName(), m.cfg.MaxGroupNameBytes, false); err != nil {
 		return err

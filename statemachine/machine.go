@@ -34,7 +34,7 @@ type applyCtx struct {
 	nowMs int64 // log time of this command: max(previous log time, command time)
 	actor *user // nil for system commands
 	cmd   *commandpb.Command
-	res   *commandpb.Result
+	res   *commandpb.Result // set by a handler that answers with a value (results.go), else nil
 }
 
 // Apply applies the entry with the given index and proto-encoded Command data and returns the
@@ -84,7 +84,6 @@ func (m *Machine) applyCommand(index uint64, cmd *commandpb.Command) *commandpb.
 		index: index,
 		nowMs: nowMs,
 		cmd:   cmd,
-		res:   &commandpb.Result{Index: index},
 	}
 	if err := m.evaluate(x); err != nil {
 		// The rejection is the request's first result: a later duplicate entry of it must get
@@ -95,10 +94,14 @@ func (m *Machine) applyCommand(index uint64, cmd *commandpb.Command) *commandpb.
 		return res
 	}
 	m.st.clockMs = nowMs
-	m.recordSession(cmd, x.res, nowMs)
+	res := x.res
+	if res == nil { // the handler answered with no value
+		res = &commandpb.Result{Index: index}
+	}
+	m.recordSession(cmd, res, nowMs)
 	m.maybeSweep()
 	m.checkInvariants()
-	return x.res
+	return res
 }
 
 // evaluate checks and executes x.cmd. On error nothing has been modified.

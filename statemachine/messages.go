@@ -9,12 +9,6 @@ import (
 
 const maxEmojiBytes = 32
 
-func msgResult(x *applyCtx, c *conversation, seq uint64) {
-	x.res.Value = &commandpb.Result_Message{Message: &commandpb.MessageRef{
-		ConversationId: c.id, Seq: seq, TimeUnixMs: c.msgs[seq-1].timeMs,
-	}}
-}
-
 // post appends a message; callers validated everything.
 func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
 	c.msgs = append(c.msgs, message{
@@ -27,7 +21,7 @@ func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileI
 	})
 	seq := c.lastSeq()
 	c.members[x.actor.name].readSeq = seq // posting marks the conversation read
-	m.messageEvent(x, EventMessagePosted, c, seq, "")
+	m.messageEventText(x, EventMessagePosted, c, seq, "", text)
 	msgResult(x, c, seq)
 }
 
@@ -114,7 +108,7 @@ func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
 	}
 	msg.text = c.texts.add([]byte(op.GetText()))
 	msg.editedMs = x.nowMs
-	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
+	m.messageEventText(x, EventMessageEdited, c, op.GetSeq(), "", op.GetText())
 	msgResult(x, c, op.GetSeq())
 	return nil
 }

@@ -43,26 +43,57 @@ func (m *Machine) viewConv(viewer, id string) (*user, *conversation, *member, er
 	return u, c, mb, nil
 }
 
+// exportMessage returns message seq of c as queries show it, with copies of its text and
+// reactions.
 func (m *Machine) exportMessage(c *conversation, seq uint64) Message {
+	return m.exportMessageText(c, seq, c.texts.str(c.msg(seq).text))
+}
+
+// exportMessageText is exportMessage with the message's text supplied by a caller that has it
+// as a string already: the command's text it has just stored (events), or a substring of one
+// copy of a whole page's texts (History). Strings are immutable, so sharing one is as good as
+// a copy, and it saves allocating one per message.
+func (m *Machine) exportMessageText(c *conversation, seq uint64, text string) Message {
 	msg := c.msg(seq)
-	out := Message{
+	return Message{
 		ConversationID: c.id,
 		Seq:            seq,
 		Author:         m.st.names[msg.author],
-		Text:           c.texts.str(msg.text),
+		Text:           text,
 		TimeUnixMs:     msg.timeMs,
 		EditedUnixMs:   msg.editedMs,
 		Deleted:        msg.deleted,
 		ReplyTo:        msg.replyTo,
 		FileID:         msg.fileID,
 		Index:          msg.index,
+		Reactions:      exportReactions(c.reactions[seq]),
 	}
-	for _, r := range c.reactions[seq] {
-		if n := len(out.Reactions); n > 0 && out.Reactions[n-1].Emoji == r.emoji {
-			out.Reactions[n-1].Users = append(out.Reactions[n-1].Users, r.user)
-			continue
+}
+
+// exportReactions groups rs, sorted by (emoji, user), by emoji; nil when there are none. It
+// counts the groups first and then allocates once for the groups and once for all their users,
+// rather than once per group plus each growth (every reaction event exports its message).
+// Each group's Users has its capacity cut to its length, so that appending to one group's
+// users cannot overwrite the next group's.
+func exportReactions(rs []reaction) []Reaction {
+	if len(rs) == 0 {
+		return nil
+	}
+	groups := 1
+	for i := 1; i < len(rs); i++ {
+		if rs[i].emoji != rs[i-1].emoji {
+			groups++
 		}
-		out.Reactions = append(out.Reactions, Reaction{Emoji: r.emoji, Users: []string{r.user}})
+	}
+	out := make([]Reaction, 0, groups)
+	users := make([]string, len(rs))
+	start := 0
+	for i, r := range rs {
+		users[i] = r.user
+		if i+1 == len(rs) || rs[i+1].emoji != r.emoji {
+			out = append(out, Reaction{Emoji: r.emoji, Users: users[start : i+1 : i+1]})
+			start = i + 1
+		}
 	}
 	return out
 }
@@ -93,9 +124,24 @@ func (m *Machine) History(viewer, id string, q HistoryQuery) ([]Message, error) 
 	if lo > hi {
 		return []Message{}, nil
 	}
+	// The page's texts are copied out of the arena into one string, and each message's Text is
+	// a substring of it: one allocation per page rather than per message. (A caller that keeps
+	// one of the texts keeps the page's texts alive; a page is bounded by MaxPageSize.)
+	size := 0
+	for s := lo; s <= hi; s++ {
+		size += int(c.msg(s).text.n)
+	}
+	var texts strings.Builder
+	texts.Grow(size)
+	for s := lo; s <= hi; s++ {
+		texts.Write(c.texts.bytes(c.msg(s).text))
+	}
+	all := texts.String()
 	out := make([]Message, 0, hi-lo+1)
 	for s := lo; s <= hi; s++ {
-		out = append(out, m.exportMessage(c, s))
+		n := int(c.msg(s).text.n)
+		out = append(out, m.exportMessageText(c, s, all[:n]))
+		all = all[n:]
 	}
 	return out, nil
 }
@@ -363,12 +409,17 @@ func containsFold(s []byte, needle string) bool {
 }
 
 func sortedKeys[K ~string | ~uint64, V any](mp map[K]V) []K {
-	keys := make([]K, 0, len(mp))
+	return appendSortedKeys(make([]K, 0, len(mp)), mp)
+}
+
+// appendSortedKeys appends mp's keys, sorted, to dst (a scratch slice to reuse).
+func appendSortedKeys[K ~string | ~uint64, V any](dst []K, mp map[K]V) []K {
+	n := len(dst)
 	for k := range mp {
-		keys = append(keys, k)
+		dst = append(dst, k)
 	}
-	slices.Sort(keys)
-	return keys
+	slices.Sort(dst[n:])
+	return dst
 }
 
 // LogTimeUnixMs returns the log time: the largest time_unix_ms of the applied commands.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -237,5 +238,41 @@ func TestStats(t *testing.T) {
 	}
 	if h.m.LogTimeUnixMs() != h.nowMs {
 		t.Fatal(h.m.LogTimeUnixMs(), h.nowMs)
+	}
+}
+
+// History and events export a message's reactions grouped by emoji with one backing array
+// for all the users: the groups must still be independent slices, and the texts of a page
+// (copied out together) must be each message's own.
+func TestExportedReactionsAndTextsAreIndependent(t *testing.T) {
+	h := boot(t, "alice", "bob", "carol")
+	g := h.group("alice", "team", "bob", "carol")
+	first := h.post("alice", g, "first")
+	second := h.post("bob", g, "second")
+	h.ok("bob", &commandpb.DeleteMessage{ConversationId: g, Seq: second}) // an empty text
+	h.post("carol", g, "third, longer text")
+	for _, r := range []struct{ who, emoji string }{{"bob", "a"}, {"carol", "a"}, {"alice", "b"}, {"carol", "c"}} {
+		h.ok(r.who, &commandpb.AddReaction{ConversationId: g, Seq: first, Emoji: r.emoji})
+	}
+	msgs, err := h.m.History("alice", g, HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, msg := range msgs {
+		texts = append(texts, msg.Text)
+	}
+	if want := []string{"first", "third, longer text"}; len(texts) != 3 || texts[0] != want[0] || texts[1] != "" || texts[2] != want[1] {
+		t.Fatalf("texts %q", texts)
+	}
+	rs := msgs[0].Reactions
+	want := []Reaction{{"a", []string{"bob", "carol"}}, {"b", []string{"alice"}}, {"c", []string{"carol"}}}
+	if !reflect.DeepEqual(rs, want) {
+		t.Fatalf("reactions %v, want %v", rs, want)
+	}
+	_ = append(rs[0].Users, "mallory")
+	_ = append(rs[1].Users, "mallory")
+	if !reflect.DeepEqual(rs, want) {
+		t.Fatalf("appending to one group changed another: %v", rs)
 	}
 }

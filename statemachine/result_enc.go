@@ -16,13 +16,19 @@ import (
 // shape. A result this encoder does not know (a oneof case added later) goes through
 // proto.Marshal. Results the machine builds carry no unknown fields.
 func encodeResult(res *commandpb.Result) []byte {
-	b, ok := appendResult(make([]byte, 0, resultSizeHint(res)), res)
+	return appendEncodedResult(make([]byte, 0, resultSizeHint(res)), res)
+}
+
+// appendEncodedResult appends encodeResult(res) to b.
+func appendEncodedResult(b []byte, res *commandpb.Result) []byte {
+	out, ok := appendResult(b, res)
 	if ok {
-		return b
+		return out
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
+	// appendResult left b's bytes as they were, whatever it appended after them.
+	out, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, res)
 	mustf(err == nil, "marshal result: %v", err)
-	return b
+	return out
 }
 
 func resultSizeHint(res *commandpb.Result) int {

@@ -11,8 +11,8 @@ import (
 //
 // A command with a non-empty client_id and a non-zero request_id belongs to that client's
 // session. Its first result, success or rejection, is stored deterministically marshaled
-// (encodeResult); a
-// later entry with the same pair returns exactly those bytes (decoded), without being evaluated.
+// (encodeResult); a later entry with the same pair returns exactly those bytes (decoded),
+// without being evaluated.
 //
 // Rejections must be remembered too. A client retries a write whose answer it did not get, so
 // the log can hold two entries of the same request. If the first was rejected (say NOT_FOUND,
@@ -62,7 +62,7 @@ func (m *Machine) lookupSession(cmd *commandpb.Command, nowMs int64) (*commandpb
 	}
 	if k, ok := slices.BinarySearch(s.ids, req); ok {
 		res := &commandpb.Result{}
-		if err := proto.Unmarshal(s.results[k], res); err != nil {
+		if err := proto.Unmarshal(s.result(k), res); err != nil {
 			return nil, errorf(CodeMalformed, "stored result of %s/%d: %v", id, req, err)
 		}
 		return res, nil
@@ -101,15 +101,60 @@ func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result, n
 	// stamped earlier (proposers' clocks differ); activity never moves backwards.
 	s.lastActiveMs = max(s.lastActiveMs, nowMs)
 	pos, found := slices.BinarySearch(s.ids, req)
-	mustf(!found && req >= s.floor, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
+	if found || req < s.floor {
+		// Tested here, not by mustf's first argument: mustf's arguments are boxed into
+		// interfaces (two allocations) whether or not it panics, on every recorded command.
+		mustf(false, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
+	}
 	s.ids = slices.Insert(s.ids, pos, req)
-	s.results = slices.Insert(s.results, pos, encodeResult(res))
+	s.results = slices.Insert(s.results, pos, s.store(res))
 	for len(s.ids) > m.cfg.MaxResultsPerSession {
 		old := s.ids[0]
-		s.results[0] = nil // the array may outlive the slice: do not keep the bytes alive
 		s.ids, s.results = s.ids[1:], s.results[1:]
 		s.floor = max(s.floor, old+1)
 	}
+}
+
+// result returns the encoded result of request ids[k]; the caller must not modify it.
+func (s *session) result(k int) []byte {
+	r := s.results[k]
+	return s.buf[r.off : r.off+r.n : r.off+r.n]
+}
+
+// store appends res's encoding to buf and returns its reference.
+func (s *session) store(res *commandpb.Result) resultRef {
+	s.makeRoom(resultSizeHint(res))
+	off := len(s.buf)
+	s.buf = appendEncodedResult(s.buf, res)
+	return resultRef{off: uint32(off), n: uint32(len(s.buf) - off)}
+}
+
+// storeEncoded appends an encoded result to buf and returns its reference.
+func (s *session) storeEncoded(b []byte) resultRef {
+	s.makeRoom(len(b))
+	off := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return resultRef{off: uint32(off), n: uint32(len(b))}
+}
+
+// makeRoom makes room in buf for about n more bytes (more is only a cost: append grows buf,
+// and references are offsets). When buf is full, the results still referenced are copied to a
+// new buffer with as much room again for new ones: the bytes of evicted results are dropped
+// then, and buf stays within about twice the live bytes plus the sizes of the new results.
+func (s *session) makeRoom(n int) {
+	if len(s.buf)+n <= cap(s.buf) {
+		return
+	}
+	live := n
+	for _, r := range s.results {
+		live += int(r.n)
+	}
+	buf := make([]byte, 0, max(2*live, 64))
+	for k, r := range s.results {
+		s.results[k].off = uint32(len(buf))
+		buf = append(buf, s.buf[r.off:r.off+r.n]...)
+	}
+	s.buf = buf
 }
 
 // evictOldestSession drops the least recently active session (ties: smallest client id).

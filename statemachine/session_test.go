@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -208,5 +209,49 @@ func TestLogTimeMonotonic(t *testing.T) {
 	r := h.applyCmd(late)
 	if r.GetMessage().GetTimeUnixMs() < h.nowMs-1 {
 		t.Fatalf("message time %d went backwards (log time %d)", r.GetMessage().GetTimeUnixMs(), h.nowMs-1)
+	}
+}
+
+// A session keeps its results in one buffer that it compacts as results are evicted: with
+// request ids recorded out of order and evicted many times over, every remembered result is
+// still the first result of its request, byte for byte, also across a snapshot.
+func TestSessionResultBufferCompaction(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxResultsPerSession = 5
+	h := newHarness(t, cfg)
+	h.ok("", &commandpb.Bootstrap{SigningKey: make([]byte, 32), AdminUsername: "admin", AdminPasswordHash: hash})
+	first := map[uint64][]byte{}
+	for i := uint64(0); i < 200; i++ {
+		req := 10 + 2*i
+		if i%3 == 1 {
+			req = 10 + 2*i - 3 // recorded after a higher id, below it
+		}
+		// Alternate short and long results: successes and rejections with long messages.
+		user := fmt.Sprintf("user-%d", i/2)
+		if i%4 == 3 {
+			user = strings.Repeat("u", 40) + user
+		}
+		res := h.applyCmd(withSession(t, "c", req, "", &commandpb.CreateUser{Username: user, PasswordHash: hash}))
+		first[req] = marshalResult(t, res)
+		s := h.m.st.sessions["c"]
+		for k, id := range s.ids {
+			if !bytes.Equal(s.result(k), first[id]) {
+				t.Fatalf("after %d: request %d remembers %x, first result %x", i, id, s.result(k), first[id])
+			}
+		}
+		if i%50 == 49 {
+			snap := h.snapshot()
+			if err := h.m.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(h.snapshot(), snap) {
+				t.Fatal("snapshot of the restored machine differs")
+			}
+		}
+	}
+	for k, id := range h.m.st.sessions["c"].ids {
+		if r := h.applyCmd(withSession(t, "c", id, "", &commandpb.CreateUser{Username: "x", PasswordHash: hash})); !bytes.Equal(marshalResult(t, r), first[id]) {
+			t.Fatalf("retry of request %d (#%d) answered %v", id, k, r)
+		}
 	}
 }

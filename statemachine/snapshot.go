@@ -69,7 +69,7 @@ func (m *Machine) sizeEstimate() int {
 	for id, s := range m.st.sessions {
 		n += 32 + len(id)
 		for _, r := range s.results {
-			n += 12 + len(r)
+			n += 12 + int(r.n)
 		}
 	}
 	for _, c := range m.st.convs {
@@ -104,6 +104,7 @@ func (m *Machine) encodeUsers(e enc) enc {
 
 func (m *Machine) encodeConvs(e enc) enc {
 	e = e.u(uint64(len(m.st.convs)))
+	var names []string // one scratch slice for every conversation's member names
 	for _, id := range sortedKeys(m.st.convs) {
 		c := m.st.convs[id]
 		e = e.str(c.id)
@@ -112,7 +113,8 @@ func (m *Machine) encodeConvs(e enc) enc {
 		e = e.str(c.createdBy)
 		e = e.i(c.createdMs)
 		e = e.u(uint64(len(c.members)))
-		for _, n := range sortedKeys(c.members) {
+		names = appendSortedKeys(names[:0], c.members)
+		for _, n := range names {
 			mb := c.members[n]
 			e = e.str(n)
 			e = e.boolean(mb.admin)
@@ -181,7 +183,7 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.u(uint64(len(s.ids)))
 		for k, req := range s.ids {
 			e = e.u(req)
-			e = e.bytes(s.results[k])
+			e = e.bytes(s.result(k))
 		}
 	}
 	return e
@@ -209,6 +211,23 @@ func encodeEvent(b []byte, ev *Event) []byte {
 		e = encodeExported(e, ev.Message)
 	}
 	return e
+}
+
+// eventSizeBound is at least the length of ev's encoding by encodeEvent: every varint and
+// length prefix takes at most binary.MaxVarintLen64 bytes.
+func eventSizeBound(ev *Event) int {
+	const v = binary.MaxVarintLen64
+	n := 8*v + len(ev.ConversationID) + len(ev.Actor) + len(ev.Target)
+	if msg := ev.Message; msg != nil {
+		n += 11*v + len(msg.ConversationID) + len(msg.Author) + len(msg.Text)
+		for _, r := range msg.Reactions {
+			n += 2*v + len(r.Emoji)
+			for _, u := range r.Users {
+				n += v + len(u)
+			}
+		}
+	}
+	return n
 }
 
 func encodeExported(e enc, msg *Message) enc {
@@ -415,7 +434,7 @@ func decodeSessions(d *dec, st *state) {
 				d.fail() // request ids are strictly increasing
 			}
 			s.ids = append(s.ids, req)
-			s.results = append(s.results, d.bytes())
+			s.results = append(s.results, s.storeEncoded(d.raw()))
 		}
 		st.sessions[id] = s
 	}
@@ -424,7 +443,10 @@ func decodeSessions(d *dec, st *state) {
 func decodeEvents(d *dec, st *state, maxEvents int) {
 	l := &st.events
 	l.droppedThrough = d.u()
-	for n := d.count(8); n > 0; n-- {
+	n := d.count(8)
+	l.buf = make([]Event, 0, min(n, maxEvents)) // push would grow them to this
+	l.encLen = make([]int32, 0, min(n, maxEvents))
+	for ; n > 0; n-- {
 		ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
 			Seq: d.u(), Actor: d.str(), Target: d.str()}
 		if d.boolean() {

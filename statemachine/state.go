@@ -83,8 +83,18 @@ type session struct {
 	// with SESSION_EXPIRED rather than applied twice.
 	floor uint64
 	ids   []uint64 // strictly increasing
-	// results[k] is the encoded first result of request ids[k].
-	results [][]byte
+	// results[k] locates in buf the encoded first result of request ids[k] (session.result).
+	results []resultRef
+	// buf holds the encoded results back to back in the order they were recorded, rather than
+	// one allocation per result (every replica records one per applied command) that the
+	// garbage collector must track. An evicted result's bytes stay until buf is full, when
+	// the live ones are copied to a new buffer (session.makeRoom).
+	buf []byte
+}
+
+// resultRef locates one encoded result in session.buf.
+type resultRef struct {
+	off, n uint32
 }
 
 // state is everything a snapshot carries. Derived fields live in user and Machine.

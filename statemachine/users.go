@@ -72,7 +72,7 @@ func (m *Machine) bootstrap(x *applyCtx, op *commandpb.Bootstrap) *Error {
 	m.st.bootstrapped = true
 	m.st.signingKey = append([]byte(nil), op.GetSigningKey()...)
 	m.addUser(x, op.GetAdminUsername(), op.GetAdminPasswordHash(), RoleAdmin)
-	x.res.Value = &commandpb.Result_User{User: &commandpb.UserRef{Username: op.GetAdminUsername()}}
+	userResult(x, op.GetAdminUsername())
 	return nil
 }
 
@@ -109,7 +109,7 @@ func (m *Machine) createUser(x *applyCtx, op *commandpb.CreateUser) *Error {
 		return errorf(CodeAlreadyExists, "username %q is taken", op.GetUsername())
 	}
 	m.addUser(x, op.GetUsername(), op.GetPasswordHash(), role)
-	x.res.Value = &commandpb.Result_User{User: &commandpb.UserRef{Username: op.GetUsername()}}
+	userResult(x, op.GetUsername())
 	return nil
 }
 
@@ -138,7 +138,7 @@ func (m *Machine) changePassword(x *applyCtx, op *commandpb.ChangePassword) *Err
 	}
 	u.hash = op.GetPasswordHash()
 	u.tokensNotBeforeMs = x.nowMs
-	x.res.Value = &commandpb.Result_User{User: &commandpb.UserRef{Username: u.name}}
+	userResult(x, u.name)
 	return nil
 }
 
@@ -172,7 +172,7 @@ func (m *Machine) setRole(x *applyCtx, op *commandpb.SetRole) *Error {
 		return errorf(CodeFailedPrecondition, "cannot demote the last admin")
 	}
 	u.role = role
-	x.res.Value = &commandpb.Result_User{User: &commandpb.UserRef{Username: u.name}}
+	userResult(x, u.name)
 	return nil
 }
 
@@ -194,7 +194,7 @@ func (m *Machine) disableUser(x *applyCtx, op *commandpb.DisableUser) *Error {
 		u.tokensNotBeforeMs = x.nowMs
 	}
 	u.disabled = op.GetDisabled()
-	x.res.Value = &commandpb.Result_User{User: &commandpb.UserRef{Username: u.name}}
+	userResult(x, u.name)
 	return nil
 }
 
