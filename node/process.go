@@ -24,6 +24,9 @@ func (r *Replica) Process() error {
 	if err := r.collectWrites(); err != nil {
 		return err
 	}
+	if err := r.collectSnapshotSave(false); err != nil {
+		return err
+	}
 	r.FlushProposals()
 	r.runLater()
 	for r.rn.HasReady() {
@@ -195,6 +198,11 @@ func (r *Replica) persist(rd *raft.Ready) error {
 		r.soft = *rd.SoftState
 	}
 	if !rd.Snapshot.IsEmpty() {
+		// A leader's snapshot replaces ours: our own save, if one is in progress, must not
+		// land after it.
+		if err := r.collectSnapshotSave(true); err != nil {
+			return err
+		}
 		if err := r.cfg.Log.SaveSnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("node %d: save snapshot %d: %w", r.cfg.ID, rd.Snapshot.Metadata.Index, err)
 		}
@@ -307,8 +315,8 @@ func (r *Replica) storeChunk(idx uint64, up *commandpb.UploadChunk) {
 // maybeSnapshot takes a state-machine snapshot once SnapshotEveryEntries entries applied
 // since the last one, stores it durably and compacts the in-memory log, keeping a tail.
 func (r *Replica) maybeSnapshot() error {
-	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) {
-		return nil
+	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) || r.snapSaving {
+		return nil // not due, or the last one is still being saved (one at a time)
 	}
 	if ratio := r.cfg.SnapshotLogRatio; ratio > 0 && float64(r.logBytes) < ratio*float64(r.lastSnapBytes) {
 		return nil
@@ -326,7 +334,10 @@ func (r *Replica) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("node %d: create snapshot at %d: %w", r.cfg.ID, r.applied, err)
 	}
-	if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
+	if r.cfg.Snapshots != nil {
+		r.cfg.Snapshots.Save(snap)
+		r.snapSaving = true
+	} else if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
 	}
 	r.lastSnap = r.applied
@@ -336,5 +347,26 @@ func (r *Replica) maybeSnapshot() error {
 			return fmt.Errorf("node %d: compact at %d: %w", r.cfg.ID, r.applied-tail, err)
 		}
 	}
+	return nil
+}
+
+// collectSnapshotSave notes the end of a background snapshot save (Config.Snapshots),
+// waiting for it with wait, and returns its error: a snapshot that could not be made durable
+// stops the Replica, as a failed log write does.
+func (r *Replica) collectSnapshotSave(wait bool) error {
+	if !r.snapSaving {
+		return nil
+	}
+	var done bool
+	var err error
+	if wait {
+		done, err = true, r.cfg.Snapshots.Wait()
+	} else {
+		done, err = r.cfg.Snapshots.Saved()
+	}
+	if err != nil {
+		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.lastSnap, err)
+	}
+	r.snapSaving = !done
 	return nil
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// Writer, when set, writes a leader's log in the background (see LogWriter); nil writes
 	// every Ready through Log before the Replica moves on.
 	Writer LogWriter
+	// Snapshots, when set, saves the Replica's own snapshots in the background (see
+	// SnapshotSaver); nil saves them through Log before the Replica moves on.
+	Snapshots SnapshotSaver
 	// Send hands messages to the transport. It must not block and must not call back into
 	// the Replica.
 	Send func([]raft.Message)
@@ -133,6 +136,8 @@ type Replica struct {
 
 	applied  raft.Index
 	lastSnap raft.Index
+	// snapSaving: a snapshot was handed to Config.Snapshots and may not be durable yet.
+	snapSaving bool
 	// lastSnapBytes is the size of the last snapshot taken or restored; logBytes counts the
 	// entry bytes applied since (Config.SnapshotLogRatio).
 	lastSnapBytes, logBytes uint64

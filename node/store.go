@@ -37,6 +37,26 @@ type LogWriter interface {
 	Wait() error
 }
 
+// SnapshotSaver makes a Replica's own snapshots durable in the background, for a Replica
+// whose Config.Snapshots sets it. Writing and syncing the file of a large state takes about
+// a second, during which a loop that waited would neither heartbeat nor answer votes. The
+// loop still encodes the state machine (a consistent cut needs the loop), hands the snapshot
+// over and compacts Raft's in-memory log at once: a follower that needs the snapshot is sent
+// it from memory, and until the save completes a restart recovers from the previous snapshot
+// and the log, which still holds every entry. The Replica takes its next snapshot, and saves a
+// snapshot received from the leader, only after the save completed.
+type SnapshotSaver interface {
+	// Save starts making snap durable, as LogStore.SaveSnapshot does. It must not block for
+	// long and must not call back into the Replica. The Replica never starts a save while
+	// one is in progress.
+	Save(snap raft.Snapshot)
+	// Saved reports whether the last save completed, and its error if it failed. It must not
+	// block.
+	Saved() (bool, error)
+	// Wait blocks until the last save completed and returns its error.
+	Wait() error
+}
+
 // BlobStore keeps the bytes of uploaded file chunks, addressed by their SHA-256 sum. The
 // replicated state machine stores only the sums.
 type BlobStore interface {

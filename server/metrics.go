@@ -18,7 +18,7 @@ type metrics struct {
 	droppedInbound                            prometheus.Counter
 	savedEntries                              prometheus.Counter
 	fsyncSeconds, loopSeconds                 prometheus.Histogram
-	proposeSeconds                            prometheus.Histogram
+	proposeSeconds, snapshotSaveSeconds       prometheus.Histogram
 	// The hot path's series, looked up once (a label lookup hashes and locks every time).
 	proposalsOK, staleReadsOK, linearReadsOK prometheus.Counter
 
@@ -52,6 +52,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "process_seconds", Help: "Latency of one Ready-processing pass.", Buckets: latency}),
 		proposeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
 			Name: "propose_seconds", Help: "Latency from Propose to local apply.", Buckets: latency}),
+		snapshotSaveSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
+			Name: "snapshot_save_seconds", Help: "Time to make a snapshot durable (file, fsync, log mark), off the loop.",
+			Buckets: latency}),
 	}
 	// Create every series up front so dashboards see zeros rather than gaps.
 	for _, o := range []string{"ok", "error", "resent"} {
@@ -67,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.term, m.commit, m.applied, m.applyLag, m.isLeader, m.leaderChanges,
 			m.proposals, m.reads, m.droppedInbound, m.savedEntries, m.fsyncSeconds, m.loopSeconds,
-			m.proposeSeconds)
+			m.proposeSeconds, m.snapshotSaveSeconds)
 	}
 	return m
 }

@@ -54,6 +54,7 @@ type Node struct {
 	// writer saves the leader's log in the background (nil: every save is synchronous);
 	// writesDone wakes the loop when some of its saves completed.
 	writer     *diskWriter
+	snaps      *snapshotSaver
 	writesDone chan struct{}
 	reports    reportQueue
 	events     *eventLog
@@ -144,6 +145,8 @@ func (n *Node) newReplica() error {
 		_, _ = rand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	// Saves use the store directly, not loopLog: they run off the loop.
+	n.snaps = newSnapshotSaver(n.store, n.m)
 	var writer node.LogWriter
 	if n.cfg.BackgroundWrites {
 		n.writer = newDiskWriter(n.store, n.m, func() {
@@ -158,6 +161,7 @@ func (n *Node) newReplica() error {
 		ID: n.cfg.ID, Voters: n.cfg.voters(),
 		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
 		Seed: seed, Log: loopLog{n.store, n}, Writer: writer, Blobs: n.blobs,
+		Snapshots:             n.snaps,
 		BatchProposals:        true,
 		CoalesceMessages:      true,
 		IdleHeartbeats:        true,
@@ -311,6 +315,9 @@ func (n *Node) finish(err error) {
 	n.tr.Close()
 	if n.writer != nil {
 		n.writer.close() // its queued saves complete before the stores close
+	}
+	if n.snaps != nil {
+		_ = n.snaps.Wait() // and a snapshot save in progress (the loop reports a failed one)
 	}
 	if cerr := n.close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close stores: %w", cerr)

@@ -37,6 +37,9 @@ var ErrClosed = errors.New("storage: log is closed")
 // DiskLog is a durable raft log in a data directory. It is safe for concurrent use, though
 // the runtime drives it from one goroutine.
 type DiskLog struct {
+	// snapMu serializes SaveSnapshot, which writes the snapshot file without holding mu so
+	// that appends go on meanwhile (a node saves its snapshots in the background).
+	snapMu sync.Mutex
 	mu     sync.Mutex
 	opts   Options
 	fs     fsx.FS

@@ -14,23 +14,36 @@ import (
 // covered by the oldest kept snapshot are deleted. A snapshot at or below the current one
 // is ignored: the log already holds everything it would.
 func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
+	if snap.IsEmpty() {
+		return fmt.Errorf("save snapshot: snapshot is empty")
+	}
+	m := wal.SnapshotMark{Index: snap.Metadata.Index, Term: snap.Metadata.Term}
+	// Only SaveSnapshot moves the mark, and snapMu makes it one at a time: the mark read
+	// here is still the mark when the file is written.
+	l.snapMu.Lock()
+	defer l.snapMu.Unlock()
+	l.mu.Lock()
+	err, have := l.usable(), l.mark.Index
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if m.Index <= have {
+		l.opts.Logger.Debug("storage: ignoring a snapshot that is not newer", "index", m.Index, "have", have)
+		return nil
+	}
+	// The file is the slow part (a large state takes a second to write and sync): appends
+	// and hard-state saves go on meanwhile. Until the mark below is durable, recovery uses
+	// the previous snapshot and the log, which still holds every entry.
+	if err := l.snaps.Save(snap); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
 	}
-	m := wal.SnapshotMark{Index: snap.Metadata.Index, Term: snap.Metadata.Term}
-	if snap.IsEmpty() {
-		return fmt.Errorf("save snapshot: snapshot is empty")
-	}
-	if m.Index <= l.mark.Index {
-		l.opts.Logger.Debug("storage: ignoring a snapshot that is not newer", "index", m.Index, "have", l.mark.Index)
-		return nil
-	}
 	l.pending = nil // Load must now read the directory
-	if err := l.snaps.Save(snap); err != nil {
-		return err
-	}
 	// A snapshot the log holds the last entry of (same index and term) compacts it;
 	// any other replaces it, as Raft does when the leader sends one (§7).
 	t, ok := l.terms.term(m.Index)

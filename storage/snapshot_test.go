@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/raftchat/raftchat/raft"
 	"github.com/raftchat/raftchat/storage/fsx"
@@ -120,6 +124,64 @@ func TestSnapshotFileWithoutMarker(t *testing.T) {
 		if err := l.Save(raft.HardState{}, ents(next, 1, 7, 10), true); err != nil {
 			t.Fatalf("%s: save after recovery: %v", tc.name, err)
 		}
+		mustClose(t, l)
+	}
+}
+
+// TestAppendsWhileSnapshotFileIsWritten: while SaveSnapshot puts the snapshot file in place
+// (held here at its rename), synced appends still complete. Then either the snapshot lands,
+// or the write of its WAL mark fails (a crash in that window); either way a reopened log
+// recovers the snapshot and every entry after it, the appends made meanwhile included.
+func TestAppendsWhileSnapshotFileIsWritten(t *testing.T) {
+	for _, markFails := range []bool{false, true} {
+		dir := t.TempDir()
+		faulty := fsx.NewFaulty(fsx.OS)
+		o := testOptions(nil)
+		o.FS = faulty
+		l := mustOpen(t, dir, o)
+		all := fill(t, l, 50)
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		var renamed atomic.Bool
+		snapDir := string(filepath.Separator) + "snap" + string(filepath.Separator)
+		faulty.SetInjector(func(op fsx.Op, name string, n int) (int, error) {
+			switch {
+			case op == fsx.OpRename && strings.Contains(name, snapDir):
+				once.Do(func() { close(entered); <-release })
+				renamed.Store(true)
+			case op == fsx.OpWrite && strings.HasSuffix(name, ".wal") && markFails && renamed.Load():
+				return 0, syscall.EIO
+			}
+			return n, nil
+		})
+		saved := make(chan error, 1)
+		go func() { saved <- l.SaveSnapshot(snapshotAt(40, 1)) }()
+		<-entered
+		more := ents(51, 5, 1, 200)
+		appended := make(chan error, 1)
+		go func() { appended <- l.Save(raft.HardState{Term: 1, Commit: 55}, more, true) }()
+		select {
+		case err := <-appended:
+			if err != nil {
+				t.Fatalf("markFails=%v: append during the snapshot save: %v", markFails, err)
+			}
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("markFails=%v: an append waited for the snapshot file", markFails)
+		}
+		all = append(all, more...)
+		close(release)
+		if err := <-saved; (err != nil) != markFails {
+			t.Fatalf("markFails=%v: SaveSnapshot: %v", markFails, err)
+		}
+		faulty.SetInjector(nil)
+		_ = l.Close()
+		l = mustOpen(t, dir, testOptions(nil))
+		hs, sn, got := load(t, l)
+		if sn.Metadata.Index != 40 || hs.Commit != 55 {
+			t.Fatalf("markFails=%v: recovered snapshot %d commit %d, want 40 and 55", markFails, sn.Metadata.Index, hs.Commit)
+		}
+		sameEntries(t, got, all[40:])
 		mustClose(t, l)
 	}
 }
