@@ -343,8 +343,20 @@ func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
 		out.Status = linearize.Rejected
 		rec.Detail = qerr.Error()
 	}
+	// Exact-size slices (the Recorder keeps them): a read returns up to a whole
+	// conversation, and growing by appends made this a large share of the simulator's garbage.
+	if len(msgs) > 0 {
+		out.Messages = make([]linearize.Message, 0, len(msgs))
+	}
 	for _, m := range msgs {
 		lm := linearize.Message{Seq: m.Seq, Author: m.Author, Text: m.Text, Edited: m.EditedUnixMs != 0}
+		reactions := 0
+		for _, r := range m.Reactions {
+			reactions += len(r.Users)
+		}
+		if reactions > 0 {
+			lm.Reactions = make([]linearize.Reaction, 0, reactions)
+		}
 		for _, r := range m.Reactions {
 			for _, u := range r.Users {
 				lm.Reactions = append(lm.Reactions, linearize.Reaction{Emoji: r.Emoji, User: u})
