@@ -96,6 +96,10 @@ func (w *World) initClients() {
 	n := w.sched.Clients
 	w.dir.signedUp = make([]bool, n)
 	w.rec = linearize.NewRecorder()
+	// A client starts at most one op per scripted op (plus the bootstrap): room for all of
+	// them at once instead of growing the records by doubling.
+	w.rec.Grow(len(w.sched.Ops))
+	w.ops = make([]opRecord, 0, len(w.sched.Ops)+1)
 	for i := 0; i < n; i++ {
 		w.clients = append(w.clients, &client{
 			idx: i, id: fmt.Sprintf("client-%d", i), user: fmt.Sprintf("user%d", i),
