@@ -54,7 +54,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 			return false
 		}
 		conv := w.dir.direct[c.idx][other]
-		if w.rec.OpsIn(conv) >= maxOpsPerConv {
+		if w.dir.directInfo[c.idx][other].ops >= maxOpsPerConv {
 			return false
 		}
 		text := c.text("m", "")
@@ -73,7 +73,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 			return false
 		}
 		m := c.posted[pick%len(c.posted)]
-		if w.rec.OpsIn(m.conv) >= maxOpsPerConv {
+		if w.dir.conv(m.conv).ops >= maxOpsPerConv {
 			return false
 		}
 		text := c.text("m", "*")
@@ -95,7 +95,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 			Emoji: emoji, Remove: op.Kind == OpUnreact}, true
 	case OpRead:
 		conv := w.pickConv(c, pick)
-		if c.lastConv != "" && op.Pick&1 == 0 && w.rec.OpsIn(c.lastConv) < maxOpsPerConv {
+		if c.lastConv != "" && op.Pick&1 == 0 && w.dir.conv(c.lastConv).ops < maxOpsPerConv {
 			// People look at the conversation they just wrote to: read-your-writes is what
 			// stale reads after a leader change break.
 			conv = c.lastConv
@@ -119,6 +119,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 	f.op = len(w.ops) - 1
 	if checked {
 		f.lin = w.rec.Call(c.idx, in, w.now)
+		w.dir.conv(in.Conv).ops++ // as the Recorder counts it (OpsIn)
 		if f.cmd != nil {
 			c.lastConv = in.Conv
 		}
@@ -199,12 +200,12 @@ func newAddReaction(conv string, seq uint64, emoji string) *commandpb.Command {
 // pickConv picks one of the conversations c believes it is in: its groups and its direct
 // conversations with signed-up users, skipping full ones ("" if there is none).
 func (w *World) pickConv(c *client, pick int) string {
-	groupOK := func(g *groupInfo) bool { return g.members[c.idx] && w.rec.OpsIn(g.conv) < maxOpsPerConv }
+	groupOK := func(g *groupInfo) bool { return g.members[c.idx] && g.info.ops < maxOpsPerConv }
 	directOK := func(u int) bool {
 		if u == c.idx {
 			return false
 		}
-		n := w.rec.OpsIn(w.dir.direct[c.idx][u])
+		n := w.dir.directInfo[c.idx][u].ops
 		return n > 0 && n < maxOpsPerConv
 	}
 	groups, directs := 0, 0
@@ -290,12 +291,11 @@ func (w *World) pickMessage(c *client, pick int) (knownMsg, bool) {
 	if conv == "" {
 		return knownMsg{}, false
 	}
-	in := func(m knownMsg) bool { return m.conv == conv }
-	n := countOf(w.dir.msgs, in)
-	if n == 0 {
+	msgs := w.dir.conv(conv).msgs
+	if len(msgs) == 0 {
 		return knownMsg{}, false
 	}
-	return nthOf(w.dir.msgs, in, (pick/5)%n), true
+	return msgs[(pick/5)%len(msgs)], true
 }
 
 // learn updates the shared directory from an acknowledged result.
@@ -316,8 +316,8 @@ func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
 			w.dir.users = append(w.dir.users, c.idx)
 		}
 	case OpCreateGroup:
-		g := &groupInfo{conv: res.GetConversation().GetConversationId(), creator: c.idx,
-			members: make([]bool, len(w.clients))}
+		conv := res.GetConversation().GetConversationId()
+		g := &groupInfo{conv: conv, info: w.dir.conv(conv), creator: c.idx, members: make([]bool, len(w.clients))}
 		for _, name := range f.cmd.GetCreateGroup().GetMembers() {
 			if i := w.clientByUser(name); i >= 0 {
 				g.members[i] = true
@@ -328,7 +328,8 @@ func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
 		w.learnMembership(c, f)
 	case OpSendDirect, OpPost:
 		m := knownMsg{conv: res.GetMessage().GetConversationId(), seq: res.GetMessage().GetSeq(), author: c.idx}
-		w.dir.msgs = append(w.dir.msgs, m)
+		ci := w.dir.conv(m.conv)
+		ci.msgs = append(ci.msgs, m)
 		w.dir.acked = append(w.dir.acked, m)
 		c.posted = append(c.posted, m)
 	default: // edits, reactions and reads teach the directory nothing
