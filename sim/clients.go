@@ -73,8 +73,20 @@ type knownMsg struct {
 
 type groupInfo struct {
 	conv    string
+	info    *convInfo
 	creator int
 	members []bool // believed membership, by client index
+}
+
+// convInfo is what the clients know about one conversation. There is one per conversation
+// (directory.conv), reached from its groupInfo and the direct table, so that the op pickers,
+// which weigh every candidate conversation on every op, need no map lookup per candidate.
+type convInfo struct {
+	// ops is the number of checked operations called in it: linearize.Recorder.OpsIn,
+	// counted here too (start counts every Call).
+	ops int
+	// msgs are its acknowledged posts and direct messages, in the order acknowledged.
+	msgs []knownMsg
 }
 
 // directory is what clients collectively learned from acknowledged results. Maps are used
@@ -84,29 +96,48 @@ type directory struct {
 	users        []int // signed-up clients in the order their sign-up was acknowledged
 	signedUp     []bool
 	groups       []*groupInfo
-	msgs         []knownMsg
 	acked        []knownMsg // acknowledged posts and direct messages, for the liveness check
 	maxIndex     uint64     // highest log index of an acknowledged write
-	// direct[a][b] is the id of the direct conversation of clients a and b, computed once
-	// (the op picker asks for them on every op).
-	direct [][]string
+	// direct[a][b] is the id of the direct conversation of clients a and b, and
+	// directInfo[a][b] its convInfo, computed once (the op picker asks for them on every op).
+	direct     [][]string
+	directInfo [][]*convInfo
+	convs      map[string]*convInfo
+}
+
+// conv returns the convInfo of conversation id, creating it on first use.
+func (d *directory) conv(id string) *convInfo {
+	ci := d.convs[id]
+	if ci == nil {
+		ci = &convInfo{}
+		d.convs[id] = ci
+	}
+	return ci
 }
 
 func (w *World) initClients() {
 	n := w.sched.Clients
 	w.dir.signedUp = make([]bool, n)
 	w.rec = linearize.NewRecorder()
+	// A client starts at most one op per scripted op (plus the bootstrap): room for all of
+	// them at once instead of growing the records by doubling.
+	w.rec.Grow(len(w.sched.Ops))
+	w.ops = make([]opRecord, 0, len(w.sched.Ops)+1)
 	for i := 0; i < n; i++ {
 		w.clients = append(w.clients, &client{
 			idx: i, id: fmt.Sprintf("client-%d", i), user: fmt.Sprintf("user%d", i),
 			rng: newStream(w.sched.Seed, fmt.Sprintf("client-%d", i)),
 		})
 	}
+	w.dir.convs = map[string]*convInfo{}
 	w.dir.direct = make([][]string, n)
+	w.dir.directInfo = make([][]*convInfo, n)
 	for a := range w.dir.direct {
 		w.dir.direct[a] = make([]string, n)
+		w.dir.directInfo[a] = make([]*convInfo, n)
 		for b := range w.dir.direct[a] {
 			w.dir.direct[a][b] = statemachine.DirectID(w.clients[a].user, w.clients[b].user)
+			w.dir.directInfo[a][b] = w.dir.conv(w.dir.direct[a][b])
 		}
 	}
 	for i, op := range w.sched.Ops {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -13,13 +14,16 @@ var emojis = []string{"👍", "🎉", "❤️"}
 
 // start resolves op against what the client knows and makes it the client's current op.
 // It returns false when the op has no valid target yet (it is then skipped).
+//
+// It runs for every client op, so it avoids garbage: texts are built only for the ops that
+// send one, without fmt; the inflight is allocated only once the op is known to start; and
+// the commands clients send most are built in one allocation each (newPost and friends).
 func (w *World) start(c *client, op ClientOp) bool {
-	f := &inflight{lin: -1, kind: op.Kind, ackedAtCall: w.dir.maxIndex}
+	f := inflight{lin: -1, kind: op.Kind, ackedAtCall: w.dir.maxIndex}
 	var in linearize.Input
 	checked := false
 	pick := int(op.Pick >> 1)
 	c.seq++
-	text := fmt.Sprintf("m%d.%d", c.idx, c.seq)
 	switch op.Kind {
 	case OpSignUp:
 		f.cmd = &commandpb.Command{Op: &commandpb.Command_CreateUser{CreateUser: &commandpb.CreateUser{
@@ -30,7 +34,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 			members = append(members, w.clients[u[pick%len(u)]].user)
 		}
 		f.cmd = &commandpb.Command{Op: &commandpb.Command_CreateGroup{CreateGroup: &commandpb.CreateGroup{
-			Name: fmt.Sprintf("group %d.%d", c.idx, c.seq), Members: members}}}
+			Name: c.text("group ", ""), Members: members}}}
 	case OpAddMember:
 		g, other := w.pickAddMember(c, pick)
 		if g == nil {
@@ -50,31 +54,31 @@ func (w *World) start(c *client, op ClientOp) bool {
 			return false
 		}
 		conv := w.dir.direct[c.idx][other]
-		if w.rec.OpsIn(conv) >= maxOpsPerConv {
+		if w.dir.directInfo[c.idx][other].ops >= maxOpsPerConv {
 			return false
 		}
-		f.cmd = &commandpb.Command{Op: &commandpb.Command_SendDirect{SendDirect: &commandpb.SendDirect{
-			To: w.clients[other].user, Text: text}}}
+		text := c.text("m", "")
+		f.cmd = newSendDirect(w.clients[other].user, text)
 		in, checked = linearize.Input{Kind: linearize.Post, Conv: conv, Author: c.user, Text: text}, true
 	case OpPost:
 		conv := w.pickConv(c, pick)
 		if conv == "" {
 			return false
 		}
-		f.cmd = &commandpb.Command{Op: &commandpb.Command_PostMessage{PostMessage: &commandpb.PostMessage{
-			ConversationId: conv, Text: text}}}
+		text := c.text("m", "")
+		f.cmd = newPost(conv, text)
 		in, checked = linearize.Input{Kind: linearize.Post, Conv: conv, Author: c.user, Text: text}, true
 	case OpEdit:
 		if len(c.posted) == 0 {
 			return false
 		}
 		m := c.posted[pick%len(c.posted)]
-		if w.rec.OpsIn(m.conv) >= maxOpsPerConv {
+		if w.dir.conv(m.conv).ops >= maxOpsPerConv {
 			return false
 		}
-		f.cmd = &commandpb.Command{Op: &commandpb.Command_EditMessage{EditMessage: &commandpb.EditMessage{
-			ConversationId: m.conv, Seq: m.seq, Text: text + "*"}}}
-		in, checked = linearize.Input{Kind: linearize.Edit, Conv: m.conv, Author: c.user, Text: text + "*", Seq: m.seq}, true
+		text := c.text("m", "*")
+		f.cmd = newEdit(m.conv, m.seq, text)
+		in, checked = linearize.Input{Kind: linearize.Edit, Conv: m.conv, Author: c.user, Text: text, Seq: m.seq}, true
 	case OpReact, OpUnreact:
 		m, ok := w.pickMessage(c, pick)
 		if !ok {
@@ -82,8 +86,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 		}
 		emoji := emojis[int(op.Pick)%len(emojis)]
 		if op.Kind == OpReact {
-			f.cmd = &commandpb.Command{Op: &commandpb.Command_AddReaction{AddReaction: &commandpb.AddReaction{
-				ConversationId: m.conv, Seq: m.seq, Emoji: emoji}}}
+			f.cmd = newAddReaction(m.conv, m.seq, emoji)
 		} else {
 			f.cmd = &commandpb.Command{Op: &commandpb.Command_RemoveReaction{RemoveReaction: &commandpb.RemoveReaction{
 				ConversationId: m.conv, Seq: m.seq, Emoji: emoji}}}
@@ -92,7 +95,7 @@ func (w *World) start(c *client, op ClientOp) bool {
 			Emoji: emoji, Remove: op.Kind == OpUnreact}, true
 	case OpRead:
 		conv := w.pickConv(c, pick)
-		if c.lastConv != "" && op.Pick&1 == 0 && w.rec.OpsIn(c.lastConv) < maxOpsPerConv {
+		if c.lastConv != "" && op.Pick&1 == 0 && w.dir.conv(c.lastConv).ops < maxOpsPerConv {
 			// People look at the conversation they just wrote to: read-your-writes is what
 			// stale reads after a leader change break.
 			conv = c.lastConv
@@ -116,12 +119,78 @@ func (w *World) start(c *client, op ClientOp) bool {
 	f.op = len(w.ops) - 1
 	if checked {
 		f.lin = w.rec.Call(c.idx, in, w.now)
+		w.dir.conv(in.Conv).ops++ // as the Recorder counts it (OpsIn)
 		if f.cmd != nil {
 			c.lastConv = in.Conv
 		}
 	}
-	c.cur = f
+	c.cur = new(inflight)
+	*c.cur = f
 	return true
+}
+
+// text is the client's unique text for its current op: prefix, client index, ".", op
+// number, suffix (what fmt.Sprintf("%s%d.%d%s") gives, in one allocation).
+func (c *client) text(prefix, suffix string) string {
+	var buf [48]byte
+	b := append(buf[:0], prefix...)
+	b = strconv.AppendInt(b, int64(c.idx), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(c.seq), 10)
+	b = append(b, suffix...)
+	return string(b)
+}
+
+// The commands clients send most, each built in one allocation rather than three (the
+// Command, its oneof wrapper and the operation's message): the three are only ever reached
+// through the Command pointer, so they can share a block.
+
+func newPost(conv, text string) *commandpb.Command {
+	b := new(struct {
+		cmd commandpb.Command
+		op  commandpb.Command_PostMessage
+		msg commandpb.PostMessage
+	})
+	b.msg.ConversationId, b.msg.Text = conv, text
+	b.op.PostMessage = &b.msg
+	b.cmd.Op = &b.op
+	return &b.cmd
+}
+
+func newSendDirect(to, text string) *commandpb.Command {
+	b := new(struct {
+		cmd commandpb.Command
+		op  commandpb.Command_SendDirect
+		msg commandpb.SendDirect
+	})
+	b.msg.To, b.msg.Text = to, text
+	b.op.SendDirect = &b.msg
+	b.cmd.Op = &b.op
+	return &b.cmd
+}
+
+func newEdit(conv string, seq uint64, text string) *commandpb.Command {
+	b := new(struct {
+		cmd commandpb.Command
+		op  commandpb.Command_EditMessage
+		msg commandpb.EditMessage
+	})
+	b.msg.ConversationId, b.msg.Seq, b.msg.Text = conv, seq, text
+	b.op.EditMessage = &b.msg
+	b.cmd.Op = &b.op
+	return &b.cmd
+}
+
+func newAddReaction(conv string, seq uint64, emoji string) *commandpb.Command {
+	b := new(struct {
+		cmd commandpb.Command
+		op  commandpb.Command_AddReaction
+		msg commandpb.AddReaction
+	})
+	b.msg.ConversationId, b.msg.Seq, b.msg.Emoji = conv, seq, emoji
+	b.op.AddReaction = &b.msg
+	b.cmd.Op = &b.op
+	return &b.cmd
 }
 
 // The pickers below choose the k-th of the candidates that pass a test, counting them first
@@ -131,12 +200,12 @@ func (w *World) start(c *client, op ClientOp) bool {
 // pickConv picks one of the conversations c believes it is in: its groups and its direct
 // conversations with signed-up users, skipping full ones ("" if there is none).
 func (w *World) pickConv(c *client, pick int) string {
-	groupOK := func(g *groupInfo) bool { return g.members[c.idx] && w.rec.OpsIn(g.conv) < maxOpsPerConv }
+	groupOK := func(g *groupInfo) bool { return g.members[c.idx] && g.info.ops < maxOpsPerConv }
 	directOK := func(u int) bool {
 		if u == c.idx {
 			return false
 		}
-		n := w.rec.OpsIn(w.dir.direct[c.idx][u])
+		n := w.dir.directInfo[c.idx][u].ops
 		return n > 0 && n < maxOpsPerConv
 	}
 	groups, directs := 0, 0
@@ -222,12 +291,11 @@ func (w *World) pickMessage(c *client, pick int) (knownMsg, bool) {
 	if conv == "" {
 		return knownMsg{}, false
 	}
-	in := func(m knownMsg) bool { return m.conv == conv }
-	n := countOf(w.dir.msgs, in)
-	if n == 0 {
+	msgs := w.dir.conv(conv).msgs
+	if len(msgs) == 0 {
 		return knownMsg{}, false
 	}
-	return nthOf(w.dir.msgs, in, (pick/5)%n), true
+	return msgs[(pick/5)%len(msgs)], true
 }
 
 // learn updates the shared directory from an acknowledged result.
@@ -248,8 +316,8 @@ func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
 			w.dir.users = append(w.dir.users, c.idx)
 		}
 	case OpCreateGroup:
-		g := &groupInfo{conv: res.GetConversation().GetConversationId(), creator: c.idx,
-			members: make([]bool, len(w.clients))}
+		conv := res.GetConversation().GetConversationId()
+		g := &groupInfo{conv: conv, info: w.dir.conv(conv), creator: c.idx, members: make([]bool, len(w.clients))}
 		for _, name := range f.cmd.GetCreateGroup().GetMembers() {
 			if i := w.clientByUser(name); i >= 0 {
 				g.members[i] = true
@@ -260,7 +328,8 @@ func (w *World) learn(c *client, f *inflight, res *commandpb.Result) {
 		w.learnMembership(c, f)
 	case OpSendDirect, OpPost:
 		m := knownMsg{conv: res.GetMessage().GetConversationId(), seq: res.GetMessage().GetSeq(), author: c.idx}
-		w.dir.msgs = append(w.dir.msgs, m)
+		ci := w.dir.conv(m.conv)
+		ci.msgs = append(ci.msgs, m)
 		w.dir.acked = append(w.dir.acked, m)
 		c.posted = append(c.posted, m)
 	default: // edits, reactions and reads teach the directory nothing
@@ -283,9 +352,14 @@ func (w *World) learnMembership(c *client, f *inflight) {
 	}
 }
 
+// clientByUser returns the index of the client whose user is name ("user<i>"), or -1.
 func (w *World) clientByUser(name string) int {
-	var i int
-	if _, err := fmt.Sscanf(name, "user%d", &i); err != nil || i < 0 || i >= w.sched.Clients {
+	num, ok := strings.CutPrefix(name, "user")
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(num)
+	if err != nil || i < 0 || i >= w.sched.Clients {
 		return -1
 	}
 	return i
@@ -343,8 +417,20 @@ func (w *World) onReadDone(c *client, attempt uint64, n *simNode, err error) {
 		out.Status = linearize.Rejected
 		rec.Detail = qerr.Error()
 	}
+	// Exact-size slices (the Recorder keeps them): a read returns up to a whole
+	// conversation, and growing by appends made this a large share of the simulator's garbage.
+	if len(msgs) > 0 {
+		out.Messages = make([]linearize.Message, 0, len(msgs))
+	}
 	for _, m := range msgs {
 		lm := linearize.Message{Seq: m.Seq, Author: m.Author, Text: m.Text, Edited: m.EditedUnixMs != 0}
+		reactions := 0
+		for _, r := range m.Reactions {
+			reactions += len(r.Users)
+		}
+		if reactions > 0 {
+			lm.Reactions = make([]linearize.Reaction, 0, reactions)
+		}
 		for _, r := range m.Reactions {
 			for _, u := range r.Users {
 				lm.Reactions = append(lm.Reactions, linearize.Reaction{Emoji: r.Emoji, User: u})

@@ -181,25 +181,26 @@ func sortReactions(rs []Reaction) {
 }
 
 // Model returns the porcupine model of the chat service: one conversation per partition,
-// sequence numbers 1, 2, 3... in each conversation in the order posts are applied.
+// sequence numbers 1, 2, 3... in each conversation in the order posts are applied. An
+// operation's Input is an *Input and its Output an *Output (see Recorder.operations).
 func Model() porcupine.Model {
 	return porcupine.Model{
 		Partition: partitionByConv,
 		Init:      func() any { return newState(nil) },
 		Step: func(st, in, out any) (bool, any) {
-			return step(st.(*state), in.(Input), out.(Output))
+			return step(st.(*state), in.(*Input), out.(*Output))
 		},
 		Equal: func(a, b any) bool {
 			x, y := a.(*state), b.(*state)
 			return x.hash == y.hash && slices.EqualFunc(x.msgs, y.msgs, messagesEqual)
 		},
 		Hash:              func(st any) uint64 { return st.(*state).hash },
-		DescribeOperation: func(in, out any) string { return describe(in.(Input), out.(Output)) },
+		DescribeOperation: func(in, out any) string { return describe(in.(*Input), out.(*Output)) },
 		DescribeState:     func(st any) string { return describeState(st.(*state)) },
 	}
 }
 
-func step(s *state, in Input, out Output) (bool, *state) {
+func step(s *state, in *Input, out *Output) (bool, *state) {
 	switch in.Kind {
 	case Post:
 		return stepPost(s, in, out)
@@ -211,7 +212,7 @@ func step(s *state, in Input, out Output) (bool, *state) {
 	return false, s
 }
 
-func stepPost(s *state, in Input, out Output) (bool, *state) {
+func stepPost(s *state, in *Input, out *Output) (bool, *state) {
 	next := uint64(1)
 	if n := len(s.msgs); n > 0 {
 		next = s.msgs[n-1].Seq + 1
@@ -223,7 +224,10 @@ func stepPost(s *state, in Input, out Output) (bool, *state) {
 		if out.Status == OK && out.Seq != next {
 			return false, s
 		}
-		msgs := append(slices.Clone(s.msgs), Message{Seq: next, Author: in.Author, Text: in.Text})
+		// One exact-size copy (porcupine builds a state per step it tries).
+		msgs := make([]Message, len(s.msgs)+1)
+		copy(msgs, s.msgs)
+		msgs[len(s.msgs)] = Message{Seq: next, Author: in.Author, Text: in.Text}
 		return true, newState(msgs)
 	default:
 		// NotFound and Denied make no sense for a post.
@@ -232,7 +236,7 @@ func stepPost(s *state, in Input, out Output) (bool, *state) {
 }
 
 // stepChange handles Edit and React, whose legal outcome depends on the target message.
-func stepChange(s *state, in Input, out Output) (bool, *state) {
+func stepChange(s *state, in *Input, out *Output) (bool, *state) {
 	i := s.find(in.Seq)
 	var want Status
 	switch {
@@ -261,7 +265,7 @@ func stepChange(s *state, in Input, out Output) (bool, *state) {
 	return true, s.with(i, applyChange(s.msgs[i], in))
 }
 
-func applyChange(m Message, in Input) Message {
+func applyChange(m Message, in *Input) Message {
 	if in.Kind == Edit {
 		m.Text, m.Edited = in.Text, true
 		return m
@@ -276,7 +280,7 @@ func applyChange(m Message, in Input) Message {
 	return m
 }
 
-func stepRead(s *state, in Input, out Output) bool {
+func stepRead(s *state, in *Input, out *Output) bool {
 	switch out.Status {
 	case Rejected, unknown:
 		return true
@@ -291,23 +295,37 @@ func stepRead(s *state, in Input, out Output) bool {
 	return slices.EqualFunc(msgs, out.Messages, messagesEqual)
 }
 
+// partitionByConv splits the history by conversation, in order of first appearance. It
+// counts first so that every partition is a slice of one exact-size array.
 func partitionByConv(history []porcupine.Operation) [][]porcupine.Operation {
 	index := map[string]int{}
-	var parts [][]porcupine.Operation
-	for _, op := range history {
-		conv := op.Input.(Input).Conv
+	var sizes []int
+	keys := make([]int, len(history))
+	for i := range history {
+		conv := history[i].Input.(*Input).Conv
 		k, ok := index[conv]
 		if !ok {
-			k = len(parts)
+			k = len(sizes)
 			index[conv] = k
-			parts = append(parts, nil)
+			sizes = append(sizes, 0)
 		}
-		parts[k] = append(parts[k], op)
+		sizes[k]++
+		keys[i] = k
+	}
+	all := make([]porcupine.Operation, len(history))
+	parts := make([][]porcupine.Operation, len(sizes))
+	off := 0
+	for k, n := range sizes {
+		parts[k] = all[off : off : off+n]
+		off += n
+	}
+	for i := range history {
+		parts[keys[i]] = append(parts[keys[i]], history[i])
 	}
 	return parts
 }
 
-func describe(in Input, out Output) string {
+func describe(in *Input, out *Output) string {
 	var b strings.Builder
 	switch in.Kind {
 	case Post:

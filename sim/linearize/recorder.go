@@ -12,11 +12,24 @@ import (
 
 // Recorder collects a client history in virtual time. It is not safe for concurrent use
 // (the simulator is single-threaded).
+//
+// It keeps each operation's input and outcome by value and hands porcupine pointers to them
+// (see operations): boxing an Input or an Output into an interface allocates, and Call and
+// Return run for every client operation of a run.
 type Recorder struct {
-	ops         []porcupine.Operation
-	returned    []bool
+	recs        []recorded
 	perConv     map[string]int
 	annotations []porcupine.Annotation
+}
+
+// recorded is one operation; returned is false while its outcome is unknown (out then holds
+// Status unknown and ret math.MaxInt64).
+type recorded struct {
+	client    int
+	in        Input
+	out       Output
+	call, ret int64
+	returned  bool
 }
 
 // NewRecorder returns an empty Recorder.
@@ -24,17 +37,18 @@ func NewRecorder() *Recorder {
 	return &Recorder{perConv: make(map[string]int)}
 }
 
+// Grow makes room for n more operations, for a caller that knows about how many it will
+// record (fewer regrowths of the history).
+func (r *Recorder) Grow(n int) { r.recs = slices.Grow(r.recs, n) }
+
 // Call records that client (a small non-negative number, one per simulated client) invoked
 // in at virtual time nowNs, and returns the operation's id for Return. A client retrying a
 // command with the same request id is still one operation: call Return once, with the
 // outcome of the attempt that finally answered.
 func (r *Recorder) Call(client int, in Input, nowNs int64) int {
-	id := len(r.ops)
-	r.ops = append(r.ops, porcupine.Operation{
-		ClientId: client, Input: in, Call: nowNs,
-		Output: Output{Status: unknown}, Return: math.MaxInt64,
-	})
-	r.returned = append(r.returned, false)
+	id := len(r.recs)
+	r.recs = append(r.recs, recorded{client: client, in: in, out: Output{Status: unknown},
+		call: nowNs, ret: math.MaxInt64})
 	r.perConv[in.Conv]++
 	return id
 }
@@ -42,20 +56,20 @@ func (r *Recorder) Call(client int, in Input, nowNs int64) int {
 // Return records the definite outcome of operation id at virtual time nowNs. Operations
 // never returned stay pending to the end of time: porcupine may place their effect anywhere
 // after the call, or nowhere. Returning twice, or before the call, panics (a harness bug).
+// The Recorder keeps out.Messages and their Reactions (it sorts each message's reactions in
+// place) instead of copying them: the caller must not modify them afterwards.
 func (r *Recorder) Return(id int, out Output, nowNs int64) {
-	if id < 0 || id >= len(r.ops) || r.returned[id] {
+	if id < 0 || id >= len(r.recs) || r.recs[id].returned {
 		panic(fmt.Sprintf("linearize: Return of unknown or already returned operation %d", id))
 	}
-	if nowNs < r.ops[id].Call {
-		panic(fmt.Sprintf("linearize: operation %d returns at %d before its call at %d", id, nowNs, r.ops[id].Call))
+	rec := &r.recs[id]
+	if nowNs < rec.call {
+		panic(fmt.Sprintf("linearize: operation %d returns at %d before its call at %d", id, nowNs, rec.call))
 	}
-	out.Messages = slices.Clone(out.Messages)
 	for i := range out.Messages {
-		out.Messages[i].Reactions = slices.Clone(out.Messages[i].Reactions)
 		sortReactions(out.Messages[i].Reactions)
 	}
-	r.ops[id].Output, r.ops[id].Return = out, nowNs
-	r.returned[id] = true
+	rec.out, rec.ret, rec.returned = out, nowNs, true
 }
 
 // OpsIn returns how many operations were called in conv so far; a workload can use it to
@@ -65,12 +79,12 @@ func (r *Recorder) OpsIn(conv string) int { return r.perConv[conv] }
 // Counts returns the number of operations called, returned with a definite outcome, and
 // pending (unknown outcome).
 func (r *Recorder) Counts() (calls, returned, pending int) {
-	for _, ok := range r.returned {
-		if ok {
+	for i := range r.recs {
+		if r.recs[i].returned {
 			returned++
 		}
 	}
-	return len(r.ops), returned, len(r.ops) - returned
+	return len(r.recs), returned, len(r.recs) - returned
 }
 
 // Annotation marks a fault or a leader change on the visualization's timeline.
@@ -93,8 +107,21 @@ func (r *Recorder) Annotate(a Annotation) {
 	})
 }
 
-// Operations returns a copy of the history recorded so far.
-func (r *Recorder) Operations() []porcupine.Operation { return slices.Clone(r.ops) }
+// Operations returns the history recorded so far as porcupine sees it: each Input is an
+// *Input and each Output an *Output, pointing into the Recorder (do not modify them).
+func (r *Recorder) Operations() []porcupine.Operation { return r.operations() }
+
+// operations builds porcupine's history with pointers to the records' inputs and outputs,
+// which box into an interface without allocating.
+func (r *Recorder) operations() []porcupine.Operation {
+	ops := make([]porcupine.Operation, len(r.recs))
+	for i := range r.recs {
+		rec := &r.recs[i]
+		ops[i] = porcupine.Operation{ClientId: rec.client, Input: &rec.in, Call: rec.call,
+			Output: &rec.out, Return: rec.ret}
+	}
+	return ops
+}
 
 // Options tune Check. Zero fields take the defaults.
 type Options struct {
@@ -134,7 +161,7 @@ type Result struct {
 func (r *Recorder) Check(opts Options) Result {
 	opts = opts.withDefaults()
 	_, _, pending := r.Counts()
-	res := Result{Ops: len(r.ops), Pending: pending, Conversations: len(r.perConv)}
+	res := Result{Ops: len(r.recs), Pending: pending, Conversations: len(r.perConv)}
 	convs := make([]string, 0, len(r.perConv))
 	for c := range r.perConv {
 		convs = append(convs, c)
@@ -148,7 +175,7 @@ func (r *Recorder) Check(opts Options) Result {
 			}
 		}
 	}
-	res.Outcome = porcupine.CheckOperationsTimeout(Model(), r.ops, opts.Timeout)
+	res.Outcome = porcupine.CheckOperationsTimeout(Model(), r.operations(), opts.Timeout)
 	res.OK = res.Outcome == porcupine.Ok && res.Err == nil
 	return res
 }
@@ -158,7 +185,7 @@ func (r *Recorder) Check(opts Options) Result {
 func (r *Recorder) Visualize(path string, opts Options) error {
 	opts = opts.withDefaults()
 	model := Model()
-	_, info := porcupine.CheckOperationsVerbose(model, r.ops, opts.Timeout)
+	_, info := porcupine.CheckOperationsVerbose(model, r.operations(), opts.Timeout)
 	info.AddAnnotations(r.annotations)
 	if err := porcupine.VisualizePath(model, info, path); err != nil {
 		return fmt.Errorf("write porcupine visualization %s: %w", path, err)
