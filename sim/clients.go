@@ -35,6 +35,16 @@ type client struct {
 	seq     int        // ops started, for unique texts
 	// lastConv is the conversation of the client's latest write.
 	lastConv string
+	// attempts numbers the client's attempts across all its ops. Timer events carry the
+	// number of the attempt they belong to, so one left over from an earlier op (numbered
+	// per op, it could match) never retries the current one.
+	attempts uint64
+}
+
+// nextAttempt returns a fresh attempt number.
+func (c *client) nextAttempt() uint64 {
+	c.attempts++
+	return c.attempts
 }
 
 // inflight is the op a client is waiting on.
@@ -207,7 +217,7 @@ func (w *World) startBootstrap(c *client) {
 // state machine's sessions make the command take effect at most once.
 func (w *World) attempt(c *client) int {
 	f := c.cur
-	f.attempt++
+	f.attempt = c.nextAttempt()
 	w.ops[f.op].Attempts++
 	f.node = c.rng.IntN(len(w.nodes))
 	n := w.nodes[f.node]
@@ -264,7 +274,7 @@ func (w *World) retryLater(c *client) {
 		c.cur.cancel()
 		c.cur.cancel = nil
 	}
-	c.cur.attempt++ // invalidates the pending timeout
+	c.cur.attempt = c.nextAttempt() // invalidates the pending timeout
 	d := backoffMinNs + c.rng.Int64N(backoffSpreadNs)
 	w.q.push(event{at: w.now + d, kind: evClient, arg: int32(c.idx), gen: c.cur.attempt, node: -1})
 }

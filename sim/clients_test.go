@@ -22,3 +22,24 @@ func TestConvCounts(t *testing.T) {
 		t.Fatalf("directory counts %d ops in all, recorder %d", total, calls)
 	}
 }
+
+// TestNoRetryWithoutCause: in a run without faults, once the cluster has a leader, no op
+// needs a second attempt. A timer left over from a finished op must not retry the next one
+// (attempt numbers used to restart with every op, so a stale timeout could match).
+func TestNoRetryWithoutCause(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		res, err := RunSchedule(Generate(GenParams{Seed: seed, Nodes: 5, Clients: 8, DurationMs: 30_000}), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Violations) > 0 {
+			t.Fatalf("seed %d: %v", seed, res.Violations)
+		}
+		for i, o := range res.Ops {
+			if o.CallNs > 3_000_000_000 && o.Attempts > 1 {
+				t.Errorf("seed %d: op %d (%s by client %d at %s) took %d attempts in a healthy cluster",
+					seed, i, o.Kind, o.Client, fmtTime(o.CallNs), o.Attempts)
+			}
+		}
+	}
+}

@@ -20,12 +20,19 @@ func (w *World) boot(n *simNode) error {
 		n.writer = &bgWriter{w: w, n: n, boot: n.boots}
 		writer = n.writer
 	}
+	var snaps node.SnapshotSaver
+	n.snaps = nil
+	if w.sched.BackgroundSnapshots {
+		n.snaps = &bgSnapshots{w: w, n: n, boot: n.boots}
+		snaps = n.snaps
+	}
 	rep, err := node.New(node.Config{
 		ID: n.id, Voters: w.voters(),
 		ElectionTimeoutTicks: electionTicks, HeartbeatIntervalTicks: heartbeatTicks,
 		Seed:                  splitmix64(streamSeed(w.sched.Seed, "raft") ^ n.gen),
 		Log:                   n.disk,
 		Writer:                writer,
+		Snapshots:             snaps,
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
 		DecodeCommand:         w.decoded.decode,
@@ -363,6 +370,10 @@ func (w *World) crash(n *simNode) {
 		w.probe(ProbeCrashDuringBgWrite)
 	}
 	n.writer = nil
+	if s := n.snaps; s != nil && s.pending != nil {
+		w.probe(ProbeCrashDuringSnapSave) // the save is lost with the process
+	}
+	n.snaps = nil
 	torn, lost := n.disk.TornWrites, n.disk.LostWrites
 	n.up, n.paused, n.inbox, n.calls, n.muted = false, false, nil, nil, false
 	n.gen++

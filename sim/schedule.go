@@ -88,6 +88,10 @@ type Schedule struct {
 	// the last round (raft.Config.IdleHeartbeats), as chatd does; schedules saved before it
 	// existed replay without.
 	IdleHeartbeats bool `json:"idle_heartbeats,omitempty"`
+	// BackgroundSnapshots makes nodes save their own snapshots in the background
+	// (node.Config.Snapshots), as chatd does; schedules saved before it existed replay
+	// without.
+	BackgroundSnapshots bool `json:"background_snapshots,omitempty"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -168,11 +172,12 @@ func Generate(p GenParams) Schedule {
 		Seed: p.Seed, Nodes: nodes, Clients: p.Clients, DurationMs: p.DurationMs, LivenessMs: p.LivenessMs, Bug: p.Bug,
 		Net: NetParams{LatencyMinUs: 500, LatencyMeanUs: k.latMeanUs, Drop: k.drop, Dup: k.dup,
 			Slow: k.slow, SlowMaxMs: 3000, FsyncUs: k.fsyncUs},
-		SnapshotEvery:    k.snapshotEvery,
-		BackgroundWrites: true,
-		Batching:         true,
-		IdleHeartbeats:   true,
-		Flags:            p.Flags,
+		SnapshotEvery:       k.snapshotEvery,
+		BackgroundWrites:    true,
+		Batching:            true,
+		IdleHeartbeats:      true,
+		BackgroundSnapshots: true,
+		Flags:               p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)
 	for i := range s.TickRates {

@@ -54,6 +54,9 @@ type simNode struct {
 	// the schedule writes the leader's log in the background).
 	boots  uint64
 	writer *bgWriter
+	// snaps is this incarnation's background snapshot saver (nil unless the schedule saves
+	// snapshots in the background).
+	snaps *bgSnapshots
 	// durableChecked is the highest commit index checkCommitDurable has checked.
 	durableChecked raft.Index
 	up             bool
@@ -258,6 +261,8 @@ func (w *World) dispatch(e *event) int {
 		return -1
 	case evWriteDone:
 		return w.onWriteDone(e)
+	case evSnapSaved:
+		return w.onSnapSaved(e)
 	case evProbe:
 		if e.arg == probeProgress {
 			w.probeProgress()

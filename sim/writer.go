@@ -76,3 +76,57 @@ func (w *World) onWriteDone(e *event) int {
 	w.process(n)
 	return n.idx
 }
+
+// bgSnapshots is a simulated process's node.SnapshotSaver, as chatd runs one: a snapshot
+// handed over becomes durable two fsync delays later (the file, then the log's mark), while
+// the process goes on. A crash before that loses it; the restarted process recovers from
+// the previous snapshot and its log, which the save had not trimmed yet.
+type bgSnapshots struct {
+	w *World
+	n *simNode
+	// boot names the process incarnation; completions of an earlier one are void.
+	boot    uint64
+	pending *raft.Snapshot
+	// started counts saves; an evSnapSaved event completes the one its arg names.
+	started uint64
+}
+
+var _ node.SnapshotSaver = (*bgSnapshots)(nil)
+
+// Save implements node.SnapshotSaver.
+func (s *bgSnapshots) Save(snap raft.Snapshot) {
+	w := s.w
+	s.pending = &snap
+	s.started++
+	at := w.now + w.net.fsyncDelay() + w.net.fsyncDelay()
+	w.q.push(event{at: at, kind: evSnapSaved, node: int32(s.n.idx), gen: s.boot, arg: int32(s.started)})
+}
+
+// Saved implements node.SnapshotSaver.
+func (s *bgSnapshots) Saved() (bool, error) { return s.pending == nil, nil }
+
+// Wait implements node.SnapshotSaver: the process blocks until the save is done; the
+// simulation does not advance time for it.
+func (s *bgSnapshots) Wait() error {
+	s.complete()
+	return nil
+}
+
+func (s *bgSnapshots) complete() {
+	if s.pending != nil {
+		_ = s.n.disk.SaveSnapshot(*s.pending) // the simulated disk cannot fail
+		s.pending = nil
+	}
+}
+
+// onSnapSaved makes a background snapshot save durable. The process learns of it at its
+// next pass; nothing waits for it.
+func (w *World) onSnapSaved(e *event) int {
+	n := w.nodes[e.node]
+	s := n.snaps
+	if !n.up || s == nil || s.boot != e.gen || uint64(e.arg) != s.started || s.pending == nil {
+		return untouched
+	}
+	s.complete()
+	return n.idx
+}
