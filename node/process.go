@@ -24,7 +24,7 @@ func (r *Replica) Process() error {
 	if err := r.collectWrites(); err != nil {
 		return err
 	}
-	if err := r.collectSnapshotSave(false); err != nil {
+	if err := r.advanceSnapshot(false); err != nil {
 		return err
 	}
 	r.FlushProposals()
@@ -200,7 +200,7 @@ func (r *Replica) persist(rd *raft.Ready) error {
 	if !rd.Snapshot.IsEmpty() {
 		// A leader's snapshot replaces ours: our own save, if one is in progress, must not
 		// land after it.
-		if err := r.collectSnapshotSave(true); err != nil {
+		if err := r.advanceSnapshot(true); err != nil {
 			return err
 		}
 		if err := r.cfg.Log.SaveSnapshot(rd.Snapshot); err != nil {
@@ -313,10 +313,12 @@ func (r *Replica) storeChunk(idx uint64, up *commandpb.UploadChunk) {
 }
 
 // maybeSnapshot takes a state-machine snapshot once SnapshotEveryEntries entries applied
-// since the last one, stores it durably and compacts the in-memory log, keeping a tail.
+// since the last one, stores it durably and compacts the in-memory log, keeping a tail. With
+// Config.Snapshots it only starts the snapshot (see SnapshotSaver): advanceSnapshot carries it
+// on at later passes.
 func (r *Replica) maybeSnapshot() error {
-	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) || r.snapSaving {
-		return nil // not due, or the last one is still being saved (one at a time)
+	if r.applied-r.lastSnap < raft.Index(r.cfg.SnapshotEveryEntries) || r.snap != snapIdle {
+		return nil // not due, or the last one is still in progress (one at a time)
 	}
 	if ratio := r.cfg.SnapshotLogRatio; ratio > 0 && float64(r.logBytes) < ratio*float64(r.lastSnapBytes) {
 		return nil
@@ -325,48 +327,90 @@ func (r *Replica) maybeSnapshot() error {
 	if err := r.waitWrites(); err != nil {
 		return err
 	}
+	if r.cfg.Snapshots != nil {
+		// The machine stays as it is until the encoding is done: no entry is applied
+		// meanwhile (Raft goes on replicating and committing them).
+		r.snapIndex, r.snapConf, r.snap = r.applied, r.conf, snapEncoding
+		r.rn.PauseApply(true)
+		r.cfg.Snapshots.Encode(r.sm.Snapshot)
+		return nil
+	}
 	data, err := r.sm.Snapshot()
 	if err != nil {
 		return fmt.Errorf("node %d: snapshot state machine at %d: %w", r.cfg.ID, r.applied, err)
 	}
-	conf := r.conf
-	snap, err := r.storage.CreateSnapshot(r.applied, &conf, data)
+	snap, err := r.installOwnSnapshot(r.applied, r.conf, data)
 	if err != nil {
-		return fmt.Errorf("node %d: create snapshot at %d: %w", r.cfg.ID, r.applied, err)
+		return err
 	}
-	if r.cfg.Snapshots != nil {
-		r.cfg.Snapshots.Save(snap)
-		r.snapSaving = true
-	} else if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
+	if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
-	}
-	r.lastSnap = r.applied
-	r.lastSnapBytes, r.logBytes = uint64(len(data)), 0
-	if tail := raft.Index(r.cfg.CompactionTailEntries); r.applied > tail {
-		if err := r.storage.Compact(r.applied - tail); err != nil {
-			return fmt.Errorf("node %d: compact at %d: %w", r.cfg.ID, r.applied-tail, err)
-		}
 	}
 	return nil
 }
 
-// collectSnapshotSave notes the end of a background snapshot save (Config.Snapshots),
-// waiting for it with wait, and returns its error: a snapshot that could not be made durable
-// stops the Replica, as a failed log write does.
-func (r *Replica) collectSnapshotSave(wait bool) error {
-	if !r.snapSaving {
+// installOwnSnapshot puts a snapshot of this replica's state at index in Raft's storage (a
+// lagging follower is sent it from there) and compacts the in-memory log, keeping a tail.
+func (r *Replica) installOwnSnapshot(index raft.Index, conf raft.ConfState, data []byte) (raft.Snapshot, error) {
+	snap, err := r.storage.CreateSnapshot(index, &conf, data)
+	if err != nil {
+		return raft.Snapshot{}, fmt.Errorf("node %d: create snapshot at %d: %w", r.cfg.ID, index, err)
+	}
+	r.lastSnap = index
+	r.lastSnapBytes, r.logBytes = uint64(len(data)), 0
+	if tail := raft.Index(r.cfg.CompactionTailEntries); index > tail {
+		if err := r.storage.Compact(index - tail); err != nil {
+			return raft.Snapshot{}, fmt.Errorf("node %d: compact at %d: %w", r.cfg.ID, index-tail, err)
+		}
+	}
+	return snap, nil
+}
+
+// advanceSnapshot carries a background snapshot (Config.Snapshots) on: once encoded it goes
+// into Raft's storage and to the saver, and applying resumes; once saved the next one may
+// start. With replaced set a snapshot from the leader is about to replace the state: it
+// waits for the work in progress and drops an encoding not yet saved. A failed encoding or
+// save stops the Replica, as a failed log write does.
+func (r *Replica) advanceSnapshot(replaced bool) error {
+	if r.snap == snapIdle {
 		return nil
 	}
-	var done bool
-	var err error
-	if wait {
-		done, err = true, r.cfg.Snapshots.Wait()
-	} else {
-		done, err = r.cfg.Snapshots.Saved()
+	saver := r.cfg.Snapshots
+	if replaced {
+		err := saver.Wait()
+		if r.snap == snapEncoding {
+			_, _, err = saver.Encoded()
+			r.rn.PauseApply(false)
+		}
+		r.snap = snapIdle
+		if err != nil {
+			return fmt.Errorf("node %d: snapshot at %d: %w", r.cfg.ID, r.snapIndex, err)
+		}
+		return nil
 	}
+	if r.snap == snapEncoding {
+		data, done, err := saver.Encoded()
+		if !done {
+			return nil
+		}
+		r.rn.PauseApply(false)
+		if err != nil {
+			return fmt.Errorf("node %d: snapshot state machine at %d: %w", r.cfg.ID, r.snapIndex, err)
+		}
+		snap, err := r.installOwnSnapshot(r.snapIndex, r.snapConf, data)
+		if err != nil {
+			return err
+		}
+		saver.Save(snap)
+		r.snap = snapSaving
+		return nil
+	}
+	done, err := saver.Saved()
 	if err != nil {
-		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.lastSnap, err)
+		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.snapIndex, err)
 	}
-	r.snapSaving = !done
+	if done {
+		r.snap = snapIdle
+	}
 	return nil
 }

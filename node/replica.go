@@ -98,6 +98,15 @@ type Status struct {
 // ApplyHook observes every applied command (cmd is nil for Raft no-ops and undecodable data).
 type ApplyHook func(index uint64, cmd *commandpb.Command, res *commandpb.Result)
 
+// snapPhase is the stage of a background snapshot (Config.Snapshots).
+type snapPhase uint8
+
+const (
+	snapIdle     snapPhase = iota
+	snapEncoding           // the saver encodes the machine; applying is paused
+	snapSaving             // the saver makes the snapshot durable
+)
+
 // ErrStopped is returned to pending callbacks when the replica is closed.
 var ErrStopped = errors.New("node: replica stopped")
 
@@ -136,8 +145,11 @@ type Replica struct {
 
 	applied  raft.Index
 	lastSnap raft.Index
-	// snapSaving: a snapshot was handed to Config.Snapshots and may not be durable yet.
-	snapSaving bool
+	// snap is where a background snapshot (Config.Snapshots) stands; snapIndex and snapConf
+	// are its position while it is in progress.
+	snap      snapPhase
+	snapIndex raft.Index
+	snapConf  raft.ConfState
 	// lastSnapBytes is the size of the last snapshot taken or restored; logBytes counts the
 	// entry bytes applied since (Config.SnapshotLogRatio).
 	lastSnapBytes, logBytes uint64

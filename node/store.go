@@ -37,23 +37,34 @@ type LogWriter interface {
 	Wait() error
 }
 
-// SnapshotSaver makes a Replica's own snapshots durable in the background, for a Replica
-// whose Config.Snapshots sets it. Writing and syncing the file of a large state takes about
-// a second, during which a loop that waited would neither heartbeat nor answer votes. The
-// loop still encodes the state machine (a consistent cut needs the loop), hands the snapshot
-// over and compacts Raft's in-memory log at once: a follower that needs the snapshot is sent
-// it from memory, and until the save completes a restart recovers from the previous snapshot
-// and the log, which still holds every entry. The Replica takes its next snapshot, and saves a
-// snapshot received from the leader, only after the save completed.
+// SnapshotSaver takes a Replica's own snapshots in the background, for a Replica whose
+// Config.Snapshots sets it. Encoding a large state and writing and syncing its file take
+// seconds, during which a loop that waited would neither heartbeat nor answer votes, and its
+// followers would elect a new leader. Instead:
+//   - the Replica pauses applying (Raft goes on replicating and committing) and hands the
+//     saver the encoding, which reads the machine, frozen at the applied index, while the loop
+//     goes on; queries may read the machine at the same time, as they always may;
+//   - once the encoding is done the loop puts the snapshot in Raft's storage, compacts its
+//     in-memory log (a follower that needs the snapshot is sent it from memory), resumes
+//     applying and hands the snapshot to the saver to make durable. Until that completes a
+//     restart recovers from the previous snapshot and the log, which still holds every entry;
+//   - the next snapshot starts only after the save completed, and a snapshot received from
+//     the leader first waits for the one in progress.
 type SnapshotSaver interface {
+	// Encode runs encode in the background. It must not block for long and must not call
+	// back into the Replica.
+	Encode(encode func() ([]byte, error))
+	// Encoded reports whether the encoding finished and, if so, its result. It must not
+	// block.
+	Encoded() (data []byte, done bool, err error)
 	// Save starts making snap durable, as LogStore.SaveSnapshot does. It must not block for
-	// long and must not call back into the Replica. The Replica never starts a save while
-	// one is in progress.
+	// long and must not call back into the Replica.
 	Save(snap raft.Snapshot)
 	// Saved reports whether the last save completed, and its error if it failed. It must not
 	// block.
 	Saved() (bool, error)
-	// Wait blocks until the last save completed and returns its error.
+	// Wait blocks until the encoding and the save in progress, if any, completed, and returns
+	// the save's error.
 	Wait() error
 }
 

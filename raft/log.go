@@ -96,6 +96,8 @@ type raftLog struct {
 	applied       Index
 	maxApplyBytes uint64
 	knobs         TestingKnobs
+	// applyPaused holds committed entries back from Ready (RawNode.PauseApply).
+	applyPaused bool
 	// truncatedAt is the lowest index replaced by a conflicting append since the owner last
 	// looked (0 if none); see raft.dropStaleAcks.
 	truncatedAt Index
@@ -322,7 +324,7 @@ func (l *raftLog) applyLimit() Index {
 }
 
 func (l *raftLog) hasNextCommittedEnts() bool {
-	if l.unstable.snapshot != nil {
+	if l.unstable.snapshot != nil || l.applyPaused {
 		return false
 	}
 	return max(l.applied+1, l.firstIndex()) < l.applyLimit()

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -95,4 +96,35 @@ func newestLeader(nw *testNet) NodeID {
 		}
 	}
 	return lead
+}
+
+// TestPauseApply: while applying is paused, entries commit but no Ready hands them out (and
+// a Ready is not pending just for them); once resumed they come, in order.
+func TestPauseApply(t *testing.T) {
+	nw := newTestNet(t, 3, nil)
+	nw.campaign(1)
+	base := len(nw.appliedData(1))
+	nw.nodes[1].rn.PauseApply(true)
+	for _, p := range []string{"a", "b", "c"} {
+		if err := nw.propose(1, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := nw.appliedData(1); len(got) != base {
+		t.Fatalf("paused leader applied %v", got[base:])
+	}
+	if c := nw.r(1).raftLog.committed; c < 4 {
+		t.Fatalf("commit index %d while paused: commits should go on", c)
+	}
+	if nw.nodes[1].rn.HasReady() {
+		t.Fatal("a paused node reports a Ready for its committed entries alone")
+	}
+	if got := nw.appliedData(2); len(got) < 3 {
+		t.Fatalf("follower applied %v: pausing one node must not hold the others back", got)
+	}
+	nw.nodes[1].rn.PauseApply(false)
+	nw.settle()
+	if got := nw.appliedData(1)[base:]; !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("after resuming, applied %v", got)
+	}
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	savedEntries                              prometheus.Counter
 	fsyncSeconds, loopSeconds                 prometheus.Histogram
 	proposeSeconds, snapshotSaveSeconds       prometheus.Histogram
+	snapshotEncodeSeconds                     prometheus.Histogram
 	// The hot path's series, looked up once (a label lookup hashes and locks every time).
 	proposalsOK, staleReadsOK, linearReadsOK prometheus.Counter
 
@@ -55,6 +56,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		snapshotSaveSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
 			Name: "snapshot_save_seconds", Help: "Time to make a snapshot durable (file, fsync, log mark), off the loop.",
 			Buckets: latency}),
+		snapshotEncodeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
+			Name: "snapshot_encode_seconds", Help: "Time to encode the state machine for a snapshot, off the loop (applying waits).",
+			Buckets: latency}),
 	}
 	// Create every series up front so dashboards see zeros rather than gaps.
 	for _, o := range []string{"ok", "error", "resent"} {
@@ -70,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.term, m.commit, m.applied, m.applyLag, m.isLeader, m.leaderChanges,
 			m.proposals, m.reads, m.droppedInbound, m.savedEntries, m.fsyncSeconds, m.loopSeconds,
-			m.proposeSeconds, m.snapshotSaveSeconds)
+			m.proposeSeconds, m.snapshotSaveSeconds, m.snapshotEncodeSeconds)
 	}
 	return m
 }

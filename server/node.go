@@ -52,7 +52,7 @@ type Node struct {
 	reqs    chan func()
 	inbound *inboundQueue
 	// writer saves the leader's log in the background (nil: every save is synchronous);
-	// writesDone wakes the loop when some of its saves completed.
+	// writesDone wakes the loop when some of its saves, or a snapshot step, completed.
 	writer     *diskWriter
 	snaps      *snapshotSaver
 	writesDone chan struct{}
@@ -145,16 +145,17 @@ func (n *Node) newReplica() error {
 		_, _ = rand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	wake := func() {
+		select {
+		case n.writesDone <- struct{}{}:
+		default:
+		}
+	}
 	// Saves use the store directly, not loopLog: they run off the loop.
-	n.snaps = newSnapshotSaver(n.store, n.m)
+	n.snaps = newSnapshotSaver(n.store, n.m, wake)
 	var writer node.LogWriter
 	if n.cfg.BackgroundWrites {
-		n.writer = newDiskWriter(n.store, n.m, func() {
-			select {
-			case n.writesDone <- struct{}{}:
-			default:
-			}
-		})
+		n.writer = newDiskWriter(n.store, n.m, wake)
 		writer = n.writer
 	}
 	rep, err := node.New(node.Config{

@@ -8,52 +8,97 @@ import (
 	"github.com/raftchat/raftchat/raft"
 )
 
-// snapshotSaver is the node's node.SnapshotSaver: each save runs on a goroutine of its own
-// (the Replica starts at most one at a time), so the loop goes on ticking, heartbeating and
-// replicating while a large snapshot file is written and synced.
+// snapshotSaver is the node's node.SnapshotSaver: the encoding of the state machine and then
+// the save of the snapshot each run on a goroutine of their own (the Replica starts one step
+// at a time), so the loop goes on ticking, heartbeating and replicating while a large state is
+// encoded and its file written and synced. It wakes the loop when a step completes.
 type snapshotSaver struct {
 	store node.LogStore
 	m     *metrics
+	wake  func() // must not block
 
-	mu   sync.Mutex
-	busy bool
-	done chan struct{} // closed when the current save completes
-	err  error         // the first failed save; every later call reports it
+	mu       sync.Mutex
+	done     chan struct{} // closed when the current step completes; nil before the first
+	data     []byte        // the finished encoding, until it is saved
+	encoded  bool
+	encodeEr error
+	err      error // the first failed save; every later call reports it
 }
 
-func newSnapshotSaver(store node.LogStore, m *metrics) *snapshotSaver {
-	return &snapshotSaver{store: store, m: m}
+func newSnapshotSaver(store node.LogStore, m *metrics, wake func()) *snapshotSaver {
+	return &snapshotSaver{store: store, m: m, wake: wake}
+}
+
+// start begins a step: run fn on its own goroutine, then record its outcome with record.
+func (s *snapshotSaver) start(fn func(), record func()) {
+	done := make(chan struct{})
+	s.done = done
+	go func() {
+		fn()
+		s.mu.Lock()
+		record()
+		close(done)
+		s.mu.Unlock()
+		s.wake()
+	}()
+}
+
+// Encode implements node.SnapshotSaver.
+func (s *snapshotSaver) Encode(encode func() ([]byte, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data, s.encoded, s.encodeEr = nil, false, nil
+	var data []byte
+	var err error
+	s.start(func() {
+		start := time.Now()
+		data, err = encode()
+		s.m.snapshotEncodeSeconds.Observe(time.Since(start).Seconds())
+	}, func() { s.data, s.encodeEr, s.encoded = data, err, true })
+}
+
+// Encoded implements node.SnapshotSaver.
+func (s *snapshotSaver) Encoded() ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data, s.encoded, s.encodeEr
 }
 
 // Save implements node.SnapshotSaver.
 func (s *snapshotSaver) Save(snap raft.Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.busy {
-		panic("server: snapshot save started while another is in progress")
-	}
-	s.busy, s.done = true, make(chan struct{})
-	go s.save(snap, s.done)
-}
-
-func (s *snapshotSaver) save(snap raft.Snapshot, done chan struct{}) {
-	start := time.Now()
-	err := s.store.SaveSnapshot(snap)
-	s.m.snapshotSaveSeconds.Observe(time.Since(start).Seconds())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil && s.err == nil {
-		s.err = err
-	}
-	s.busy = false
-	close(done)
+	s.data = nil // Raft's storage holds it now
+	var err error
+	s.start(func() {
+		start := time.Now()
+		err = s.store.SaveSnapshot(snap)
+		s.m.snapshotSaveSeconds.Observe(time.Since(start).Seconds())
+	}, func() {
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	})
 }
 
 // Saved implements node.SnapshotSaver.
 func (s *snapshotSaver) Saved() (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.busy, s.err
+	return s.idle(), s.err
+}
+
+// idle reports whether no step is running. Call with mu held.
+func (s *snapshotSaver) idle() bool {
+	if s.done == nil {
+		return true
+	}
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Wait implements node.SnapshotSaver.

@@ -370,8 +370,8 @@ func (w *World) crash(n *simNode) {
 		w.probe(ProbeCrashDuringBgWrite)
 	}
 	n.writer = nil
-	if s := n.snaps; s != nil && s.pending != nil {
-		w.probe(ProbeCrashDuringSnapSave) // the save is lost with the process
+	if s := n.snaps; s != nil && s.busy {
+		w.probe(ProbeCrashDuringSnapshot) // the snapshot is lost with the process
 	}
 	n.snaps = nil
 	torn, lost := n.disk.TornWrites, n.disk.LostWrites

@@ -28,7 +28,7 @@ const (
 	ProbeCrashPoint             = "crash_point_reached"
 	ProbeLeaderDiedBeforeWrite  = "leader_died_between_send_and_write"
 	ProbeCrashDuringBgWrite     = "leader_crashed_during_background_write"
-	ProbeCrashDuringSnapSave    = "crashed_during_snapshot_save"
+	ProbeCrashDuringSnapshot    = "crashed_during_background_snapshot"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -37,7 +37,7 @@ func AllProbes() []string {
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
 		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint,
-		ProbeLeaderDiedBeforeWrite, ProbeCrashDuringBgWrite, ProbeCrashDuringSnapSave}
+		ProbeLeaderDiedBeforeWrite, ProbeCrashDuringBgWrite, ProbeCrashDuringSnapshot}
 	sort.Strings(p)
 	return p
 }

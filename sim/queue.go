@@ -15,7 +15,7 @@ const (
 	evProbe                          // a liveness probe
 	evRestart                        // a node crashed at a crash point comes back
 	evWriteDone                      // a node's background saves up to arg are durable (gen: its boot)
-	evSnapSaved                      // a node's background snapshot save number arg is durable (gen: its boot)
+	evSnapStep                       // a node's background snapshot step number arg completes (gen: its boot)
 )
 
 // event is one entry of the queue. It is kept small and pointer-free: the heap moves events

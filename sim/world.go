@@ -261,8 +261,8 @@ func (w *World) dispatch(e *event) int {
 		return -1
 	case evWriteDone:
 		return w.onWriteDone(e)
-	case evSnapSaved:
-		return w.onSnapSaved(e)
+	case evSnapStep:
+		return w.onSnapStep(e)
 	case evProbe:
 		if e.arg == probeProgress {
 			w.probeProgress()

@@ -77,56 +77,92 @@ func (w *World) onWriteDone(e *event) int {
 	return n.idx
 }
 
-// bgSnapshots is a simulated process's node.SnapshotSaver, as chatd runs one: a snapshot
-// handed over becomes durable two fsync delays later (the file, then the log's mark), while
-// the process goes on. A crash before that loses it; the restarted process recovers from
-// the previous snapshot and its log, which the save had not trimmed yet.
+// bgSnapshots is a simulated process's node.SnapshotSaver, as chatd runs one. The encoding
+// takes time in proportion to the snapshot's size and the save two fsync delays (the file,
+// then the log's mark), while the process goes on (not applying during the encoding). A crash
+// before the save completes loses the snapshot: the restarted process recovers from the
+// previous one and its log, which the save had not trimmed yet.
 type bgSnapshots struct {
 	w *World
 	n *simNode
 	// boot names the process incarnation; completions of an earlier one are void.
-	boot    uint64
+	boot uint64
+	// steps counts the steps started; an evSnapStep event completes the one its arg names.
+	steps uint64
+	busy  bool
+	// The encoding: done once its step completed.
+	data    []byte
+	encErr  error
+	encoded bool
+	// pending is the snapshot being saved.
 	pending *raft.Snapshot
-	// started counts saves; an evSnapSaved event completes the one its arg names.
-	started uint64
 }
 
 var _ node.SnapshotSaver = (*bgSnapshots)(nil)
 
+// snapshotEncodeNsPerByte is the simulated encoding speed (100 MB/s: a loaded machine).
+const snapshotEncodeNsPerByte = 10
+
+// Encode implements node.SnapshotSaver. It encodes at once: the Replica leaves the machine
+// alone until it sees the step done, so encoding later would give the same bytes.
+func (s *bgSnapshots) Encode(encode func() ([]byte, error)) {
+	s.data, s.encErr = encode()
+	s.encoded = false
+	s.startStep(100_000 + int64(len(s.data))*snapshotEncodeNsPerByte)
+}
+
+// Encoded implements node.SnapshotSaver.
+func (s *bgSnapshots) Encoded() ([]byte, bool, error) { return s.data, s.encoded, s.encErr }
+
 // Save implements node.SnapshotSaver.
 func (s *bgSnapshots) Save(snap raft.Snapshot) {
-	w := s.w
+	s.data = nil
 	s.pending = &snap
-	s.started++
-	at := w.now + w.net.fsyncDelay() + w.net.fsyncDelay()
-	w.q.push(event{at: at, kind: evSnapSaved, node: int32(s.n.idx), gen: s.boot, arg: int32(s.started)})
+	s.startStep(s.w.net.fsyncDelay() + s.w.net.fsyncDelay())
+}
+
+func (s *bgSnapshots) startStep(d int64) {
+	s.busy = true
+	s.steps++
+	s.w.q.push(event{at: s.w.now + d, kind: evSnapStep, node: int32(s.n.idx), gen: s.boot, arg: int32(s.steps)})
 }
 
 // Saved implements node.SnapshotSaver.
-func (s *bgSnapshots) Saved() (bool, error) { return s.pending == nil, nil }
+func (s *bgSnapshots) Saved() (bool, error) { return !s.busy, nil }
 
-// Wait implements node.SnapshotSaver: the process blocks until the save is done; the
+// Wait implements node.SnapshotSaver: the process blocks until the step is done; the
 // simulation does not advance time for it.
 func (s *bgSnapshots) Wait() error {
-	s.complete()
+	s.finishStep()
 	return nil
 }
 
-func (s *bgSnapshots) complete() {
+func (s *bgSnapshots) finishStep() {
+	if !s.busy {
+		return
+	}
+	s.busy = false
 	if s.pending != nil {
 		_ = s.n.disk.SaveSnapshot(*s.pending) // the simulated disk cannot fail
 		s.pending = nil
+		return
 	}
+	s.encoded = true
 }
 
-// onSnapSaved makes a background snapshot save durable. The process learns of it at its
-// next pass; nothing waits for it.
-func (w *World) onSnapSaved(e *event) int {
+// onSnapStep completes a background snapshot step and lets the process carry the snapshot on
+// (once it runs: a paused one does when it resumes).
+func (w *World) onSnapStep(e *event) int {
 	n := w.nodes[e.node]
 	s := n.snaps
-	if !n.up || s == nil || s.boot != e.gen || uint64(e.arg) != s.started || s.pending == nil {
+	if !n.up || s == nil || s.boot != e.gen || uint64(e.arg) != s.steps || !s.busy {
 		return untouched
 	}
-	s.complete()
+	s.finishStep()
+	if n.paused {
+		return untouched
+	}
+	w.catchUp(n)
+	w.process(n)
 	return n.idx
 }
