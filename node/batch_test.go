@@ -126,3 +126,43 @@ func TestSnapshotWaitsForLogRatio(t *testing.T) {
 		t.Fatalf("ratio 100: snapshot moved from %d to %d although the log stayed small", firstR, lastR)
 	}
 }
+
+// With ApplyBudgetBytes a Process call stops once it applied that many bytes of entries and
+// Pending reports the rest; further calls apply it all, in order.
+func TestApplyBudget(t *testing.T) {
+	// One entry per Ready, so the budget has something to divide.
+	c := newClusterWith(t, 3, 1000, func(cfg *Config) { cfg.MaxCommittedBytesPerReady = 1 })
+	c.elect(1)
+	c.propose(1, bootstrapCmd(1))
+	// Node 3 replicates the next proposals but applies none, then catches up in one burst.
+	lagging := c.reps[3]
+	lagging.rn.PauseApply(true)
+	for i := uint64(2); i < 40; i++ {
+		c.propose(1, userCmd(i))
+	}
+	lagging.rn.PauseApply(false)
+	lagging.cfg.ApplyBudgetBytes = 1 // at most one Ready's worth per call
+	calls := 0
+	for {
+		before := lagging.Applied()
+		if err := lagging.Process(); err != nil {
+			t.Fatal(err)
+		}
+		if got := lagging.Applied() - before; got > 1 {
+			t.Fatalf("one Process call applied %d entries with a one-byte budget", got)
+		}
+		calls++
+		if !lagging.Pending() {
+			break
+		}
+		if calls > 1000 {
+			t.Fatal("Process never finished the backlog")
+		}
+	}
+	if _, err := lagging.Machine().LookupUser("user39"); err != nil {
+		t.Fatalf("after the backlog: %v", err)
+	}
+	if calls < 38 {
+		t.Fatalf("38 entries took %d call(s) with a one-byte budget", calls)
+	}
+}

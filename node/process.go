@@ -29,7 +29,11 @@ func (r *Replica) Process() error {
 	}
 	r.FlushProposals()
 	r.runLater()
+	var appliedBytes uint64
 	for r.rn.HasReady() {
+		if budget := r.cfg.ApplyBudgetBytes; budget > 0 && appliedBytes >= budget {
+			return nil // the rest next time (Pending)
+		}
 		rd := r.rn.Ready()
 		// The helpers below take rd by pointer: a Ready is 200 bytes, and this loop
 		// runs after every simulated event.
@@ -54,6 +58,9 @@ func (r *Replica) Process() error {
 		if err := r.apply(&rd); err != nil {
 			return err
 		}
+		for i := range rd.CommittedEntries {
+			appliedBytes += uint64(len(rd.CommittedEntries[i].Data))
+		}
 		r.noteReadStates(rd.ReadStates)
 		r.serveReads()
 		if background {
@@ -68,6 +75,9 @@ func (r *Replica) Process() error {
 	}
 	return nil
 }
+
+// Pending reports whether Process left work for its next call (Config.ApplyBudgetBytes).
+func (r *Replica) Pending() bool { return r.rn.HasReady() }
 
 // WritesInBackground reports whether this replica's next Ready is likely to be written in
 // the background (it leads and has a Writer), so a driver need not keep its peer traffic

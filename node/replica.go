@@ -61,6 +61,11 @@ type Config struct {
 	// CompactionTailEntries is how many entries before a snapshot stay in the in-memory log,
 	// so slightly lagging followers catch up without a snapshot. Zero keeps none.
 	CompactionTailEntries uint64
+	// ApplyBudgetBytes, when positive, makes Process return once it applied that many bytes
+	// of entries, leaving the remaining work for the next call (see Pending), so that a loop
+	// catching up on a long backlog (after a snapshot's encoding paused applying, or a
+	// restart) still ticks and answers its peers in between. Zero applies everything.
+	ApplyBudgetBytes uint64
 	// MaxMessageBytes, MaxInflightMessages, MaxUncommittedBytes and MaxCommittedBytesPerReady
 	// are Raft's flow-control limits; zero picks the defaults below.
 	MaxMessageBytes           uint64
