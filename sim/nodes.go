@@ -33,6 +33,7 @@ func (w *World) boot(n *simNode) error {
 		Log:                   n.disk,
 		Writer:                writer,
 		Snapshots:             snaps,
+		ApplyBudgetBytes:      w.sched.ApplyBudgetBytes,
 		Send:                  func(msgs []raft.Message) { w.send(idx, msgs) },
 		StateMachine:          w.smCfg,
 		DecodeCommand:         w.decoded.decode,
@@ -144,7 +145,23 @@ func (w *World) process(n *simNode) {
 		w.q.push(event{at: w.now + n.crashRestartNs, kind: evRestart, node: int32(n.idx), gen: n.gen})
 		w.probe(ProbeCrashPoint)
 	}
+	if n.up && n.rep.Pending() {
+		// Work left by the apply budget: another pass right away, after the events already
+		// due now (chatd's loop wakes itself the same way).
+		w.q.push(event{at: w.now, kind: evResume, node: int32(n.idx), gen: n.gen})
+		w.probe(ProbeApplyInSlices)
+	}
 	w.armWake(n)
+}
+
+func (w *World) onResume(e *event) int {
+	n := w.nodes[e.node]
+	if e.gen != n.gen || !n.up || n.paused {
+		return untouched
+	}
+	w.catchUp(n)
+	w.process(n)
+	return n.idx
 }
 
 // sendsEntries reports whether msgs carry log entries to a follower.

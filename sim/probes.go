@@ -29,6 +29,7 @@ const (
 	ProbeLeaderDiedBeforeWrite  = "leader_died_between_send_and_write"
 	ProbeCrashDuringBgWrite     = "leader_crashed_during_background_write"
 	ProbeCrashDuringSnapshot    = "crashed_during_background_snapshot"
+	ProbeApplyInSlices          = "apply_backlog_in_slices"
 )
 
 // AllProbes lists every probe, in a stable order.
@@ -37,7 +38,7 @@ func AllProbes() []string {
 		ProbeSnapshotInstalled, ProbeDuplicatedAppend, ProbeStaleTermDelivered, ProbeLeaderChangeRetry,
 		ProbeRetryAnswered, ProbeTornWrite, ProbeLostUnsynced, ProbeLeaderCrashed, ProbeLeaderPaused,
 		ProbeRequestQueuedWhilePaus, ProbeAsymPartition, ProbeReadServed, ProbeNoLeaderRejected, ProbeCrashPoint,
-		ProbeLeaderDiedBeforeWrite, ProbeCrashDuringBgWrite, ProbeCrashDuringSnapshot}
+		ProbeLeaderDiedBeforeWrite, ProbeCrashDuringBgWrite, ProbeCrashDuringSnapshot, ProbeApplyInSlices}
 	sort.Strings(p)
 	return p
 }

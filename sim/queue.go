@@ -15,6 +15,7 @@ const (
 	evProbe                          // a liveness probe
 	evRestart                        // a node crashed at a crash point comes back
 	evWriteDone                      // a node's background saves up to arg are durable (gen: its boot)
+	evResume                         // a node's next pass, for work its last one left (gen: its incarnation)
 	evSnapStep                       // a node's background snapshot step number arg completes (gen: its boot)
 )
 

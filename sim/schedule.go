@@ -33,6 +33,10 @@ const (
 	// but before its own write of them reached the disk: the window the leader's parallel
 	// write (thesis §10.2.1, node.Replica sends before persisting) opens.
 	PointBeforeLeaderWrite = "before_leader_write"
+	// PointDuringLeaderWrite crashes the leader while a background write of several entries
+	// is still unsynced: the disk may keep a prefix of it, or tear it (the torn-tail
+	// recovery that only such a multi-entry write exercises).
+	PointDuringLeaderWrite = "during_leader_write"
 )
 
 // FaultEvent is one timed fault. A schedule is plain data so it can be saved, replayed and
@@ -92,6 +96,10 @@ type Schedule struct {
 	// (node.Config.Snapshots), as chatd does; schedules saved before it existed replay
 	// without.
 	BackgroundSnapshots bool `json:"background_snapshots,omitempty"`
+	// ApplyBudgetBytes is node.Config.ApplyBudgetBytes: a node applies at most about that
+	// many bytes of entries per pass and takes the rest in further passes, other events
+	// between, as chatd does (with a budget scaled to the simulator's small entries).
+	ApplyBudgetBytes uint64 `json:"apply_budget_bytes,omitempty"`
 	// Ops is the client workload: each client runs its own ops in order.
 	Ops []ClientOp `json:"ops"`
 	// Flags records the command-line fault flags that generated the schedule, for humans.
@@ -164,6 +172,10 @@ func drawKnobs(r *rand.Rand, p GenParams) (swarmKnobs, int) {
 	return k, nodes
 }
 
+// genApplyBudgetBytes is the apply budget of generated schedules: a few simulated commands,
+// so that catching up after a paused apply or a restart takes several passes.
+const genApplyBudgetBytes = 2048
+
 // Generate draws the schedule for p deterministically from p.Seed.
 func Generate(p GenParams) Schedule {
 	r := newStream(p.Seed, "schedule")
@@ -177,6 +189,7 @@ func Generate(p GenParams) Schedule {
 		Batching:            true,
 		IdleHeartbeats:      true,
 		BackgroundSnapshots: true,
+		ApplyBudgetBytes:    genApplyBudgetBytes,
 		Flags:               p.Flags,
 	}
 	s.TickRates = make([]float64, nodes)
@@ -262,11 +275,13 @@ func genCrashPoints(r *rand.Rand, n int, endUs int64, gapMs float64) []FaultEven
 		// election, which is what exposes a vote that was granted but never persisted.
 		f := FaultEvent{AtUs: t, Kind: FaultCrashPoint, Node: r.IntN(n), Point: PointAfterVote,
 			RestartAfterUs: 100 + r.Int64N(3000)}
-		switch r.IntN(3) {
+		switch r.IntN(4) {
 		case 0:
 			f.Point, f.Target, f.RestartAfterUs = PointAfterAck, "leader", 1000+r.Int64N(50_000)
 		case 1:
 			f.Point, f.Target, f.RestartAfterUs = PointBeforeLeaderWrite, "leader", 1000+r.Int64N(50_000)
+		case 2:
+			f.Point, f.Target, f.RestartAfterUs = PointDuringLeaderWrite, "leader", 1000+r.Int64N(50_000)
 		}
 		out = append(out, f)
 	}

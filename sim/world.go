@@ -261,6 +261,8 @@ func (w *World) dispatch(e *event) int {
 		return -1
 	case evWriteDone:
 		return w.onWriteDone(e)
+	case evResume:
+		return w.onResume(e)
 	case evSnapStep:
 		return w.onSnapStep(e)
 	case evProbe:

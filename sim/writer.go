@@ -26,6 +26,9 @@ var _ node.LogWriter = (*bgWriter)(nil)
 func (b *bgWriter) Write(hs raft.HardState, ents []raft.Entry, sync bool) {
 	w := b.w
 	_ = b.n.disk.Save(hs, ents, false) // the simulated disk cannot fail
+	if len(ents) > 1 {
+		w.hitCrashPoint(b.n, PointDuringLeaderWrite) // the process dies at the end of this pass
+	}
 	b.queued++
 	at := max(w.now, b.lastAt)
 	if sync {
