@@ -9,8 +9,8 @@ import (
 
 const maxEmojiBytes = 32
 
-// post appends a message; callers validated everything.
-func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
+// post appends a message; callers validated everything. mb is the actor's membership of c.
+func (m *Machine) post(x *applyCtx, c *conversation, mb *member, text string, replyTo, fileID uint64) {
 	c.msgs = append(c.msgs, message{
 		author:  x.actor.id,
 		text:    c.texts.add([]byte(text)),
@@ -20,7 +20,7 @@ func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileI
 		fileID:  fileID,
 	})
 	seq := c.lastSeq()
-	c.members[x.actor.name].readSeq = seq // posting marks the conversation read
+	mb.readSeq = seq // posting marks the conversation read
 	m.messageEventText(x, EventMessagePosted, c, seq, "", text)
 	msgResult(x, c, seq)
 }
@@ -60,12 +60,12 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 	} else if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}
-	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	m.post(x, c, c.members[x.actor.name], op.GetText(), op.GetReplyTo(), 0)
 	return nil
 }
 
 func (m *Machine) postMessage(x *applyCtx, op *commandpb.PostMessage) *Error {
-	c, _, err := m.memberConv(x, op.GetConversationId())
+	c, mb, err := m.memberConv(x, op.GetConversationId())
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (m *Machine) postMessage(x *applyCtx, op *commandpb.PostMessage) *Error {
 	if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}
-	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	m.post(x, c, mb, op.GetText(), op.GetReplyTo(), 0)
 	return nil
 }
 
