@@ -21,7 +21,7 @@ func (m *Machine) post(x *applyCtx, c *conversation, mb *member, text string, re
 	})
 	seq := c.lastSeq()
 	mb.readSeq = seq // posting marks the conversation read
-	m.messageEventText(x, EventMessagePosted, c, seq, "", text)
+	m.messageEvent(x, EventMessagePosted, c, seq, "")
 	msgResult(x, c, seq)
 }
 
@@ -108,7 +108,7 @@ func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
 	}
 	msg.text = c.texts.add([]byte(op.GetText()))
 	msg.editedMs = x.nowMs
-	m.messageEventText(x, EventMessageEdited, c, op.GetSeq(), "", op.GetText())
+	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
 	msgResult(x, c, op.GetSeq())
 	return nil
 }

@@ -50,8 +50,7 @@ func (m *Machine) exportMessage(c *conversation, seq uint64) Message {
 }
 
 // exportMessageText is exportMessage with the message's text supplied by a caller that has it
-// as a string already: the command's text it has just stored (events), or a substring of one
-// copy of a whole page's texts (History). Strings are immutable, so sharing one is as good as
+// as a string already: a substring of one copy of a whole page's texts (History). Strings are immutable, so sharing one is as good as
 // a copy, and it saves allocating one per message.
 func (m *Machine) exportMessageText(c *conversation, seq uint64, text string) Message {
 	msg := c.msg(seq)

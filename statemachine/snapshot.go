@@ -196,8 +196,18 @@ func (m *Machine) encodeEvents(e enc) enc {
 	return append(e, l.encoded()...)
 }
 
-// encodeEvent appends the snapshot encoding of one event to b (eventLog.push keeps them).
+// encodeEvent appends the snapshot encoding of one event to b.
 func encodeEvent(b []byte, ev *Event) []byte {
+	e := encodeEventHeader(b, ev, ev.Message != nil)
+	if ev.Message != nil {
+		e = encodeExported(e, ev.Message)
+	}
+	return e
+}
+
+// encodeEventHeader appends the encoding of ev up to its message, which follows it when
+// hasMessage is set.
+func encodeEventHeader(b []byte, ev *Event, hasMessage bool) enc {
 	e := enc(b)
 	e = e.u(ev.Index)
 	e = e.i(ev.TimeUnixMs)
@@ -206,11 +216,7 @@ func encodeEvent(b []byte, ev *Event) []byte {
 	e = e.u(ev.Seq)
 	e = e.str(ev.Actor)
 	e = e.str(ev.Target)
-	e = e.boolean(ev.Message != nil)
-	if ev.Message != nil {
-		e = encodeExported(e, ev.Message)
-	}
-	return e
+	return e.boolean(hasMessage)
 }
 
 // eventSizeBound is at least the length of ev's encoding by encodeEvent: every varint and
@@ -228,6 +234,56 @@ func eventSizeBound(ev *Event) int {
 		}
 	}
 	return n
+}
+
+// liveMessageSizeBound is at least the length of encodeLiveMessage's encoding of message seq
+// of c (eventSizeBound's terms for its Message, counting each reaction's emoji on its own).
+func (m *Machine) liveMessageSizeBound(c *conversation, seq uint64) int {
+	const v = binary.MaxVarintLen64
+	msg := c.msg(seq)
+	n := 11*v + len(c.id) + len(m.st.names[msg.author]) + int(msg.text.n)
+	for _, r := range c.reactions[seq] {
+		n += 3*v + len(r.emoji) + len(r.user)
+	}
+	return n
+}
+
+// encodeLiveMessage appends encodeExported(m.exportMessage(c, seq)), byte for byte, reading
+// the message from c: no Message, text copy or reaction groups are built along the way.
+func (m *Machine) encodeLiveMessage(e enc, c *conversation, seq uint64) enc {
+	msg := c.msg(seq)
+	e = e.str(c.id)
+	e = e.u(seq)
+	e = e.str(m.st.names[msg.author])
+	e = e.bytes(c.texts.bytes(msg.text))
+	e = e.i(msg.timeMs)
+	e = e.i(msg.editedMs)
+	e = e.boolean(msg.deleted)
+	e = e.u(msg.replyTo)
+	e = e.u(msg.fileID)
+	e = e.u(msg.index)
+	// The reactions, sorted by (emoji, user), grouped by emoji as exportReactions groups them.
+	rs := c.reactions[seq]
+	groups := 0
+	for i := range rs {
+		if i == 0 || rs[i].emoji != rs[i-1].emoji {
+			groups++
+		}
+	}
+	e = e.u(uint64(groups))
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for j < len(rs) && rs[j].emoji == rs[i].emoji {
+			j++
+		}
+		e = e.str(rs[i].emoji)
+		e = e.u(uint64(j - i))
+		for _, r := range rs[i:j] {
+			e = e.str(r.user)
+		}
+		i = j
+	}
+	return e
 }
 
 func encodeExported(e enc, msg *Message) enc {
@@ -445,15 +501,24 @@ func decodeEvents(d *dec, st *state, maxEvents int) {
 	l.droppedThrough = d.u()
 	n := d.count(8)
 	l.buf = make([]Event, 0, min(n, maxEvents)) // push would grow them to this
-	l.encLen = make([]int32, 0, min(n, maxEvents))
+	l.start = make([]int64, 0, min(n, maxEvents))
 	for ; n > 0; n-- {
-		ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
-			Seq: d.u(), Actor: d.str(), Target: d.str()}
-		if d.boolean() {
-			ev.Message = decodeExported(d)
-		}
-		l.push(maxEvents, ev)
+		ev := decodeEvent(d)
+		l.reserve(eventSizeBound(&ev))
+		from := len(l.enc)
+		l.enc = encodeEvent(l.enc, &ev)
+		l.push(maxEvents, ev, from)
 	}
+}
+
+// decodeEvent reads what encodeEvent wrote.
+func decodeEvent(d *dec) Event {
+	ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
+		Seq: d.u(), Actor: d.str(), Target: d.str()}
+	if d.boolean() {
+		ev.Message = decodeExported(d)
+	}
+	return ev
 }
 
 func decodeExported(d *dec) *Message {
