@@ -83,13 +83,13 @@ func (m *Machine) activeUser(name string) (*user, *Error) {
 // join makes u a member of c and returns the membership.
 func (m *Machine) join(x *applyCtx, c *conversation, u *user, admin bool) *member {
 	mb := &member{admin: admin, joinedIdx: x.index}
-	c.members[u.name] = mb
+	c.setMember(u.name, mb)
 	u.convs[c.id] = struct{}{}
 	return mb
 }
 
 func (m *Machine) leave(c *conversation, name string) {
-	delete(c.members, name)
+	c.deleteMember(name)
 	if u := m.st.users[name]; u != nil {
 		delete(u.convs, c.id)
 	}
@@ -135,7 +135,7 @@ func (m *Machine) createGroup(x *applyCtx, op *commandpb.CreateGroup) *Error {
 		members:   map[string]*member{},
 	}
 	m.st.nextGroup++
-	m.st.convs[c.id] = c
+	m.st.addConv(c)
 	for _, u := range users {
 		m.join(x, c, u, u == x.actor)
 	}

@@ -54,7 +54,7 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 		}
 		c = &conversation{id: id, kind: KindDirect, createdBy: x.actor.name, createdMs: x.nowMs,
 			members: map[string]*member{}}
-		m.st.convs[id] = c
+		m.st.addConv(c)
 		m.join(x, c, x.actor, false)
 		m.join(x, c, to, false)
 	} else if err := checkReply(c, op.GetReplyTo()); err != nil {

@@ -103,20 +103,16 @@ func (m *Machine) encodeUsers(e enc) enc {
 }
 
 func (m *Machine) encodeConvs(e enc) enc {
-	e = e.u(uint64(len(m.st.convs)))
-	var names []string // one scratch slice for every conversation's member names
-	for _, id := range sortedKeys(m.st.convs) {
-		c := m.st.convs[id]
+	e = e.u(uint64(len(m.st.convList)))
+	for _, c := range m.st.convList {
 		e = e.str(c.id)
 		e = e.u(uint64(c.kind))
 		e = e.str(c.name)
 		e = e.str(c.createdBy)
 		e = e.i(c.createdMs)
-		e = e.u(uint64(len(c.members)))
-		names = appendSortedKeys(names[:0], c.members)
-		for _, n := range names {
-			mb := c.members[n]
-			e = e.str(n)
+		e = e.u(uint64(len(c.byName)))
+		for _, mb := range c.byName {
+			e = e.str(mb.name)
 			e = e.boolean(mb.admin)
 			e = e.u(mb.readSeq)
 			e = e.u(mb.joinedIdx)
@@ -408,6 +404,12 @@ func decodeConvs(d *dec, st *state) error {
 			c.members[u.name] = mb
 			u.convs[c.id] = struct{}{}
 		}
+		// Built from the map, not in the snapshot's order, so that no snapshot can make
+		// byName disagree with members.
+		c.byName = make([]namedMember, 0, len(c.members))
+		for _, name := range sortedKeys(c.members) {
+			c.byName = append(c.byName, namedMember{name: name, member: c.members[name]})
+		}
 		c.msgs = make([]message, d.count(10))
 		for i := range c.msgs {
 			if err := decodeMessage(d, st, c, uint64(i+1)); err != nil {
@@ -415,6 +417,10 @@ func decodeConvs(d *dec, st *state) error {
 			}
 		}
 		st.convs[c.id] = c
+	}
+	st.convList = make([]*conversation, 0, len(st.convs))
+	for _, id := range sortedKeys(st.convs) {
+		st.convList = append(st.convList, st.convs[id])
 	}
 	return d.err
 }
