@@ -104,6 +104,7 @@ func (m *Machine) encodeUsers(e enc) enc {
 
 func (m *Machine) encodeConvs(e enc) enc {
 	e = e.u(uint64(len(m.st.convList)))
+	var reacted []uint64 // one scratch slice for every conversation's seqs with reactions
 	for _, c := range m.st.convList {
 		e = e.str(c.id)
 		e = e.u(uint64(c.kind))
@@ -118,15 +119,23 @@ func (m *Machine) encodeConvs(e enc) enc {
 			e = e.u(mb.joinedIdx)
 		}
 		e = e.u(uint64(len(c.msgs)))
+		// Few messages have reactions: walk their sorted seqs along with the messages rather
+		// than look every message up in c.reactions.
+		reacted = appendSortedKeys(reacted[:0], c.reactions)
 		for i := range c.msgs {
-			e = m.encodeMessage(e, c, uint64(i+1))
+			seq := uint64(i + 1)
+			var rs []reaction
+			if len(reacted) > 0 && reacted[0] == seq {
+				rs, reacted = c.reactions[seq], reacted[1:]
+			}
+			e = m.encodeMessage(e, c, &c.msgs[i], rs)
 		}
 	}
 	return e
 }
 
-func (m *Machine) encodeMessage(e enc, c *conversation, seq uint64) enc {
-	msg := c.msg(seq)
+// encodeMessage appends msg, a message of c whose reactions are rs.
+func (m *Machine) encodeMessage(e enc, c *conversation, msg *message, rs []reaction) enc {
 	e = e.str(m.st.names[msg.author])
 	e = e.bytes(c.texts.bytes(msg.text))
 	e = e.i(msg.timeMs)
@@ -135,7 +144,6 @@ func (m *Machine) encodeMessage(e enc, c *conversation, seq uint64) enc {
 	e = e.u(msg.replyTo)
 	e = e.u(msg.fileID)
 	e = e.boolean(msg.deleted)
-	rs := c.reactions[seq]
 	e = e.u(uint64(len(rs)))
 	for _, r := range rs {
 		e = e.str(r.emoji)
