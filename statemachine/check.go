@@ -111,10 +111,15 @@ func sessionInvariant(id string, s *session) string {
 	if len(s.results) != len(s.ids) {
 		return fmt.Sprintf("session %q: %d results for %d request ids", id, len(s.results), len(s.ids))
 	}
+	size := 0
 	for i, req := range s.ids {
 		if req < s.floor || (i > 0 && s.ids[i-1] >= req) {
 			return fmt.Sprintf("session %q: request %d below floor %d or out of order", id, req, s.floor)
 		}
+		size += entryEncSize(req, s.results[i])
+	}
+	if size != s.encSize {
+		return fmt.Sprintf("session %q: encoding size %d, counted %d", id, s.encSize, size)
 	}
 	return ""
 }

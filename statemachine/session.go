@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"math/bits"
 	"slices"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -102,8 +103,7 @@ func (m *Machine) recordSession(s *session, cmd *commandpb.Command, res *command
 		// Clients number their requests in increasing order, so this is the common case:
 		// append, with no search and no shifting. (req is at or above floor: above every
 		// remembered id, or else lookupSession refused it with SESSION_EXPIRED.)
-		s.ids = append(s.ids, req)
-		s.results = append(s.results, s.store(res))
+		s.insert(len(s.ids), req, s.store(res))
 	} else {
 		pos, found := slices.BinarySearch(s.ids, req)
 		if found || req < s.floor {
@@ -111,14 +111,36 @@ func (m *Machine) recordSession(s *session, cmd *commandpb.Command, res *command
 			// interfaces (two allocations) whether or not it panics, on every recorded command.
 			mustf(false, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
 		}
-		s.ids = slices.Insert(s.ids, pos, req)
-		s.results = slices.Insert(s.results, pos, s.store(res))
+		s.insert(pos, req, s.store(res))
 	}
 	for len(s.ids) > m.cfg.MaxResultsPerSession {
 		old := s.ids[0]
+		s.encSize -= entryEncSize(old, s.results[0])
 		s.ids, s.results = s.ids[1:], s.results[1:]
 		s.floor = max(s.floor, old+1)
 	}
+}
+
+// insert puts request req with result r at position pos of ids and results.
+func (s *session) insert(pos int, req uint64, r resultRef) {
+	if pos == len(s.ids) {
+		s.ids = append(s.ids, req)
+		s.results = append(s.results, r)
+	} else {
+		s.ids = slices.Insert(s.ids, pos, req)
+		s.results = slices.Insert(s.results, pos, r)
+	}
+	s.encSize += entryEncSize(req, r)
+}
+
+// entryEncSize is the length of the snapshot encoding of request req and its result r.
+func entryEncSize(req uint64, r resultRef) int {
+	return uvarintLen(req) + uvarintLen(uint64(r.n)) + int(r.n)
+}
+
+// uvarintLen is the length of binary.AppendUvarint's encoding of v.
+func uvarintLen(v uint64) int {
+	return max(1, (bits.Len64(v)+6)/7)
 }
 
 // result returns the encoded result of request ids[k]; the caller must not modify it.

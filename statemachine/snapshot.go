@@ -67,10 +67,7 @@ func (m *Machine) sizeEstimate() int {
 		longestName = max(longestName, len(name))
 	}
 	for id, s := range m.st.sessions {
-		n += 32 + len(id)
-		for _, r := range s.results {
-			n += 12 + int(r.n)
-		}
+		n += 32 + len(id) + s.encSize
 	}
 	for _, c := range m.st.convs {
 		n += 64 + 24*len(c.members) + (24+longestName)*len(c.msgs)
@@ -503,8 +500,7 @@ func decodeSessions(d *dec, st *state) {
 			if len(s.ids) > 0 && req <= s.ids[len(s.ids)-1] {
 				d.fail() // request ids are strictly increasing
 			}
-			s.ids = append(s.ids, req)
-			s.results = append(s.results, s.storeEncoded(d.raw()))
+			s.insert(len(s.ids), req, s.storeEncoded(d.raw()))
 		}
 		st.sessions[id] = s
 	}

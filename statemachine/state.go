@@ -102,6 +102,9 @@ type session struct {
 	ids   []uint64 // strictly increasing
 	// results[k] locates in buf the encoded first result of request ids[k] (session.result).
 	results []resultRef
+	// encSize is the length of the snapshot encoding of ids and results (entryEncSize
+	// summed), kept as they change so that sizeEstimate need not walk every session's results.
+	encSize int
 	// buf holds the encoded results back to back in the order they were recorded, rather than
 	// one allocation per result (every replica records one per applied command) that the
 	// garbage collector must track. An evicted result's bytes stay until buf is full, when
