@@ -3,11 +3,13 @@ package statemachine
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // BenchmarkApplyPost measures Apply of encoded PostMessage entries (decode, session lookup,
@@ -156,5 +158,102 @@ func TestSnapshotSizeEstimateCoversLongNames(t *testing.T) {
 	}
 	if est, got := h.m.sizeEstimate(), len(h.snapshot()); est < got {
 		t.Fatalf("size estimate %d is short of the snapshot's %d bytes", est, got)
+	}
+}
+
+var mixUsers = []string{"ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal"}
+
+// mixCommands scripts n commands shaped like the simulator's workload (its op weights, eight
+// users with a client session each, about sixty conversations), resolving their targets
+// against a machine that applies them as they are made. Some are rejected, as in the
+// simulator. Deterministic: a fixed seed.
+func mixCommands(b *testing.B, n int) []*commandpb.Command {
+	var cmds []*commandpb.Command
+	h := boot(b, mixUsers...)
+	h.verify = false
+	r := rand.New(rand.NewPCG(1, 2))
+	user := func() string { return mixUsers[r.IntN(len(mixUsers))] }
+	reqs := map[string]uint64{}
+	pickConv := func(actor string) (string, *conversation) {
+		ids := sortedKeys(h.m.st.users[actor].convs)
+		if len(ids) == 0 {
+			return "none", nil
+		}
+		id := ids[r.IntN(len(ids))]
+		return id, h.m.st.convs[id]
+	}
+	pickSeq := func(c *conversation) uint64 {
+		if c == nil || len(c.msgs) == 0 {
+			return 1
+		}
+		return uint64(1 + r.IntN(len(c.msgs)))
+	}
+	emojis := []string{"+1", "ok", "heart", "tada"}
+	for len(cmds) < n {
+		actor := user()
+		var op proto.Message
+		switch x := r.IntN(100); {
+		case x < 4:
+			op = &commandpb.CreateGroup{Name: "team", Members: []string{user(), user()}}
+		case x < 10:
+			id, _ := pickConv(actor)
+			op = &commandpb.AddMember{ConversationId: id, Username: user()}
+		case x < 12:
+			id, _ := pickConv(actor)
+			op = &commandpb.LeaveGroup{ConversationId: id}
+		case x < 24:
+			op = &commandpb.SendDirect{To: user(), Text: "a direct message of some forty bytes.."}
+		case x < 54:
+			id, _ := pickConv(actor)
+			op = &commandpb.PostMessage{ConversationId: id, Text: "a message of about sixty-four bytes, typical for a chat line.."}
+		case x < 62:
+			id, c := pickConv(actor)
+			op = &commandpb.EditMessage{ConversationId: id, Seq: pickSeq(c), Text: "an edited message"}
+		case x < 70:
+			id, c := pickConv(actor)
+			op = &commandpb.AddReaction{ConversationId: id, Seq: pickSeq(c), Emoji: emojis[r.IntN(len(emojis))]}
+		case x < 73:
+			id, c := pickConv(actor)
+			op = &commandpb.RemoveReaction{ConversationId: id, Seq: pickSeq(c), Emoji: emojis[r.IntN(len(emojis))]}
+		default:
+			id, c := pickConv(actor)
+			op = &commandpb.MarkRead{ConversationId: id, Seq: pickSeq(c)}
+		}
+		c := mustWrap(b, actor, op)
+		c.ClientId = "client-" + actor
+		reqs[actor]++
+		c.RequestId = reqs[actor]
+		h.nowMs += 50
+		c.TimeUnixMs = h.nowMs
+		h.m.ApplyCommand(h.m.AppliedIndex()+1, c)
+		cmds = append(cmds, c)
+	}
+	b.Logf("%d commands, %d conversations", len(cmds), len(h.m.st.convs))
+	return cmds
+}
+
+// BenchmarkMix applies the simulator-shaped commands of one run to a fresh machine, taking a
+// snapshot every 200 entries and one at the end, as each replica of a simulator run does.
+func BenchmarkMix(b *testing.B) {
+	cmds := mixCommands(b, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		h := boot(b, mixUsers...)
+		h.verify = false
+		b.StartTimer()
+		m := h.m
+		for k, c := range cmds {
+			m.ApplyCommand(m.AppliedIndex()+1, c)
+			if k%200 == 199 {
+				if _, err := m.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if _, err := m.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -41,6 +41,14 @@ func (m *Machine) invariantError() string {
 			return err
 		}
 	}
+	if len(m.st.convList) != len(m.st.convs) {
+		return fmt.Sprintf("%d conversations listed, %d held", len(m.st.convList), len(m.st.convs))
+	}
+	for i, c := range m.st.convList {
+		if m.st.convs[c.id] != c || (i > 0 && m.st.convList[i-1].id >= c.id) {
+			return fmt.Sprintf("conversation list out of order or stale at %d (%q)", i, c.id)
+		}
+	}
 	for id, s := range m.st.sessions {
 		if err := sessionInvariant(id, s); err != "" {
 			return err
@@ -60,6 +68,14 @@ func (m *Machine) convInvariant(id string, c *conversation) string {
 	}
 	if c.kind == KindDirect && len(c.members) != 2 {
 		return fmt.Sprintf("direct conversation %q has %d members", id, len(c.members))
+	}
+	if len(c.byName) != len(c.members) {
+		return fmt.Sprintf("conversation %q: %d members listed, %d held", id, len(c.byName), len(c.members))
+	}
+	for i, mb := range c.byName {
+		if c.members[mb.name] != mb.member || (i > 0 && c.byName[i-1].name >= mb.name) {
+			return fmt.Sprintf("conversation %q: member list out of order or stale at %q", id, mb.name)
+		}
 	}
 	for n, mb := range c.members {
 		u := m.st.users[n]
@@ -95,10 +111,15 @@ func sessionInvariant(id string, s *session) string {
 	if len(s.results) != len(s.ids) {
 		return fmt.Sprintf("session %q: %d results for %d request ids", id, len(s.results), len(s.ids))
 	}
+	size := 0
 	for i, req := range s.ids {
 		if req < s.floor || (i > 0 && s.ids[i-1] >= req) {
 			return fmt.Sprintf("session %q: request %d below floor %d or out of order", id, req, s.floor)
 		}
+		size += entryEncSize(req, s.results[i])
+	}
+	if size != s.encSize {
+		return fmt.Sprintf("session %q: encoding size %d, counted %d", id, s.encSize, size)
 	}
 	return ""
 }

@@ -186,7 +186,7 @@ func (m *Machine) shareFile(x *applyCtx, op *commandpb.ShareFile) *Error {
 	if f == nil {
 		return errorf(CodeNotFound, "no file %d", op.GetFileId())
 	}
-	c, _, err := m.memberConv(x, f.conv)
+	c, mb, err := m.memberConv(x, f.conv)
 	if err != nil {
 		return err
 	}
@@ -196,6 +196,6 @@ func (m *Machine) shareFile(x *applyCtx, op *commandpb.ShareFile) *Error {
 	if err := checkText("caption", op.GetText(), m.cfg.MaxTextBytes, true); err != nil {
 		return err
 	}
-	m.post(x, c, op.GetText(), 0, f.id)
+	m.post(x, c, mb, op.GetText(), 0, f.id)
 	return nil
 }

@@ -80,13 +80,16 @@ func (m *Machine) activeUser(name string) (*user, *Error) {
 	return u, nil
 }
 
-func (m *Machine) join(x *applyCtx, c *conversation, u *user, admin bool) {
-	c.members[u.name] = &member{admin: admin, joinedIdx: x.index}
+// join makes u a member of c and returns the membership.
+func (m *Machine) join(x *applyCtx, c *conversation, u *user, admin bool) *member {
+	mb := &member{admin: admin, joinedIdx: x.index}
+	c.setMember(u.name, mb)
 	u.convs[c.id] = struct{}{}
+	return mb
 }
 
 func (m *Machine) leave(c *conversation, name string) {
-	delete(c.members, name)
+	c.deleteMember(name)
 	if u := m.st.users[name]; u != nil {
 		delete(u.convs, c.id)
 	}
@@ -132,7 +135,7 @@ func (m *Machine) createGroup(x *applyCtx, op *commandpb.CreateGroup) *Error {
 		members:   map[string]*member{},
 	}
 	m.st.nextGroup++
-	m.st.convs[c.id] = c
+	m.st.addConv(c)
 	for _, u := range users {
 		m.join(x, c, u, u == x.actor)
 	}
@@ -171,8 +174,7 @@ func (m *Machine) addMember(x *applyCtx, op *commandpb.AddMember) *Error {
 		return errorf(CodeTooLarge, "group %q is full (%d members)", c.id, m.cfg.MaxGroupMembers)
 	}
 	// A member who joins an empty group gets to manage it.
-	m.join(x, c, u, len(c.members) == 0)
-	c.members[u.name].readSeq = c.lastSeq()
+	m.join(x, c, u, len(c.members) == 0).readSeq = c.lastSeq()
 	m.event(x, Event{Kind: EventMemberAdded, ConversationID: c.id, Target: u.name})
 	convResult(x, c.id)
 	return nil

@@ -117,8 +117,8 @@ func rejectedState(t fataler, cfg Config, before []byte, idx uint64, cmd *comman
 		t.Fatal(err)
 	}
 	nowMs := max(ref.st.clockMs, cmd.GetTimeUnixMs())
-	if r, e := ref.lookupSession(cmd, nowMs); r == nil && e == nil {
-		ref.recordSession(cmd, res, nowMs)
+	if s, r, e := ref.lookupSession(cmd, nowMs); r == nil && e == nil {
+		ref.recordSession(s, cmd, res, nowMs)
 	}
 	ref.Apply(idx, nil)
 	want, err := ref.Snapshot()

@@ -74,7 +74,8 @@ func (m *Machine) ApplyCommand(index uint64, cmd *commandpb.Command) *commandpb.
 
 func (m *Machine) applyCommand(index uint64, cmd *commandpb.Command) *commandpb.Result {
 	nowMs := max(m.st.clockMs, cmd.GetTimeUnixMs())
-	if res, err := m.lookupSession(cmd, nowMs); res != nil || err != nil {
+	sess, res, err := m.lookupSession(cmd, nowMs)
+	if res != nil || err != nil {
 		if err != nil {
 			return errResult(index, err) // not recorded: see session.go
 		}
@@ -89,16 +90,16 @@ func (m *Machine) applyCommand(index uint64, cmd *commandpb.Command) *commandpb.
 		// The rejection is the request's first result: a later duplicate entry of it must get
 		// the same answer, not a fresh evaluation (session.go). The log time stays put.
 		res := errResult(index, err)
-		m.recordSession(cmd, res, nowMs)
+		m.recordSession(sess, cmd, res, nowMs)
 		m.checkInvariants()
 		return res
 	}
 	m.st.clockMs = nowMs
-	res := x.res
+	res = x.res
 	if res == nil { // the handler answered with no value
 		res = &commandpb.Result{Index: index}
 	}
-	m.recordSession(cmd, res, nowMs)
+	m.recordSession(sess, cmd, res, nowMs)
 	m.maybeSweep()
 	m.checkInvariants()
 	return res

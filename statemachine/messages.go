@@ -9,8 +9,8 @@ import (
 
 const maxEmojiBytes = 32
 
-// post appends a message; callers validated everything.
-func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileID uint64) {
+// post appends a message; callers validated everything. mb is the actor's membership of c.
+func (m *Machine) post(x *applyCtx, c *conversation, mb *member, text string, replyTo, fileID uint64) {
 	c.msgs = append(c.msgs, message{
 		author:  x.actor.id,
 		text:    c.texts.add([]byte(text)),
@@ -20,8 +20,8 @@ func (m *Machine) post(x *applyCtx, c *conversation, text string, replyTo, fileI
 		fileID:  fileID,
 	})
 	seq := c.lastSeq()
-	c.members[x.actor.name].readSeq = seq // posting marks the conversation read
-	m.messageEventText(x, EventMessagePosted, c, seq, "", text)
+	mb.readSeq = seq // posting marks the conversation read
+	m.messageEvent(x, EventMessagePosted, c, seq, "")
 	msgResult(x, c, seq)
 }
 
@@ -54,18 +54,18 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 		}
 		c = &conversation{id: id, kind: KindDirect, createdBy: x.actor.name, createdMs: x.nowMs,
 			members: map[string]*member{}}
-		m.st.convs[id] = c
+		m.st.addConv(c)
 		m.join(x, c, x.actor, false)
 		m.join(x, c, to, false)
 	} else if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}
-	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	m.post(x, c, c.members[x.actor.name], op.GetText(), op.GetReplyTo(), 0)
 	return nil
 }
 
 func (m *Machine) postMessage(x *applyCtx, op *commandpb.PostMessage) *Error {
-	c, _, err := m.memberConv(x, op.GetConversationId())
+	c, mb, err := m.memberConv(x, op.GetConversationId())
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (m *Machine) postMessage(x *applyCtx, op *commandpb.PostMessage) *Error {
 	if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}
-	m.post(x, c, op.GetText(), op.GetReplyTo(), 0)
+	m.post(x, c, mb, op.GetText(), op.GetReplyTo(), 0)
 	return nil
 }
 
@@ -108,7 +108,7 @@ func (m *Machine) editMessage(x *applyCtx, op *commandpb.EditMessage) *Error {
 	}
 	msg.text = c.texts.add([]byte(op.GetText()))
 	msg.editedMs = x.nowMs
-	m.messageEventText(x, EventMessageEdited, c, op.GetSeq(), "", op.GetText())
+	m.messageEvent(x, EventMessageEdited, c, op.GetSeq(), "")
 	msgResult(x, c, op.GetSeq())
 	return nil
 }

@@ -50,8 +50,7 @@ func (m *Machine) exportMessage(c *conversation, seq uint64) Message {
 }
 
 // exportMessageText is exportMessage with the message's text supplied by a caller that has it
-// as a string already: the command's text it has just stored (events), or a substring of one
-// copy of a whole page's texts (History). Strings are immutable, so sharing one is as good as
+// as a string already: a substring of one copy of a whole page's texts (History). Strings are immutable, so sharing one is as good as
 // a copy, and it saves allocating one per message.
 func (m *Machine) exportMessageText(c *conversation, seq uint64, text string) Message {
 	msg := c.msg(seq)
@@ -161,7 +160,7 @@ func (m *Machine) Message(viewer, id string, seq uint64) (Message, error) {
 func (m *Machine) summary(viewer string, c *conversation) ConversationSummary {
 	mb := c.members[viewer]
 	s := ConversationSummary{
-		ID: c.id, Kind: c.kind, Name: c.name, Members: sortedKeys(c.members),
+		ID: c.id, Kind: c.kind, Name: c.name, Members: c.memberNames(),
 		LastSeq: c.lastSeq(), ReadSeq: mb.readSeq, Unread: c.lastSeq() - mb.readSeq,
 	}
 	if c.kind == KindDirect {
@@ -273,9 +272,8 @@ func (m *Machine) IsTokenRevoked(tokenID string) bool {
 func (m *Machine) groupInfo(c *conversation) GroupInfo {
 	g := GroupInfo{ID: c.id, Name: c.name, CreatedBy: c.createdBy, CreatedUnixMs: c.createdMs,
 		LastSeq: c.lastSeq()}
-	for _, n := range sortedKeys(c.members) {
-		mb := c.members[n]
-		g.Members = append(g.Members, Member{Name: n, Admin: mb.admin, ReadSeq: mb.readSeq})
+	for _, mb := range c.byName {
+		g.Members = append(g.Members, Member{Name: mb.name, Admin: mb.admin, ReadSeq: mb.readSeq})
 	}
 	return g
 }
@@ -406,6 +404,15 @@ func containsFold(s []byte, needle string) bool {
 		}
 	}
 	return false
+}
+
+// memberNames returns the names of c's members, sorted.
+func (c *conversation) memberNames() []string {
+	names := make([]string, len(c.byName))
+	for i, mb := range c.byName {
+		names[i] = mb.name
+	}
+	return names
 }
 
 func sortedKeys[K ~string | ~uint64, V any](mp map[K]V) []K {

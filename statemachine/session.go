@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"math/bits"
 	"slices"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
@@ -50,28 +51,29 @@ import (
 
 // lookupSession returns the remembered result of a retried command, or an error for a retry
 // that can no longer be answered; nowMs is the command's log time. Both nil means: evaluate
-// the command.
-func (m *Machine) lookupSession(cmd *commandpb.Command, nowMs int64) (*commandpb.Result, *Error) {
+// the command. It also returns cmd's live (unexpired) session, or nil, for recordSession:
+// evaluating a command never adds or removes sessions, so the one map lookup serves both.
+func (m *Machine) lookupSession(cmd *commandpb.Command, nowMs int64) (*session, *commandpb.Result, *Error) {
 	id, req := cmd.GetClientId(), cmd.GetRequestId()
 	if id == "" || req == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	s := m.st.sessions[id]
 	if s == nil || m.expired(s, nowMs) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if k, ok := slices.BinarySearch(s.ids, req); ok {
 		res := &commandpb.Result{}
 		if err := proto.Unmarshal(s.result(k), res); err != nil {
-			return nil, errorf(CodeMalformed, "stored result of %s/%d: %v", id, req, err)
+			return nil, nil, errorf(CodeMalformed, "stored result of %s/%d: %v", id, req, err)
 		}
-		return res, nil
+		return nil, res, nil
 	}
 	if req < s.floor {
-		return nil, errorf(CodeSessionExpired,
+		return nil, nil, errorf(CodeSessionExpired,
 			"request %d of client %q is older than the remembered window", req, id)
 	}
-	return nil, nil
+	return s, nil, nil
 }
 
 func (m *Machine) expired(s *session, nowMs int64) bool {
@@ -79,18 +81,15 @@ func (m *Machine) expired(s *session, nowMs int64) bool {
 }
 
 // recordSession remembers res, the first result (success or rejection) of cmd, evaluated at
-// log time nowMs. lookupSession found no result for cmd's key, so none is overwritten.
-func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result, nowMs int64) {
+// log time nowMs. lookupSession found no result for cmd's key, so none is overwritten; s is
+// the live session it found for cmd (nil: none, or an expired one, which is replaced).
+func (m *Machine) recordSession(s *session, cmd *commandpb.Command, res *commandpb.Result, nowMs int64) {
 	id, req := cmd.GetClientId(), cmd.GetRequestId()
 	if id == "" || req == 0 {
 		return
 	}
-	s := m.st.sessions[id]
-	if s != nil && m.expired(s, nowMs) {
-		delete(m.st.sessions, id)
-		s = nil
-	}
 	if s == nil {
+		delete(m.st.sessions, id) // an expired one, if any: lookupSession passes live ones only
 		if len(m.st.sessions) >= m.cfg.MaxSessions {
 			m.evictOldestSession()
 		}
@@ -100,19 +99,48 @@ func (m *Machine) recordSession(cmd *commandpb.Command, res *commandpb.Result, n
 	// max: a rejection recorded at a command time ahead of the log time may precede a command
 	// stamped earlier (proposers' clocks differ); activity never moves backwards.
 	s.lastActiveMs = max(s.lastActiveMs, nowMs)
-	pos, found := slices.BinarySearch(s.ids, req)
-	if found || req < s.floor {
-		// Tested here, not by mustf's first argument: mustf's arguments are boxed into
-		// interfaces (two allocations) whether or not it panics, on every recorded command.
-		mustf(false, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
+	if n := len(s.ids); n == 0 || req > s.ids[n-1] {
+		// Clients number their requests in increasing order, so this is the common case:
+		// append, with no search and no shifting. (req is at or above floor: above every
+		// remembered id, or else lookupSession refused it with SESSION_EXPIRED.)
+		s.insert(len(s.ids), req, s.store(res))
+	} else {
+		pos, found := slices.BinarySearch(s.ids, req)
+		if found || req < s.floor {
+			// Tested here, not by mustf's first argument: mustf's arguments are boxed into
+			// interfaces (two allocations) whether or not it panics, on every recorded command.
+			mustf(false, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
+		}
+		s.insert(pos, req, s.store(res))
 	}
-	s.ids = slices.Insert(s.ids, pos, req)
-	s.results = slices.Insert(s.results, pos, s.store(res))
 	for len(s.ids) > m.cfg.MaxResultsPerSession {
 		old := s.ids[0]
+		s.encSize -= entryEncSize(old, s.results[0])
 		s.ids, s.results = s.ids[1:], s.results[1:]
 		s.floor = max(s.floor, old+1)
 	}
+}
+
+// insert puts request req with result r at position pos of ids and results.
+func (s *session) insert(pos int, req uint64, r resultRef) {
+	if pos == len(s.ids) {
+		s.ids = append(s.ids, req)
+		s.results = append(s.results, r)
+	} else {
+		s.ids = slices.Insert(s.ids, pos, req)
+		s.results = slices.Insert(s.results, pos, r)
+	}
+	s.encSize += entryEncSize(req, r)
+}
+
+// entryEncSize is the length of the snapshot encoding of request req and its result r.
+func entryEncSize(req uint64, r resultRef) int {
+	return uvarintLen(req) + uvarintLen(uint64(r.n)) + int(r.n)
+}
+
+// uvarintLen is the length of binary.AppendUvarint's encoding of v.
+func uvarintLen(v uint64) int {
+	return max(1, (bits.Len64(v)+6)/7)
 }
 
 // result returns the encoded result of request ids[k]; the caller must not modify it.

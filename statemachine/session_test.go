@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -252,6 +253,15 @@ func TestSessionResultBufferCompaction(t *testing.T) {
 	for k, id := range h.m.st.sessions["c"].ids {
 		if r := h.applyCmd(withSession(t, "c", id, "", &commandpb.CreateUser{Username: "x", PasswordHash: hash})); !bytes.Equal(marshalResult(t, r), first[id]) {
 			t.Fatalf("retry of request %d (#%d) answered %v", id, k, r)
+		}
+	}
+}
+
+// uvarintLen (sessions' encoding sizes, invariant-checked) is the length AppendUvarint gives.
+func TestUvarintLen(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 16383, 16384, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		if got, want := uvarintLen(v), len(binary.AppendUvarint(nil, v)); got != want {
+			t.Errorf("uvarintLen(%d) = %d, want %d", v, got, want)
 		}
 	}
 }

@@ -67,10 +67,7 @@ func (m *Machine) sizeEstimate() int {
 		longestName = max(longestName, len(name))
 	}
 	for id, s := range m.st.sessions {
-		n += 32 + len(id)
-		for _, r := range s.results {
-			n += 12 + int(r.n)
-		}
+		n += 32 + len(id) + s.encSize
 	}
 	for _, c := range m.st.convs {
 		n += 64 + 24*len(c.members) + (24+longestName)*len(c.msgs)
@@ -103,34 +100,39 @@ func (m *Machine) encodeUsers(e enc) enc {
 }
 
 func (m *Machine) encodeConvs(e enc) enc {
-	e = e.u(uint64(len(m.st.convs)))
-	var names []string // one scratch slice for every conversation's member names
-	for _, id := range sortedKeys(m.st.convs) {
-		c := m.st.convs[id]
+	e = e.u(uint64(len(m.st.convList)))
+	var reacted []uint64 // one scratch slice for every conversation's seqs with reactions
+	for _, c := range m.st.convList {
 		e = e.str(c.id)
 		e = e.u(uint64(c.kind))
 		e = e.str(c.name)
 		e = e.str(c.createdBy)
 		e = e.i(c.createdMs)
-		e = e.u(uint64(len(c.members)))
-		names = appendSortedKeys(names[:0], c.members)
-		for _, n := range names {
-			mb := c.members[n]
-			e = e.str(n)
+		e = e.u(uint64(len(c.byName)))
+		for _, mb := range c.byName {
+			e = e.str(mb.name)
 			e = e.boolean(mb.admin)
 			e = e.u(mb.readSeq)
 			e = e.u(mb.joinedIdx)
 		}
 		e = e.u(uint64(len(c.msgs)))
+		// Few messages have reactions: walk their sorted seqs along with the messages rather
+		// than look every message up in c.reactions.
+		reacted = appendSortedKeys(reacted[:0], c.reactions)
 		for i := range c.msgs {
-			e = m.encodeMessage(e, c, uint64(i+1))
+			seq := uint64(i + 1)
+			var rs []reaction
+			if len(reacted) > 0 && reacted[0] == seq {
+				rs, reacted = c.reactions[seq], reacted[1:]
+			}
+			e = m.encodeMessage(e, c, &c.msgs[i], rs)
 		}
 	}
 	return e
 }
 
-func (m *Machine) encodeMessage(e enc, c *conversation, seq uint64) enc {
-	msg := c.msg(seq)
+// encodeMessage appends msg, a message of c whose reactions are rs.
+func (m *Machine) encodeMessage(e enc, c *conversation, msg *message, rs []reaction) enc {
 	e = e.str(m.st.names[msg.author])
 	e = e.bytes(c.texts.bytes(msg.text))
 	e = e.i(msg.timeMs)
@@ -139,7 +141,6 @@ func (m *Machine) encodeMessage(e enc, c *conversation, seq uint64) enc {
 	e = e.u(msg.replyTo)
 	e = e.u(msg.fileID)
 	e = e.boolean(msg.deleted)
-	rs := c.reactions[seq]
 	e = e.u(uint64(len(rs)))
 	for _, r := range rs {
 		e = e.str(r.emoji)
@@ -196,8 +197,18 @@ func (m *Machine) encodeEvents(e enc) enc {
 	return append(e, l.encoded()...)
 }
 
-// encodeEvent appends the snapshot encoding of one event to b (eventLog.push keeps them).
+// encodeEvent appends the snapshot encoding of one event to b.
 func encodeEvent(b []byte, ev *Event) []byte {
+	e := encodeEventHeader(b, ev, ev.Message != nil)
+	if ev.Message != nil {
+		e = encodeExported(e, ev.Message)
+	}
+	return e
+}
+
+// encodeEventHeader appends the encoding of ev up to its message, which follows it when
+// hasMessage is set.
+func encodeEventHeader(b []byte, ev *Event, hasMessage bool) enc {
 	e := enc(b)
 	e = e.u(ev.Index)
 	e = e.i(ev.TimeUnixMs)
@@ -206,11 +217,7 @@ func encodeEvent(b []byte, ev *Event) []byte {
 	e = e.u(ev.Seq)
 	e = e.str(ev.Actor)
 	e = e.str(ev.Target)
-	e = e.boolean(ev.Message != nil)
-	if ev.Message != nil {
-		e = encodeExported(e, ev.Message)
-	}
-	return e
+	return e.boolean(hasMessage)
 }
 
 // eventSizeBound is at least the length of ev's encoding by encodeEvent: every varint and
@@ -228,6 +235,56 @@ func eventSizeBound(ev *Event) int {
 		}
 	}
 	return n
+}
+
+// liveMessageSizeBound is at least the length of encodeLiveMessage's encoding of message seq
+// of c (eventSizeBound's terms for its Message, counting each reaction's emoji on its own).
+func (m *Machine) liveMessageSizeBound(c *conversation, seq uint64) int {
+	const v = binary.MaxVarintLen64
+	msg := c.msg(seq)
+	n := 11*v + len(c.id) + len(m.st.names[msg.author]) + int(msg.text.n)
+	for _, r := range c.reactions[seq] {
+		n += 3*v + len(r.emoji) + len(r.user)
+	}
+	return n
+}
+
+// encodeLiveMessage appends encodeExported(m.exportMessage(c, seq)), byte for byte, reading
+// the message from c: no Message, text copy or reaction groups are built along the way.
+func (m *Machine) encodeLiveMessage(e enc, c *conversation, seq uint64) enc {
+	msg := c.msg(seq)
+	e = e.str(c.id)
+	e = e.u(seq)
+	e = e.str(m.st.names[msg.author])
+	e = e.bytes(c.texts.bytes(msg.text))
+	e = e.i(msg.timeMs)
+	e = e.i(msg.editedMs)
+	e = e.boolean(msg.deleted)
+	e = e.u(msg.replyTo)
+	e = e.u(msg.fileID)
+	e = e.u(msg.index)
+	// The reactions, sorted by (emoji, user), grouped by emoji as exportReactions groups them.
+	rs := c.reactions[seq]
+	groups := 0
+	for i := range rs {
+		if i == 0 || rs[i].emoji != rs[i-1].emoji {
+			groups++
+		}
+	}
+	e = e.u(uint64(groups))
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for j < len(rs) && rs[j].emoji == rs[i].emoji {
+			j++
+		}
+		e = e.str(rs[i].emoji)
+		e = e.u(uint64(j - i))
+		for _, r := range rs[i:j] {
+			e = e.str(r.user)
+		}
+		i = j
+	}
+	return e
 }
 
 func encodeExported(e enc, msg *Message) enc {
@@ -352,6 +409,12 @@ func decodeConvs(d *dec, st *state) error {
 			c.members[u.name] = mb
 			u.convs[c.id] = struct{}{}
 		}
+		// Built from the map, not in the snapshot's order, so that no snapshot can make
+		// byName disagree with members.
+		c.byName = make([]namedMember, 0, len(c.members))
+		for _, name := range sortedKeys(c.members) {
+			c.byName = append(c.byName, namedMember{name: name, member: c.members[name]})
+		}
 		c.msgs = make([]message, d.count(10))
 		for i := range c.msgs {
 			if err := decodeMessage(d, st, c, uint64(i+1)); err != nil {
@@ -359,6 +422,10 @@ func decodeConvs(d *dec, st *state) error {
 			}
 		}
 		st.convs[c.id] = c
+	}
+	st.convList = make([]*conversation, 0, len(st.convs))
+	for _, id := range sortedKeys(st.convs) {
+		st.convList = append(st.convList, st.convs[id])
 	}
 	return d.err
 }
@@ -433,8 +500,7 @@ func decodeSessions(d *dec, st *state) {
 			if len(s.ids) > 0 && req <= s.ids[len(s.ids)-1] {
 				d.fail() // request ids are strictly increasing
 			}
-			s.ids = append(s.ids, req)
-			s.results = append(s.results, s.storeEncoded(d.raw()))
+			s.insert(len(s.ids), req, s.storeEncoded(d.raw()))
 		}
 		st.sessions[id] = s
 	}
@@ -445,15 +511,24 @@ func decodeEvents(d *dec, st *state, maxEvents int) {
 	l.droppedThrough = d.u()
 	n := d.count(8)
 	l.buf = make([]Event, 0, min(n, maxEvents)) // push would grow them to this
-	l.encLen = make([]int32, 0, min(n, maxEvents))
+	l.start = make([]int64, 0, min(n, maxEvents))
 	for ; n > 0; n-- {
-		ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
-			Seq: d.u(), Actor: d.str(), Target: d.str()}
-		if d.boolean() {
-			ev.Message = decodeExported(d)
-		}
-		l.push(maxEvents, ev)
+		ev := decodeEvent(d)
+		l.reserve(eventSizeBound(&ev))
+		from := len(l.enc)
+		l.enc = encodeEvent(l.enc, &ev)
+		l.push(maxEvents, ev, from)
 	}
+}
+
+// decodeEvent reads what encodeEvent wrote.
+func decodeEvent(d *dec) Event {
+	ev := Event{Index: d.u(), TimeUnixMs: d.i(), Kind: EventKind(d.u()), ConversationID: d.str(),
+		Seq: d.u(), Actor: d.str(), Target: d.str()}
+	if d.boolean() {
+		ev.Message = decodeExported(d)
+	}
+	return ev
 }
 
 func decodeExported(d *dec) *Message {

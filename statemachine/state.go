@@ -1,5 +1,10 @@
 package statemachine
 
+import (
+	"slices"
+	"strings"
+)
+
 // user is one registered user.
 type user struct {
 	id                uint32 // index in state.names; assigned at creation, renumbered by Restore
@@ -52,11 +57,23 @@ type conversation struct {
 	createdBy string
 	createdMs int64
 	members   map[string]*member
-	msgs      []message // Invariant: msgs[i] has seq i+1
-	texts     textArena
+	// byName lists members' entries sorted by name, the order snapshots and queries list
+	// them in. It is kept as members join and leave (join, leave, Restore) rather than sorted
+	// when needed: Snapshot runs often (the simulator snapshots every replica every few
+	// hundred entries) and may not modify the machine, as it runs under a read lock.
+	// Invariant: the entries of members, sorted by name.
+	byName []namedMember
+	msgs   []message // Invariant: msgs[i] has seq i+1
+	texts  textArena
 	// reactions of the messages that have any, by seq. Invariant: each slice is non-empty,
 	// sorted by (emoji, user) without duplicates, and belongs to a message that is not deleted.
 	reactions map[uint64][]reaction
+}
+
+// namedMember is one entry of conversation.members.
+type namedMember struct {
+	name string
+	*member
 }
 
 // file is one upload.
@@ -85,6 +102,9 @@ type session struct {
 	ids   []uint64 // strictly increasing
 	// results[k] locates in buf the encoded first result of request ids[k] (session.result).
 	results []resultRef
+	// encSize is the length of the snapshot encoding of ids and results (entryEncSize
+	// summed), kept as they change so that sizeEstimate need not walk every session's results.
+	encSize int
 	// buf holds the encoded results back to back in the order they were recorded, rather than
 	// one allocation per result (every replica records one per applied command) that the
 	// garbage collector must track. An evicted result's bytes stay until buf is full, when
@@ -109,10 +129,13 @@ type state struct {
 	users        map[string]*user
 	names        []string // user id -> name (derived)
 	convs        map[string]*conversation
-	files        map[uint64]*file
-	revoked      map[string]int64 // token id -> expiry
-	sessions     map[string]*session
-	events       eventLog
+	// convList lists convs sorted by id, for Snapshot, which may not sort (see
+	// conversation.byName). Derived: addConv keeps it, Restore rebuilds it.
+	convList []*conversation
+	files    map[uint64]*file
+	revoked  map[string]int64 // token id -> expiry
+	sessions map[string]*session
+	events   eventLog
 }
 
 func newState() state {
@@ -142,6 +165,41 @@ func (c *conversation) msg(seq uint64) *message {
 		return nil
 	}
 	return &c.msgs[seq-1]
+}
+
+// addConv adds a new conversation.
+func (st *state) addConv(c *conversation) {
+	st.convs[c.id] = c
+	i, _ := slices.BinarySearchFunc(st.convList, c.id, func(c *conversation, id string) int {
+		return strings.Compare(c.id, id)
+	})
+	st.convList = slices.Insert(st.convList, i, c)
+}
+
+// setMember adds or replaces member name of c.
+func (c *conversation) setMember(name string, mb *member) {
+	c.members[name] = mb
+	i, found := c.memberPos(name)
+	if found {
+		c.byName[i].member = mb
+		return
+	}
+	c.byName = slices.Insert(c.byName, i, namedMember{name: name, member: mb})
+}
+
+// deleteMember removes member name of c, if any.
+func (c *conversation) deleteMember(name string) {
+	delete(c.members, name)
+	if i, found := c.memberPos(name); found {
+		c.byName = slices.Delete(c.byName, i, i+1)
+	}
+}
+
+// memberPos finds name in c.byName, or where it would go.
+func (c *conversation) memberPos(name string) (int, bool) {
+	return slices.BinarySearchFunc(c.byName, name, func(e namedMember, name string) int {
+		return strings.Compare(e.name, name)
+	})
 }
 
 func (c *conversation) adminCount() int {
