@@ -64,7 +64,8 @@ type Config struct {
 	// ApplyBudgetBytes, when positive, makes Process return once it applied that many bytes
 	// of entries, leaving the remaining work for the next call (see Pending), so that a loop
 	// catching up on a long backlog (after a snapshot's encoding paused applying, or a
-	// restart) still ticks and answers its peers in between. Zero applies everything.
+	// restart) still ticks and answers its peers in between. It also caps
+	// MaxCommittedBytesPerReady (a Ready is applied whole). Zero applies everything.
 	ApplyBudgetBytes uint64
 	// MaxMessageBytes, MaxInflightMessages, MaxUncommittedBytes and MaxCommittedBytesPerReady
 	// are Raft's flow-control limits; zero picks the defaults below.
@@ -236,6 +237,10 @@ func validate(cfg *Config) error {
 	}
 	if cfg.MaxCommittedBytesPerReady == 0 {
 		cfg.MaxCommittedBytesPerReady = DefaultMaxCommittedBytesPerReady
+	}
+	if b := cfg.ApplyBudgetBytes; b > 0 {
+		// A pass applies whole Readys: one must fit the budget for the budget to hold.
+		cfg.MaxCommittedBytesPerReady = min(cfg.MaxCommittedBytesPerReady, b)
 	}
 	return nil
 }
