@@ -667,8 +667,8 @@ func TestReportSnapshotFailureRetries(t *testing.T) {
 		return false
 	}
 	nw.tickAll(2)
-	if snaps != 1 || nw.r(1).prs[3].State.String() != "StateSnapshot" {
-		t.Fatalf("snaps %d state %s", snaps, nw.r(1).prs[3].State)
+	if snaps != 1 || nw.r(1).progress(3).State.String() != "StateSnapshot" {
+		t.Fatalf("snaps %d state %s", snaps, nw.r(1).progress(3).State)
 	}
 	nw.nodes[1].rn.ReportSnapshot(3, true)
 	dropSnaps = false

@@ -40,10 +40,12 @@ type raft struct {
 	tick  func()
 
 	raftLog *raftLog
-	// voters is sorted; iterating it (never the maps) keeps output deterministic.
+	// voters is sorted; iterating it (never the votes map) keeps output deterministic.
 	voters []NodeID
-	prs    map[NodeID]*tracker.Progress
-	votes  map[NodeID]bool
+	// prs[i] is the progress of voters[i]. A slice rather than a map: a leader looks a peer
+	// up on every message, and scanning a handful of IDs is cheaper than hashing.
+	prs   []*tracker.Progress
+	votes map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
@@ -114,7 +116,7 @@ func newRaft(c *Config) (*raft, error) {
 		lead:               None,
 		raftLog:            log,
 		voters:             voters,
-		prs:                make(map[NodeID]*tracker.Progress, len(voters)),
+		prs:                make([]*tracker.Progress, len(voters)),
 		votes:              make(map[NodeID]bool, len(voters)),
 		matchScratch:       make([]uint64, len(voters)),
 		electionTimeout:    c.ElectionTimeoutTicks,
@@ -130,8 +132,8 @@ func newRaft(c *Config) (*raft, error) {
 		knobs:              knobs,
 		logger:             logger.With("node", uint64(c.ID)),
 	}
-	for _, id := range voters {
-		r.prs[id] = tracker.New(1, r.maxInflight)
+	for i := range voters {
+		r.prs[i] = tracker.New(1, r.maxInflight)
 	}
 	if err := r.loadState(hs); err != nil {
 		return nil, err
@@ -174,6 +176,16 @@ func (r *raft) hardState() HardState {
 func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 
 func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
+
+// progress returns the progress of voter id, or nil if id is not a voter.
+func (r *raft) progress(id NodeID) *tracker.Progress {
+	for i, v := range r.voters {
+		if v == id {
+			return r.prs[i]
+		}
+	}
+	return nil
+}
 
 // msgSlabLen is how many messages one slab allocation holds: 64 messages of 128 bytes fill
 // an 8 KiB size class exactly (TestMessageSize keeps Message at 128 bytes).
@@ -268,8 +280,8 @@ func (r *raft) reset(term Term) {
 	r.leadTransferee = None
 	clear(r.votes)
 	last := r.raftLog.lastIndex()
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for i, id := range r.voters {
+		pr := r.prs[i]
 		*pr = tracker.Progress{Next: uint64(last) + 1, Inflights: pr.Inflights}
 		pr.Inflights.Reset()
 		if id == r.id {
@@ -327,7 +339,7 @@ func (r *raft) becomeLeader() {
 	r.tick = r.tickHeartbeat
 	r.lead = r.id
 	r.state = StateLeader
-	r.prs[r.id].BecomeReplicate()
+	r.progress(r.id).BecomeReplicate()
 	// The no-op lets the leader commit (and so learn the commit index of) earlier terms'
 	// entries, which §5.4.2 forbids committing by counting replicas.
 	if r.knobs.CommitPreviousTermByCount {
@@ -394,8 +406,7 @@ func (r *raft) tickHeartbeat() {
 // whole election timeouts: without a ReportSnapshot (a lost MsgSnap, a transport that does not
 // report) it would otherwise never be sent anything again.
 func (r *raft) expireSnapshots() {
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for _, pr := range r.prs {
 		if pr.State != tracker.StateSnapshot {
 			continue
 		}
@@ -410,8 +421,8 @@ func (r *raft) expireSnapshots() {
 // the marks for the next period.
 func (r *raft) quorumActive() bool {
 	active := 0
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for i, id := range r.voters {
+		pr := r.prs[i]
 		if id == r.id || pr.RecentActive {
 			active++
 		}
@@ -624,7 +635,7 @@ func (r *raft) onPersisted() {
 	if stable == 0 {
 		return
 	}
-	if r.prs[r.id].MaybeUpdate(uint64(stable)) && r.maybeCommit() {
+	if r.progress(r.id).MaybeUpdate(uint64(stable)) && r.maybeCommit() {
 		r.onCommitAdvanced()
 	}
 }
@@ -632,8 +643,8 @@ func (r *raft) onPersisted() {
 // maybeCommit advances the commit index to the majority's match index, but only if that
 // entry is of the current term (§5.4.2).
 func (r *raft) maybeCommit() bool {
-	for i, id := range r.voters {
-		r.matchScratch[i] = r.prs[id].Match
+	for i, pr := range r.prs {
+		r.matchScratch[i] = pr.Match
 	}
 	mci := Index(quorum.CommittedIndex(r.matchScratch))
 	if mci <= r.raftLog.committed {

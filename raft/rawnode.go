@@ -97,7 +97,7 @@ func (rn *RawNode) Step(m Message) error {
 		return ErrStepLocalMsg
 	default:
 	}
-	if _, ok := rn.raft.prs[m.From]; !ok {
+	if rn.raft.progress(m.From) == nil {
 		return nil
 	}
 	if m.From == rn.raft.id {
@@ -291,7 +291,7 @@ func (rn *RawNode) AdvanceWriting(rd Ready) {
 		u := &r.raftLog.unstable
 		u.inProgress = max(u.inProgress, rd.Entries[n-1].Index+1)
 		if r.knobs.LeaderCountsUnwrittenCopy {
-			if r.prs[r.id].MaybeUpdate(uint64(rd.Entries[n-1].Index)) && r.maybeCommit() {
+			if r.progress(r.id).MaybeUpdate(uint64(rd.Entries[n-1].Index)) && r.maybeCommit() {
 				r.onCommitAdvanced()
 			}
 		}
@@ -356,8 +356,8 @@ func (rn *RawNode) Status() Status {
 	}
 	if r.state == StateLeader {
 		s.Progress = make([]PeerProgress, 0, len(r.voters))
-		for _, id := range r.voters {
-			pr := r.prs[id]
+		for i, id := range r.voters {
+			pr := r.prs[i]
 			s.Progress = append(s.Progress, peerProgress(id, pr))
 		}
 	}
