@@ -49,7 +49,7 @@ func (r *raft) roleViolation() error {
 			return fmt.Errorf("leader with lead %d vote %d", r.lead, r.vote)
 		}
 		for i, id := range r.voters {
-			pr := r.prs[i]
+			pr := &r.prs[i]
 			if pr.Match >= pr.Next {
 				return fmt.Errorf("progress of %d: match %d >= next %d", id, pr.Match, pr.Next)
 			}

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/raftchat/raftchat/raft/tracker"
 )
@@ -97,7 +98,7 @@ func (rn *RawNode) Step(m Message) error {
 		return ErrStepLocalMsg
 	default:
 	}
-	if rn.raft.progress(m.From) == nil {
+	if !slices.Contains(rn.raft.voters, m.From) {
 		return nil
 	}
 	if m.From == rn.raft.id {
@@ -357,7 +358,7 @@ func (rn *RawNode) Status() Status {
 	if r.state == StateLeader {
 		s.Progress = make([]PeerProgress, 0, len(r.voters))
 		for i, id := range r.voters {
-			pr := r.prs[i]
+			pr := &r.prs[i]
 			s.Progress = append(s.Progress, peerProgress(id, pr))
 		}
 	}

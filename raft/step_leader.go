@@ -87,7 +87,7 @@ func (r *raft) heartbeat() {
 		if id == r.id {
 			continue
 		}
-		pr := r.prs[i]
+		pr := &r.prs[i]
 		skip := r.idleHeartbeats && ctx == nil && pr.AppendedSinceBeat // Config.IdleHeartbeats
 		pr.AppendedSinceBeat = false
 		if !skip {
