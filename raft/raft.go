@@ -212,7 +212,7 @@ func (r *raft) send(m Message) {
 		}
 		m.Term = r.term
 	}
-	if r.coalesce && r.supersede(m) {
+	if r.coalesce && r.supersede(&m) {
 		return
 	}
 	if len(r.msgs) == cap(r.msgs) {
@@ -245,7 +245,9 @@ func (r *raft) growMsgs() {
 //
 // Only the last message to the peer is considered, so the peer still sees the messages of a
 // Ready in the order they were generated.
-func (r *raft) supersede(m Message) bool {
+//
+// m is taken by pointer: a Message is 128 bytes, and send calls this for every message.
+func (r *raft) supersede(m *Message) bool {
 	if m.Type != MsgApp && m.Type != MsgAppResp {
 		return false
 	}
@@ -263,7 +265,7 @@ func (r *raft) supersede(m Message) bool {
 		if m.Type == MsgAppResp && (q.Reject || m.Reject) {
 			return false
 		}
-		*q = m
+		*q = *m
 		return true
 	}
 	return false
