@@ -104,7 +104,7 @@ func (rn *RawNode) Step(m Message) error {
 	if m.From == rn.raft.id {
 		return fmt.Errorf("%w: %s from this node itself", ErrInvalidMessage, m.Type)
 	}
-	if err := validateMessage(m); err != nil {
+	if err := validateMessage(&m); err != nil {
 		return err
 	}
 	err := rn.raft.Step(m)
@@ -117,7 +117,8 @@ const maxSaneValue = 1 << 62
 
 // validateMessage rejects messages no correct peer sends, which would otherwise break
 // internal invariants (Step is fed from the network and from fuzzers).
-func validateMessage(m Message) error {
+// It takes m by pointer to spare a 128-byte copy per message received.
+func validateMessage(m *Message) error {
 	if m.Term > maxSaneValue || m.Index > maxSaneValue || m.Commit > maxSaneValue {
 		// Terms and indexes never get anywhere near this; accepting them would let arithmetic
 		// such as term+1 wrap around.
