@@ -14,7 +14,7 @@ func (rn *RawNode) checkInvariants() {
 
 // invariantViolation sweeps the node's state and describes the first broken invariant.
 func (r *raft) invariantViolation() error {
-	l := r.raftLog
+	l := &r.raftLog
 	last := l.lastIndex()
 	if l.committed > last {
 		return fmt.Errorf("committed %d beyond last index %d", l.committed, last)

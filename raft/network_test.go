@@ -200,7 +200,7 @@ func (nw *testNet) appliedData(id NodeID) []string {
 
 // logTerms renders node id's log as "index:term" pairs for failure messages.
 func (nw *testNet) logTerms(id NodeID) string {
-	l := nw.r(id).raftLog
+	l := &nw.r(id).raftLog
 	s := ""
 	for i := l.firstIndex(); i <= l.lastIndex(); i++ {
 		t, _ := l.term(i)
