@@ -26,8 +26,6 @@ const (
 	campaignTransferType
 )
 
-type stepFunc func(r *raft, m Message) error
-
 // raft is the algorithm's state. Every method runs to completion; nothing here blocks.
 type raft struct {
 	id   NodeID
@@ -35,9 +33,9 @@ type raft struct {
 	vote NodeID
 	lead NodeID
 
+	// state also selects the role's step and tick functions (stepRole, tick): direct calls
+	// through a switch, where function-valued fields cost an indirect call per message.
 	state StateType
-	step  stepFunc
-	tick  func()
 
 	// raftLog is held by value: every message reads it, and a separate allocation would
 	// cost another cache miss per message.
@@ -302,9 +300,7 @@ func (r *raft) reset(term Term) {
 }
 
 func (r *raft) becomeFollower(term Term, lead NodeID) {
-	r.step = stepFollower
 	r.reset(term)
-	r.tick = r.tickElection
 	r.lead = lead
 	r.state = StateFollower
 	r.logger.Debug("became follower", "term", uint64(r.term), "lead", uint64(lead))
@@ -316,9 +312,7 @@ func (r *raft) becomePreCandidate() {
 	}
 	// PreVote changes neither term nor vote (thesis §9.6): a partitioned node that keeps
 	// pre-campaigning cannot inflate its term and later disrupt the cluster.
-	r.step = stepCandidate
 	clear(r.votes)
-	r.tick = r.tickElection
 	r.lead = None
 	r.state = StatePreCandidate
 	r.logger.Debug("became pre-candidate", "term", uint64(r.term))
@@ -328,9 +322,7 @@ func (r *raft) becomeCandidate() {
 	if r.state == StateLeader {
 		panic("raft: invalid transition leader -> candidate")
 	}
-	r.step = stepCandidate
 	r.reset(r.term + 1)
-	r.tick = r.tickElection
 	r.vote = r.id
 	r.state = StateCandidate
 	r.logger.Debug("became candidate", "term", uint64(r.term))
@@ -340,9 +332,7 @@ func (r *raft) becomeLeader() {
 	if r.state == StateFollower {
 		panic("raft: invalid transition follower -> leader")
 	}
-	r.step = stepLeader
 	r.reset(r.term)
-	r.tick = r.tickHeartbeat
 	r.lead = r.id
 	r.state = StateLeader
 	r.progress(r.id).BecomeReplicate()
@@ -372,6 +362,27 @@ func (r *raft) ticksUntilAction() int {
 		n = r.randomizedElectionTimeout - r.electionElapsed
 	}
 	return max(n, 1)
+}
+
+// tick advances the role's timer by one tick.
+func (r *raft) tick() {
+	if r.state == StateLeader {
+		r.tickHeartbeat()
+	} else {
+		r.tickElection()
+	}
+}
+
+// stepRole hands m to the step function of the current role.
+func (r *raft) stepRole(m Message) error {
+	switch r.state {
+	case StateLeader:
+		return stepLeader(r, m)
+	case StateCandidate, StatePreCandidate:
+		return stepCandidate(r, m)
+	default:
+		return stepFollower(r, m)
+	}
 }
 
 func (r *raft) tickElection() {
@@ -462,7 +473,7 @@ func (r *raft) Step(m Message) error {
 	case m.Type == MsgReadIndex && r.knobs.ReadWithoutReadIndex:
 		r.respondReadIndex(m, r.raftLog.committed) // planted bug: no confirmation at all
 	default:
-		return r.step(r, m)
+		return r.stepRole(m)
 	}
 	return nil
 }
