@@ -185,7 +185,7 @@ func (nw *testNet) propose(id NodeID, data string) error {
 	return err
 }
 
-func (nw *testNet) r(id NodeID) *raft { return nw.nodes[id].rn.raft }
+func (nw *testNet) r(id NodeID) *raft { return &nw.nodes[id].rn.raft }
 
 // appliedData returns the non-empty payloads node id applied, in order.
 func (nw *testNet) appliedData(id NodeID) []string {

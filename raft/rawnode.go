@@ -10,7 +10,9 @@ import (
 // RawNode is the Raft node the driver talks to: a step function with no I/O, clock or
 // goroutines (see the package doc for the driver loop). It is not safe for concurrent use.
 type RawNode struct {
-	raft     *raft
+	// raft is held by value, one pointer hop less on every call. Nothing keeps a pointer to
+	// a raft (its step and tick functions are chosen by a switch), so newRaft's is copied.
+	raft     raft
 	prevSoft SoftState
 	prevHard HardState
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
@@ -29,7 +31,7 @@ func NewRawNode(cfg Config) (*RawNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	rn := &RawNode{raft: r, prevSoft: r.softState(), prevHard: r.hardState()}
+	rn := &RawNode{raft: *r, prevSoft: r.softState(), prevHard: r.hardState()}
 	rn.checkInvariants()
 	return rn, nil
 }
@@ -187,7 +189,7 @@ func (rn *RawNode) HasReady() bool {
 	if rn.outstanding {
 		return false
 	}
-	r := rn.raft
+	r := &rn.raft
 	// Cheapest and most often true first: most Readys carry messages.
 	if len(r.msgs) > 0 || len(r.readStates) > 0 {
 		return true
@@ -212,7 +214,7 @@ func (rn *RawNode) Ready() (rd Ready) {
 	if rn.outstanding {
 		panic("raft: Ready called again before Advance")
 	}
-	r := rn.raft
+	r := &rn.raft
 	u := &r.raftLog.unstable
 	rn.voteChanged = false
 	if u.inProgress < u.end() {
@@ -254,7 +256,7 @@ func (rn *RawNode) Ready() (rd Ready) {
 // Advance reports that the driver carried out rd: its snapshot and entries are durable and
 // its committed entries applied.
 func (rn *RawNode) Advance(rd Ready) {
-	r := rn.raft
+	r := &rn.raft
 	if !rd.Snapshot.IsEmpty() {
 		r.raftLog.unstable.stableSnapTo(rd.Snapshot.Metadata.Index)
 		r.raftLog.appliedTo(rd.Snapshot.Metadata.Index)
@@ -283,7 +285,7 @@ func (rn *RawNode) Advance(rd Ready) {
 // advanced this way; such a Ready promises nothing that needs this node's write. It panics
 // otherwise.
 func (rn *RawNode) AdvanceWriting(rd Ready) {
-	r := rn.raft
+	r := &rn.raft
 	if !rd.Snapshot.IsEmpty() {
 		panic("raft: AdvanceWriting with a snapshot")
 	}
@@ -311,7 +313,7 @@ func (rn *RawNode) AdvanceWriting(rd Ready) {
 // is t, and every Ready's hard state before them, are durable. A report for entries since
 // replaced (a different term at i) is ignored.
 func (rn *RawNode) Persisted(i Index, t Term) {
-	r := rn.raft
+	r := &rn.raft
 	r.raftLog.unstable.stableTo(i, t)
 	r.onPersisted()
 	rn.checkInvariants()
@@ -342,14 +344,14 @@ type PeerProgress struct {
 // HardState returns the in-memory term, vote and commit index (what Status().HardState
 // holds) without building the rest of Status: drivers read it after every Process.
 func (rn *RawNode) HardState() HardState {
-	r := rn.raft
+	r := &rn.raft
 	return HardState{Term: r.term, Vote: r.vote, Commit: r.raftLog.committed}
 }
 
 // Status returns the node's current state. The HardState is the in-memory one, which may be
 // ahead of what is durable.
 func (rn *RawNode) Status() Status {
-	r := rn.raft
+	r := &rn.raft
 	s := Status{
 		ID:             r.id,
 		HardState:      HardState{Term: r.term, Vote: r.vote, Commit: r.raftLog.committed},
