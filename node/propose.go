@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 
@@ -148,7 +149,19 @@ func (r *Replica) ReadIndex(done func(error)) (cancel func()) {
 	binary.BigEndian.PutUint64(p.ctx[:], id)
 	r.reads[id] = p
 	r.rn.ReadIndex(p.ctx[:])
-	return func() { delete(r.reads, id) }
+	return func() { r.removeRead(id) }
+}
+
+// removeRead forgets read id, if it is still pending.
+func (r *Replica) removeRead(id uint64) {
+	p := r.reads[id]
+	if p == nil {
+		return
+	}
+	if p.known {
+		r.knownReads--
+	}
+	delete(r.reads, id)
 }
 
 // noteReadStates records the read index of each answered ReadIndex request.
@@ -159,28 +172,42 @@ func (r *Replica) noteReadStates(rss []raft.ReadState) {
 		}
 		if p := r.reads[binary.BigEndian.Uint64(rs.RequestCtx)]; p != nil && !p.known {
 			p.index, p.known = rs.Index, true
+			if r.knownReads == 0 || rs.Index < r.readFloor {
+				r.readFloor = rs.Index
+			}
+			r.knownReads++
 		}
 	}
 }
 
 // serveReads completes the reads whose read index has been applied, in request order.
 func (r *Replica) serveReads() {
-	if len(r.reads) == 0 {
+	// Process calls this after every Ready, and reads usually wait for their index: scan
+	// the pending reads only when one may have become servable.
+	if r.knownReads == 0 || r.readFloor > r.applied {
 		return
 	}
 	// The scratch slice is taken out while callbacks run, in case one reaches back here.
 	ready := r.readyScratch[:0]
 	r.readyScratch = nil
+	floor := raft.Index(math.MaxUint64) // the lowest index of the known reads left waiting
 	for _, p := range r.reads {
-		if p.known && p.index <= r.applied {
+		switch {
+		case !p.known:
+		case p.index <= r.applied:
 			ready = append(ready, p)
+		default:
+			floor = min(floor, p.index)
 		}
 	}
 	sortReads(ready) // map order is random: serve in request order
 	for _, p := range ready {
-		delete(r.reads, p.id)
+		r.removeRead(p.id)
 		p.done(nil)
 	}
+	// Callbacks may cancel reads but not learn new read indexes, so floor is still at most
+	// the lowest known index.
+	r.readFloor = floor
 	clear(ready)
 	r.readyScratch = ready[:0]
 }

@@ -177,6 +177,10 @@ type Replica struct {
 	batchScratch [][]byte
 	reads        map[uint64]*pendingRead
 	nextReadID   uint64
+	// knownReads counts the reads whose index is known, and readFloor is at most the lowest
+	// of those indexes (serveReads skips its scan until applied reaches it).
+	knownReads   int
+	readFloor    raft.Index
 	readyScratch []*pendingRead // reused by serveReads
 	// later holds completions decided outside Process (failed proposals) so that callbacks
 	// always run from Process, never re-entrantly from Propose.

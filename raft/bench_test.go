@@ -100,3 +100,41 @@ func BenchmarkProposeToCommit3Node(b *testing.B) {
 		b.Fatalf("follower committed %d, want %d", c, b.N+1)
 	}
 }
+
+// BenchmarkCluster5 is a five-node cluster configured like the simulator's (PreVote,
+// CheckQuorum, coalescing) in steady state: each op proposes on the leader and through a
+// follower, reads through another follower and ticks every node, then delivers until quiet.
+// Storage is compacted as it would be after snapshots, so it stays small.
+func BenchmarkCluster5(b *testing.B) {
+	nw := electLeader(b, 5, func(c *Config) {
+		c.PreVote, c.CheckQuorum, c.CoalesceMessages = true, true, true
+	})
+	data := make([]byte, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := nw.nodes[1].rn.Propose(data); err != nil {
+			b.Fatal(err)
+		}
+		if err := nw.nodes[2].rn.Propose(data); err != nil {
+			b.Fatal(err)
+		}
+		nw.nodes[3].rn.ReadIndex([]byte("r"))
+		for _, id := range nw.ids {
+			nw.nodes[id].rn.Tick()
+		}
+		nw.settle()
+		if i%128 == 127 {
+			for _, nd := range nw.nodes {
+				nd.applied, nd.reads = nd.applied[:0], nd.reads[:0]
+				if err := nd.st.Compact(nd.rn.raft.raftLog.applied - 16); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	if nw.leader() != 1 {
+		b.Fatalf("leader changed to %d", nw.leader())
+	}
+}

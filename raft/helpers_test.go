@@ -110,7 +110,7 @@ func electLeader(t testing.TB, n int, mod func(*Config)) *testNet {
 
 // termsOf lists the terms of node id's log, from index 1.
 func (nw *testNet) termsOf(id NodeID) []Term {
-	l := nw.r(id).raftLog
+	l := &nw.r(id).raftLog
 	var out []Term
 	for i := l.firstIndex(); i <= l.lastIndex(); i++ {
 		t, _ := l.term(i)

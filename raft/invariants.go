@@ -14,7 +14,7 @@ func (rn *RawNode) checkInvariants() {
 
 // invariantViolation sweeps the node's state and describes the first broken invariant.
 func (r *raft) invariantViolation() error {
-	l := r.raftLog
+	l := &r.raftLog
 	last := l.lastIndex()
 	if l.committed > last {
 		return fmt.Errorf("committed %d beyond last index %d", l.committed, last)
@@ -48,8 +48,8 @@ func (r *raft) roleViolation() error {
 		if r.lead != r.id || r.vote != r.id && !r.knobs.VoteBeforePersist {
 			return fmt.Errorf("leader with lead %d vote %d", r.lead, r.vote)
 		}
-		for _, id := range r.voters {
-			pr := r.prs[id]
+		for i, id := range r.voters {
+			pr := &r.prs[i]
 			if pr.Match >= pr.Next {
 				return fmt.Errorf("progress of %d: match %d >= next %d", id, pr.Match, pr.Next)
 			}

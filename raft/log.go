@@ -87,7 +87,11 @@ func (u *unstable) slice(lo, hi Index) []Entry {
 
 // raftLog is the log as Raft sees it: the storage's durable part followed by unstable.
 type raftLog struct {
-	storage  Storage
+	storage Storage
+	// mem is storage when it is a MemoryStorage (what node/ and the simulator use), so the
+	// index and term lookups made several times per message are direct, inlinable calls
+	// rather than calls through the interface.
+	mem      *MemoryStorage
 	unstable unstable
 	// committed is the highest index known committed. Invariant: committed <= lastIndex.
 	committed Index
@@ -112,8 +116,10 @@ func newLog(st Storage, maxApplyBytes uint64, knobs TestingKnobs) (*raftLog, err
 	if err != nil {
 		return nil, fmt.Errorf("storage last index: %w", err)
 	}
+	mem, _ := st.(*MemoryStorage)
 	return &raftLog{
 		storage:       st,
+		mem:           mem,
 		unstable:      unstable{offset: last + 1, inProgress: last + 1},
 		committed:     first - 1,
 		applied:       first - 1,
@@ -137,6 +143,9 @@ func (l *raftLog) firstIndex() Index {
 	if l.unstable.snapshot != nil {
 		return l.unstable.snapshot.Metadata.Index + 1
 	}
+	if l.mem != nil {
+		return l.mem.offset() + 1
+	}
 	i, err := l.storage.FirstIndex()
 	if err != nil {
 		storageErr("first index", err)
@@ -150,6 +159,9 @@ func (l *raftLog) lastIndex() Index {
 	}
 	if l.unstable.snapshot != nil {
 		return l.unstable.snapshot.Metadata.Index
+	}
+	if l.mem != nil {
+		return l.mem.lastIndex()
 	}
 	i, err := l.storage.LastIndex()
 	if err != nil {
@@ -179,7 +191,13 @@ func (l *raftLog) term(i Index) (Term, error) {
 	if t, ok := l.unstable.maybeTerm(i); ok {
 		return t, nil
 	}
-	t, err := l.storage.Term(i)
+	var t Term
+	var err error
+	if l.mem != nil {
+		t, err = l.mem.Term(i)
+	} else {
+		t, err = l.storage.Term(i)
+	}
 	if err != nil && !errors.Is(err, ErrCompacted) && !errors.Is(err, ErrUnavailable) {
 		storageErr("term", err)
 	}

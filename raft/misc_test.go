@@ -208,11 +208,11 @@ func TestStepRejectsLocalAndInvalid(t *testing.T) {
 func TestReportUnreachable(t *testing.T) {
 	nw := electLeader(t, 3, nil)
 	_ = nw.propose(1, "x")
-	if s := nw.r(1).prs[2].State.String(); s != "StateReplicate" {
+	if s := nw.r(1).progress(2).State.String(); s != "StateReplicate" {
 		t.Fatalf("setup: %s", s)
 	}
 	nw.nodes[1].rn.ReportUnreachable(2)
-	if s := nw.r(1).prs[2].State.String(); s != "StateProbe" {
+	if s := nw.r(1).progress(2).State.String(); s != "StateProbe" {
 		t.Fatalf("after ReportUnreachable: %s", s)
 	}
 }

@@ -185,7 +185,7 @@ func (nw *testNet) propose(id NodeID, data string) error {
 	return err
 }
 
-func (nw *testNet) r(id NodeID) *raft { return nw.nodes[id].rn.raft }
+func (nw *testNet) r(id NodeID) *raft { return &nw.nodes[id].rn.raft }
 
 // appliedData returns the non-empty payloads node id applied, in order.
 func (nw *testNet) appliedData(id NodeID) []string {
@@ -200,7 +200,7 @@ func (nw *testNet) appliedData(id NodeID) []string {
 
 // logTerms renders node id's log as "index:term" pairs for failure messages.
 func (nw *testNet) logTerms(id NodeID) string {
-	l := nw.r(id).raftLog
+	l := &nw.r(id).raftLog
 	s := ""
 	for i := l.firstIndex(); i <= l.lastIndex(); i++ {
 		t, _ := l.term(i)

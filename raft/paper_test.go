@@ -421,7 +421,7 @@ func TestCommitOnlyCurrentTermByCounting(t *testing.T) {
 // §5.4.2 / §8: a new leader appends a no-op entry of its term, so it can commit.
 func TestLeaderAppendsNoop(t *testing.T) {
 	rn, _ := leaderWithOldEntries(t, nil)
-	l := rn.raft.raftLog
+	l := &rn.raft.raftLog
 	ents, _ := l.slice(3, 4, 1<<20)
 	if l.lastIndex() != 3 || len(ents) != 1 || ents[0].Term != 3 || len(ents[0].Data) != 0 {
 		t.Fatalf("leader log tail %+v, want an empty entry of term 3 at index 3", ents)
@@ -667,8 +667,8 @@ func TestReportSnapshotFailureRetries(t *testing.T) {
 		return false
 	}
 	nw.tickAll(2)
-	if snaps != 1 || nw.r(1).prs[3].State.String() != "StateSnapshot" {
-		t.Fatalf("snaps %d state %s", snaps, nw.r(1).prs[3].State)
+	if snaps != 1 || nw.r(1).progress(3).State.String() != "StateSnapshot" {
+		t.Fatalf("snaps %d state %s", snaps, nw.r(1).progress(3).State)
 	}
 	nw.nodes[1].rn.ReportSnapshot(3, true)
 	dropSnaps = false

@@ -26,8 +26,6 @@ const (
 	campaignTransferType
 )
 
-type stepFunc func(r *raft, m Message) error
-
 // raft is the algorithm's state. Every method runs to completion; nothing here blocks.
 type raft struct {
 	id   NodeID
@@ -35,15 +33,21 @@ type raft struct {
 	vote NodeID
 	lead NodeID
 
+	// state also selects the role's step and tick functions (stepRole, tick): direct calls
+	// through a switch, where function-valued fields cost an indirect call per message.
 	state StateType
-	step  stepFunc
-	tick  func()
 
-	raftLog *raftLog
-	// voters is sorted; iterating it (never the maps) keeps output deterministic.
+	// raftLog is held by value: every message reads it, and a separate allocation would
+	// cost another cache miss per message.
+	raftLog raftLog
+	// voters is sorted; iterating it (never the votes map) keeps output deterministic.
 	voters []NodeID
-	prs    map[NodeID]*tracker.Progress
-	votes  map[NodeID]bool
+	// prs[i] is the progress of voters[i]. A slice of values rather than a map of pointers:
+	// a leader looks a peer up on every message, and scanning a handful of IDs in one array
+	// is cheaper than hashing and touches fewer cache lines. It never grows, so pointers to
+	// its elements stay valid.
+	prs   []tracker.Progress
+	votes map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
@@ -112,9 +116,9 @@ func newRaft(c *Config) (*raft, error) {
 	r := &raft{
 		id:                 c.ID,
 		lead:               None,
-		raftLog:            log,
+		raftLog:            *log,
 		voters:             voters,
-		prs:                make(map[NodeID]*tracker.Progress, len(voters)),
+		prs:                make([]tracker.Progress, len(voters)),
 		votes:              make(map[NodeID]bool, len(voters)),
 		matchScratch:       make([]uint64, len(voters)),
 		electionTimeout:    c.ElectionTimeoutTicks,
@@ -130,8 +134,8 @@ func newRaft(c *Config) (*raft, error) {
 		knobs:              knobs,
 		logger:             logger.With("node", uint64(c.ID)),
 	}
-	for _, id := range voters {
-		r.prs[id] = tracker.New(1, r.maxInflight)
+	for i := range voters {
+		r.prs[i] = *tracker.New(1, r.maxInflight)
 	}
 	if err := r.loadState(hs); err != nil {
 		return nil, err
@@ -175,6 +179,16 @@ func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState:
 
 func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
 
+// progress returns the progress of voter id, or nil if id is not a voter.
+func (r *raft) progress(id NodeID) *tracker.Progress {
+	for i, v := range r.voters {
+		if v == id {
+			return &r.prs[i]
+		}
+	}
+	return nil
+}
+
 // msgSlabLen is how many messages one slab allocation holds: 64 messages of 128 bytes fill
 // an 8 KiB size class exactly (TestMessageSize keeps Message at 128 bytes).
 const msgSlabLen = 64
@@ -198,7 +212,7 @@ func (r *raft) send(m Message) {
 		}
 		m.Term = r.term
 	}
-	if r.coalesce && r.supersede(m) {
+	if r.coalesce && r.supersede(&m) {
 		return
 	}
 	if len(r.msgs) == cap(r.msgs) {
@@ -231,7 +245,9 @@ func (r *raft) growMsgs() {
 //
 // Only the last message to the peer is considered, so the peer still sees the messages of a
 // Ready in the order they were generated.
-func (r *raft) supersede(m Message) bool {
+//
+// m is taken by pointer: a Message is 128 bytes, and send calls this for every message.
+func (r *raft) supersede(m *Message) bool {
 	if m.Type != MsgApp && m.Type != MsgAppResp {
 		return false
 	}
@@ -249,7 +265,7 @@ func (r *raft) supersede(m Message) bool {
 		if m.Type == MsgAppResp && (q.Reject || m.Reject) {
 			return false
 		}
-		*q = m
+		*q = *m
 		return true
 	}
 	return false
@@ -268,8 +284,8 @@ func (r *raft) reset(term Term) {
 	r.leadTransferee = None
 	clear(r.votes)
 	last := r.raftLog.lastIndex()
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for i, id := range r.voters {
+		pr := &r.prs[i]
 		*pr = tracker.Progress{Next: uint64(last) + 1, Inflights: pr.Inflights}
 		pr.Inflights.Reset()
 		if id == r.id {
@@ -284,9 +300,7 @@ func (r *raft) reset(term Term) {
 }
 
 func (r *raft) becomeFollower(term Term, lead NodeID) {
-	r.step = stepFollower
 	r.reset(term)
-	r.tick = r.tickElection
 	r.lead = lead
 	r.state = StateFollower
 	r.logger.Debug("became follower", "term", uint64(r.term), "lead", uint64(lead))
@@ -298,9 +312,7 @@ func (r *raft) becomePreCandidate() {
 	}
 	// PreVote changes neither term nor vote (thesis §9.6): a partitioned node that keeps
 	// pre-campaigning cannot inflate its term and later disrupt the cluster.
-	r.step = stepCandidate
 	clear(r.votes)
-	r.tick = r.tickElection
 	r.lead = None
 	r.state = StatePreCandidate
 	r.logger.Debug("became pre-candidate", "term", uint64(r.term))
@@ -310,9 +322,7 @@ func (r *raft) becomeCandidate() {
 	if r.state == StateLeader {
 		panic("raft: invalid transition leader -> candidate")
 	}
-	r.step = stepCandidate
 	r.reset(r.term + 1)
-	r.tick = r.tickElection
 	r.vote = r.id
 	r.state = StateCandidate
 	r.logger.Debug("became candidate", "term", uint64(r.term))
@@ -322,12 +332,10 @@ func (r *raft) becomeLeader() {
 	if r.state == StateFollower {
 		panic("raft: invalid transition follower -> leader")
 	}
-	r.step = stepLeader
 	r.reset(r.term)
-	r.tick = r.tickHeartbeat
 	r.lead = r.id
 	r.state = StateLeader
-	r.prs[r.id].BecomeReplicate()
+	r.progress(r.id).BecomeReplicate()
 	// The no-op lets the leader commit (and so learn the commit index of) earlier terms'
 	// entries, which §5.4.2 forbids committing by counting replicas.
 	if r.knobs.CommitPreviousTermByCount {
@@ -354,6 +362,27 @@ func (r *raft) ticksUntilAction() int {
 		n = r.randomizedElectionTimeout - r.electionElapsed
 	}
 	return max(n, 1)
+}
+
+// tick advances the role's timer by one tick.
+func (r *raft) tick() {
+	if r.state == StateLeader {
+		r.tickHeartbeat()
+	} else {
+		r.tickElection()
+	}
+}
+
+// stepRole hands m to the step function of the current role.
+func (r *raft) stepRole(m Message) error {
+	switch r.state {
+	case StateLeader:
+		return stepLeader(r, m)
+	case StateCandidate, StatePreCandidate:
+		return stepCandidate(r, m)
+	default:
+		return stepFollower(r, m)
+	}
 }
 
 func (r *raft) tickElection() {
@@ -394,8 +423,8 @@ func (r *raft) tickHeartbeat() {
 // whole election timeouts: without a ReportSnapshot (a lost MsgSnap, a transport that does not
 // report) it would otherwise never be sent anything again.
 func (r *raft) expireSnapshots() {
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for i := range r.prs {
+		pr := &r.prs[i]
 		if pr.State != tracker.StateSnapshot {
 			continue
 		}
@@ -410,8 +439,8 @@ func (r *raft) expireSnapshots() {
 // the marks for the next period.
 func (r *raft) quorumActive() bool {
 	active := 0
-	for _, id := range r.voters {
-		pr := r.prs[id]
+	for i, id := range r.voters {
+		pr := &r.prs[i]
 		if id == r.id || pr.RecentActive {
 			active++
 		}
@@ -444,7 +473,7 @@ func (r *raft) Step(m Message) error {
 	case m.Type == MsgReadIndex && r.knobs.ReadWithoutReadIndex:
 		r.respondReadIndex(m, r.raftLog.committed) // planted bug: no confirmation at all
 	default:
-		return r.step(r, m)
+		return r.stepRole(m)
 	}
 	return nil
 }
@@ -624,7 +653,7 @@ func (r *raft) onPersisted() {
 	if stable == 0 {
 		return
 	}
-	if r.prs[r.id].MaybeUpdate(uint64(stable)) && r.maybeCommit() {
+	if r.progress(r.id).MaybeUpdate(uint64(stable)) && r.maybeCommit() {
 		r.onCommitAdvanced()
 	}
 }
@@ -632,8 +661,8 @@ func (r *raft) onPersisted() {
 // maybeCommit advances the commit index to the majority's match index, but only if that
 // entry is of the current term (§5.4.2).
 func (r *raft) maybeCommit() bool {
-	for i, id := range r.voters {
-		r.matchScratch[i] = r.prs[id].Match
+	for i := range r.prs {
+		r.matchScratch[i] = r.prs[i].Match
 	}
 	mci := Index(quorum.CommittedIndex(r.matchScratch))
 	if mci <= r.raftLog.committed {

@@ -18,7 +18,7 @@ func stepLeader(r *raft, m Message) error {
 		return nil
 	default:
 	}
-	pr := r.prs[m.From]
+	pr := r.progress(m.From)
 	if pr == nil {
 		return nil // not a member: ignore
 	}
@@ -83,11 +83,11 @@ func (r *raft) bcastAppend() {
 // ReadIndex, so a lost confirmation is retried.
 func (r *raft) heartbeat() {
 	ctx := r.readOnly.lastPendingCtx()
-	for _, id := range r.voters {
+	for i, id := range r.voters {
 		if id == r.id {
 			continue
 		}
-		pr := r.prs[id]
+		pr := &r.prs[i]
 		skip := r.idleHeartbeats && ctx == nil && pr.AppendedSinceBeat // Config.IdleHeartbeats
 		pr.AppendedSinceBeat = false
 		if !skip {
@@ -107,7 +107,7 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 func (r *raft) sendHeartbeat(to NodeID, ctx []byte) {
 	// A follower may not have the leader's commit index yet; never tell it to commit beyond
 	// what it is known to hold.
-	commit := min(Index(r.prs[to].Match), r.raftLog.committed)
+	commit := min(Index(r.progress(to).Match), r.raftLog.committed)
 	if r.knobs.HeartbeatCommitUncapped {
 		commit = r.raftLog.committed // planted bug
 	}
@@ -120,7 +120,7 @@ func (r *raft) sendAppend(to NodeID) { r.maybeSendAppend(to, true) }
 // are compacted. With sendIfEmpty false it sends nothing when there are no new entries. It
 // reports whether a message was sent.
 func (r *raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
-	pr := r.prs[to]
+	pr := r.progress(to)
 	if pr.IsPaused() {
 		return false
 	}

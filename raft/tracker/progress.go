@@ -54,13 +54,14 @@ type Progress struct {
 	// SnapshotPeriods counts the election timeouts spent in StateSnapshot; the leader gives
 	// up waiting for a snapshot report after a few.
 	SnapshotPeriods int
-	// Inflights is the pipelining window (StateReplicate).
-	Inflights *Inflights
+	// Inflights is the pipelining window (StateReplicate). It is held by value: the leader
+	// checks it before every append, and that should not cost a trip to another allocation.
+	Inflights Inflights
 }
 
 // New returns the progress of a follower about which nothing is known yet: probe from next.
 func New(next uint64, maxInflight int) *Progress {
-	return &Progress{Next: next, Inflights: NewInflights(maxInflight)}
+	return &Progress{Next: next, Inflights: *NewInflights(maxInflight)}
 }
 
 func (pr *Progress) reset(state StateType) {

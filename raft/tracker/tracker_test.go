@@ -110,7 +110,7 @@ func TestProgressMaybeDecrTo(t *testing.T) {
 		{"probe to start", StateProbe, 0, 2, 1, 0, true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pr := &Progress{State: tc.state, Match: tc.match, Next: tc.next, Inflights: NewInflights(4)}
+			pr := &Progress{State: tc.state, Match: tc.match, Next: tc.next, Inflights: *NewInflights(4)}
 			if ok := pr.MaybeDecrTo(tc.rejected, tc.hint); ok != tc.wantOK || pr.Next != tc.wantNext {
 				t.Fatalf("MaybeDecrTo(%d, %d) = %v next %d, want %v next %d", tc.rejected, tc.hint, ok, pr.Next, tc.wantOK, tc.wantNext)
 			}
@@ -135,7 +135,7 @@ func TestProgressIsPaused(t *testing.T) {
 		if tc.full {
 			in.Add(1)
 		}
-		pr := &Progress{State: tc.state, ProbeSent: tc.probeSent, Inflights: in}
+		pr := &Progress{State: tc.state, ProbeSent: tc.probeSent, Inflights: *in}
 		if got := pr.IsPaused(); got != tc.want {
 			t.Errorf("%+v: IsPaused = %v", tc, got)
 		}
