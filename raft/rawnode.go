@@ -50,8 +50,8 @@ func (rn *RawNode) Tick() {
 // next thing it does. The answer is at least 1; it changes when a message is stepped.
 func (rn *RawNode) TicksUntilAction() int { return rn.raft.ticksUntilAction() }
 
-// PauseApply(true) makes the following Readys carry no CommittedEntries until
-// PauseApply(false); everything else (appends, acknowledgements, heartbeats, elections,
+// PauseApply with paused set makes the following Readys carry no CommittedEntries until it
+// is called with paused unset; everything else (appends, acknowledgements, heartbeats, elections,
 // commits) goes on. A driver pauses applying while it reads its state machine on another
 // goroutine, for example to encode a snapshot of a large state without stopping the node.
 func (rn *RawNode) PauseApply(paused bool) { rn.raft.raftLog.applyPaused = paused }
