@@ -231,17 +231,25 @@ func TestReplicaLaggingFollowerGetsSnapshot(t *testing.T) {
 	for i := uint64(2); i < 30; i++ {
 		c.propose(1, userCmd(i))
 	}
-	c.reps[3] = down
+	c.reconnectFromSnapshot(3, down, "user29")
+}
+
+// reconnectFromSnapshot puts replica rep back as node id, behind the leader (node 1) by more
+// than its log holds, and checks that it catches up from the leader's snapshot and then
+// knows user.
+func (c *cluster) reconnectFromSnapshot(id raft.NodeID, rep *Replica, user string) {
+	c.t.Helper()
+	c.reps[id] = rep
 	restored := false
-	down.OnRestore(func(raft.Index) { restored = true })
+	rep.OnRestore(func(raft.Index) { restored = true })
 	for i := 0; i < 5; i++ {
 		c.reps[1].Tick()
 		c.settle()
 	}
 	if !restored {
-		t.Fatal("lagging follower was not sent a snapshot")
+		c.t.Fatal("lagging follower was not sent a snapshot")
 	}
-	if _, err := down.Machine().LookupUser("user29"); err != nil {
-		t.Fatalf("follower after snapshot: %v", err)
+	if _, err := rep.Machine().LookupUser(user); err != nil {
+		c.t.Fatalf("follower after snapshot: %v", err)
 	}
 }

@@ -140,19 +140,7 @@ func TestSnapshotsTakenInBackground(t *testing.T) {
 		t.Fatalf("log store holds snapshot %d, want %d", snap.Metadata.Index, at)
 	}
 	// The lagging follower is sent the leader's in-memory snapshot.
-	c.reps[3] = down
-	restored := false
-	down.OnRestore(func(raft.Index) { restored = true })
-	for i := 0; i < 5; i++ {
-		c.reps[1].Tick()
-		c.settle()
-	}
-	if !restored {
-		t.Fatal("lagging follower was not sent a snapshot")
-	}
-	if _, err := down.Machine().LookupUser("user30"); err != nil {
-		t.Fatalf("follower after snapshot: %v", err)
-	}
+	c.reconnectFromSnapshot(3, down, "user30")
 	// A failed save stops the replica at its next pass.
 	s.fail = errors.New("disk full")
 	if err := c.reps[1].Process(); err == nil || !strings.Contains(err.Error(), "disk full") {
