@@ -48,6 +48,8 @@ type Config struct {
 	CoalesceMessages bool
 	// IdleHeartbeats sets raft.Config.IdleHeartbeats.
 	IdleHeartbeats bool
+	// DeferCommitBroadcast sets raft.Config.DeferCommitBroadcast.
+	DeferCommitBroadcast bool
 	// StateMachine configures the chat state machine (every replica must use the same).
 	StateMachine statemachine.Config
 	// SnapshotEveryEntries takes a state-machine snapshot after that many applied entries.
@@ -264,6 +266,7 @@ func (r *Replica) raftConfig() raft.Config {
 		PreVote:                   true,
 		CoalesceMessages:          r.cfg.CoalesceMessages,
 		IdleHeartbeats:            r.cfg.IdleHeartbeats,
+		DeferCommitBroadcast:      r.cfg.DeferCommitBroadcast,
 		Seed:                      r.cfg.Seed,
 		Logger:                    r.cfg.Logger,
 		Knobs:                     r.cfg.RaftKnobs,

@@ -49,6 +49,8 @@ func scheduleOptions(ch rafttest.Chooser, knobs *raft.TestingKnobs) (rafttest.Op
 	opts.CoalesceMessages = opts.Seed%4 >= 2
 	// And half send heartbeats only to followers not sent an append since the last round.
 	opts.IdleHeartbeats = opts.Seed%8 >= 4
+	// And half tell a new commit index at once only to the followers waiting for it.
+	opts.DeferCommitBroadcast = opts.Seed%16 >= 8
 	return opts, 3 + ch.IntN("nodes", 3)
 }
 

@@ -78,6 +78,7 @@ type raft struct {
 	maxMsgSize         uint64
 	coalesce           bool // Config.CoalesceMessages
 	idleHeartbeats     bool // Config.IdleHeartbeats
+	deferCommit        bool // Config.DeferCommitBroadcast
 	maxInflight        int
 	maxUncommittedSize uint64
 	checkQuorum        bool
@@ -126,6 +127,7 @@ func newRaft(c *Config) (*raft, error) {
 		maxMsgSize:         c.MaxMessageBytes,
 		coalesce:           c.CoalesceMessages,
 		idleHeartbeats:     c.IdleHeartbeats,
+		deferCommit:        c.DeferCommitBroadcast,
 		maxInflight:        c.MaxInflightMessages,
 		maxUncommittedSize: c.MaxUncommittedBytes,
 		checkQuorum:        c.CheckQuorum,
@@ -682,10 +684,19 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 	return err == nil && t == r.term
 }
 
-// onCommitAdvanced tells followers the new commit index and releases read requests that
-// waited for this term's first commit.
+// onCommitAdvanced tells followers the new commit index (only those waiting for it, with
+// Config.DeferCommitBroadcast) and releases read requests that waited for this term's first
+// commit.
 func (r *raft) onCommitAdvanced() {
-	r.bcastAppend()
+	if r.deferCommit {
+		for i, id := range r.voters {
+			if id != r.id && r.prs[i].CommitWanted != 0 {
+				r.sendAppend(id)
+			}
+		}
+	} else {
+		r.bcastAppend()
+	}
 	if len(r.pendingReadIndex) > 0 && r.committedEntryInCurrentTerm() {
 		pending := r.pendingReadIndex
 		r.pendingReadIndex = nil

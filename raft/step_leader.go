@@ -67,6 +67,12 @@ func (r *raft) handlePropose(m Message) error {
 	if !ok {
 		return ErrProposalDropped
 	}
+	if forwarded && r.deferCommit {
+		if pr := r.progress(m.From); pr != nil {
+			// The follower's clients wait for these entries to apply there.
+			pr.CommitWanted = uint64(r.raftLog.lastIndex())
+		}
+	}
 	r.bcastAppend()
 	return nil
 }
@@ -112,6 +118,14 @@ func (r *raft) sendHeartbeat(to NodeID, ctx []byte) {
 		commit = r.raftLog.committed // planted bug
 	}
 	r.send(Message{To: to, Type: MsgHeartbeat, Commit: commit, Context: ctx})
+	r.toldCommit(r.progress(to), commit)
+}
+
+// toldCommit notes that a message carrying commit index commit went to the follower.
+func (r *raft) toldCommit(pr *tracker.Progress, commit Index) {
+	if pr.CommitWanted != 0 && uint64(commit) >= pr.CommitWanted {
+		pr.CommitWanted = 0
+	}
 }
 
 func (r *raft) sendAppend(to NodeID) { r.maybeSendAppend(to, true) }
@@ -137,6 +151,7 @@ func (r *raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
 		pr.SentEntries(uint64(ents[len(ents)-1].Index))
 	}
 	r.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.raftLog.committed})
+	r.toldCommit(pr, r.raftLog.committed)
 	pr.AppendedSinceBeat = true
 	return true
 }

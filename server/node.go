@@ -166,6 +166,7 @@ func (n *Node) newReplica() error {
 		BatchProposals:        true,
 		CoalesceMessages:      true,
 		IdleHeartbeats:        true,
+		DeferCommitBroadcast:  true,
 		Send:                  func(ms []raft.Message) { n.tr.Send(ms) },
 		StateMachine:          n.cfg.StateMachine,
 		SnapshotEveryEntries:  n.cfg.SnapshotEveryEntries,

@@ -40,6 +40,7 @@ func (w *World) boot(n *simNode) error {
 		BatchProposals:        w.sched.Batching,
 		CoalesceMessages:      w.sched.Batching,
 		IdleHeartbeats:        w.sched.IdleHeartbeats,
+		DeferCommitBroadcast:  w.sched.DeferCommits,
 		SnapshotEveryEntries:  uint64(w.sched.SnapshotEvery),
 		CompactionTailEntries: uint64(w.sched.SnapshotEvery / 4),
 		RaftKnobs:             w.raftKnobs,

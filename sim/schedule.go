@@ -92,6 +92,10 @@ type Schedule struct {
 	// the last round (raft.Config.IdleHeartbeats), as chatd does; schedules saved before it
 	// existed replay without.
 	IdleHeartbeats bool `json:"idle_heartbeats,omitempty"`
+	// DeferCommits makes leaders send a new commit index at once only to the followers
+	// waiting for it (raft.Config.DeferCommitBroadcast), as chatd does; schedules saved
+	// before it existed replay without.
+	DeferCommits bool `json:"defer_commits,omitempty"`
 	// BackgroundSnapshots makes nodes save their own snapshots in the background
 	// (node.Config.Snapshots), as chatd does; schedules saved before it existed replay
 	// without.
@@ -188,6 +192,7 @@ func Generate(p GenParams) Schedule {
 		BackgroundWrites:    true,
 		Batching:            true,
 		IdleHeartbeats:      true,
+		DeferCommits:        true,
 		BackgroundSnapshots: true,
 		ApplyBudgetBytes:    genApplyBudgetBytes,
 		Flags:               p.Flags,

@@ -46,6 +46,8 @@ type Options struct {
 	CoalesceMessages bool
 	// IdleHeartbeats sets raft.Config.IdleHeartbeats on every node.
 	IdleHeartbeats bool
+	// DeferCommitBroadcast sets raft.Config.DeferCommitBroadcast on every node.
+	DeferCommitBroadcast bool
 }
 
 func (o Options) withDefaults() Options {

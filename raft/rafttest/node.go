@@ -58,6 +58,7 @@ func (c *Cluster) config(n *Node, applied raft.Index) raft.Config {
 		PreVote:                   o.PreVote,
 		CoalesceMessages:          o.CoalesceMessages,
 		IdleHeartbeats:            o.IdleHeartbeats,
+		DeferCommitBroadcast:      o.DeferCommitBroadcast,
 		Seed:                      o.Seed*1_000_003 + uint64(n.ID)*7919 + uint64(n.Incarnation),
 		Logger:                    o.Logger.With("node", uint64(n.ID)),
 		Knobs:                     o.Knobs,

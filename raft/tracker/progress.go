@@ -51,6 +51,10 @@ type Progress struct {
 	// AppendedSinceBeat says an append or snapshot went to the follower since the leader's
 	// last periodic heartbeat (raft Config.IdleHeartbeats).
 	AppendedSinceBeat bool
+	// CommitWanted is the last index of the proposals the follower forwarded that it has not
+	// yet been told are committed, or 0 (raft Config.DeferCommitBroadcast): the follower's
+	// clients wait for those entries to apply there.
+	CommitWanted uint64
 	// SnapshotPeriods counts the election timeouts spent in StateSnapshot; the leader gives
 	// up waiting for a snapshot report after a few.
 	SnapshotPeriods int
