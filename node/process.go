@@ -219,6 +219,8 @@ func (r *Replica) persist(rd *raft.Ready) error {
 		if err := r.storage.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("node %d: apply snapshot to raft storage: %w", r.cfg.ID, err)
 		}
+		// The state machine restores from rd.Snapshot; Raft's storage need not keep a copy.
+		r.releaseSnapshotData(rd.Snapshot.Metadata.Index)
 	}
 	if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
 		if err := r.cfg.Log.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
@@ -356,7 +358,24 @@ func (r *Replica) maybeSnapshot() error {
 	if err := r.cfg.Log.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
 	}
+	r.releaseSnapshotData(snap.Metadata.Index)
 	return nil
+}
+
+// releaseSnapshotData drops the in-memory copy of the snapshot at index, which is now
+// durable, if the LogStore can read it back (SnapshotReader).
+func (r *Replica) releaseSnapshotData(index raft.Index) {
+	reader, ok := r.cfg.Log.(SnapshotReader)
+	if !ok {
+		return
+	}
+	r.storage.ReleaseSnapshotData(index, func(m raft.SnapshotMetadata) ([]byte, error) {
+		data, err := reader.ReadSnapshot(m)
+		if err != nil && r.cfg.Logger != nil {
+			r.cfg.Logger.Warn("cannot read back the snapshot for a lagging follower", "index", uint64(m.Index), "err", err)
+		}
+		return data, err
+	})
 }
 
 // installOwnSnapshot puts a snapshot of this replica's state at index in Raft's storage (a
@@ -421,6 +440,7 @@ func (r *Replica) advanceSnapshot(replaced bool) error {
 	}
 	if done {
 		r.snap = snapIdle
+		r.releaseSnapshotData(r.snapIndex)
 	}
 	return nil
 }

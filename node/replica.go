@@ -287,6 +287,7 @@ func (r *Replica) recover() error {
 		if err := r.sm.Restore(snap.Data); err != nil {
 			return fmt.Errorf("restore snapshot %d: %w", snap.Metadata.Index, err)
 		}
+		r.releaseSnapshotData(snap.Metadata.Index)
 		r.applied, r.lastSnap = snap.Metadata.Index, snap.Metadata.Index
 		r.lastSnapBytes = uint64(len(snap.Data))
 		if len(snap.Metadata.ConfState.Voters) > 0 {

@@ -253,3 +253,35 @@ func (c *cluster) reconnectFromSnapshot(id raft.NodeID, rep *Replica, user strin
 		c.t.Fatalf("follower after snapshot: %v", err)
 	}
 }
+
+// Once its snapshot is durable a leader holds no copy of the encoded state: a lagging
+// follower is sent the snapshot read back from the LogStore. While the store cannot produce
+// it the follower waits (and nothing fails); once it can, the follower catches up.
+func TestLaggingFollowerGetsSnapshotReadBack(t *testing.T) {
+	c := newCluster(t, 3, 5)
+	c.elect(1)
+	down := c.reps[3]
+	c.reps[3] = nil
+	c.propose(1, bootstrapCmd(1))
+	for i := uint64(2); i < 30; i++ {
+		c.propose(1, userCmd(i))
+	}
+	saved := c.logs[1].snap
+	if saved.IsEmpty() {
+		t.Fatal("leader saved no snapshot")
+	}
+	c.logs[1].snap = raft.Snapshot{} // the store cannot read it back for now
+	c.reps[3] = down
+	restored := false
+	down.OnRestore(func(raft.Index) { restored = true })
+	for i := 0; i < 5; i++ {
+		c.reps[1].Tick()
+		c.settle()
+	}
+	if restored {
+		t.Fatal("follower restored a snapshot the leader should no longer hold in memory")
+	}
+	c.logs[1].snap = saved
+	c.reps[3] = nil
+	c.reconnectFromSnapshot(3, down, "user29")
+}

@@ -20,6 +20,16 @@ type LogStore interface {
 	Load() (raft.HardState, raft.Snapshot, []raft.Entry, error)
 }
 
+// SnapshotReader is implemented by a LogStore that can read back the snapshots it saved.
+// With it a Replica does not hold the encoded state in memory once it is durable (for a
+// large state that is as much memory again as the state itself): Raft's storage reads it
+// back for the rare follower that is behind the log.
+type SnapshotReader interface {
+	// ReadSnapshot returns the data of the saved snapshot with the given metadata, or an
+	// error if that snapshot is no longer (or not) stored.
+	ReadSnapshot(m raft.SnapshotMetadata) ([]byte, error)
+}
+
 // LogWriter writes a leader's Raft state in the background, for a Replica whose
 // Config.Writer sets it: while the disk works, the leader keeps stepping acknowledgements and
 // taking proposals, and Raft counts its own copy of the entries only once they are durable
@@ -114,6 +124,14 @@ func (s *MemLogStore) SaveSnapshot(snap raft.Snapshot) error {
 	s.snap = cloneSnapshot(snap)
 	s.ents = TrimPrefix(s.ents, snap.Metadata.Index)
 	return nil
+}
+
+// ReadSnapshot implements SnapshotReader.
+func (s *MemLogStore) ReadSnapshot(m raft.SnapshotMetadata) ([]byte, error) {
+	if s.snap.IsEmpty() || s.snap.Metadata.Index != m.Index || s.snap.Metadata.Term != m.Term {
+		return nil, fmt.Errorf("mem log store: no snapshot at index %d term %d (have %d)", m.Index, m.Term, s.snap.Metadata.Index)
+	}
+	return append([]byte(nil), s.snap.Data...), nil
 }
 
 // Load implements LogStore. The returned slices are copies.

@@ -17,6 +17,9 @@ var (
 	ErrUnavailable = errors.New("raft: requested entry is unavailable")
 	// ErrSnapOutOfDate: the snapshot is older than the one already held.
 	ErrSnapOutOfDate = errors.New("raft: snapshot is out of date")
+	// ErrSnapshotTemporarilyUnavailable: Storage.Snapshot cannot produce the snapshot now;
+	// a follower that needs it is sent it on a later attempt.
+	ErrSnapshotTemporarilyUnavailable = errors.New("raft: snapshot is temporarily unavailable")
 	// ErrStepLocalMsg: Step was given a local-only message type.
 	ErrStepLocalMsg = errors.New("raft: cannot step local message")
 )

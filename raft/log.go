@@ -322,15 +322,15 @@ func (l *raftLog) restore(s Snapshot) {
 	l.unstable.snapshot = &s
 }
 
-func (l *raftLog) snapshot() Snapshot {
+func (l *raftLog) snapshot() (Snapshot, error) {
 	if l.unstable.snapshot != nil {
-		return *l.unstable.snapshot
+		return *l.unstable.snapshot, nil
 	}
 	s, err := l.storage.Snapshot()
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrSnapshotTemporarilyUnavailable) {
 		storageErr("snapshot", err)
 	}
-	return s
+	return s, err
 }
 
 // applyLimit is one past the last index that may be handed to the application.

@@ -162,7 +162,12 @@ func (r *raft) sendSnapshot(to NodeID, pr *tracker.Progress) bool {
 		// Snapshots are large: send one only to a follower known to be alive.
 		return false
 	}
-	snap := r.raftLog.snapshot()
+	snap, err := r.raftLog.snapshot()
+	if err != nil {
+		// Stay in probe: the next heartbeat response tries again.
+		r.logger.Debug("snapshot for a lagging follower unavailable", "to", uint64(to), "err", err)
+		return false
+	}
 	if snap.IsEmpty() {
 		panic(fmt.Sprintf("raft: follower %d needs a snapshot but none exists", to))
 	}

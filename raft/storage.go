@@ -27,7 +27,9 @@ type Storage interface {
 	LastIndex() (Index, error)
 	// FirstIndex returns the index of the first retained entry (snapshot index + 1).
 	FirstIndex() (Index, error)
-	// Snapshot returns the most recent snapshot, sent to followers behind the log.
+	// Snapshot returns the most recent snapshot, sent to followers behind the log. An error
+	// wrapping ErrSnapshotTemporarilyUnavailable makes the leader try again later; any
+	// other error is fatal.
 	Snapshot() (Snapshot, error)
 }
 
@@ -44,6 +46,9 @@ type MemoryStorage struct {
 	// off is ents[0].Index, kept beside the slice header: Raft asks for the first and last
 	// index several times per message, and the start of a long array is rarely in cache.
 	off Index
+	// readSnapshot, when set, reads back the data of snapshot, which ReleaseSnapshotData
+	// dropped.
+	readSnapshot func(SnapshotMetadata) ([]byte, error)
 }
 
 // NewMemoryStorage returns an empty MemoryStorage.
@@ -109,8 +114,37 @@ func (ms *MemoryStorage) LastIndex() (Index, error) { return ms.lastIndex(), nil
 // FirstIndex implements Storage.
 func (ms *MemoryStorage) FirstIndex() (Index, error) { return ms.offset() + 1, nil }
 
-// Snapshot implements Storage.
-func (ms *MemoryStorage) Snapshot() (Snapshot, error) { return ms.snapshot, nil }
+// Snapshot implements Storage. After ReleaseSnapshotData it reads the data back, and a
+// failure to do so is reported as ErrSnapshotTemporarilyUnavailable.
+func (ms *MemoryStorage) Snapshot() (Snapshot, error) {
+	if ms.readSnapshot == nil {
+		return ms.snapshot, nil
+	}
+	data, err := ms.readSnapshot(ms.snapshot.Metadata)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %d: %w", ErrSnapshotTemporarilyUnavailable, ms.snapshot.Metadata.Index, err)
+	}
+	snap := ms.snapshot
+	snap.Data = data
+	return snap, nil
+}
+
+// SnapshotMetadata returns the metadata of the held snapshot without its data.
+func (ms *MemoryStorage) SnapshotMetadata() SnapshotMetadata { return ms.snapshot.Metadata }
+
+// ReleaseSnapshotData drops the data of the held snapshot if it is the one at index i, and
+// reports whether it did. The application calls it once that snapshot is on stable
+// storage: a large state need not be held twice in memory (once live, once encoded) for
+// the rare follower that falls behind the log. read must return the data of the snapshot
+// with the given metadata; Snapshot calls it for each such follower.
+func (ms *MemoryStorage) ReleaseSnapshotData(i Index, read func(SnapshotMetadata) ([]byte, error)) bool {
+	if ms.snapshot.IsEmpty() || ms.snapshot.Metadata.Index != i {
+		return false
+	}
+	ms.snapshot.Data = nil
+	ms.readSnapshot = read
+	return true
+}
 
 // ApplySnapshot replaces the whole contents with snap (the driver calls it for Ready.Snapshot).
 // It returns ErrSnapOutOfDate if snap is not newer than the held snapshot.
@@ -119,6 +153,7 @@ func (ms *MemoryStorage) ApplySnapshot(snap Snapshot) error {
 		return ErrSnapOutOfDate
 	}
 	ms.snapshot = snap
+	ms.readSnapshot = nil
 	ms.ents = []Entry{{Term: snap.Metadata.Term, Index: snap.Metadata.Index}}
 	ms.off = snap.Metadata.Index
 	return nil
@@ -140,6 +175,7 @@ func (ms *MemoryStorage) CreateSnapshot(i Index, cs *ConfState, data []byte) (Sn
 		ms.snapshot.Metadata.ConfState = ConfState{Voters: append([]NodeID(nil), cs.Voters...)}
 	}
 	ms.snapshot.Data = data
+	ms.readSnapshot = nil
 	return ms.snapshot, nil
 }
 

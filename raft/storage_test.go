@@ -133,3 +133,82 @@ func TestMemoryStoragePanics(t *testing.T) {
 		})
 	}
 }
+
+// After ReleaseSnapshotData the storage reads the snapshot back through the given function,
+// and a failed read is ErrSnapshotTemporarilyUnavailable. A new snapshot holds its data again.
+func TestMemoryStorageReleaseSnapshotData(t *testing.T) {
+	st := storageWithTerms(1, 1, 2, 2, 3)
+	if st.ReleaseSnapshotData(3, nil) {
+		t.Fatal("released a snapshot that does not exist")
+	}
+	if _, err := st.CreateSnapshot(3, nil, []byte("state@3")); err != nil {
+		t.Fatal(err)
+	}
+	if st.ReleaseSnapshotData(2, nil) {
+		t.Fatal("released the snapshot at 3 when asked for 2")
+	}
+	stored := []byte("state@3")
+	read := func(m SnapshotMetadata) ([]byte, error) {
+		if m.Index != 3 || m.Term != 2 || stored == nil {
+			return nil, errors.New("gone")
+		}
+		return stored, nil
+	}
+	if !st.ReleaseSnapshotData(3, read) {
+		t.Fatal("did not release the snapshot at 3")
+	}
+	if st.snapshot.Data != nil {
+		t.Fatal("released data still held")
+	}
+	if s, err := st.Snapshot(); err != nil || string(s.Data) != "state@3" || s.Metadata.Index != 3 {
+		t.Fatalf("read back: %q %+v %v", s.Data, s.Metadata, err)
+	}
+	stored = nil
+	if _, err := st.Snapshot(); !errors.Is(err, ErrSnapshotTemporarilyUnavailable) {
+		t.Fatalf("failed read back: %v", err)
+	}
+	if _, err := st.CreateSnapshot(4, nil, []byte("state@4")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := st.Snapshot(); err != nil || string(s.Data) != "state@4" {
+		t.Fatalf("new snapshot: %q %v", s.Data, err)
+	}
+}
+
+// A leader whose storage cannot produce the snapshot a lagging follower needs keeps probing
+// instead of failing, and sends it once the storage can.
+func TestSnapshotTemporarilyUnavailable(t *testing.T) {
+	nw := newTestNet(t, 3, nil)
+	nw.campaign(1)
+	nw.isolate(3)
+	for i := 0; i < 10; i++ {
+		if err := nw.propose(1, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := nw.nodes[1].st
+	applied := nw.r(1).raftLog.applied
+	if _, err := st.CreateSnapshot(applied, nil, []byte("snap")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Compact(applied); err != nil {
+		t.Fatal(err)
+	}
+	available := false
+	st.ReleaseSnapshotData(applied, func(SnapshotMetadata) ([]byte, error) {
+		if !available {
+			return nil, errors.New("not now")
+		}
+		return []byte("snap"), nil
+	})
+	nw.heal()
+	nw.tickAll(3)
+	if nw.nodes[3].rn.raft.raftLog.lastIndex() >= applied {
+		t.Fatal("follower caught up without the snapshot")
+	}
+	available = true
+	nw.tickAll(3)
+	if got := nw.nodes[3].st.snapshot; got.Metadata.Index != applied || string(got.Data) != "snap" {
+		t.Fatalf("follower holds snapshot %d %q, want %d", got.Metadata.Index, got.Data, applied)
+	}
+}

@@ -158,10 +158,14 @@ func (n *Node) newReplica() error {
 		n.writer = newDiskWriter(n.store, n.m, wake)
 		writer = n.writer
 	}
+	var logStore node.LogStore = loopLog{n.store, n}
+	if reader, ok := n.store.(node.SnapshotReader); ok {
+		logStore = readingLoopLog{loopLog{n.store, n}, reader}
+	}
 	rep, err := node.New(node.Config{
 		ID: n.cfg.ID, Voters: n.cfg.voters(),
 		ElectionTimeoutTicks: n.cfg.ElectionTicks, HeartbeatIntervalTicks: n.cfg.HeartbeatTicks,
-		Seed: seed, Log: loopLog{n.store, n}, Writer: writer, Blobs: n.blobs,
+		Seed: seed, Log: logStore, Writer: writer, Blobs: n.blobs,
 		Snapshots:             n.snaps,
 		BatchProposals:        true,
 		CoalesceMessages:      true,

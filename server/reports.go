@@ -115,6 +115,15 @@ func (l loopLog) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 	return err
 }
 
+// readingLoopLog is a loopLog over a store that can read its snapshots back
+// (node.SnapshotReader), so the Replica need not keep a durable snapshot's data in memory.
+// The read runs inside Raft's step, under the loop's lock: it costs a pass the time to read
+// one snapshot file, and only when a follower fell behind the log.
+type readingLoopLog struct {
+	loopLog
+	node.SnapshotReader
+}
+
 func (l loopLog) SaveSnapshot(snap raft.Snapshot) error {
 	l.n.mu.Unlock()
 	defer l.n.mu.Lock()

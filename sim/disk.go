@@ -102,6 +102,14 @@ func (d *Disk) SaveSnapshot(snap raft.Snapshot) error {
 	return nil
 }
 
+// ReadSnapshot implements node.SnapshotReader.
+func (d *Disk) ReadSnapshot(m raft.SnapshotMetadata) ([]byte, error) {
+	if d.snap.IsEmpty() || d.snap.Metadata.Index != m.Index || d.snap.Metadata.Term != m.Term {
+		return nil, fmt.Errorf("sim disk: no snapshot at index %d term %d (have %d)", m.Index, m.Term, d.snap.Metadata.Index)
+	}
+	return d.snap.Data, nil
+}
+
 // Load implements node.LogStore. It sees unsynced writes too (they are in the page cache of
 // a live process); after Crash there are none.
 func (d *Disk) Load() (raft.HardState, raft.Snapshot, []raft.Entry, error) {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/raftchat/raftchat/raft"
+	"github.com/raftchat/raftchat/storage/snap"
 	"github.com/raftchat/raftchat/storage/wal"
 )
 
@@ -96,4 +97,14 @@ func (l *DiskLog) cleanup() {
 	if err := l.fs.SyncDir(l.walDir); err != nil {
 		l.opts.Logger.Warn("storage: sync wal dir", "err", err)
 	}
+}
+
+// ReadSnapshot implements node.SnapshotReader: it reads back the data of the saved
+// snapshot with the given index and term, verifying its checksum.
+func (l *DiskLog) ReadSnapshot(m raft.SnapshotMetadata) ([]byte, error) {
+	s, err := l.snaps.Read(snap.Meta{Index: m.Index, Term: m.Term, Name: snap.FileName(m.Index, m.Term)})
+	if err != nil {
+		return nil, err
+	}
+	return s.Data, nil
 }

@@ -185,3 +185,36 @@ func TestAppendsWhileSnapshotFileIsWritten(t *testing.T) {
 		mustClose(t, l)
 	}
 }
+
+// ReadSnapshot returns a saved snapshot's data, and an error for a snapshot that is not
+// stored or whose file is damaged.
+func TestReadSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions(nil))
+	fill(t, l, 100)
+	want := snapshotAt(60, 1)
+	want.Data = []byte("the state at 60")
+	if err := l.SaveSnapshot(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.ReadSnapshot(want.Metadata)
+	if err != nil || string(got) != "the state at 60" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	if _, err := l.ReadSnapshot(raft.SnapshotMetadata{Index: 60, Term: 2}); err == nil {
+		t.Fatal("read a snapshot of another term")
+	}
+	if _, err := l.ReadSnapshot(raft.SnapshotMetadata{Index: 70, Term: 1}); err == nil {
+		t.Fatal("read a snapshot never saved")
+	}
+	path := filepath.Join(dir, "snap", snap.FileName(60, 1))
+	b, _ := os.ReadFile(path)
+	b[len(b)-2] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ReadSnapshot(want.Metadata); !errors.Is(err, snap.ErrCorrupt) {
+		t.Fatalf("damaged file: %v", err)
+	}
+	mustClose(t, l)
+}
