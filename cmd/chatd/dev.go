@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/raftchat/raftchat/raft"
@@ -72,6 +73,7 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 		peers[id], clients[id] = peerLis[i].Addr().String(), clientLis[i].Addr().String()
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var hosts []*server.Host
 	defer func() {
 		if err != nil {
