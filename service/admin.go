@@ -133,16 +133,17 @@ func (h *handler) Suggest(ctx context.Context, r *chatpb.SuggestRequest) (*chatp
 	if n == 0 {
 		n = 3
 	}
-	out, err := h.s.cfg.Suggester.Suggest(ctx, p.Username, recent, n)
+	var out []string
+	source := suggesterName(h.s.cfg.Suggester)
+	if fs, ok := h.s.cfg.Suggester.(interface {
+		SuggestFrom(context.Context, string, []SuggestInput, int) ([]string, string, error)
+	}); ok {
+		out, source, err = fs.SuggestFrom(ctx, p.Username, recent, n)
+	} else {
+		out, err = h.s.cfg.Suggester.Suggest(ctx, p.Username, recent, n)
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "suggester: %v", err)
 	}
-	return &chatpb.SuggestResponse{Suggestions: out, Source: h.s.suggestSource()}, nil
-}
-
-func (s *Service) suggestSource() string {
-	if n, ok := s.cfg.Suggester.(interface{ Name() string }); ok {
-		return n.Name()
-	}
-	return "offline"
+	return &chatpb.SuggestResponse{Suggestions: out, Source: source}, nil
 }

@@ -197,7 +197,10 @@ func scrape(t *testing.T, url string) string {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Setenv("GEMINI_API_KEY", "")
 	for _, args := range [][]string{
+		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--suggester", "psychic"},
+		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--suggester", "gemini"}, // no key
 		{"run"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1,1=b:2"},
 		{"run", "--id", "2", "--data-dir", "d", "--cluster", "1=a:1"},

@@ -72,6 +72,10 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 		id := raft.NodeID(i + 1)
 		peers[id], clients[id] = peerLis[i].Addr().String(), clientLis[i].Addr().String()
 	}
+	svc, err := fl.common.serviceConfig(log)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var hosts []*server.Host
@@ -86,7 +90,7 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 		id := raft.NodeID(i + 1)
 		cfg := server.DefaultConfig(id, members(peers, clients), fmt.Sprintf("%s/node%d", dir, id))
 		cfg.Bootstrap, cfg.Logger = boot, log
-		hc := server.HostConfig{Node: cfg, PeerListener: peerLis[i], ClientListener: clientLis[i], Registry: reg}
+		hc := server.HostConfig{Node: cfg, PeerListener: peerLis[i], ClientListener: clientLis[i], Registry: reg, Service: svc}
 		if i == 0 {
 			hc.MetricsAddr = fl.common.metricsAddr
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/raftchat/raftchat/auth"
 	"github.com/raftchat/raftchat/raft"
 	"github.com/raftchat/raftchat/server"
+	"github.com/raftchat/raftchat/service"
 )
 
 // Exit statuses.
@@ -50,6 +51,9 @@ type commonFlags struct {
 	adminUser           string
 	adminPassword       string
 	metricsAddr         string
+	suggester           string
+	geminiModel         string
+	geminiBaseURL       string
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -60,6 +64,39 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringVar(&c.adminPassword, "admin-password", "",
 		"its password (default $CHATD_ADMIN_PASSWORD, else a random one that is printed)")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics")
+	f.StringVar(&c.suggester, "suggester", "auto",
+		"reply suggestions: gemini (needs $GEMINI_API_KEY; the offline suggester answers while Gemini fails), offline, or auto (gemini when $GEMINI_API_KEY is set)")
+	f.StringVar(&c.geminiModel, "gemini-model", service.DefaultGeminiModel, "Gemini model for reply suggestions")
+	f.StringVar(&c.geminiBaseURL, "gemini-base-url", "", "Gemini API address (default Google's; for a proxy)")
+}
+
+// serviceConfig builds the chat service's configuration: the default one, with the
+// suggester the flags ask for.
+func (c *commonFlags) serviceConfig(log *slog.Logger) (*service.Config, error) {
+	cfg := service.DefaultConfig()
+	key := os.Getenv("GEMINI_API_KEY")
+	switch c.suggester {
+	case "offline":
+		return &cfg, nil
+	case "auto":
+		if key == "" {
+			return &cfg, nil
+		}
+	case "gemini":
+		if key == "" {
+			return nil, usageError{errors.New("--suggester gemini: set GEMINI_API_KEY")}
+		}
+	default:
+		return nil, usageError{fmt.Errorf("--suggester %q: want gemini, offline or auto", c.suggester)}
+	}
+	g, err := service.NewGeminiSuggester(context.Background(), service.GeminiConfig{
+		APIKey: key, Model: c.geminiModel, BaseURL: c.geminiBaseURL})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Suggester = &service.FallbackSuggester{Primary: g, Fallback: service.OfflineSuggester{}, Logger: log}
+	log.Info("reply suggestions from Gemini, offline while it fails", "model", c.geminiModel)
+	return &cfg, nil
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

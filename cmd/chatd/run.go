@@ -123,7 +123,11 @@ func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
 			cfg.Members[i].PeerAddr = fl.peerAddr
 		}
 	}
-	return server.HostConfig{Node: cfg, ClientAddr: fl.clientAddr, MetricsAddr: fl.common.metricsAddr}, nil
+	svc, err := fl.common.serviceConfig(log)
+	if err != nil {
+		return server.HostConfig{}, err
+	}
+	return server.HostConfig{Node: cfg, ClientAddr: fl.clientAddr, MetricsAddr: fl.common.metricsAddr, Service: svc}, nil
 }
 
 // members joins peer and client addresses into the cluster's member list, sorted by id.
