@@ -129,3 +129,10 @@ func (c *Client) HistoryOf(ctx context.Context, node int, conv string, afterSeq 
 	req := &chatpb.HistoryRequest{Read: &chatpb.ReadMeta{Stale: stale}, ConversationId: conv, AfterSeq: afterSeq, Limit: limit}
 	return c.rpcs[node].History(c.withToken(ctx), req)
 }
+
+// GetConversation returns one conversation the caller is a member of, with its last
+// sequence number and unread count.
+func (c *Client) GetConversation(ctx context.Context, conv string, stale bool) (*chatpb.Conversation, error) {
+	req := &chatpb.GetConversationRequest{Read: &chatpb.ReadMeta{Stale: stale}, ConversationId: conv}
+	return invoke(ctx, c, req, chatpb.ChatServiceClient.GetConversation)
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // exitUsage is the exit status for bad usage, exitFail for a failed command.
@@ -22,7 +24,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		_, _ = fmt.Fprintln(stderr, "chat:", err)
+		_, _ = fmt.Fprintln(stderr, "chat:", describe(err))
 		var ue usageError
 		if errors.As(err, &ue) || strings.Contains(err.Error(), "unknown flag") ||
 			strings.Contains(err.Error(), "unknown command") {
@@ -55,7 +57,26 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		"file holding the logged-in session (tokens)")
 	root.AddCommand(newBenchCmd(g, stdout, stderr))
 	addUserCommands(root, g, stdout)
+	addMessageCommands(root, g, stdout)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	markArgErrorsUsage(root)
 	return root
+}
+
+// markArgErrorsUsage makes a wrong number of arguments a usage error (exit 2), as a bad
+// flag is, in cmd and its subcommands.
+func markArgErrorsUsage(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		markArgErrorsUsage(sub)
+	}
 }
 
 func splitAddrs(s string) ([]string, error) {
@@ -69,4 +90,29 @@ func splitAddrs(s string) ([]string, error) {
 		return nil, usageError{errors.New("--addrs names no node")}
 	}
 	return out, nil
+}
+
+// describe renders err on one line, with a gRPC status shown as "code: message" instead of
+// grpc-go's "rpc error: code = ... desc = ...", so a refusal reads like any other error.
+func describe(err error) string {
+	msg := err.Error()
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		if st := se.GRPCStatus(); st.Code() != codes.OK {
+			msg = strings.Replace(msg, st.Err().Error(), codeText(st.Code())+": "+st.Message(), 1)
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", "; ")
+}
+
+// codeText spells a status code the way people say it: PermissionDenied is "permission denied".
+func codeText(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToLower(b.String())
 }

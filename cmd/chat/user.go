@@ -279,13 +279,38 @@ func newSendCmd(g *globalFlags, out io.Writer) *cobra.Command {
 	return cmd
 }
 
+// printMessage prints one message on one line: its place, time, author and text, then
+// what happened to it since (edited, deleted), what it answers, its file and its reactions.
 func printMessage(w io.Writer, m *chatpb.Message) {
-	text := m.GetText()
-	if m.GetDeleted() {
-		text = "(deleted)"
-	}
+	var b strings.Builder
 	ts := time.UnixMilli(m.GetSentUnixMs()).Format("2006-01-02 15:04:05")
-	_, _ = fmt.Fprintf(w, "%s #%d %s %s: %s\n", m.GetConversationId(), m.GetSeq(), ts, m.GetAuthor(), text)
+	fmt.Fprintf(&b, "%s #%d %s %s: ", m.GetConversationId(), m.GetSeq(), ts, m.GetAuthor())
+	if m.GetReplyTo() != 0 {
+		fmt.Fprintf(&b, "(reply to #%d) ", m.GetReplyTo())
+	}
+	switch {
+	case m.GetDeleted():
+		b.WriteString("(deleted)")
+	default:
+		b.WriteString(m.GetText())
+		if f := m.GetFile(); f != nil {
+			if m.GetText() != "" {
+				b.WriteByte(' ')
+			}
+			if f.GetName() != "" {
+				fmt.Fprintf(&b, "[file %d: %s, %d bytes]", f.GetFileId(), f.GetName(), f.GetSize())
+			} else {
+				fmt.Fprintf(&b, "[file %d]", f.GetFileId())
+			}
+		}
+		if m.GetEditedUnixMs() != 0 {
+			b.WriteString(" (edited)")
+		}
+	}
+	for _, r := range m.GetReactions() {
+		fmt.Fprintf(&b, " [%s %s]", r.GetEmoji(), strings.Join(r.GetUsers(), ","))
+	}
+	_, _ = fmt.Fprintln(w, b.String())
 }
 
 func newHistoryCmd(g *globalFlags, out io.Writer) *cobra.Command {
