@@ -55,6 +55,19 @@ func (c *Client) Logout(ctx context.Context) error {
 	return err
 }
 
+// ChangePassword changes the caller's password. The cluster then refuses every token issued
+// before the change, this client's included, so it logs in again with the new password.
+func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
+	req := &chatpb.ChangePasswordRequest{Meta: c.NewWriteMeta(), OldPassword: oldPassword, NewPassword: newPassword}
+	if _, err := invoke(ctx, c, req, chatpb.ChatServiceClient.ChangePassword); err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if _, err := c.Login(ctx, c.Username(), newPassword); err != nil {
+		return fmt.Errorf("password changed, but: %w", err)
+	}
+	return nil
+}
+
 // SetTokens installs tokens obtained elsewhere (the CLI's saved session).
 func (c *Client) SetTokens(username, access, refresh string) {
 	c.mu.Lock()

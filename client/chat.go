@@ -79,6 +79,32 @@ func (c *Client) RemoveMember(ctx context.Context, conv, user string) (*chatpb.C
 	return invoke(ctx, c, req, chatpb.ChatServiceClient.RemoveMember)
 }
 
+// LeaveGroup takes the caller out of a group.
+func (c *Client) LeaveGroup(ctx context.Context, conv string) error {
+	req := &chatpb.LeaveGroupRequest{Meta: c.NewWriteMeta(), ConversationId: conv}
+	_, err := invoke(ctx, c, req, chatpb.ChatServiceClient.LeaveGroup)
+	return err
+}
+
+// RenameGroup renames a group (group admins only).
+func (c *Client) RenameGroup(ctx context.Context, conv, name string) (*chatpb.Conversation, error) {
+	req := &chatpb.RenameGroupRequest{Meta: c.NewWriteMeta(), ConversationId: conv, Name: name}
+	return invoke(ctx, c, req, chatpb.ChatServiceClient.RenameGroup)
+}
+
+// SetGroupAdmin grants (admin true) or revokes a member's admin right in a group.
+func (c *Client) SetGroupAdmin(ctx context.Context, conv, user string, admin bool) (*chatpb.Conversation, error) {
+	req := &chatpb.SetGroupAdminRequest{Meta: c.NewWriteMeta(), ConversationId: conv, Username: user, Admin: admin}
+	return invoke(ctx, c, req, chatpb.ChatServiceClient.SetGroupAdmin)
+}
+
+// SetPresence reports the caller online or offline.
+func (c *Client) SetPresence(ctx context.Context, online bool) error {
+	req := &chatpb.SetPresenceRequest{Meta: c.NewWriteMeta(), Online: online}
+	_, err := invoke(ctx, c, req, chatpb.ChatServiceClient.SetPresence)
+	return err
+}
+
 // History returns a page of conv (see HistoryRequest for the paging rules).
 func (c *Client) History(ctx context.Context, conv string, afterSeq, beforeSeq uint64, limit uint32, stale bool) (*chatpb.HistoryResponse, error) {
 	req := &chatpb.HistoryRequest{Read: &chatpb.ReadMeta{Stale: stale}, ConversationId: conv,

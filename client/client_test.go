@@ -34,6 +34,8 @@ type lossyBackend struct {
 	service.Backend
 	lose       atomic.Int32
 	leaderAddr atomic.Value // string
+	// loseAny makes lose apply to every write, not only to posts.
+	loseAny atomic.Bool
 }
 
 // Status reports this node as a follower of the leader at leaderAddr, when set.
@@ -47,7 +49,7 @@ func (b *lossyBackend) Status(ctx context.Context) (service.ClusterStatus, error
 
 func (b *lossyBackend) Propose(ctx context.Context, cmd *commandpb.Command) (*commandpb.Result, error) {
 	res, err := b.Backend.Propose(ctx, cmd)
-	if cmd.GetPostMessage() != nil && b.lose.Add(-1) >= 0 {
+	if (cmd.GetPostMessage() != nil || b.loseAny.Load()) && b.lose.Add(-1) >= 0 {
 		return nil, fmt.Errorf("ack lost: %w", raft.ErrNoLeader)
 	}
 	return res, err
@@ -78,6 +80,7 @@ func newTwoNodesWith(t *testing.T, extra ...grpc.ServerOption) *twoNodes {
 	cfg.PasswordParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltBytes: 16, KeyBytes: 32}
 	cfg.AccessTokenTTL = time.Hour
 	cfg.Bootstrap = true
+	cfg.AdminPassword = adminPassword
 	for range 2 {
 		svc, err := service.New(tn.backend, cfg)
 		if err != nil {
@@ -455,5 +458,127 @@ func TestPostStreamFallsBackToUnary(t *testing.T) {
 	}
 	if n := streams.Load(); n != 1 {
 		t.Fatalf("%d PostStream attempts, want 1 before falling back", n)
+	}
+}
+
+// TestGroupWritesRetriedAfterLostAckApplyOnce: adding a member or leaving twice is refused,
+// so a retry that reached the state machine again (a new request id) would fail the call.
+func TestGroupWritesRetriedAfterLostAckApplyOnce(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := tn.client(t, 0), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SignUp(ctx, "bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := alice.CreateGroup(ctx, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.backend.loseAny.Store(true)
+	tn.backend.lose.Store(2)
+	if cv, err := alice.AddMember(ctx, g.GetId(), "bob"); err != nil || len(cv.GetMembers()) != 2 {
+		t.Fatalf("add member after lost acks: %v %v", cv, err)
+	}
+	tn.backend.lose.Store(2)
+	if cv, err := alice.SetGroupAdmin(ctx, g.GetId(), "bob", true); err != nil || len(cv.GetAdmins()) != 2 {
+		t.Fatalf("set group admin after lost acks: %v %v", cv, err)
+	}
+	tn.backend.lose.Store(2)
+	if cv, err := bob.RenameGroup(ctx, g.GetId(), "crew"); err != nil || cv.GetName() != "crew" {
+		t.Fatalf("rename after lost acks: %v %v", cv, err)
+	}
+	tn.backend.lose.Store(2)
+	if err := bob.LeaveGroup(ctx, g.GetId()); err != nil {
+		t.Fatalf("leave after lost acks: %v", err)
+	}
+	tn.backend.loseAny.Store(false)
+	if err := bob.LeaveGroup(ctx, g.GetId()); err == nil {
+		t.Fatal("leaving twice succeeded: the retries above prove nothing")
+	}
+	cv, err := alice.GetConversation(ctx, g.GetId(), false)
+	if err != nil || cv.GetName() != "crew" || len(cv.GetMembers()) != 1 || cv.GetMembers()[0] != "alice" {
+		t.Fatalf("group after the writes: %v %v", cv, err)
+	}
+	if _, err := bob.GetConversation(ctx, g.GetId(), false); status.Code(err) == codes.OK {
+		t.Fatal("bob still sees the group he left")
+	}
+	if err := bob.SetPresence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChangePasswordLogsInAgain(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := tn.client(t, 0)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	oldAccess, _ := alice.Tokens()
+	if err := alice.ChangePassword(ctx, "wrong-password", "new-password-1"); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("change with a wrong old password: %v", err)
+	}
+	if err := alice.ChangePassword(ctx, "alice-password", "new-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := alice.Tokens(); a == oldAccess {
+		t.Fatal("still holding the token issued before the change")
+	}
+	if _, err := alice.Conversations(ctx, false); err != nil {
+		t.Fatalf("call after the change: %v", err)
+	}
+	other := tn.client(t, 1)
+	if _, err := other.Login(ctx, "alice", "alice-password"); status.Code(err) == codes.OK {
+		t.Fatal("the old password still logs in")
+	}
+	if _, err := other.Login(ctx, "alice", "new-password-1"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+}
+
+// adminPassword is the bootstrap admin's password on the test nodes.
+const adminPassword = "admin-password"
+
+func TestAdminCalls(t *testing.T) {
+	tn := newTwoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, admin := tn.client(t, 0), tn.client(t, 1)
+	if _, err := alice.SignUp(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.CreateGroup(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.AdminUsers(ctx, false); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("admin call by a plain user: %v", err)
+	}
+	if _, err := admin.Login(ctx, "admin", adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	users, err := admin.AdminUsers(ctx, false)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("admin users: %v %v", users, err)
+	}
+	groups, err := admin.AdminGroups(ctx, false)
+	if err != nil || len(groups) != 1 || groups[0].GetName() != "team" {
+		t.Fatalf("admin groups: %v %v", groups, err)
+	}
+	if u, err := admin.AdminSetRole(ctx, "alice", chatpb.Role_ROLE_ADMIN); err != nil || u.GetRole() != chatpb.Role_ROLE_ADMIN {
+		t.Fatalf("set role: %v %v", u, err)
+	}
+	if _, err := alice.AdminUsers(ctx, false); err != nil {
+		t.Fatalf("admin call by a new admin: %v", err)
+	}
+	if u, err := alice.AdminSetUserDisabled(ctx, "admin", true); err != nil || !u.GetDisabled() {
+		t.Fatalf("disable: %v %v", u, err)
+	}
+	if _, err := tn.client(t, 0).Login(ctx, "admin", adminPassword); status.Code(err) == codes.OK {
+		t.Fatal("a disabled user logs in")
 	}
 }

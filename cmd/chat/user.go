@@ -341,7 +341,7 @@ func newHistoryCmd(g *globalFlags, out io.Writer) *cobra.Command {
 func newGroupsCmd(g *globalFlags, out io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
-		Short: "list your conversations, or create a group with: groups create NAME [MEMBER...]",
+		Short: "list your conversations (id, kind, name, unread count, members); manage groups with the subcommands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
@@ -373,6 +373,7 @@ func newGroupsCmd(g *globalFlags, out io.Writer) *cobra.Command {
 			})
 		},
 	})
+	addGroupSubcommands(cmd, g, out)
 	return cmd
 }
 
