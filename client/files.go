@@ -85,6 +85,25 @@ func (c *Client) uploadFrom(ctx context.Context, r io.ReaderAt, size int64, st *
 	return res, err
 }
 
+// ShareFile posts a completed upload into its conversation as a message, with caption as
+// its text (may be empty): until then the file exists but no message points to it.
+func (c *Client) ShareFile(ctx context.Context, conv string, id uint64, caption string) (*chatpb.Message, error) {
+	req := &chatpb.PostMessageRequest{Meta: c.NewWriteMeta(), ConversationId: conv, FileId: id, Text: caption}
+	return invoke(ctx, c, req, chatpb.ChatServiceClient.PostMessage)
+}
+
+// FileInfo returns the name, size and SHA-256 of file id (to a member of its conversation).
+func (c *Client) FileInfo(ctx context.Context, id uint64) (*chatpb.FileRef, error) {
+	st, err := invoke(ctx, c, &chatpb.UploadStatusRequest{FileId: id}, chatpb.ChatServiceClient.UploadStatus)
+	if err != nil {
+		return nil, err
+	}
+	if !st.GetComplete() {
+		return nil, fmt.Errorf("file %d: upload not complete (%d of %d chunks)", id, st.GetChunksReceived(), st.GetChunkCount())
+	}
+	return st.GetFile(), nil
+}
+
 // DownloadFile writes file id to w from byte offset, resuming on another node after the
 // bytes already written when a node fails. It returns the bytes written.
 func (c *Client) DownloadFile(ctx context.Context, id, offset uint64, w io.Writer) (uint64, error) {

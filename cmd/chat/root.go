@@ -58,6 +58,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newBenchCmd(g, stdout, stderr))
 	addUserCommands(root, g, stdout)
 	addMessageCommands(root, g, stdout)
+	addFileCommands(root, g, stdout)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	markArgErrorsUsage(root)
 	return root
