@@ -16,6 +16,9 @@ import (
 	"github.com/raftchat/raftchat/statemachine"
 )
 
+// testAdminPassword is the password of the bootstrap admin ("admin") of serve's server.
+const testAdminPassword = "admin-password"
+
 // serve starts a one-node ChatService on 127.0.0.1 and returns its address.
 func serve(t *testing.T) string {
 	t.Helper()
@@ -26,6 +29,7 @@ func serve(t *testing.T) string {
 	cfg := service.DefaultConfig()
 	cfg.PasswordParams = auth.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltBytes: 16, KeyBytes: 32}
 	cfg.Bootstrap = true
+	cfg.AdminPassword = testAdminPassword
 	svc, err := service.New(node, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +49,14 @@ func runChat(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// runChatInput is runChat with stdin as the command's standard input.
+func runChatInput(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runWithInput(args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 

@@ -21,7 +21,16 @@ type usageError struct{ error }
 
 // run executes the chat command line args and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWithInput(args, nil, stdout, stderr)
+}
+
+// runWithInput is run reading stdin instead of the process's standard input when it is
+// not nil.
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		_, _ = fmt.Fprintln(stderr, "chat:", describe(err))
@@ -59,6 +68,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	addUserCommands(root, g, stdout)
 	addMessageCommands(root, g, stdout)
 	addFileCommands(root, g, stdout)
+	addAccountCommands(root, g, stdout)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	markArgErrorsUsage(root)
 	return root

@@ -106,14 +106,21 @@ func addUserCommands(root *cobra.Command, g *globalFlags, out io.Writer) {
 
 // promptPassword reads one line from stdin (the password is not flag-visible in ps).
 func promptPassword(cmd *cobra.Command) (string, error) {
-	_, _ = fmt.Fprint(cmd.ErrOrStderr(), "password: ")
-	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	return promptLine(cmd, bufio.NewReader(cmd.InOrStdin()), "password", "--password, $RAFTCHAT_PASSWORD or stdin")
+}
+
+// promptLine asks for label on stderr and reads one line of in; hint says where else the
+// value may come from. Commands that ask several questions share one reader, which may
+// have buffered the later answers.
+func promptLine(cmd *cobra.Command, in *bufio.Reader, label, hint string) (string, error) {
+	_, _ = fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", label)
+	line, err := in.ReadString('\n')
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("read password: %w", err)
+			return "", fmt.Errorf("read %s: %w", label, err)
 		}
-		return "", usageError{errors.New("no password given (--password, $RAFTCHAT_PASSWORD or stdin)")}
+		return "", usageError{fmt.Errorf("no %s given (%s)", label, hint)}
 	}
 	return line, nil
 }
