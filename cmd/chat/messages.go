@@ -13,7 +13,8 @@ import (
 )
 
 func addMessageCommands(root *cobra.Command, g *globalFlags, out io.Writer) {
-	root.AddCommand(newEditCmd(g, out), newDeleteCmd(g, out), newReactCmd(g, out), newReadCmd(g, out))
+	root.AddCommand(newEditCmd(g, out), newDeleteCmd(g, out), newReactCmd(g, out), newReadCmd(g, out),
+		newOpenCmd(g, out))
 }
 
 // parseSeq parses a message sequence number given on the command line; sequence numbers

@@ -410,7 +410,8 @@ func printEvent(w io.Writer, ev *chatpb.Event) {
 	case *chatpb.Event_Deleted:
 		_, _ = fmt.Fprintf(w, "deleted: %s #%d\n", k.Deleted.GetConversationId(), k.Deleted.GetSeq())
 	case *chatpb.Event_Reaction:
-		_, _ = fmt.Fprintf(w, "reactions on %s #%d: %v\n", k.Reaction.GetConversationId(), k.Reaction.GetSeq(), k.Reaction.GetReactions())
+		_, _ = fmt.Fprint(w, "reacted: ")
+		printMessage(w, k.Reaction)
 	case *chatpb.Event_Presence:
 		_, _ = fmt.Fprintf(w, "presence: %s online=%v\n", k.Presence.GetUsername(), k.Presence.GetOnline())
 	case *chatpb.Event_Membership:
