@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -68,8 +69,34 @@ type openSession struct {
 	out         io.Writer
 	suggestions []string
 
-	mu      sync.Mutex
-	maxSeen uint64
+	mu         sync.Mutex
+	maxSeen    uint64
+	streamed   uint64 // log index of the newest event the stream delivered
+	lastPosted uint64 // log index of the newest message posted from the input
+}
+
+// posted records a message sent from the input, whose event the session waits for
+// before it ends.
+func (s *openSession) posted(m *chatpb.Message) {
+	s.mu.Lock()
+	s.lastPosted = max(s.lastPosted, m.GetLogIndex())
+	s.mu.Unlock()
+}
+
+// awaitEcho waits, a little at most, until the stream has shown the last message posted
+// from the input: with input from a pipe, the end of input comes right after the last
+// line, and the output should still show what was sent.
+func (s *openSession) awaitEcho(ctx context.Context) {
+	deadline := time.Now().Add(2 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		s.mu.Lock()
+		done := s.streamed >= s.lastPosted
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *openSession) seen(seq uint64) {
@@ -97,6 +124,7 @@ func (s *openSession) run(ctx context.Context, in io.Reader, last uint32) error 
 		s.follow(sctx, from)
 	}()
 	inputErr := s.readInput(ctx, in)
+	s.awaitEcho(sctx)
 	cancel()
 	<-done
 
@@ -134,6 +162,9 @@ func (s *openSession) printHistory(ctx context.Context, n uint32) (client.Positi
 // follow prints the conversation's live events until ctx ends.
 func (s *openSession) follow(ctx context.Context, from client.Position) {
 	show := func(ev *chatpb.Event) error {
+		s.mu.Lock()
+		s.streamed = max(s.streamed, ev.GetIndex())
+		s.mu.Unlock()
 		if eventConversation(ev) != s.conv {
 			return nil
 		}
@@ -197,11 +228,18 @@ func (s *openSession) readInput(ctx context.Context, in io.Reader) error {
 	return sc.Err()
 }
 
+func (s *openSession) post(ctx context.Context, text string, replyTo uint64) error {
+	m, err := s.c.Post(ctx, s.conv, text, replyTo)
+	if err == nil {
+		s.posted(m)
+	}
+	return err
+}
+
 // handle runs one input line and reports whether the user asked to quit.
 func (s *openSession) handle(ctx context.Context, line string) (bool, error) {
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
-		_, err := s.c.Post(ctx, s.conv, strings.TrimPrefix(line, "/"), 0)
-		return false, err
+		return false, s.post(ctx, strings.TrimPrefix(line, "/"), 0)
 	}
 	name, rest, _ := strings.Cut(line[1:], " ")
 	rest = strings.TrimSpace(rest)
@@ -209,8 +247,7 @@ func (s *openSession) handle(ctx context.Context, line string) (bool, error) {
 		if n < 1 || n > len(s.suggestions) {
 			return false, fmt.Errorf("no suggestion %d (run /suggest)", n)
 		}
-		_, err := s.c.Post(ctx, s.conv, s.suggestions[n-1], 0)
-		return false, err
+		return false, s.post(ctx, s.suggestions[n-1], 0)
 	}
 	// seqArg splits "SEQ REST" and checks SEQ; wantRest says REST must not be empty.
 	seqArg := func(usage string, wantRest bool) (uint64, string, error) {
@@ -248,7 +285,7 @@ func (s *openSession) handle(ctx context.Context, line string) (bool, error) {
 	case "reply":
 		seq, text, err := seqArg("/reply SEQ TEXT", true)
 		if err == nil {
-			_, err = s.c.Post(ctx, s.conv, text, seq)
+			err = s.post(ctx, text, seq)
 		}
 		return false, err
 	case "suggest":

@@ -166,3 +166,17 @@ func TestOpenInteractive(t *testing.T) {
 	}
 	mustFail(t, exitFail, "not found", as(bob, "open", "g:999")...)
 }
+
+// TestOpenPipedInput: all input at once, as from a script; the output still shows every
+// message sent before the end of input ended the session.
+func TestOpenPipedInput(t *testing.T) {
+	u := signup(t, serve(t), "alice", "bob")
+	g := createGroup(t, u["alice"], "team", "bob")
+	out, errOut, code := runChatInput(t, "one\n/reply 1 two\nthree\n", as(u["bob"], "open", g)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+	want := []string{g + " #1 ", "bob: one\n", g + " #2 ", "bob: (reply to #1) two\n", g + " #3 ", "bob: three\n"}
+	wantContains(t, "open output", out, want...)
+	wantContains(t, "history", mustRun(t, as(u["alice"], "history", g)...), want...)
+}
