@@ -60,6 +60,14 @@ func (c *Client) Logout(ctx context.Context) error {
 func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
 	req := &chatpb.ChangePasswordRequest{Meta: c.NewWriteMeta(), OldPassword: oldPassword, NewPassword: newPassword}
 	if _, err := invoke(ctx, c, req, chatpb.ChatServiceClient.ChangePassword); err != nil {
+		// A retry after a lost acknowledgement cannot be answered from the first attempt's
+		// result: the change revoked the token the retry carries and replaced the password it
+		// checks. If the new password logs in, that earlier attempt applied.
+		if newPassword != oldPassword && ctx.Err() == nil {
+			if _, lerr := c.Login(ctx, c.Username(), newPassword); lerr == nil {
+				return nil
+			}
+		}
 		return fmt.Errorf("change password: %w", err)
 	}
 	if _, err := c.Login(ctx, c.Username(), newPassword); err != nil {

@@ -539,6 +539,19 @@ func TestChangePasswordLogsInAgain(t *testing.T) {
 	if _, err := other.Login(ctx, "alice", "new-password-1"); err != nil {
 		t.Fatalf("the new password: %v", err)
 	}
+	// The acknowledgement of an applied change is lost: the retry is refused (its token was
+	// revoked and the old password no longer matches), yet the call reports the change.
+	tn.backend.loseAny.Store(true)
+	tn.backend.lose.Store(1)
+	if err := alice.ChangePassword(ctx, "new-password-1", "new-password-2"); err != nil {
+		t.Fatalf("change whose acknowledgement was lost: %v", err)
+	}
+	if _, err := other.Login(ctx, "alice", "new-password-2"); err != nil {
+		t.Fatalf("the password after the lost acknowledgement: %v", err)
+	}
+	if _, err := alice.Conversations(ctx, false); err != nil {
+		t.Fatalf("call after the lost acknowledgement: %v", err)
+	}
 }
 
 // adminPassword is the bootstrap admin's password on the test nodes.
