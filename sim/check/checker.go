@@ -65,6 +65,22 @@ type nodeState struct {
 	// pairs[j] is what the log matching checks of this node's tail against views[j]'s log
 	// established, when both are VersionedLogs.
 	pairs []pairMemo
+	// rec is what the checks of this node's tail against the committed record established.
+	rec recordMemo
+}
+
+// recordMemo records a passed checkAgainstRecord of a VersionedLog over [lo, hi] (ok), made
+// with commit index commit after seq records had become committed. While the log's Lineage
+// holds, its entries in [lo, hi] stay the same, and a committed record never changes (it can
+// only be trimmed), so a later check need only look at what is new: the entries above hi,
+// the records committed since, and the indexes the commit index newly covers.
+type recordMemo struct {
+	log     VersionedLog
+	lineage uint64
+	lo, hi  raft.Index
+	commit  raft.Index
+	seq     uint64
+	ok      bool
 }
 
 // pairMemo records a passed log matching check between two VersionedLogs a and b: over
