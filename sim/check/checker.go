@@ -146,6 +146,11 @@ type Checker struct {
 	recs       *store
 	calls      int
 	sinceSweep int
+	// held[k] is how many entries views[k] held when last counted, and heldTotal their sum;
+	// heldOK says they still describe every view but the one ObserveChanged names.
+	held       []int
+	heldTotal  int
+	heldOK     bool
 	sweeps     int
 	states     map[raft.Index]stateSeen // see ObserveState
 	reported   map[string]struct{}
@@ -175,7 +180,7 @@ func (c *Checker) Observe(views []NodeView) []string {
 	for i := range views {
 		c.observeNode(views, i)
 	}
-	if c.sinceSweep >= c.sweepInterval(views) {
+	if c.sinceSweep >= c.sweepInterval(views, -1) {
 		c.sweep(views)
 	}
 	return c.fresh
@@ -191,7 +196,7 @@ func (c *Checker) ObserveChanged(views []NodeView, i int) []string {
 	c.calls++
 	c.sinceSweep++
 	c.observeNode(views, i)
-	if c.sinceSweep >= c.sweepInterval(views) {
+	if c.sinceSweep >= c.sweepInterval(views, i) {
 		c.sweep(views)
 	}
 	return c.fresh
@@ -201,6 +206,7 @@ func (c *Checker) ObserveChanged(views []NodeView, i int) []string {
 // violations it found first.
 func (c *Checker) Sweep(views []NodeView) []string {
 	c.fresh = c.fresh[:0]
+	c.heldOK = false
 	c.sweep(views)
 	return c.fresh
 }
@@ -240,18 +246,35 @@ func (c *Checker) reportf(format string, args ...any) {
 	c.fresh = append(c.fresh, s)
 }
 
-func (c *Checker) sweepInterval(views []NodeView) int {
+func (c *Checker) sweepInterval(views []NodeView, changed int) int {
 	if c.sinceSweep < c.cfg.SweepEvery {
+		c.heldOK = false        // the counts are not kept up to date meanwhile
 		return c.cfg.SweepEvery // the interval is at least that: no need to count entries
 	}
-	total := 0
-	for i := range views {
-		l := logOf(&views[i])
-		if l.LastIndex() >= l.FirstIndex() {
-			total += int(l.LastIndex() - l.FirstIndex() + 1)
+	// Only views[changed] can differ from the last count (ObserveChanged's contract); -1:
+	// any can.
+	if c.heldOK && changed >= 0 && len(c.held) == len(views) {
+		n := heldEntries(&views[changed])
+		c.heldTotal += n - c.held[changed]
+		c.held[changed] = n
+	} else {
+		c.held, c.heldTotal = c.held[:0], 0
+		for i := range views {
+			n := heldEntries(&views[i])
+			c.held = append(c.held, n)
+			c.heldTotal += n
 		}
+		c.heldOK = true
 	}
-	return max(c.cfg.SweepEvery, total)
+	return max(c.cfg.SweepEvery, c.heldTotal)
+}
+
+func heldEntries(v *NodeView) int {
+	l := logOf(v)
+	if l.LastIndex() >= l.FirstIndex() {
+		return int(l.LastIndex() - l.FirstIndex() + 1)
+	}
+	return 0
 }
 
 // state returns the state of views[i], whose ID is id.
