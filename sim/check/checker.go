@@ -65,6 +65,9 @@ type nodeState struct {
 	// pairs[j] is what the log matching checks of this node's tail against views[j]'s log
 	// established, when both are VersionedLogs.
 	pairs []pairMemo
+	// pairLog and pairLineage are the log (and its lineage) the pairs memos were made with.
+	pairLog     VersionedLog
+	pairLineage uint64
 	// rec is what the checks of this node's tail against the committed record established.
 	rec recordMemo
 }
@@ -83,16 +86,20 @@ type recordMemo struct {
 	ok      bool
 }
 
-// pairMemo records a passed log matching check between two VersionedLogs a and b: over
-// [lo, hi] (clamped to both logs) the highest index where their terms agree is top (0:
+// pairMemo records a passed log matching check between two VersionedLogs a and b, a being
+// the log of the node whose nodeState holds the memo (its pairLog, with its pairLineage):
+// over [lo, hi] (clamped to both logs) the highest index where their terms agree is top (0:
 // none), and the logs are identical in [lo, top]. While neither log's Lineage changes, the
 // entries at those indexes stay the same, so a later check of a range starting at or above
-// lo and ending at or above hi only needs to look at the indexes above hi and above top.
+// lo and ending at or above hi only needs to look at the indexes above hi and above top;
+// while neither log's Version changes (va, vb when the memo was last brought up to date),
+// it need not look at all.
 type pairMemo struct {
-	a, b        VersionedLog
-	la, lb      uint64 // lineages
-	idA, idB    raft.NodeID
+	b           VersionedLog
+	lb          uint64 // b's lineage
+	idB         raft.NodeID
 	lo, hi, top raft.Index
+	va, vb      uint64
 	ok          bool
 }
 

@@ -91,12 +91,13 @@ func TestIncrementalPairsMatchFullChecks(t *testing.T) {
 }
 
 // TestIncrementalRecordMatchesFullChecks: logs that follow a cluster's history (a leader's
-// entries copied, conflicting suffixes dropped, uncommitted entries overwritten in a new
-// term), with nodes that commit, crash, and get compacted, and now and then an entry that
-// contradicts the committed record, a term going down, or a commit index going wrong, give
-// the same violations, at the same observations, whether the tails are checked against the
-// committed record incrementally (VersionedLogs) or in full (plain LogViews). The long runs
-// push the committed-record events past what the store keeps.
+// entries copied, conflicting suffixes dropped or replaced in one step, uncommitted entries
+// overwritten in a new term), with nodes that commit, crash, and get compacted, and now and
+// then an entry that contradicts the committed record or another log, a term going down,
+// or a commit index going wrong, give the same violations, at the same observations,
+// whether the tails are checked against the committed record and the other logs
+// incrementally (VersionedLogs) or in full (plain LogViews). The long runs push the
+// committed-record events past what the store keeps.
 func TestIncrementalRecordMatchesFullChecks(t *testing.T) {
 	for seed := uint64(1); seed <= 300; seed++ {
 		recordDifferential(t, seed, 250, 0)
@@ -200,7 +201,24 @@ func recordDifferential(t *testing.T, seed uint64, steps, keepEvents int) {
 			}
 			term++
 			oneChanged = false
-		case x < 87: // a crash, or the restart after it with the commit index forgotten
+		case x < 86 && len(l.Entries) > 0: // a conflicting suffix replaced in one step
+			n := rng.IntN(len(l.Entries))
+			if l.First+raft.Index(n) <= commits[k] && bad > 2 {
+				break
+			}
+			ents := append([]EntryView(nil), l.Entries[:n]...)
+			for _, e := range l.Entries[n:] {
+				if int(e.Index) <= len(canon) && bad > 2 {
+					e = canon[e.Index-1] // the leader's entry
+				} else {
+					e.Digest += 7 // other data under the same term: a broken leader
+				}
+				ents = append(ents, e)
+			}
+			l.Entries = ents
+			l.version++
+			l.lineage++
+		case x < 88: // a crash, or the restart after it with the commit index forgotten
 			alive[k] = !alive[k]
 			if alive[k] {
 				commits[k] = 0

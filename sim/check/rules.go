@@ -233,31 +233,57 @@ func (c *Checker) checkTail(views []NodeView, i int, st *nodeState) {
 	for len(st.pairs) < len(views) {
 		st.pairs = append(st.pairs, pairMemo{})
 	}
+	var sa pairSide
+	if aok {
+		sa = pairSide{log: va, version: va.Version(), lineage: va.Lineage(), first: l.FirstIndex(), last: l.LastIndex()}
+		if st.pairLog != va || st.pairLineage != sa.lineage {
+			// The memos vouch for entries of the log they were made with.
+			for j := range st.pairs {
+				st.pairs[j].ok = false
+			}
+			st.pairLog, st.pairLineage = va, sa.lineage
+		}
+	}
 	for j := range views {
 		if j == i || !views[j].Alive {
 			continue
 		}
 		w := &views[j]
 		if vb, bok := w.Log.(VersionedLog); aok && bok {
-			c.checkPairIncremental(v, w, va, vb, lo, l.LastIndex(), &st.pairs[j])
+			c.checkPairIncremental(v, w, &sa, vb, lo, l.LastIndex(), &st.pairs[j])
 		} else {
 			c.checkPair(v, w, lo, l.LastIndex())
 		}
 	}
 }
 
-// checkPairIncremental is checkPair(a, b, lo, hi) for two VersionedLogs: it finds exactly
-// what checkPair would, reading only the entries m does not vouch for.
-func (c *Checker) checkPairIncremental(a, b *NodeView, la, lb VersionedLog, lo, hi raft.Index, m *pairMemo) {
-	clo := max(lo, la.FirstIndex(), lb.FirstIndex())
-	chi := min(hi, la.LastIndex(), lb.LastIndex())
-	linA, linB := la.Lineage(), lb.Lineage()
-	if !m.ok || m.a != la || m.b != lb || m.la != linA || m.lb != linB || m.idA != a.ID || m.idB != b.ID ||
-		clo < m.lo || chi < m.hi {
-		top, ok := c.checkPair(a, b, lo, hi)
-		*m = pairMemo{a: la, b: lb, la: linA, lb: linB, idA: a.ID, idB: b.ID, lo: clo, hi: chi, top: top, ok: ok}
+// pairSide is what checkTail reads once of the changed node's log for all its pairs.
+type pairSide struct {
+	log              VersionedLog
+	version, lineage uint64
+	first, last      raft.Index
+}
+
+// checkPairIncremental is checkPair(a, b, lo, hi) for two VersionedLogs (a's described by
+// sa, the log m was made with): it finds exactly what checkPair would, reading only the
+// entries m does not vouch for.
+func (c *Checker) checkPairIncremental(a, b *NodeView, sa *pairSide, lb VersionedLog, lo, hi raft.Index, m *pairMemo) {
+	vb := lb.Version()
+	if m.ok && m.va == sa.version && m.vb == vb && m.b == lb && m.idB == b.ID {
+		// Neither log shows anything new since m was brought up to date, and lo and hi
+		// follow from a's log: the check below would read nothing and change nothing.
 		return
 	}
+	la := sa.log
+	clo := max(lo, sa.first, lb.FirstIndex())
+	chi := min(hi, sa.last, lb.LastIndex())
+	linB := lb.Lineage()
+	if !m.ok || m.b != lb || m.lb != linB || m.idB != b.ID || clo < m.lo || chi < m.hi {
+		top, ok := c.checkPair(a, b, lo, hi)
+		*m = pairMemo{b: lb, lb: linB, idB: b.ID, lo: clo, hi: chi, top: top, ok: ok, va: sa.version, vb: vb}
+		return
+	}
+	m.va, m.vb = sa.version, vb
 	if clo > chi || chi == 0 {
 		return // nothing to compare; m still holds
 	}
