@@ -65,18 +65,41 @@ type nodeState struct {
 	// pairs[j] is what the log matching checks of this node's tail against views[j]'s log
 	// established, when both are VersionedLogs.
 	pairs []pairMemo
+	// pairLog and pairLineage are the log (and its lineage) the pairs memos were made with.
+	pairLog     VersionedLog
+	pairLineage uint64
+	// rec is what the checks of this node's tail against the committed record established.
+	rec recordMemo
 }
 
-// pairMemo records a passed log matching check between two VersionedLogs a and b: over
-// [lo, hi] (clamped to both logs) the highest index where their terms agree is top (0:
+// recordMemo records a passed checkAgainstRecord of a VersionedLog over [lo, hi] (ok), made
+// with commit index commit after seq records had become committed. While the log's Lineage
+// holds, its entries in [lo, hi] stay the same, and a committed record never changes (it can
+// only be trimmed), so a later check need only look at what is new: the entries above hi,
+// the records committed since, and the indexes the commit index newly covers.
+type recordMemo struct {
+	log     VersionedLog
+	lineage uint64
+	lo, hi  raft.Index
+	commit  raft.Index
+	seq     uint64
+	ok      bool
+}
+
+// pairMemo records a passed log matching check between two VersionedLogs a and b, a being
+// the log of the node whose nodeState holds the memo (its pairLog, with its pairLineage):
+// over [lo, hi] (clamped to both logs) the highest index where their terms agree is top (0:
 // none), and the logs are identical in [lo, top]. While neither log's Lineage changes, the
 // entries at those indexes stay the same, so a later check of a range starting at or above
-// lo and ending at or above hi only needs to look at the indexes above hi and above top.
+// lo and ending at or above hi only needs to look at the indexes above hi and above top;
+// while neither log's Version changes (va, vb when the memo was last brought up to date),
+// it need not look at all.
 type pairMemo struct {
-	a, b        VersionedLog
-	la, lb      uint64 // lineages
-	idA, idB    raft.NodeID
+	b           VersionedLog
+	lb          uint64 // b's lineage
+	idB         raft.NodeID
 	lo, hi, top raft.Index
+	va, vb      uint64
 	ok          bool
 }
 
@@ -130,6 +153,11 @@ type Checker struct {
 	recs       *store
 	calls      int
 	sinceSweep int
+	// held[k] is how many entries views[k] held when last counted, and heldTotal their sum;
+	// heldOK says they still describe every view but the one ObserveChanged names.
+	held       []int
+	heldTotal  int
+	heldOK     bool
 	sweeps     int
 	states     map[raft.Index]stateSeen // see ObserveState
 	reported   map[string]struct{}
@@ -159,7 +187,7 @@ func (c *Checker) Observe(views []NodeView) []string {
 	for i := range views {
 		c.observeNode(views, i)
 	}
-	if c.sinceSweep >= c.sweepInterval(views) {
+	if c.sinceSweep >= c.sweepInterval(views, -1) {
 		c.sweep(views)
 	}
 	return c.fresh
@@ -175,7 +203,7 @@ func (c *Checker) ObserveChanged(views []NodeView, i int) []string {
 	c.calls++
 	c.sinceSweep++
 	c.observeNode(views, i)
-	if c.sinceSweep >= c.sweepInterval(views) {
+	if c.sinceSweep >= c.sweepInterval(views, i) {
 		c.sweep(views)
 	}
 	return c.fresh
@@ -185,6 +213,7 @@ func (c *Checker) ObserveChanged(views []NodeView, i int) []string {
 // violations it found first.
 func (c *Checker) Sweep(views []NodeView) []string {
 	c.fresh = c.fresh[:0]
+	c.heldOK = false
 	c.sweep(views)
 	return c.fresh
 }
@@ -224,18 +253,35 @@ func (c *Checker) reportf(format string, args ...any) {
 	c.fresh = append(c.fresh, s)
 }
 
-func (c *Checker) sweepInterval(views []NodeView) int {
+func (c *Checker) sweepInterval(views []NodeView, changed int) int {
 	if c.sinceSweep < c.cfg.SweepEvery {
+		c.heldOK = false        // the counts are not kept up to date meanwhile
 		return c.cfg.SweepEvery // the interval is at least that: no need to count entries
 	}
-	total := 0
-	for i := range views {
-		l := logOf(&views[i])
-		if l.LastIndex() >= l.FirstIndex() {
-			total += int(l.LastIndex() - l.FirstIndex() + 1)
+	// Only views[changed] can differ from the last count (ObserveChanged's contract); -1:
+	// any can.
+	if c.heldOK && changed >= 0 && len(c.held) == len(views) {
+		n := heldEntries(&views[changed])
+		c.heldTotal += n - c.held[changed]
+		c.held[changed] = n
+	} else {
+		c.held, c.heldTotal = c.held[:0], 0
+		for i := range views {
+			n := heldEntries(&views[i])
+			c.held = append(c.held, n)
+			c.heldTotal += n
 		}
+		c.heldOK = true
 	}
-	return max(c.cfg.SweepEvery, total)
+	return max(c.cfg.SweepEvery, c.heldTotal)
+}
+
+func heldEntries(v *NodeView) int {
+	l := logOf(v)
+	if l.LastIndex() >= l.FirstIndex() {
+		return int(l.LastIndex() - l.FirstIndex() + 1)
+	}
+	return 0
 }
 
 // state returns the state of views[i], whose ID is id.

@@ -89,3 +89,184 @@ func TestIncrementalPairsMatchFullChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalRecordMatchesFullChecks: logs that follow a cluster's history (a leader's
+// entries copied, conflicting suffixes dropped or replaced in one step, uncommitted entries
+// overwritten in a new term), with nodes that commit, crash, and get compacted, and now and
+// then an entry that contradicts the committed record or another log, a term going down,
+// or a commit index going wrong, give the same violations, at the same observations,
+// whether the tails are checked against the committed record and the other logs
+// incrementally (VersionedLogs) or in full (plain LogViews). The long runs push the
+// committed-record events past what the store keeps.
+func TestIncrementalRecordMatchesFullChecks(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		recordDifferential(t, seed, 250, 0)
+	}
+	for seed := uint64(1); seed <= 20; seed++ {
+		recordDifferential(t, seed, 4000, 4)
+	}
+}
+
+func recordDifferential(t *testing.T, seed uint64, steps, keepEvents int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, uint64(steps)))
+	const nodes = 3
+	logs := make([]*lineageLog, nodes)
+	commits := make([]raft.Index, nodes)
+	alive := make([]bool, nodes)
+	for k := range logs {
+		logs[k] = &lineageLog{SliceLog: SliceLog{First: 1}}
+		alive[k] = true
+	}
+	var canon []EntryView // the cluster's log as its current leader has it; canon[k] is index k+1
+	cfg := Config{TailWindow: 2 + int(seed%17), SweepEvery: 1 << 20}
+	if seed%4 == 0 {
+		cfg.SweepEvery = 5 + int(seed%7) // sweeps trim the record
+	}
+	badRate := 20 + int(seed%4)*150 // one wrong step in badRate
+	vc, pc, oc := New(cfg), New(cfg), New(cfg)
+	if keepEvents > 0 {
+		vc.recs.newlyCap, oc.recs.newlyCap = keepEvents, keepEvents
+	}
+	var gotV, gotP, gotO []string
+	term := raft.Term(1)
+	// agreed is how far l agrees with canon.
+	agreed := func(l *lineageLog) raft.Index {
+		i := l.LastIndex()
+		for ; i >= l.FirstIndex(); i-- {
+			if int(i) <= len(canon) && l.Entries[i-l.First] == canon[i-1] {
+				break
+			}
+		}
+		return i
+	}
+	for step := 0; step < steps; step++ {
+		k := rng.IntN(nodes)
+		l := logs[k]
+		oneChanged := step > 0
+		bad := rng.IntN(badRate)
+		switch x := rng.IntN(100); {
+		case x < 45: // replicate (or, for the leader, create) the next entry
+			if a := agreed(l); a < l.LastIndex() && a >= commits[k] && bad != 0 {
+				l.Entries = append([]EntryView(nil), l.Entries[:a+1-l.First]...)
+				l.version++
+				l.lineage++
+				break
+			}
+			i := l.LastIndex() + 1
+			if int(i) > len(canon)+1 {
+				break // this node's log is past a wrong entry; wait for a truncation
+			}
+			if int(i) == len(canon)+1 {
+				canon = append(canon, EntryView{Index: i, Term: term, Digest: uint64(i)*1000 + uint64(term)})
+			}
+			e := canon[i-1]
+			switch bad {
+			case 1:
+				e.Digest++
+			case 2:
+				e.Term = max(1, e.Term-1)
+			}
+			l.Entries = append(l.Entries, e)
+			l.version++
+		case x < 75: // the commit index covers more of what this node agrees on
+			switch bad {
+			case 0:
+				commits[k] += 2
+			case 1:
+				commits[k] /= 2
+			default:
+				if a := agreed(l); a > commits[k] {
+					commits[k] += 1 + raft.Index(rng.IntN(int(a-commits[k])))
+				}
+			}
+		case x < 80 && len(l.Entries) > 2: // compaction of committed entries
+			n := 1 + rng.IntN(len(l.Entries)/2)
+			if commits[k] < l.First+raft.Index(n) {
+				break
+			}
+			l.Entries = append([]EntryView(nil), l.Entries[n:]...)
+			l.First += raft.Index(n)
+			l.version++
+		case x < 84: // a new leader overwrites what nobody committed
+			floor := raft.Index(0)
+			for _, c := range commits {
+				floor = max(floor, c)
+			}
+			if bad == 0 {
+				floor /= 2
+			}
+			if int(floor) < len(canon) {
+				canon = canon[:floor+raft.Index(rng.IntN(len(canon)-int(floor)))]
+			}
+			term++
+			oneChanged = false
+		case x < 86 && len(l.Entries) > 0: // a conflicting suffix replaced in one step
+			n := rng.IntN(len(l.Entries))
+			if l.First+raft.Index(n) <= commits[k] && bad > 2 {
+				break
+			}
+			ents := append([]EntryView(nil), l.Entries[:n]...)
+			for _, e := range l.Entries[n:] {
+				if int(e.Index) <= len(canon) && bad > 2 {
+					e = canon[e.Index-1] // the leader's entry
+				} else {
+					e.Digest += 7 // other data under the same term: a broken leader
+				}
+				ents = append(ents, e)
+			}
+			l.Entries = ents
+			l.version++
+			l.lineage++
+		case x < 88: // a crash, or the restart after it with the commit index forgotten
+			alive[k] = !alive[k]
+			if alive[k] {
+				commits[k] = 0
+			}
+		}
+		var pv, vv []NodeView
+		for j, lj := range logs {
+			plain := &SliceLog{First: lj.First, Entries: lj.Entries}
+			c := commits[j]
+			pv = append(pv, NodeView{ID: raft.NodeID(j + 1), Alive: alive[j], Role: F, Term: term, Log: plain, Commit: c, Applied: c})
+			vv = append(vv, NodeView{ID: raft.NodeID(j + 1), Alive: alive[j], Role: F, Term: term, Log: lj, Commit: c, Applied: c})
+		}
+		gotP = append(gotP, pc.Observe(pv)...)
+		gotV = append(gotV, vc.Observe(vv)...)
+		if oneChanged {
+			gotO = append(gotO, oc.ObserveChanged(vv, k)...)
+		} else {
+			gotO = append(gotO, oc.Observe(vv)...)
+		}
+		if a, b := strings.Join(gotP, "\n"), strings.Join(gotV, "\n"); a != b {
+			t.Fatalf("seed %d step %d: full checks found %q, incremental %q", seed, step, gotP, gotV)
+		}
+		if a, b := strings.Join(gotV, "\n"), strings.Join(gotO, "\n"); a != b {
+			t.Fatalf("seed %d step %d: Observe found %q, ObserveChanged %q", seed, step, gotV, gotO)
+		}
+	}
+	if testing.Verbose() && seed <= 4 {
+		t.Logf("%q", gotP)
+		t.Logf("seed %d, %d steps: %d violations, %d records, %d committed-record events", seed, steps, len(gotP), vc.Stats().Remembered, vc.recs.commitSeq())
+	}
+}
+
+// TestCommittedSinceForgets: a memo older than the committed-record events the store keeps
+// learns that it cannot be trusted, rather than seeing no events.
+func TestCommittedSinceForgets(t *testing.T) {
+	s := newStore()
+	s.newlyCap = 4
+	for i := raft.Index(1); i <= 10; i++ {
+		s.noteCommitted(i)
+	}
+	if _, kept := s.committedSince(0); kept {
+		t.Fatal("events from the start are still reported as kept")
+	}
+	got, kept := s.committedSince(s.commitSeq() - 2)
+	if !kept || len(got) != 2 || got[0] != 9 || got[1] != 10 {
+		t.Fatalf("committedSince(last two) = %v, %v", got, kept)
+	}
+	if got, kept := s.committedSince(s.commitSeq()); !kept || len(got) != 0 {
+		t.Fatalf("committedSince(now) = %v, %v", got, kept)
+	}
+}

@@ -141,6 +141,7 @@ func (c *Checker) commitEntry(v *NodeView, e EntryView) {
 	if !r.committed {
 		r.committed, r.term, r.digest, r.commitTerm, r.committedBy = true, e.Term, e.Digest, v.Term, v.ID
 		c.recs.limit = max(c.recs.limit, e.Index)
+		c.recs.noteCommitted(e.Index)
 		if r.applied && r.appliedDigest != e.Digest {
 			c.reportf("state machine safety: index %d applied by node %d as digest %016x but committed by node %d term %d as digest %016x",
 				e.Index, r.appliedBy, r.appliedDigest, v.ID, e.Term, e.Digest)
@@ -223,36 +224,66 @@ func (c *Checker) checkTail(views []NodeView, i int, st *nodeState) {
 	if last := l.LastIndex(); last >= lo+raft.Index(c.cfg.TailWindow) {
 		lo = last - raft.Index(c.cfg.TailWindow) + 1
 	}
-	c.checkAgainstRecord(v, lo, l.LastIndex())
+	va, aok := v.Log.(VersionedLog)
+	if aok {
+		c.checkAgainstRecordIncremental(v, va, lo, l.LastIndex(), &st.rec)
+	} else {
+		c.checkAgainstRecord(v, lo, l.LastIndex())
+	}
 	for len(st.pairs) < len(views) {
 		st.pairs = append(st.pairs, pairMemo{})
 	}
-	va, aok := v.Log.(VersionedLog)
+	var sa pairSide
+	if aok {
+		sa = pairSide{log: va, version: va.Version(), lineage: va.Lineage(), first: l.FirstIndex(), last: l.LastIndex()}
+		if st.pairLog != va || st.pairLineage != sa.lineage {
+			// The memos vouch for entries of the log they were made with.
+			for j := range st.pairs {
+				st.pairs[j].ok = false
+			}
+			st.pairLog, st.pairLineage = va, sa.lineage
+		}
+	}
 	for j := range views {
 		if j == i || !views[j].Alive {
 			continue
 		}
 		w := &views[j]
 		if vb, bok := w.Log.(VersionedLog); aok && bok {
-			c.checkPairIncremental(v, w, va, vb, lo, l.LastIndex(), &st.pairs[j])
+			c.checkPairIncremental(v, w, &sa, vb, lo, l.LastIndex(), &st.pairs[j])
 		} else {
 			c.checkPair(v, w, lo, l.LastIndex())
 		}
 	}
 }
 
-// checkPairIncremental is checkPair(a, b, lo, hi) for two VersionedLogs: it finds exactly
-// what checkPair would, reading only the entries m does not vouch for.
-func (c *Checker) checkPairIncremental(a, b *NodeView, la, lb VersionedLog, lo, hi raft.Index, m *pairMemo) {
-	clo := max(lo, la.FirstIndex(), lb.FirstIndex())
-	chi := min(hi, la.LastIndex(), lb.LastIndex())
-	linA, linB := la.Lineage(), lb.Lineage()
-	if !m.ok || m.a != la || m.b != lb || m.la != linA || m.lb != linB || m.idA != a.ID || m.idB != b.ID ||
-		clo < m.lo || chi < m.hi {
-		top, ok := c.checkPair(a, b, lo, hi)
-		*m = pairMemo{a: la, b: lb, la: linA, lb: linB, idA: a.ID, idB: b.ID, lo: clo, hi: chi, top: top, ok: ok}
+// pairSide is what checkTail reads once of the changed node's log for all its pairs.
+type pairSide struct {
+	log              VersionedLog
+	version, lineage uint64
+	first, last      raft.Index
+}
+
+// checkPairIncremental is checkPair(a, b, lo, hi) for two VersionedLogs (a's described by
+// sa, the log m was made with): it finds exactly what checkPair would, reading only the
+// entries m does not vouch for.
+func (c *Checker) checkPairIncremental(a, b *NodeView, sa *pairSide, lb VersionedLog, lo, hi raft.Index, m *pairMemo) {
+	vb := lb.Version()
+	if m.ok && m.va == sa.version && m.vb == vb && m.b == lb && m.idB == b.ID {
+		// Neither log shows anything new since m was brought up to date, and lo and hi
+		// follow from a's log: the check below would read nothing and change nothing.
 		return
 	}
+	la := sa.log
+	clo := max(lo, sa.first, lb.FirstIndex())
+	chi := min(hi, sa.last, lb.LastIndex())
+	linB := lb.Lineage()
+	if !m.ok || m.b != lb || m.lb != linB || m.idB != b.ID || clo < m.lo || chi < m.hi {
+		top, ok := c.checkPair(a, b, lo, hi)
+		*m = pairMemo{b: lb, lb: linB, idB: b.ID, lo: clo, hi: chi, top: top, ok: ok, va: sa.version, vb: vb}
+		return
+	}
+	m.va, m.vb = sa.version, vb
 	if clo > chi || chi == 0 {
 		return // nothing to compare; m still holds
 	}
@@ -286,16 +317,19 @@ func (c *Checker) checkPairIncremental(a, b *NodeView, la, lb VersionedLog, lo, 
 // checkAgainstRecord compares v's entries in [lo, hi] with the committed record: an entry
 // with the committed term must be the committed entry (log matching), and an entry the node
 // holds as committed must have the committed term. Terms must not decrease along the log.
-func (c *Checker) checkAgainstRecord(v *NodeView, lo, hi raft.Index) {
+// It reports whether it found nothing wrong.
+func (c *Checker) checkAgainstRecord(v *NodeView, lo, hi raft.Index) (ok bool) {
 	l := logOf(v)
+	ok = true
 	var prevTerm raft.Term
 	for i := lo; i <= hi; i++ {
-		e, ok := l.Entry(i)
-		if !ok {
+		e, held := l.Entry(i)
+		if !held {
 			continue
 		}
 		if e.Term < prevTerm {
 			c.reportf("log matching: node %d term %d log term decreases at index %d (%d after %d)", v.ID, v.Term, i, e.Term, prevTerm)
+			ok = false
 		}
 		prevTerm = e.Term
 		r := c.recs.get(i)
@@ -305,12 +339,88 @@ func (c *Checker) checkAgainstRecord(v *NodeView, lo, hi raft.Index) {
 		if e.Term == r.term && e.Digest != r.digest {
 			c.reportf("log matching: node %d holds index %d term %d as digest %016x, committed as digest %016x (node %d)",
 				v.ID, i, e.Term, e.Digest, r.digest, r.committedBy)
+			ok = false
 		}
 		if i <= v.Commit && e.Term != r.term {
 			c.reportf("committed entry changed: index %d committed as term %d digest %016x (node %d), node %d term %d holds it committed as term %d digest %016x",
 				i, r.term, r.digest, r.committedBy, v.ID, v.Term, e.Term, e.Digest)
+			ok = false
 		}
 	}
+	return ok
+}
+
+// agreesWithRecord reports whether checkAgainstRecord would find nothing wrong with e, v's
+// entry at e.Index, against the committed record (terms along the log aside).
+func (c *Checker) agreesWithRecord(v *NodeView, e EntryView) bool {
+	r := c.recs.get(e.Index)
+	if r == nil || !r.committed {
+		return true
+	}
+	if e.Term == r.term {
+		return e.Digest == r.digest
+	}
+	return e.Index > v.Commit
+}
+
+// checkAgainstRecordIncremental is checkAgainstRecord(v, lo, hi) for a VersionedLog: it
+// finds exactly what checkAgainstRecord would, reading only the entries m does not vouch
+// for.
+func (c *Checker) checkAgainstRecordIncremental(v *NodeView, l VersionedLog, lo, hi raft.Index, m *recordMemo) {
+	lin := l.Lineage()
+	if !m.ok || m.log != l || m.lineage != lin || lo < m.lo || hi < m.hi || !c.stillAgrees(v, l, lo, hi, m) {
+		// The full check reports what there is in index order, as it always would.
+		ok := c.checkAgainstRecord(v, lo, hi)
+		*m = recordMemo{log: l, lineage: lin, lo: lo, hi: hi, commit: v.Commit, seq: c.recs.commitSeq(), ok: ok}
+		return
+	}
+	m.lo, m.hi, m.commit, m.seq = lo, hi, v.Commit, c.recs.commitSeq()
+}
+
+// stillAgrees reports whether checkAgainstRecord(v, lo, hi) would find nothing, given that
+// it found nothing over [m.lo, m.hi] (lo >= m.lo, hi >= m.hi, the same lineage). Only three
+// things can have changed: the entries above m.hi, the records that became committed since,
+// and the indexes the commit index newly covers. A false answer may be conservative.
+func (c *Checker) stillAgrees(v *NodeView, l VersionedLog, lo, hi raft.Index, m *recordMemo) bool {
+	if hi < lo {
+		return true // nothing held in the window
+	}
+	newly, kept := c.recs.committedSince(m.seq)
+	if !kept || len(newly) > int(hi-lo) {
+		return false // rescanning the window is no dearer
+	}
+	oldHi := m.hi // [lo, oldHi] held the same entries at the memo's check
+	for _, i := range newly {
+		if i < lo || i > oldHi {
+			continue
+		}
+		if e, held := l.Entry(i); held && !c.agreesWithRecord(v, e) {
+			return false
+		}
+	}
+	for i := max(lo, m.commit+1); i <= min(v.Commit, oldHi); i++ {
+		if e, held := l.Entry(i); held && !c.agreesWithRecord(v, e) {
+			return false
+		}
+	}
+	var prevTerm raft.Term
+	for i := oldHi; i >= lo && i > 0; i-- {
+		if e, held := l.Entry(i); held {
+			prevTerm = e.Term
+			break
+		}
+	}
+	for i := max(lo, oldHi+1); i <= hi; i++ {
+		e, held := l.Entry(i)
+		if !held {
+			continue
+		}
+		if e.Term < prevTerm || !c.agreesWithRecord(v, e) {
+			return false
+		}
+		prevTerm = e.Term
+	}
+	return true
 }
 
 // checkPair checks the Log Matching Property (§5.3) between a and b over [lo, hi]: below

@@ -23,9 +23,38 @@ type store struct {
 	base  raft.Index // index of recs[0]; 1 until the first trim
 	recs  []record
 	limit raft.Index // highest index ever committed, for leader completeness
+	// newly lists indexes in the order their records became committed; newly[k] is event
+	// number newlyBase+k. A recordMemo remembers the event count at its check, so a later
+	// check learns which records changed without rescanning them.
+	newly     []raft.Index
+	newlyBase uint64
+	// newlyCap bounds the events kept; a memo older than what is kept is simply not used.
+	newlyCap int
 }
 
-func newStore() *store { return &store{base: 1} }
+// noteCommitted records that the record at i just became committed.
+func (s *store) noteCommitted(i raft.Index) {
+	if len(s.newly) >= s.newlyCap {
+		n := copy(s.newly, s.newly[s.newlyCap/2:])
+		s.newly = s.newly[:n]
+		s.newlyBase += uint64(s.newlyCap / 2)
+	}
+	s.newly = append(s.newly, i)
+}
+
+// commitSeq is the number of records that became committed so far.
+func (s *store) commitSeq() uint64 { return s.newlyBase + uint64(len(s.newly)) }
+
+// committedSince returns the indexes whose records became committed after event seq, and
+// false when those events are no longer kept.
+func (s *store) committedSince(seq uint64) ([]raft.Index, bool) {
+	if seq < s.newlyBase {
+		return nil, false
+	}
+	return s.newly[seq-s.newlyBase:], true
+}
+
+func newStore() *store { return &store{base: 1, newlyCap: 4096} }
 
 // get returns the record for i, or nil if i was trimmed or never seen.
 func (s *store) get(i raft.Index) *record {
