@@ -89,20 +89,32 @@ func (m *Machine) convInvariant(id string, c *conversation) string {
 			return fmt.Sprintf("conversation %q: %q read %d beyond %d", id, n, mb.readSeq, c.lastSeq())
 		}
 	}
+	reacted := 0
 	for i := range c.msgs {
 		if a := c.msgs[i].author; int(a) >= len(m.st.names) {
 			return fmt.Sprintf("conversation %q message %d: author %d unknown", id, i+1, a)
 		}
-	}
-	for seq, rs := range c.reactions {
-		if msg := c.msg(seq); msg == nil || msg.deleted || len(rs) == 0 {
-			return fmt.Sprintf("conversation %q: reactions on missing or deleted message %d", id, seq)
+		if c.msgs[i].reacted {
+			reacted++
 		}
+	}
+	if reacted != len(c.reactions) {
+		return fmt.Sprintf("conversation %q: %d messages marked reacted, %d with reactions", id, reacted, len(c.reactions))
+	}
+	size := 0
+	for seq, rs := range c.reactions {
+		if msg := c.msg(seq); msg == nil || msg.deleted || len(rs) == 0 || !msg.reacted {
+			return fmt.Sprintf("conversation %q: reactions on missing, deleted or unmarked message %d", id, seq)
+		}
+		size += reactionBytes(rs)
 		for j := 1; j < len(rs); j++ {
 			if cmpReaction(rs[j-1], rs[j]) >= 0 {
 				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, seq)
 			}
 		}
+	}
+	if size != c.reactionBytes {
+		return fmt.Sprintf("conversation %q: reaction bytes %d, counted %d", id, c.reactionBytes, size)
 	}
 	return ""
 }

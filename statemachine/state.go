@@ -47,6 +47,10 @@ type message struct {
 	text     textRef
 	author   uint32 // user id
 	deleted  bool
+	// reacted tells whether the message has an entry in conversation.reactions, so that
+	// Snapshot and the message's readers look the map up only for the few that do (and
+	// Snapshot need not collect and sort its keys).
+	reacted bool
 }
 
 // conversation is a direct conversation or a group.
@@ -68,6 +72,9 @@ type conversation struct {
 	// reactions of the messages that have any, by seq. Invariant: each slice is non-empty,
 	// sorted by (emoji, user) without duplicates, and belongs to a message that is not deleted.
 	reactions map[uint64][]reaction
+	// reactionBytes is the sum of 2+len(emoji)+len(user) over reactions, kept as they change,
+	// for sizeEstimate.
+	reactionBytes int
 }
 
 // namedMember is one entry of conversation.members.
