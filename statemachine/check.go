@@ -1,6 +1,8 @@
 package statemachine
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -124,11 +126,31 @@ func sessionInvariant(id string, s *session) string {
 		return fmt.Sprintf("session %q: %d results for %d request ids", id, len(s.results), len(s.ids))
 	}
 	size := 0
+	end := -1 // of the previous entry, when they must lie back to back
+	if !s.scattered && len(s.ids) > 0 {
+		end = s.entryStart(0)
+	}
 	for i, req := range s.ids {
 		if req < s.floor || (i > 0 && s.ids[i-1] >= req) {
 			return fmt.Sprintf("session %q: request %d below floor %d or out of order", id, req, s.floor)
 		}
-		size += entryEncSize(req, s.results[i])
+		r := s.results[i]
+		size += entryEncSize(req, r)
+		var hdr [2 * binary.MaxVarintLen64]byte
+		h := binary.AppendUvarint(binary.AppendUvarint(hdr[:0], req), uint64(r.n))
+		start := s.entryStart(i)
+		if start < 0 || !bytes.Equal(s.buf[start:r.off], h) {
+			return fmt.Sprintf("session %q: request %d: entry header missing", id, req)
+		}
+		if end >= 0 {
+			if start != end {
+				return fmt.Sprintf("session %q: request %d: entries not back to back", id, req)
+			}
+			end = int(r.off + r.n)
+		}
+	}
+	if end >= 0 && end != len(s.buf) {
+		return fmt.Sprintf("session %q: entries end at %d, buffer at %d", id, end, len(s.buf))
 	}
 	if size != s.encSize {
 		return fmt.Sprintf("session %q: encoding size %d, counted %d", id, s.encSize, size)

@@ -168,10 +168,7 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.i(s.lastActiveMs)
 		e = e.u(s.floor)
 		e = e.u(uint64(len(s.ids)))
-		for k, req := range s.ids {
-			e = e.u(req)
-			e = e.bytes(s.result(k))
-		}
+		e = s.appendEntries(e)
 	}
 	return e
 }
@@ -487,7 +484,7 @@ func decodeSessions(d *dec, st *state) {
 			if len(s.ids) > 0 && req <= s.ids[len(s.ids)-1] {
 				d.fail() // request ids are strictly increasing
 			}
-			s.insert(len(s.ids), req, s.storeEncoded(d.raw()))
+			s.insert(len(s.ids), req, s.storeEncoded(req, d.raw()))
 		}
 		st.sessions[id] = s
 	}
