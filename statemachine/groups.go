@@ -18,6 +18,18 @@ func DirectID(a, b string) string {
 	return "dm:" + a + ":" + b
 }
 
+// appendDirectID appends DirectID(a, b) to dst, for looking a conversation up without
+// allocating its id (a map lookup keyed by string(bytes) does not copy them).
+func appendDirectID(dst []byte, a, b string) []byte {
+	if b < a {
+		a, b = b, a
+	}
+	dst = append(dst, "dm:"...)
+	dst = append(dst, a...)
+	dst = append(dst, ':')
+	return append(dst, b...)
+}
+
 func groupID(n uint64) string { return "g:" + strconv.FormatUint(n, 10) }
 
 // checkText validates user-visible text: valid UTF-8 without control characters other than

@@ -43,12 +43,13 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, false); err != nil {
 		return err
 	}
-	id := DirectID(x.actor.name, to.name)
-	c := m.st.convs[id]
+	var idBuf [64]byte
+	c := m.st.convs[string(appendDirectID(idBuf[:0], x.actor.name, to.name))]
 	if to.disabled {
 		return errorf(CodeFailedPrecondition, "user %q is disabled", to.name)
 	}
 	if c == nil {
+		id := DirectID(x.actor.name, to.name)
 		if op.GetReplyTo() != 0 {
 			return errorf(CodeNotFound, "no message %d in %q to reply to", op.GetReplyTo(), id)
 		}
