@@ -56,8 +56,9 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 		c = &conversation{id: id, kind: KindDirect, createdBy: x.actor.name, createdMs: x.nowMs,
 			members: map[string]*member{}}
 		m.st.addConv(c)
-		m.join(x, c, x.actor, false)
-		m.join(x, c, to, false)
+		mbs := &[2]member{{joinedIdx: x.index}, {joinedIdx: x.index}}
+		joinAs(c, x.actor, &mbs[0])
+		joinAs(c, to, &mbs[1])
 	} else if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}

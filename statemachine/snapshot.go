@@ -381,14 +381,16 @@ func decodeConvs(d *dec, st *state) error {
 		c.name = d.str()
 		c.createdBy = d.str()
 		c.createdMs = d.i()
-		for k := d.count(4); k > 0; k-- {
+		mbs := make([]member, d.count(4))
+		for k := range mbs {
 			name := d.str()
 			u := st.users[name]
 			if u == nil {
 				d.fail()
 				return fmt.Errorf("%w: member %q of %q is no user", errCorrupt, name, c.id)
 			}
-			mb := &member{admin: d.boolean(), readSeq: d.u(), joinedIdx: d.u()}
+			mb := &mbs[k]
+			*mb = member{admin: d.boolean(), readSeq: d.u(), joinedIdx: d.u()}
 			c.members[u.name] = mb
 			u.convs[c.id] = struct{}{}
 		}
