@@ -1,6 +1,8 @@
 package statemachine
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -89,20 +91,32 @@ func (m *Machine) convInvariant(id string, c *conversation) string {
 			return fmt.Sprintf("conversation %q: %q read %d beyond %d", id, n, mb.readSeq, c.lastSeq())
 		}
 	}
+	reacted := 0
 	for i := range c.msgs {
 		if a := c.msgs[i].author; int(a) >= len(m.st.names) {
 			return fmt.Sprintf("conversation %q message %d: author %d unknown", id, i+1, a)
 		}
-	}
-	for seq, rs := range c.reactions {
-		if msg := c.msg(seq); msg == nil || msg.deleted || len(rs) == 0 {
-			return fmt.Sprintf("conversation %q: reactions on missing or deleted message %d", id, seq)
+		if c.msgs[i].reacted {
+			reacted++
 		}
+	}
+	if reacted != len(c.reactions) {
+		return fmt.Sprintf("conversation %q: %d messages marked reacted, %d with reactions", id, reacted, len(c.reactions))
+	}
+	size := 0
+	for seq, rs := range c.reactions {
+		if msg := c.msg(seq); msg == nil || msg.deleted || len(rs) == 0 || !msg.reacted {
+			return fmt.Sprintf("conversation %q: reactions on missing, deleted or unmarked message %d", id, seq)
+		}
+		size += reactionBytes(rs)
 		for j := 1; j < len(rs); j++ {
 			if cmpReaction(rs[j-1], rs[j]) >= 0 {
 				return fmt.Sprintf("conversation %q message %d: reactions unsorted", id, seq)
 			}
 		}
+	}
+	if size != c.reactionBytes {
+		return fmt.Sprintf("conversation %q: reaction bytes %d, counted %d", id, c.reactionBytes, size)
 	}
 	return ""
 }
@@ -112,11 +126,31 @@ func sessionInvariant(id string, s *session) string {
 		return fmt.Sprintf("session %q: %d results for %d request ids", id, len(s.results), len(s.ids))
 	}
 	size := 0
+	end := -1 // of the previous entry, when they must lie back to back
+	if !s.scattered && len(s.ids) > 0 {
+		end = s.entryStart(0)
+	}
 	for i, req := range s.ids {
 		if req < s.floor || (i > 0 && s.ids[i-1] >= req) {
 			return fmt.Sprintf("session %q: request %d below floor %d or out of order", id, req, s.floor)
 		}
-		size += entryEncSize(req, s.results[i])
+		r := s.results[i]
+		size += entryEncSize(req, r)
+		var hdr [2 * binary.MaxVarintLen64]byte
+		h := binary.AppendUvarint(binary.AppendUvarint(hdr[:0], req), uint64(r.n))
+		start := s.entryStart(i)
+		if start < 0 || !bytes.Equal(s.buf[start:r.off], h) {
+			return fmt.Sprintf("session %q: request %d: entry header missing", id, req)
+		}
+		if end >= 0 {
+			if start != end {
+				return fmt.Sprintf("session %q: request %d: entries not back to back", id, req)
+			}
+			end = int(r.off + r.n)
+		}
+	}
+	if end >= 0 && end != len(s.buf) {
+		return fmt.Sprintf("session %q: entries end at %d, buffer at %d", id, end, len(s.buf))
 	}
 	if size != s.encSize {
 		return fmt.Sprintf("session %q: encoding size %d, counted %d", id, s.encSize, size)

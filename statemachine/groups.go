@@ -18,6 +18,18 @@ func DirectID(a, b string) string {
 	return "dm:" + a + ":" + b
 }
 
+// appendDirectID appends DirectID(a, b) to dst, for looking a conversation up without
+// allocating its id (a map lookup keyed by string(bytes) does not copy them).
+func appendDirectID(dst []byte, a, b string) []byte {
+	if b < a {
+		a, b = b, a
+	}
+	dst = append(dst, "dm:"...)
+	dst = append(dst, a...)
+	dst = append(dst, ':')
+	return append(dst, b...)
+}
+
 func groupID(n uint64) string { return "g:" + strconv.FormatUint(n, 10) }
 
 // checkText validates user-visible text: valid UTF-8 without control characters other than
@@ -82,7 +94,12 @@ func (m *Machine) activeUser(name string) (*user, *Error) {
 
 // join makes u a member of c and returns the membership.
 func (m *Machine) join(x *applyCtx, c *conversation, u *user, admin bool) *member {
-	mb := &member{admin: admin, joinedIdx: x.index}
+	return joinAs(c, u, &member{admin: admin, joinedIdx: x.index})
+}
+
+// joinAs makes u a member of c with membership mb, which the caller may have allocated
+// along with others (a new conversation's members come in one allocation).
+func joinAs(c *conversation, u *user, mb *member) *member {
 	c.setMember(u.name, mb)
 	u.convs[c.id] = struct{}{}
 	return mb
@@ -136,8 +153,10 @@ func (m *Machine) createGroup(x *applyCtx, op *commandpb.CreateGroup) *Error {
 	}
 	m.st.nextGroup++
 	m.st.addConv(c)
-	for _, u := range users {
-		m.join(x, c, u, u == x.actor)
+	mbs := make([]member, len(users))
+	for i, u := range users {
+		mbs[i] = member{admin: u == x.actor, joinedIdx: x.index}
+		joinAs(c, u, &mbs[i])
 	}
 	m.event(x, Event{Kind: EventGroupCreated, ConversationID: c.id})
 	convResult(x, c.id)

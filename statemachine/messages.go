@@ -43,20 +43,22 @@ func (m *Machine) sendDirect(x *applyCtx, op *commandpb.SendDirect) *Error {
 	if err := checkText("message", op.GetText(), m.cfg.MaxTextBytes, false); err != nil {
 		return err
 	}
-	id := DirectID(x.actor.name, to.name)
-	c := m.st.convs[id]
+	var idBuf [64]byte
+	c := m.st.convs[string(appendDirectID(idBuf[:0], x.actor.name, to.name))]
 	if to.disabled {
 		return errorf(CodeFailedPrecondition, "user %q is disabled", to.name)
 	}
 	if c == nil {
+		id := DirectID(x.actor.name, to.name)
 		if op.GetReplyTo() != 0 {
 			return errorf(CodeNotFound, "no message %d in %q to reply to", op.GetReplyTo(), id)
 		}
 		c = &conversation{id: id, kind: KindDirect, createdBy: x.actor.name, createdMs: x.nowMs,
 			members: map[string]*member{}}
 		m.st.addConv(c)
-		m.join(x, c, x.actor, false)
-		m.join(x, c, to, false)
+		mbs := &[2]member{{joinedIdx: x.index}, {joinedIdx: x.index}}
+		joinAs(c, x.actor, &mbs[0])
+		joinAs(c, to, &mbs[1])
 	} else if err := checkReply(c, op.GetReplyTo()); err != nil {
 		return err
 	}
@@ -124,7 +126,8 @@ func (m *Machine) deleteMessage(x *applyCtx, op *commandpb.DeleteMessage) *Error
 	}
 	msg.deleted = true
 	msg.text = textRef{}
-	delete(c.reactions, op.GetSeq())
+	c.reactionBytes -= reactionBytes(c.reactionsOf(op.GetSeq()))
+	c.setReactions(op.GetSeq(), nil)
 	msg.editedMs = x.nowMs
 	m.messageEvent(x, EventMessageDeleted, c, op.GetSeq(), "")
 	msgResult(x, c, op.GetSeq())
@@ -152,7 +155,10 @@ func cmpReaction(a, b reaction) int {
 }
 
 // setReactions stores the reactions of message seq, dropping the entry when there are none.
+// The caller accounts for the change in c.reactionBytes: rs may share its array with the
+// reactions it replaces, which the caller may have changed in place already.
 func (c *conversation) setReactions(seq uint64, rs []reaction) {
+	c.msg(seq).reacted = len(rs) > 0
 	if len(rs) == 0 {
 		delete(c.reactions, seq)
 		return
@@ -161,6 +167,26 @@ func (c *conversation) setReactions(seq uint64, rs []reaction) {
 		c.reactions = map[uint64][]reaction{}
 	}
 	c.reactions[seq] = rs
+}
+
+// reactionsOf returns the reactions of message seq of c, which exists.
+func (c *conversation) reactionsOf(seq uint64) []reaction {
+	if !c.msgs[seq-1].reacted {
+		return nil
+	}
+	return c.reactions[seq]
+}
+
+// size is r's term of conversation.reactionBytes.
+func (r reaction) size() int { return 2 + len(r.emoji) + len(r.user) }
+
+// reactionBytes sums the sizes of rs.
+func reactionBytes(rs []reaction) int {
+	n := 0
+	for _, r := range rs {
+		n += r.size()
+	}
+	return n
 }
 
 func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
@@ -172,7 +198,7 @@ func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
 		return err
 	}
 	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
-	rs := c.reactions[op.GetSeq()]
+	rs := c.reactionsOf(op.GetSeq())
 	pos, found := slices.BinarySearchFunc(rs, r, cmpReaction)
 	if found {
 		return errorf(CodeAlreadyExists, "reaction %q already added", r.emoji)
@@ -182,6 +208,7 @@ func (m *Machine) addReaction(x *applyCtx, op *commandpb.AddReaction) *Error {
 			len(rs), m.cfg.MaxReactionsPerMessage)
 	}
 	c.setReactions(op.GetSeq(), slices.Insert(rs, pos, r))
+	c.reactionBytes += r.size()
 	m.messageEvent(x, EventReactionAdded, c, op.GetSeq(), r.emoji)
 	msgResult(x, c, op.GetSeq())
 	return nil
@@ -193,12 +220,13 @@ func (m *Machine) removeReaction(x *applyCtx, op *commandpb.RemoveReaction) *Err
 		return err
 	}
 	r := reaction{emoji: op.GetEmoji(), user: x.actor.name}
-	rs := c.reactions[op.GetSeq()]
+	rs := c.reactionsOf(op.GetSeq())
 	pos, found := slices.BinarySearchFunc(rs, r, cmpReaction)
 	if !found {
 		return errorf(CodeNotFound, "no reaction %q by %q", r.emoji, r.user)
 	}
 	c.setReactions(op.GetSeq(), slices.Delete(rs, pos, pos+1))
+	c.reactionBytes -= r.size()
 	m.messageEvent(x, EventReactionRemoved, c, op.GetSeq(), r.emoji)
 	msgResult(x, c, op.GetSeq())
 	return nil

@@ -65,7 +65,7 @@ func (m *Machine) exportMessageText(c *conversation, seq uint64, text string) Me
 		ReplyTo:        msg.replyTo,
 		FileID:         msg.fileID,
 		Index:          msg.index,
-		Reactions:      exportReactions(c.reactions[seq]),
+		Reactions:      exportReactions(c.reactionsOf(seq)),
 	}
 }
 

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 
@@ -103,7 +104,7 @@ func (m *Machine) recordSession(s *session, cmd *commandpb.Command, res *command
 		// Clients number their requests in increasing order, so this is the common case:
 		// append, with no search and no shifting. (req is at or above floor: above every
 		// remembered id, or else lookupSession refused it with SESSION_EXPIRED.)
-		s.insert(len(s.ids), req, s.store(res))
+		s.insert(len(s.ids), req, s.store(req, res))
 	} else {
 		pos, found := slices.BinarySearch(s.ids, req)
 		if found || req < s.floor {
@@ -111,7 +112,8 @@ func (m *Machine) recordSession(s *session, cmd *commandpb.Command, res *command
 			// interfaces (two allocations) whether or not it panics, on every recorded command.
 			mustf(false, "session %q: request %d recorded twice or below floor %d", id, req, s.floor)
 		}
-		s.insert(pos, req, s.store(res))
+		s.insert(pos, req, s.store(req, res))
+		s.scattered = true
 	}
 	for len(s.ids) > m.cfg.MaxResultsPerSession {
 		old := s.ids[0]
@@ -149,40 +151,74 @@ func (s *session) result(k int) []byte {
 	return s.buf[r.off : r.off+r.n : r.off+r.n]
 }
 
-// store appends res's encoding to buf and returns its reference.
-func (s *session) store(res *commandpb.Result) resultRef {
-	s.makeRoom(resultSizeHint(res))
-	off := len(s.buf)
-	s.buf = appendEncodedResult(s.buf, res)
-	return resultRef{off: uint32(off), n: uint32(len(s.buf) - off)}
+// store appends the entry of request req with result res to buf and returns the result's
+// reference.
+func (s *session) store(req uint64, res *commandpb.Result) resultRef {
+	s.makeRoom(uvarintLen(req) + 1 + resultSizeHint(res))
+	s.buf = binary.AppendUvarint(s.buf, req)
+	// The result's length goes before it but is known after it: room for a one-byte length
+	// (the results the machine builds are short) is left, and the result moved along when
+	// its length takes more.
+	at := len(s.buf)
+	s.buf = appendEncodedResult(append(s.buf, 0), res)
+	n := len(s.buf) - at - 1
+	if w := uvarintLen(uint64(n)); w > 1 {
+		s.buf = append(s.buf, make([]byte, w-1)...)
+		copy(s.buf[at+w:], s.buf[at+1:at+1+n])
+	}
+	binary.AppendUvarint(s.buf[:at], uint64(n))
+	return resultRef{off: uint32(len(s.buf) - n), n: uint32(n)}
 }
 
-// storeEncoded appends an encoded result to buf and returns its reference.
-func (s *session) storeEncoded(b []byte) resultRef {
-	s.makeRoom(len(b))
+// storeEncoded appends the entry of request req with encoded result b to buf and returns the
+// result's reference.
+func (s *session) storeEncoded(req uint64, b []byte) resultRef {
+	s.makeRoom(uvarintLen(req) + uvarintLen(uint64(len(b))) + len(b))
+	s.buf = binary.AppendUvarint(s.buf, req)
+	s.buf = binary.AppendUvarint(s.buf, uint64(len(b)))
 	off := len(s.buf)
 	s.buf = append(s.buf, b...)
 	return resultRef{off: uint32(off), n: uint32(len(b))}
 }
 
+// entryStart is the offset in buf of the entry of ids[k].
+func (s *session) entryStart(k int) int {
+	r := s.results[k]
+	return int(r.off) - uvarintLen(uint64(r.n)) - uvarintLen(s.ids[k])
+}
+
 // makeRoom makes room in buf for about n more bytes (more is only a cost: append grows buf,
-// and references are offsets). When buf is full, the results still referenced are copied to a
+// and references are offsets). When buf is full, the entries still referenced are copied to a
 // new buffer with as much room again for new ones: the bytes of evicted results are dropped
 // then, and buf stays within about twice the live bytes plus the sizes of the new results.
+// The entries are copied in id order, so that they lie back to back even if some were
+// recorded out of order.
 func (s *session) makeRoom(n int) {
 	if len(s.buf)+n <= cap(s.buf) {
 		return
 	}
-	live := n
-	for _, r := range s.results {
-		live += int(r.n)
-	}
-	buf := make([]byte, 0, max(2*live, 64))
+	buf := make([]byte, 0, max(2*(s.encSize+n), 64))
 	for k, r := range s.results {
-		s.results[k].off = uint32(len(buf))
-		buf = append(buf, s.buf[r.off:r.off+r.n]...)
+		start := s.entryStart(k)
+		s.results[k].off = uint32(len(buf) + int(r.off) - start)
+		buf = append(buf, s.buf[start:r.off+r.n]...)
 	}
 	s.buf = buf
+	s.scattered = false
+}
+
+// appendEntries appends the snapshot encoding of the session's entries, in id order.
+func (s *session) appendEntries(e enc) enc {
+	if len(s.ids) == 0 {
+		return e
+	}
+	if !s.scattered {
+		return append(e, s.buf[s.entryStart(0):]...)
+	}
+	for k, r := range s.results {
+		e = append(e, s.buf[s.entryStart(k):r.off+r.n]...)
+	}
+	return e
 }
 
 // evictOldestSession drops the least recently active session (ties: smallest client id).

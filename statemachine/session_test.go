@@ -214,8 +214,9 @@ func TestLogTimeMonotonic(t *testing.T) {
 }
 
 // A session keeps its results in one buffer that it compacts as results are evicted: with
-// request ids recorded out of order and evicted many times over, every remembered result is
-// still the first result of its request, byte for byte, also across a snapshot.
+// request ids recorded out of order and evicted many times over, and results short and long,
+// every remembered result is still the first result of its request, byte for byte, also
+// across a snapshot.
 func TestSessionResultBufferCompaction(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxResultsPerSession = 5
@@ -231,6 +232,9 @@ func TestSessionResultBufferCompaction(t *testing.T) {
 		user := fmt.Sprintf("user-%d", i/2)
 		if i%4 == 3 {
 			user = strings.Repeat("u", 40) + user
+		}
+		if i%8 == 7 { // a result of over 127 bytes: a length of two varint bytes
+			user = strings.Repeat("v", 150) + user
 		}
 		res := h.applyCmd(withSession(t, "c", req, "", &commandpb.CreateUser{Username: user, PasswordHash: hash}))
 		first[req] = marshalResult(t, res)

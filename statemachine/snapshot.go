@@ -69,15 +69,10 @@ func (m *Machine) sizeEstimate() int {
 	for id, s := range m.st.sessions {
 		n += 32 + len(id) + s.encSize
 	}
-	for _, c := range m.st.convs {
-		n += 64 + 24*len(c.members) + (24+longestName)*len(c.msgs)
+	for _, c := range m.st.convList {
+		n += 64 + 24*len(c.byName) + (24+longestName)*len(c.msgs) + c.reactionBytes
 		for _, ch := range c.texts.chunks {
 			n += len(ch)
-		}
-		for _, rs := range c.reactions {
-			for _, r := range rs {
-				n += 2 + len(r.emoji) + len(r.user)
-			}
 		}
 	}
 	return n
@@ -101,7 +96,6 @@ func (m *Machine) encodeUsers(e enc) enc {
 
 func (m *Machine) encodeConvs(e enc) enc {
 	e = e.u(uint64(len(m.st.convList)))
-	var reacted []uint64 // one scratch slice for every conversation's seqs with reactions
 	for _, c := range m.st.convList {
 		e = e.str(c.id)
 		e = e.u(uint64(c.kind))
@@ -116,16 +110,8 @@ func (m *Machine) encodeConvs(e enc) enc {
 			e = e.u(mb.joinedIdx)
 		}
 		e = e.u(uint64(len(c.msgs)))
-		// Few messages have reactions: walk their sorted seqs along with the messages rather
-		// than look every message up in c.reactions.
-		reacted = appendSortedKeys(reacted[:0], c.reactions)
 		for i := range c.msgs {
-			seq := uint64(i + 1)
-			var rs []reaction
-			if len(reacted) > 0 && reacted[0] == seq {
-				rs, reacted = c.reactions[seq], reacted[1:]
-			}
-			e = m.encodeMessage(e, c, &c.msgs[i], rs)
+			e = m.encodeMessage(e, c, &c.msgs[i], c.reactionsOf(uint64(i+1)))
 		}
 	}
 	return e
@@ -182,10 +168,7 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.i(s.lastActiveMs)
 		e = e.u(s.floor)
 		e = e.u(uint64(len(s.ids)))
-		for k, req := range s.ids {
-			e = e.u(req)
-			e = e.bytes(s.result(k))
-		}
+		e = s.appendEntries(e)
 	}
 	return e
 }
@@ -243,7 +226,7 @@ func (m *Machine) liveMessageSizeBound(c *conversation, seq uint64) int {
 	const v = binary.MaxVarintLen64
 	msg := c.msg(seq)
 	n := 11*v + len(c.id) + len(m.st.names[msg.author]) + int(msg.text.n)
-	for _, r := range c.reactions[seq] {
+	for _, r := range c.reactionsOf(seq) {
 		n += 3*v + len(r.emoji) + len(r.user)
 	}
 	return n
@@ -264,7 +247,7 @@ func (m *Machine) encodeLiveMessage(e enc, c *conversation, seq uint64) enc {
 	e = e.u(msg.fileID)
 	e = e.u(msg.index)
 	// The reactions, sorted by (emoji, user), grouped by emoji as exportReactions groups them.
-	rs := c.reactions[seq]
+	rs := c.reactionsOf(seq)
 	groups := 0
 	for i := range rs {
 		if i == 0 || rs[i].emoji != rs[i-1].emoji {
@@ -398,14 +381,16 @@ func decodeConvs(d *dec, st *state) error {
 		c.name = d.str()
 		c.createdBy = d.str()
 		c.createdMs = d.i()
-		for k := d.count(4); k > 0; k-- {
+		mbs := make([]member, d.count(4))
+		for k := range mbs {
 			name := d.str()
 			u := st.users[name]
 			if u == nil {
 				d.fail()
 				return fmt.Errorf("%w: member %q of %q is no user", errCorrupt, name, c.id)
 			}
-			mb := &member{admin: d.boolean(), readSeq: d.u(), joinedIdx: d.u()}
+			mb := &mbs[k]
+			*mb = member{admin: d.boolean(), readSeq: d.u(), joinedIdx: d.u()}
 			c.members[u.name] = mb
 			u.convs[c.id] = struct{}{}
 		}
@@ -454,6 +439,7 @@ func decodeMessage(d *dec, st *state, c *conversation, seq uint64) error {
 			rs[i] = reaction{emoji: d.str(), user: d.str()}
 		}
 		c.setReactions(seq, rs)
+		c.reactionBytes += reactionBytes(rs)
 	}
 	return nil
 }
@@ -500,7 +486,7 @@ func decodeSessions(d *dec, st *state) {
 			if len(s.ids) > 0 && req <= s.ids[len(s.ids)-1] {
 				d.fail() // request ids are strictly increasing
 			}
-			s.insert(len(s.ids), req, s.storeEncoded(d.raw()))
+			s.insert(len(s.ids), req, s.storeEncoded(req, d.raw()))
 		}
 		st.sessions[id] = s
 	}

@@ -47,6 +47,10 @@ type message struct {
 	text     textRef
 	author   uint32 // user id
 	deleted  bool
+	// reacted tells whether the message has an entry in conversation.reactions, so that
+	// Snapshot and the message's readers look the map up only for the few that do (and
+	// Snapshot need not collect and sort its keys).
+	reacted bool
 }
 
 // conversation is a direct conversation or a group.
@@ -68,6 +72,9 @@ type conversation struct {
 	// reactions of the messages that have any, by seq. Invariant: each slice is non-empty,
 	// sorted by (emoji, user) without duplicates, and belongs to a message that is not deleted.
 	reactions map[uint64][]reaction
+	// reactionBytes is the sum of 2+len(emoji)+len(user) over reactions, kept as they change,
+	// for sizeEstimate.
+	reactionBytes int
 }
 
 // namedMember is one entry of conversation.members.
@@ -108,11 +115,17 @@ type session struct {
 	// buf holds the encoded results back to back in the order they were recorded, rather than
 	// one allocation per result (every replica records one per applied command) that the
 	// garbage collector must track. An evicted result's bytes stay until buf is full, when
-	// the live ones are copied to a new buffer (session.makeRoom).
+	// the live ones are copied to a new buffer (session.makeRoom). Each result is stored as
+	// its whole snapshot entry, its request id and length before it: clients number their
+	// requests in increasing order, so the live entries usually lie back to back in id order
+	// up to the end of buf, and Snapshot copies them at once (session.appendEntries).
 	buf []byte
+	// scattered is set when the live entries may not lie so: a request was recorded after a
+	// higher id. makeRoom, which copies them in id order, clears it.
+	scattered bool
 }
 
-// resultRef locates one encoded result in session.buf.
+// resultRef locates one encoded result (not its entry's header) in session.buf.
 type resultRef struct {
 	off, n uint32
 }
