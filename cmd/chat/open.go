@@ -116,6 +116,14 @@ func (s *openSession) run(ctx context.Context, in io.Reader, last uint32) error 
 	if err != nil {
 		return err
 	}
+	if from == (client.Position{}) {
+		// Nothing shown to follow on from: follow from the log position reached before
+		// any input is read, so a message sent at once is not posted before the stream
+		// starts and missed.
+		if st, err := s.c.ClusterStatus(ctx); err == nil {
+			from = client.Position{Index: st.GetApplied(), Ordinal: ^uint32(0)}
+		}
+	}
 
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
