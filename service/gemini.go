@@ -136,8 +136,7 @@ func parseSuggestions(text string, max int) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range raw {
-		s = strings.Join(strings.Fields(s), " ")
-		s = truncateRunes(s, geminiMaxSuggestRunes)
+		s = strings.TrimSpace(truncateRunes(strings.Join(strings.Fields(s), " "), geminiMaxSuggestRunes))
 		if s == "" || seen[s] {
 			continue
 		}

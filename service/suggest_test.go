@@ -33,3 +33,31 @@ func TestOfflineSuggester(t *testing.T) {
 		t.Fatalf("suggestions alias shared state: %v", b)
 	}
 }
+
+// FuzzParseSuggestions: whatever the model answers, the parser returns an error or between
+// one and max distinct, non-empty suggestions of at most 200 characters, with no runs of
+// white space.
+func FuzzParseSuggestions(f *testing.F) {
+	for _, s := range []string{`["` + strings.Repeat("a", 199) + ` b"]`, `["a","b"]`, `[]`, `["x","x"," "]`, `not json`, `["` + strings.Repeat("é", 300) + `"]`, `[1,2]`, `null`} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, text string, max int) {
+		if max < 1 || max > 10 {
+			return
+		}
+		out, err := parseSuggestions(text, max)
+		if err != nil {
+			return
+		}
+		if len(out) == 0 || len(out) > max {
+			t.Fatalf("%d suggestions for max %d", len(out), max)
+		}
+		seen := map[string]bool{}
+		for _, s := range out {
+			if s == "" || seen[s] || len([]rune(s)) > geminiMaxSuggestRunes || strings.Join(strings.Fields(s), " ") != s {
+				t.Fatalf("bad suggestion %q in %q", s, out)
+			}
+			seen[s] = true
+		}
+	})
+}
