@@ -32,6 +32,7 @@ func (h *handler) conversation(ctx context.Context, user, id string, stale bool)
 			return err
 		}
 		out = summaryPB(&c)
+		labelFiles(m, out.GetLastMessage())
 		if c.Kind == statemachine.KindGroup {
 			if g, err := m.Group(user, id); err == nil {
 				groupPB(out, &g)
@@ -108,6 +109,7 @@ func (h *handler) ListConversations(ctx context.Context, r *chatpb.ListConversat
 		cs, err := m.Conversations(p.Username)
 		for i := range cs {
 			out.Conversations = append(out.Conversations, summaryPB(&cs[i]))
+			labelFiles(m, out.Conversations[len(out.Conversations)-1].GetLastMessage())
 		}
 		return err
 	})
@@ -137,7 +139,12 @@ func (h *handler) PostMessage(ctx context.Context, r *chatpb.PostMessageRequest)
 	out := &chatpb.Message{ConversationId: ref.GetConversationId(), Seq: ref.GetSeq(), Author: user,
 		Text: r.GetText(), ReplyTo: r.GetReplyTo(), SentUnixMs: ref.GetTimeUnixMs(), LogIndex: res.GetIndex()}
 	if r.GetFileId() != 0 {
+		// Sharing a file is rare: read its name and size back.
 		out.File = &chatpb.FileRef{FileId: r.GetFileId()}
+		_ = h.s.read(ctx, true, func(m *statemachine.Machine) error {
+			labelFiles(m, out)
+			return nil
+		})
 	}
 	return out, nil
 }
@@ -154,6 +161,7 @@ func (h *handler) messageWrite(ctx context.Context, meta *chatpb.WriteMeta, cmd 
 	err = h.s.read(ctx, true, func(m *statemachine.Machine) error {
 		msg, err := m.Message(user, ref.GetConversationId(), ref.GetSeq())
 		out = messagePB(&msg)
+		labelFiles(m, out)
 		return err
 	})
 	return out, err
@@ -209,6 +217,7 @@ func (h *handler) History(ctx context.Context, r *chatpb.HistoryRequest) (*chatp
 			return err
 		}
 		out.Messages = messagesPB(msgs)
+		labelFiles(m, out.Messages...)
 		if len(msgs) == limit {
 			if r.GetBeforeSeq() != 0 {
 				out.More = msgs[0].Seq > 1
@@ -242,6 +251,7 @@ func (h *handler) Search(ctx context.Context, r *chatpb.SearchRequest) (*chatpb.
 			}
 			if id := r.GetConversationId(); id == "" || msgs[i].ConversationID == id {
 				out.Messages = append(out.Messages, messagePB(&msgs[i]))
+				labelFiles(m, out.Messages[len(out.Messages)-1])
 			}
 		}
 		return err

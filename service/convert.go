@@ -23,6 +23,18 @@ func messagePB(m *statemachine.Message) *chatpb.Message {
 	return out
 }
 
+// labelFiles fills in the name and size of the files the messages share, which the
+// messages themselves hold only by id.
+func labelFiles(m *statemachine.Machine, msgs ...*chatpb.Message) {
+	for _, msg := range msgs {
+		if f := msg.GetFile(); f != nil && f.GetName() == "" {
+			if name, size, ok := m.FileLabel(f.GetFileId()); ok {
+				f.Name, f.Size = name, uint64(max(size, 0))
+			}
+		}
+	}
+}
+
 func messagesPB(ms []statemachine.Message) []*chatpb.Message {
 	out := make([]*chatpb.Message, len(ms))
 	for i := range ms {

@@ -122,6 +122,7 @@ func (h *handler) sendEvents(ctx context.Context, user string, pos position, pre
 		var evs []statemachine.Event
 		var applied uint64
 		var convs map[string]*chatpb.Conversation
+		var files map[uint64]fileLabel
 		// Events of pos.index not yet seen are re-read: read from the entry before it.
 		from := pos.index
 		if pos.ordinal != wholeEntry && from > 0 {
@@ -131,6 +132,7 @@ func (h *handler) sendEvents(ctx context.Context, user string, pos position, pre
 			applied = m.AppliedIndex()
 			evs, err = m.RecentEvents(user, from, eventBatch)
 			convs = membershipViews(m, user, evs)
+			files = fileLabels(m, evs)
 			return err
 		})
 		if err != nil {
@@ -150,7 +152,7 @@ func (h *handler) sendEvents(ctx context.Context, user string, pos position, pre
 			if err := flush(idx - 1); err != nil {
 				return pos, applied, sent, err
 			}
-			if err := stream.Send(eventPB(ev, ord, convs)); err != nil {
+			if err := stream.Send(eventPB(ev, ord, convs, files)); err != nil {
 				return pos, applied, sent, err
 			}
 			pos, sent = position{index: idx, ordinal: ord}, true
@@ -213,9 +215,35 @@ func membershipViews(m *statemachine.Machine, user string, evs []statemachine.Ev
 	return out
 }
 
-func eventPB(ev *statemachine.Event, ord uint32, convs map[string]*chatpb.Conversation) *chatpb.Event {
+type fileLabel struct {
+	name string
+	size int64
+}
+
+// fileLabels reads the name and size of the files the events' messages share.
+func fileLabels(m *statemachine.Machine, evs []statemachine.Event) map[uint64]fileLabel {
+	var out map[uint64]fileLabel
+	for i := range evs {
+		if msg := evs[i].Message; msg != nil && msg.FileID != 0 {
+			if name, size, ok := m.FileLabel(msg.FileID); ok {
+				if out == nil {
+					out = map[uint64]fileLabel{}
+				}
+				out[msg.FileID] = fileLabel{name, size}
+			}
+		}
+	}
+	return out
+}
+
+func eventPB(ev *statemachine.Event, ord uint32, convs map[string]*chatpb.Conversation, files map[uint64]fileLabel) *chatpb.Event {
 	out := &chatpb.Event{Index: ev.Index, Ordinal: ord, TimeUnixMs: ev.TimeUnixMs}
 	msg := messagePB(ev.Message)
+	if f := msg.GetFile(); f != nil {
+		if l, ok := files[f.GetFileId()]; ok {
+			f.Name, f.Size = l.name, uint64(max(l.size, 0))
+		}
+	}
 	switch ev.Kind {
 	case statemachine.EventMessagePosted:
 		out.Kind = &chatpb.Event_Message{Message: msg}

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -419,4 +420,56 @@ func TestWithoutBootstrapCallsAreUnavailable(t *testing.T) {
 	_, err := e.raw.SignUp(ctx(t), &chatpb.SignUpRequest{Meta: &chatpb.WriteMeta{ClientId: "c", RequestId: 1},
 		Username: "alice", Password: "alice-password"})
 	wantCode(t, err, codes.Unavailable, "sign-up before the cluster is bootstrapped")
+}
+
+// A shared file is named, with its size, wherever its message appears: the post's answer,
+// history, the conversation list and the live event stream.
+func TestSharedFileLabelled(t *testing.T) {
+	e := newEnv(t, func(c *service.Config) { c.MaxChunkBytes = client.DefaultChunkBytes })
+	alice, bob := e.client("alice"), e.client("bob")
+	c := ctx(t)
+	first, err := alice.SendDirect(c, "bob", "report attached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := first.GetConversationId()
+	data := []byte("quarterly numbers\n")
+	ref, err := alice.UploadFile(c, conv, "q3.txt", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := alice.ShareFile(c, conv, ref.GetFileId(), "Q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, f *chatpb.FileRef) {
+		t.Helper()
+		if f.GetFileId() != ref.GetFileId() || f.GetName() != "q3.txt" || f.GetSize() != uint64(len(data)) {
+			t.Fatalf("%s: file %v, want id %d q3.txt %d bytes", where, f, ref.GetFileId(), len(data))
+		}
+	}
+	check("post answer", shared.GetFile())
+	h, err := bob.History(c, conv, 0, ^uint64(0), 10, false)
+	if err != nil || len(h.GetMessages()) != 2 {
+		t.Fatalf("history: %v %v", h, err)
+	}
+	check("history", h.GetMessages()[1].GetFile())
+	convs, err := bob.Conversations(c, false)
+	if err != nil || len(convs) != 1 {
+		t.Fatalf("conversations: %v %v", convs, err)
+	}
+	check("conversation list", convs[0].GetLastMessage().GetFile())
+	errStop := errors.New("stop")
+	var streamed *chatpb.FileRef
+	err = bob.Subscribe(c, client.Position{Index: first.GetLogIndex(), Ordinal: ^uint32(0)}, func(ev *chatpb.Event) error {
+		if f := ev.GetMessage().GetFile(); f != nil {
+			streamed = f
+			return errStop
+		}
+		return nil
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	check("event stream", streamed)
 }

@@ -326,6 +326,16 @@ func cmpGroupID(a, b string) int {
 	return strings.Compare(a, b)
 }
 
+// FileLabel returns the name and size of file id, for a message that shares it: whoever may
+// see the message may see what it shares, so there is no viewer check.
+func (m *Machine) FileLabel(id uint64) (name string, size int64, ok bool) {
+	f := m.st.files[id]
+	if f == nil {
+		return "", 0, false
+	}
+	return f.name, f.size, true
+}
+
 // File returns the metadata of file id to a member of its conversation.
 func (m *Machine) File(viewer string, id uint64) (FileInfo, error) {
 	if _, err := m.viewer(viewer); err != nil {

@@ -50,8 +50,7 @@ func TestFileCommands(t *testing.T) {
 		name != "notes.bin" || size != len(data) || conv != g || seq != 1 {
 		t.Fatalf("upload printed %q (%v)", out, err)
 	}
-	// The service fills in only the file id of a shared file, so that is all history can show.
-	wantContains(t, "history", mustRun(t, as(bob, "history", g)...), fmt.Sprintf("alice: the notes [file %d", id))
+	wantContains(t, "history", mustRun(t, as(bob, "history", g)...), fmt.Sprintf("alice: the notes [file %d: notes.bin, 600000 bytes]", id))
 
 	dst := t.TempDir()
 	out = mustRun(t, as(bob, "download", fmt.Sprint(id), "-o", filepath.Join(dst, "copy.bin"))...)
