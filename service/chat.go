@@ -108,8 +108,14 @@ func (h *handler) ListConversations(ctx context.Context, r *chatpb.ListConversat
 	err = h.s.read(ctx, r.GetRead().GetStale(), func(m *statemachine.Machine) error {
 		cs, err := m.Conversations(p.Username)
 		for i := range cs {
-			out.Conversations = append(out.Conversations, summaryPB(&cs[i]))
-			labelFiles(m, out.Conversations[len(out.Conversations)-1].GetLastMessage())
+			view := summaryPB(&cs[i])
+			labelFiles(m, view.GetLastMessage())
+			if cs[i].Kind == statemachine.KindGroup {
+				if g, err := m.Group(p.Username, cs[i].ID); err == nil {
+					groupPB(view, &g)
+				}
+			}
+			out.Conversations = append(out.Conversations, view)
 		}
 		return err
 	})

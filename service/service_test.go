@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,9 @@ func TestMembersOnlyAndAdminsOnly(t *testing.T) {
 	}
 	if len(g.GetMembers()) != 2 || len(g.GetAdmins()) != 1 || g.GetAdmins()[0] != "alice" {
 		t.Fatalf("group %v", g)
+	}
+	if list, err := bob.Conversations(c, false); err != nil || len(list) != 1 || !slices.Equal(list[0].GetAdmins(), []string{"alice"}) {
+		t.Fatalf("bob's conversation list %v: %v (want the group with its admins)", list, err)
 	}
 	if _, err := bob.Post(c, g.GetId(), "hello team", 0); err != nil {
 		t.Fatal(err)
