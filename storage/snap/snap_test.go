@@ -109,3 +109,43 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A large snapshot is flushed as it is written, every syncEveryBytes, not only at the end,
+// and reads back intact.
+func TestLargeSnapshotFlushedAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	faulty := fsx.NewFaulty(fsx.OS)
+	var syncs, written int
+	var syncedAt []int
+	faulty.SetInjector(func(op fsx.Op, name string, n int) (int, error) {
+		if !strings.HasSuffix(name, ".tmp") {
+			return n, nil
+		}
+		switch op {
+		case fsx.OpWrite:
+			written += n
+		case fsx.OpSync:
+			syncs++
+			syncedAt = append(syncedAt, written)
+		}
+		return n, nil
+	})
+	s := New(faulty, dir, slog.New(slog.DiscardHandler))
+	snap := snapAt(7, 1)
+	snap.Data = bytes.Repeat([]byte("0123456789"), syncEveryBytes+500) // 10 full slices and a bit
+	if err := s.Save(snap); err != nil {
+		t.Fatal(err)
+	}
+	if want := 10 + 1; syncs != want {
+		t.Fatalf("%d flushes of a %d-byte snapshot (at %v), want %d", syncs, len(snap.Data), syncedAt, want)
+	}
+	for i := 1; i < len(syncedAt); i++ {
+		if d := syncedAt[i] - syncedAt[i-1]; d > syncEveryBytes+64 {
+			t.Fatalf("%d bytes written between flushes (at %v)", d, syncedAt)
+		}
+	}
+	got, err := s.Read(Meta{Index: 7, Term: 1, Name: FileName(7, 1)})
+	if err != nil || !bytes.Equal(got.Data, snap.Data) {
+		t.Fatalf("read back %d bytes, %v", len(got.Data), err)
+	}
+}
