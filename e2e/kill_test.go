@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type writer struct {
 	conv    string
 	acked   []string
 	unknown []string
+	ackedAt []time.Time // when each acknowledgement arrived, for the failover figure
 }
 
 func (w *writer) run(ctx context.Context, stop <-chan struct{}) {
@@ -53,6 +55,7 @@ func (w *writer) run(ctx context.Context, stop <-chan struct{}) {
 			continue
 		}
 		w.acked = append(w.acked, text)
+		w.ackedAt = append(w.ackedAt, time.Now())
 	}
 }
 
@@ -99,6 +102,7 @@ func TestLeaderKilledRepeatedly(t *testing.T) {
 		total += len(w.acked)
 	}
 	t.Logf("%d cycles: %d acknowledged messages from %d writers, all present once in order on 3 nodes", n, total, len(writers))
+	t.Logf("longest stretches without any acknowledgement (about one per leader kill): %v", longestGaps(writers, n))
 	if total == 0 {
 		t.Fatal("no message was acknowledged")
 	}
@@ -221,4 +225,21 @@ func checkWriter(t *testing.T, w *writer, history []string) {
 			t.Errorf("%s: %q acknowledged before %q but stored after it", w.conv, w.acked[i-1], w.acked[i])
 		}
 	}
+}
+
+// longestGaps returns the n longest intervals between consecutive acknowledgements of any
+// writer, longest first: with a leader killed n times, about how long writes stalled each
+// time (a figure to read, not a check: it depends on the machine).
+func longestGaps(writers []*writer, n int) []time.Duration {
+	var at []time.Time
+	for _, w := range writers {
+		at = append(at, w.ackedAt...)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	var gaps []time.Duration
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, at[i].Sub(at[i-1]).Round(time.Millisecond))
+	}
+	slices.SortFunc(gaps, func(a, b time.Duration) int { return int(b - a) })
+	return gaps[:min(n, len(gaps))]
 }
