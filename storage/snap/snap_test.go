@@ -127,6 +127,7 @@ func TestLargeSnapshotFlushedAsWritten(t *testing.T) {
 		case fsx.OpSync:
 			syncs++
 			syncedAt = append(syncedAt, written)
+		case fsx.OpTruncate, fsx.OpCreate, fsx.OpRename, fsx.OpRemove, fsx.OpSyncDir:
 		}
 		return n, nil
 	})
