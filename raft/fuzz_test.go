@@ -87,8 +87,14 @@ func FuzzStep(f *testing.F) {
 func runFuzzBody(t *testing.T, data []byte) {
 	{
 		ch := &byteChooser{data: data}
-		adversarial := ch.next()&1 == 1
+		// The first byte's bits pick the mode and the optional behaviours (as chatd runs
+		// them), without shifting the choices the rest of the input makes.
+		first := ch.next()
+		adversarial := first&1 == 1
 		c := rafttest.NewCluster(rafttest.Options{
+			IdleHeartbeats:       first&2 != 0,
+			CoalesceMessages:     first&4 != 0,
+			DeferCommitBroadcast: first&8 != 0,
 			ElectionTimeoutTicks: 3 + ch.IntN("election", 3),
 			MaxMessageBytes:      []uint64{1, 64, 1 << 20}[ch.IntN("maxmsg", 3)],
 			MaxInflightMessages:  1 + ch.IntN("inflight", 3),
