@@ -208,6 +208,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--tls-cert", "only-a-cert.pem"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--log-format", "xml"},
 		{"dev", "--nodes", "0"},
+		{"dev", "--election-ticks", "2", "--heartbeat-ticks", "2"}, // the election timeout must exceed the heartbeat
 		{"bogus"},
 	} {
 		var out, errOut bytes.Buffer

@@ -90,6 +90,10 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 		id := raft.NodeID(i + 1)
 		cfg := server.DefaultConfig(id, members(peers, clients), fmt.Sprintf("%s/node%d", dir, id))
 		cfg.Bootstrap, cfg.Logger = boot, log
+		if err := fl.common.timing(&cfg); err != nil {
+			closeAll(clientLis[i:], peerLis[i:])
+			return err
+		}
 		hc := server.HostConfig{Node: cfg, PeerListener: peerLis[i], ClientListener: clientLis[i], Registry: reg, Service: svc}
 		if i == 0 {
 			hc.MetricsAddr = fl.common.metricsAddr

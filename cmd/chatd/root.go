@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,13 +48,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // commonFlags are shared by run and dev.
 type commonFlags struct {
-	logLevel, logFormat string
-	adminUser           string
-	adminPassword       string
-	metricsAddr         string
-	suggester           string
-	geminiModel         string
-	geminiBaseURL       string
+	logLevel, logFormat           string
+	adminUser                     string
+	adminPassword                 string
+	metricsAddr                   string
+	tick                          time.Duration
+	electionTicks, heartbeatTicks int
+	suggester                     string
+	geminiModel                   string
+	geminiBaseURL                 string
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -64,10 +67,24 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 	f.StringVar(&c.adminPassword, "admin-password", "",
 		"its password (default $CHATD_ADMIN_PASSWORD, else a random one that is printed)")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics")
+	def := server.DefaultConfig(0, nil, "")
+	f.DurationVar(&c.tick, "tick", def.TickInterval, "Raft tick length")
+	f.IntVar(&c.electionTicks, "election-ticks", def.ElectionTicks, "election timeout in ticks (randomized up to twice that)")
+	f.IntVar(&c.heartbeatTicks, "heartbeat-ticks", def.HeartbeatTicks, "heartbeat interval in ticks")
 	f.StringVar(&c.suggester, "suggester", "auto",
 		"reply suggestions: gemini (needs $GEMINI_API_KEY; the offline suggester answers while Gemini fails), offline, or auto (gemini when $GEMINI_API_KEY is set)")
 	f.StringVar(&c.geminiModel, "gemini-model", service.DefaultGeminiModel, "Gemini model for reply suggestions")
 	f.StringVar(&c.geminiBaseURL, "gemini-base-url", "", "Gemini API address (default Google's; for a proxy)")
+}
+
+// timing sets Raft's timers the flags ask for.
+func (c *commonFlags) timing(cfg *server.Config) error {
+	if c.tick <= 0 || c.heartbeatTicks <= 0 || c.electionTicks <= c.heartbeatTicks {
+		return usageError{fmt.Errorf("need --tick > 0 and 0 < --heartbeat-ticks < --election-ticks (got %v, %d, %d)",
+			c.tick, c.heartbeatTicks, c.electionTicks)}
+	}
+	cfg.TickInterval, cfg.ElectionTicks, cfg.HeartbeatTicks = c.tick, c.electionTicks, c.heartbeatTicks
+	return nil
 }
 
 // serviceConfig builds the chat service's configuration: the default one, with the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,16 +14,14 @@ import (
 )
 
 type runFlags struct {
-	common                        commonFlags
-	id                            uint64
-	dataDir                       string
-	clientAddr, peerAddr          string
-	cluster, clusterClients       string
-	tlsCert, tlsKey, tlsCA        string
-	tick                          time.Duration
-	electionTicks, heartbeatTicks int
-	snapshotEvery                 uint64
-	snapshotLogRatio              float64
+	common                  commonFlags
+	id                      uint64
+	dataDir                 string
+	clientAddr, peerAddr    string
+	cluster, clusterClients string
+	tlsCert, tlsKey, tlsCA  string
+	snapshotEvery           uint64
+	snapshotLogRatio        float64
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -62,10 +59,6 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate for mutual TLS between peers")
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM key for --tls-cert")
 	f.StringVar(&fl.tlsCA, "tls-ca", "", "PEM CA that signs every peer's certificate")
-	def := server.DefaultConfig(0, nil, "")
-	f.DurationVar(&fl.tick, "tick", def.TickInterval, "Raft tick length")
-	f.IntVar(&fl.electionTicks, "election-ticks", def.ElectionTicks, "election timeout in ticks (randomized up to twice that)")
-	f.IntVar(&fl.heartbeatTicks, "heartbeat-ticks", def.HeartbeatTicks, "heartbeat interval in ticks")
 	f.Uint64Var(&fl.snapshotEvery, "snapshot-every", 50_000, "take a snapshot every N applied entries (the whole chat state is encoded and synced each time)")
 	f.Float64Var(&fl.snapshotLogRatio, "snapshot-log-ratio", 1, "and only once those entries' bytes reach this fraction of the last snapshot's size, so snapshot cost stays bounded as the state grows (0: entry count alone)")
 	fl.common.register(cmd)
@@ -105,7 +98,9 @@ func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
 		log.Warn("no admin password given: bootstrapping with a random one; set --admin-password or CHATD_ADMIN_PASSWORD")
 	}
 	cfg := server.DefaultConfig(id, members(peers, clients), fl.dataDir)
-	cfg.TickInterval, cfg.ElectionTicks, cfg.HeartbeatTicks = fl.tick, fl.electionTicks, fl.heartbeatTicks
+	if err := fl.common.timing(&cfg); err != nil {
+		return server.HostConfig{}, err
+	}
 	cfg.SnapshotEveryEntries = fl.snapshotEvery
 	cfg.CompactionTailEntries = fl.snapshotEvery / 2
 	cfg.SnapshotLogRatio = fl.snapshotLogRatio
