@@ -223,6 +223,7 @@ func (h *handler) History(ctx context.Context, r *chatpb.HistoryRequest) (*chatp
 			return err
 		}
 		out.Messages = messagesPB(msgs)
+		out.AppliedIndex = m.AppliedIndex()
 		labelFiles(m, out.Messages...)
 		if len(msgs) == limit {
 			if r.GetBeforeSeq() != 0 {

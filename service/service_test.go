@@ -458,6 +458,9 @@ func TestSharedFileLabelled(t *testing.T) {
 		t.Fatalf("history: %v %v", h, err)
 	}
 	check("history", h.GetMessages()[1].GetFile())
+	if h.GetAppliedIndex() < shared.GetLogIndex() {
+		t.Fatalf("history read at applied index %d, before the message it shows (index %d)", h.GetAppliedIndex(), shared.GetLogIndex())
+	}
 	convs, err := bob.Conversations(c, false)
 	if err != nil || len(convs) != 1 {
 		t.Fatalf("conversations: %v %v", convs, err)

@@ -116,14 +116,6 @@ func (s *openSession) run(ctx context.Context, in io.Reader, last uint32) error 
 	if err != nil {
 		return err
 	}
-	if from == (client.Position{}) {
-		// Nothing shown to follow on from: follow from the log position reached before
-		// any input is read, so a message sent at once is not posted before the stream
-		// starts and missed.
-		if st, err := s.c.ClusterStatus(ctx); err == nil {
-			from = client.Position{Index: st.GetApplied(), Ordinal: ^uint32(0)}
-		}
-	}
 
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -149,22 +141,18 @@ func (s *openSession) run(ctx context.Context, in io.Reader, last uint32) error 
 }
 
 // printHistory prints the latest n messages and returns the stream position to follow
-// from: the entry of the newest one, so nothing posted after the read is missed (later
-// changes to the messages shown are replayed, which only repeats them).
+// from: the log index the node had applied when it read them, so every change after the
+// page is shown, once, including a message sent before the stream starts.
 func (s *openSession) printHistory(ctx context.Context, n uint32) (client.Position, error) {
 	resp, err := s.c.History(ctx, s.conv, 0, ^uint64(0), n, false)
 	if err != nil {
 		return client.Position{}, err
 	}
-	var from client.Position
 	for _, m := range resp.GetMessages() {
 		printMessage(s.out, m)
 		s.seen(m.GetSeq())
-		if m.GetLogIndex() > from.Index {
-			from = client.Position{Index: m.GetLogIndex(), Ordinal: ^uint32(0)}
-		}
 	}
-	return from, nil
+	return client.Position{Index: resp.GetAppliedIndex(), Ordinal: ^uint32(0)}, nil
 }
 
 // follow prints the conversation's live events until ctx ends.

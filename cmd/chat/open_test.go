@@ -180,3 +180,20 @@ func TestOpenPipedInput(t *testing.T) {
 	wantContains(t, "open output", out, want...)
 	wantContains(t, "history", mustRun(t, as(u["alice"], "history", g)...), want...)
 }
+
+// open follows on from where its history page was read: a change made before it opened is
+// shown once, in the history, not again as a live event.
+func TestOpenDoesNotReplayEarlierChanges(t *testing.T) {
+	u := signup(t, serve(t), "alice", "bob")
+	g := createGroup(t, u["alice"], "team", "bob")
+	mustRun(t, as(u["alice"], "send", "--conv", g, "first draft")...)
+	mustRun(t, as(u["alice"], "edit", g, "1", "final text")...)
+	out, errOut, code := runChatInput(t, "seen\n", as(u["bob"], "open", g)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+	wantContains(t, "open output", out, "alice: final text", "bob: seen\n")
+	if strings.Contains(out, "edited: ") {
+		t.Fatalf("an edit made before open was replayed as a live event:\n%s", out)
+	}
+}

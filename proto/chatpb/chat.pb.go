@@ -2095,7 +2095,10 @@ type HistoryResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Messages []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
 	// more says whether further messages exist in the paging direction.
-	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	More bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	// applied_index is the log index the answering node had applied when it read the page:
+	// Subscribe from it (after its last event) sees every change made after the page, once.
+	AppliedIndex  uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2142,6 +2145,13 @@ func (x *HistoryResponse) GetMore() bool {
 		return x.More
 	}
 	return false
+}
+
+func (x *HistoryResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
 }
 
 type SearchRequest struct {
@@ -3854,10 +3864,11 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x1d\n" +
 	"\n" +
 	"before_seq\x18\x04 \x01(\x04R\tbeforeSeq\x12\x14\n" +
-	"\x05limit\x18\x05 \x01(\rR\x05limit\"\\\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\"\x81\x01\n" +
 	"\x0fHistoryResponse\x125\n" +
 	"\bmessages\x18\x01 \x03(\v2\x19.raftchat.chat.v1.MessageR\bmessages\x12\x12\n" +
-	"\x04more\x18\x02 \x01(\bR\x04more\"\x94\x01\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"\x94\x01\n" +
 	"\rSearchRequest\x12.\n" +
 	"\x04read\x18\x01 \x01(\v2\x1a.raftchat.chat.v1.ReadMetaR\x04read\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12'\n" +
