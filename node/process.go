@@ -369,10 +369,12 @@ func (r *Replica) releaseSnapshotData(index raft.Index) {
 	if !ok {
 		return
 	}
+	warned := false // Raft asks again at every heartbeat response: say it once
 	r.storage.ReleaseSnapshotData(index, func(m raft.SnapshotMetadata) ([]byte, error) {
 		data, err := reader.ReadSnapshot(m)
-		if err != nil && r.cfg.Logger != nil {
-			r.cfg.Logger.Warn("cannot read back the snapshot for a lagging follower", "index", uint64(m.Index), "err", err)
+		if err != nil && !warned && r.cfg.Logger != nil {
+			warned = true
+			r.cfg.Logger.Warn("cannot read back the snapshot for a lagging follower; retrying", "index", uint64(m.Index), "err", err)
 		}
 		return data, err
 	})

@@ -129,9 +129,6 @@ func (ms *MemoryStorage) Snapshot() (Snapshot, error) {
 	return snap, nil
 }
 
-// SnapshotMetadata returns the metadata of the held snapshot without its data.
-func (ms *MemoryStorage) SnapshotMetadata() SnapshotMetadata { return ms.snapshot.Metadata }
-
 // ReleaseSnapshotData drops the data of the held snapshot if it is the one at index i, and
 // reports whether it did. The application calls it once that snapshot is on stable
 // storage: a large state need not be held twice in memory (once live, once encoded) for
