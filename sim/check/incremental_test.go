@@ -23,6 +23,33 @@ func (l *lineageLog) Lineage() uint64 { return l.lineage }
 // observations, whether the checker sees them as VersionedLogs (incremental pair checks) or
 // as plain LogViews (full checks of every pair), and whether a step that changed one node is
 // observed with Observe or with ObserveChanged.
+// differential runs the same observations through a checker given plain logs (pc: every
+// check in full), one given VersionedLogs (vc: the incremental checks) and one told which
+// view changed (oc: ObserveChanged), and fails when their findings differ.
+type differential struct {
+	pc, vc, oc       *Checker
+	gotP, gotV, gotO []string
+}
+
+// observe feeds plain views pv and versioned views vv (the same cluster); with oneChanged
+// only view k changed since the last observation.
+func (d *differential) observe(t *testing.T, seed uint64, step int, pv, vv []NodeView, oneChanged bool, k int) {
+	t.Helper()
+	d.gotP = append(d.gotP, d.pc.Observe(pv)...)
+	d.gotV = append(d.gotV, d.vc.Observe(vv)...)
+	if oneChanged {
+		d.gotO = append(d.gotO, d.oc.ObserveChanged(vv, k)...)
+	} else {
+		d.gotO = append(d.gotO, d.oc.Observe(vv)...)
+	}
+	if a, b := strings.Join(d.gotP, "\n"), strings.Join(d.gotV, "\n"); a != b {
+		t.Fatalf("seed %d step %d: full checks found %q, incremental %q", seed, step, d.gotP, d.gotV)
+	}
+	if a, b := strings.Join(d.gotV, "\n"), strings.Join(d.gotO, "\n"); a != b {
+		t.Fatalf("seed %d step %d: Observe found %q, ObserveChanged %q", seed, step, d.gotV, d.gotO)
+	}
+}
+
 func TestIncrementalPairsMatchFullChecks(t *testing.T) {
 	for seed := uint64(1); seed <= 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -31,9 +58,8 @@ func TestIncrementalPairsMatchFullChecks(t *testing.T) {
 		for k := range logs {
 			logs[k] = &lineageLog{SliceLog: SliceLog{First: 1}}
 		}
-		vc, pc := New(Config{TailWindow: 4, SweepEvery: 1 << 20}), New(Config{TailWindow: 4, SweepEvery: 1 << 20})
-		oc := New(Config{TailWindow: 4, SweepEvery: 1 << 20})
-		var gotV, gotP, gotO []string
+		cfg := Config{TailWindow: 4, SweepEvery: 1 << 20}
+		d := &differential{pc: New(cfg), vc: New(cfg), oc: New(cfg)}
 		term := raft.Term(1)
 		for step := 0; step < 200; step++ {
 			k := rng.IntN(nodes)
@@ -73,19 +99,7 @@ func TestIncrementalPairsMatchFullChecks(t *testing.T) {
 				pv = append(pv, NodeView{ID: raft.NodeID(j + 1), Alive: true, Role: F, Term: term, Log: plain})
 				vv = append(vv, NodeView{ID: raft.NodeID(j + 1), Alive: true, Role: F, Term: term, Log: lj})
 			}
-			gotP = append(gotP, pc.Observe(pv)...)
-			gotV = append(gotV, vc.Observe(vv)...)
-			if oneChanged {
-				gotO = append(gotO, oc.ObserveChanged(vv, k)...)
-			} else {
-				gotO = append(gotO, oc.Observe(vv)...)
-			}
-			if a, b := strings.Join(gotP, "\n"), strings.Join(gotV, "\n"); a != b {
-				t.Fatalf("seed %d step %d: full checks found %q, incremental %q", seed, step, gotP, gotV)
-			}
-			if a, b := strings.Join(gotV, "\n"), strings.Join(gotO, "\n"); a != b {
-				t.Fatalf("seed %d step %d: Observe found %q, ObserveChanged %q", seed, step, gotV, gotO)
-			}
+			d.observe(t, seed, step, pv, vv, oneChanged, k)
 		}
 	}
 }
@@ -124,11 +138,10 @@ func recordDifferential(t *testing.T, seed uint64, steps, keepEvents int) {
 		cfg.SweepEvery = 5 + int(seed%7) // sweeps trim the record
 	}
 	badRate := 20 + int(seed%4)*150 // one wrong step in badRate
-	vc, pc, oc := New(cfg), New(cfg), New(cfg)
+	d := &differential{pc: New(cfg), vc: New(cfg), oc: New(cfg)}
 	if keepEvents > 0 {
-		vc.recs.newlyCap, oc.recs.newlyCap = keepEvents, keepEvents
+		d.vc.recs.newlyCap, d.oc.recs.newlyCap = keepEvents, keepEvents
 	}
-	var gotV, gotP, gotO []string
 	term := raft.Term(1)
 	// agreed is how far l agrees with canon.
 	agreed := func(l *lineageLog) raft.Index {
@@ -231,23 +244,11 @@ func recordDifferential(t *testing.T, seed uint64, steps, keepEvents int) {
 			pv = append(pv, NodeView{ID: raft.NodeID(j + 1), Alive: alive[j], Role: F, Term: term, Log: plain, Commit: c, Applied: c})
 			vv = append(vv, NodeView{ID: raft.NodeID(j + 1), Alive: alive[j], Role: F, Term: term, Log: lj, Commit: c, Applied: c})
 		}
-		gotP = append(gotP, pc.Observe(pv)...)
-		gotV = append(gotV, vc.Observe(vv)...)
-		if oneChanged {
-			gotO = append(gotO, oc.ObserveChanged(vv, k)...)
-		} else {
-			gotO = append(gotO, oc.Observe(vv)...)
-		}
-		if a, b := strings.Join(gotP, "\n"), strings.Join(gotV, "\n"); a != b {
-			t.Fatalf("seed %d step %d: full checks found %q, incremental %q", seed, step, gotP, gotV)
-		}
-		if a, b := strings.Join(gotV, "\n"), strings.Join(gotO, "\n"); a != b {
-			t.Fatalf("seed %d step %d: Observe found %q, ObserveChanged %q", seed, step, gotV, gotO)
-		}
+		d.observe(t, seed, step, pv, vv, oneChanged, k)
 	}
 	if testing.Verbose() && seed <= 4 {
-		t.Logf("%q", gotP)
-		t.Logf("seed %d, %d steps: %d violations, %d records, %d committed-record events", seed, steps, len(gotP), vc.Stats().Remembered, vc.recs.commitSeq())
+		t.Logf("%q", d.gotP)
+		t.Logf("seed %d, %d steps: %d violations, %d records, %d committed-record events", seed, steps, len(d.gotP), d.vc.Stats().Remembered, d.vc.recs.commitSeq())
 	}
 }
 
