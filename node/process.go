@@ -272,9 +272,12 @@ func (r *Replica) applyEntry(e raft.Entry) {
 	for _, h := range r.entryHooks {
 		h(e)
 	}
+	if e.Type == raft.EntryConfChange {
+		r.applyConfChange(e)
+	}
 	if e.Type != raft.EntryNormal || len(e.Data) == 0 {
-		// Raft's no-op on election (and, later, configuration changes) carry no command;
-		// the machine only advances its applied index.
+		// Raft's no-op on election and configuration changes carry no command; the machine
+		// only advances its applied index.
 		res := r.sm.Apply(idx, nil)
 		r.runHooks(idx, nil, res)
 		return
@@ -291,6 +294,23 @@ func (r *Replica) applyEntry(e raft.Entry) {
 	res := r.sm.ApplyCommand(idx, cmd)
 	r.runHooks(idx, cmd, res)
 	r.completeProps(propKey{cmd.GetClientId(), cmd.GetRequestId()}, res)
+}
+
+// applyConfChange makes a committed membership change current in Raft and here.
+func (r *Replica) applyConfChange(e raft.Entry) {
+	cc, cs, err := r.rn.ApplyConfChange(e.Data)
+	if err != nil {
+		// Only a leader writes change entries, always well formed; every replica skips a
+		// corrupt one alike, so they stay in agreement.
+		if r.cfg.Logger != nil {
+			r.cfg.Logger.Warn("configuration change entry ignored", "node", r.cfg.ID, "index", uint64(e.Index), "err", err)
+		}
+		return
+	}
+	r.conf = cs
+	for _, h := range r.confHooks {
+		h(cc, cs)
+	}
 }
 
 // decode decodes an entry's command, through Config.DecodeCommand when set.

@@ -13,7 +13,9 @@ import (
 
 // Config configures a Replica. Zero limits are rejected, never read as "unlimited".
 type Config struct {
-	// ID is this replica's Raft id; Voters the initial cluster (including ID).
+	// ID is this replica's Raft id; Voters the bootstrap cluster (including ID), or empty for
+	// a replica that joins a running cluster and learns its membership from the leader
+	// (raft.Config.Voters). Membership then changes through ProposeConfChange.
 	ID     raft.NodeID
 	Voters []raft.NodeID
 	// ElectionTimeoutTicks and HeartbeatIntervalTicks are Raft's timers in Tick calls.
@@ -97,7 +99,9 @@ type Status struct {
 	Leader  raft.NodeID
 	Commit  raft.Index
 	Applied raft.Index
-	Peers   []raft.NodeID
+	// Peers are the voters and Learners the learners of the configuration as last applied.
+	Peers    []raft.NodeID
+	Learners []raft.NodeID
 	// Progress is the leader's replication progress per voter, sorted by ID (nil on
 	// followers and candidates).
 	Progress []raft.PeerProgress
@@ -191,6 +195,7 @@ type Replica struct {
 	// entryHooks and restoreHooks serve invariant checkers that compare raw entries.
 	entryHooks   []func(raft.Entry)
 	restoreHooks []func(raft.Index)
+	confHooks    []func(raft.ConfChange, raft.ConfState)
 }
 
 // New builds a Replica, recovering the Raft log, hard state and state-machine snapshot from
@@ -223,7 +228,7 @@ func validate(cfg *Config) error {
 	switch {
 	case cfg.ID == raft.None:
 		return errors.New("node: config: ID must be set")
-	case !slices.Contains(cfg.Voters, cfg.ID):
+	case len(cfg.Voters) > 0 && !slices.Contains(cfg.Voters, cfg.ID):
 		return fmt.Errorf("node %d: config: Voters %v must include ID", cfg.ID, cfg.Voters)
 	case cfg.Log == nil || cfg.Send == nil:
 		return fmt.Errorf("node %d: config: Log and Send are required", cfg.ID)
@@ -253,7 +258,8 @@ func validate(cfg *Config) error {
 
 func (r *Replica) raftConfig() raft.Config {
 	return raft.Config{
-		ID: r.cfg.ID, Voters: r.conf.Voters,
+		// The bootstrap membership: Raft takes the one recorded with a snapshot instead.
+		ID: r.cfg.ID, Voters: r.cfg.Voters,
 		ElectionTimeoutTicks:      r.cfg.ElectionTimeoutTicks,
 		HeartbeatIntervalTicks:    r.cfg.HeartbeatIntervalTicks,
 		Storage:                   r.storage,
@@ -357,6 +363,28 @@ func (r *Replica) OnApplyEntry(h func(raft.Entry)) { r.entryHooks = append(r.ent
 // snapshot received from the leader.
 func (r *Replica) OnRestore(h func(index raft.Index)) { r.restoreHooks = append(r.restoreHooks, h) }
 
+// OnConfChange registers a hook called, from Process, after a membership change applies,
+// with the change (its Context holds what the proposer attached, such as an address) and the
+// configuration it produced. chatd uses it to connect to new members.
+func (r *Replica) OnConfChange(h func(raft.ConfChange, raft.ConfState)) {
+	r.confHooks = append(r.confHooks, h)
+}
+
+// ConfState is the membership as of the last applied change (or snapshot, or bootstrap).
+func (r *Replica) ConfState() raft.ConfState { return r.conf.Clone() }
+
+// ProposeConfChange proposes a membership change (raft.RawNode.ProposeConfChange). An error
+// means it was refused at once; otherwise it is in flight, and whether it took effect shows
+// through OnConfChange or ConfState once applied. Only a leader can refuse it outright: a
+// follower forwards it, and the leader drops a change it cannot make, so the caller needs a
+// timeout.
+func (r *Replica) ProposeConfChange(cc raft.ConfChange) error {
+	if err := r.rn.ProposeConfChange(cc); err != nil {
+		return fmt.Errorf("node %d: %w", r.cfg.ID, err)
+	}
+	return nil
+}
+
 // RaftHardState is Raft's in-memory term, vote and commit as of the last Process call. It
 // equals the persisted hard state unless a bug skipped persisting something.
 func (r *Replica) RaftHardState() raft.HardState { return r.raftHard }
@@ -378,6 +406,7 @@ func (r *Replica) Status() Status {
 	st := Status{
 		ID: r.cfg.ID, Role: r.soft.RaftState, Term: r.hard.Term, Leader: r.soft.Lead,
 		Commit: r.hard.Commit, Applied: r.applied, Peers: slices.Clone(r.conf.Voters),
+		Learners: slices.Clone(r.conf.Learners),
 	}
 	if st.Role == raft.StateLeader {
 		st.Progress = r.rn.Status().Progress

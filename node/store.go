@@ -180,7 +180,7 @@ func TrimPrefix(ents []raft.Entry, index raft.Index) []raft.Entry {
 
 func cloneSnapshot(s raft.Snapshot) raft.Snapshot {
 	s.Data = append([]byte(nil), s.Data...)
-	s.Metadata.ConfState.Voters = append([]raft.NodeID(nil), s.Metadata.ConfState.Voters...)
+	s.Metadata.ConfState = s.Metadata.ConfState.Clone()
 	return s
 }
 

@@ -21,10 +21,14 @@ const (
 // Config configures one Raft node. All limits are required: zero never silently means
 // "unlimited" (Validate rejects it).
 type Config struct {
-	// ID is this node's identity; it must be listed in Voters and must not be None.
+	// ID is this node's identity; it must not be None, and it must be listed in Voters unless
+	// Voters is empty.
 	ID NodeID
-	// Voters is the fixed membership. When the Storage holds a snapshot, its ConfState must
-	// name the same voters.
+	// Voters is the bootstrap membership: the configuration before the first change in the
+	// log. A snapshot in Storage overrides it with the configuration as of its index, and each
+	// applied change entry replaces it (RawNode.ApplyConfChange). Empty Voters starts a node
+	// that joins an existing cluster: it never campaigns and takes whatever a leader sends it
+	// until a change entry or snapshot tells it the configuration.
 	Voters []NodeID
 	// ElectionTimeoutTicks is the base election timeout; the effective timeout of each term
 	// is drawn uniformly from [ElectionTimeoutTicks, 2*ElectionTimeoutTicks). It must be
@@ -111,9 +115,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.ID == None:
 		return errors.New("raft config: ID must not be None")
-	case len(c.Voters) == 0:
-		return errors.New("raft config: Voters is empty")
-	case !slices.Contains(c.Voters, c.ID):
+	case len(c.Voters) > 0 && !slices.Contains(c.Voters, c.ID):
 		return fmt.Errorf("raft config: ID %d is not in Voters %v", c.ID, c.Voters)
 	case c.HeartbeatIntervalTicks <= 0:
 		return fmt.Errorf("raft config: HeartbeatIntervalTicks %d must be positive", c.HeartbeatIntervalTicks)

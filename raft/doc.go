@@ -9,7 +9,8 @@
 // log replication with a byte limit per message, pipelining bounded by an in-flight window and
 // fast conflict backtracking; the current-term commit rule (§5.4.2) with a no-op entry when a
 // leader takes office; ReadIndex for linearizable reads; proposal forwarding; leadership
-// transfer; log compaction with snapshots. Membership is fixed (Config.Voters).
+// transfer; log compaction with snapshots; membership changes one server at a time, with
+// learners (ProposeConfChange, ApplyConfChange; see confchange.go).
 //
 // # Starting a node
 //

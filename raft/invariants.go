@@ -48,7 +48,7 @@ func (r *raft) roleViolation() error {
 		if r.lead != r.id || r.vote != r.id && !r.knobs.VoteBeforePersist {
 			return fmt.Errorf("leader with lead %d vote %d", r.lead, r.vote)
 		}
-		for i, id := range r.voters {
+		for i, id := range r.members {
 			pr := &r.prs[i]
 			if pr.Match >= pr.Next {
 				return fmt.Errorf("progress of %d: match %d >= next %d", id, pr.Match, pr.Next)

@@ -20,7 +20,6 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"no id", func(c *Config) { c.ID = None }, "ID"},
-		{"no voters", func(c *Config) { c.Voters = nil }, "Voters is empty"},
 		{"id not voter", func(c *Config) { c.ID = 9 }, "not in Voters"},
 		{"dup voter", func(c *Config) { c.Voters = []NodeID{1, 2, 2} }, "twice"},
 		{"none voter", func(c *Config) { c.Voters = []NodeID{1, 0} }, "None"},
@@ -63,9 +62,24 @@ func TestNewRawNodeRejectsBadState(t *testing.T) {
 		t.Fatalf("Applied beyond a lost commit index: %v", err)
 	}
 	st = storageWithTerms(1, 1)
-	_, _ = st.CreateSnapshot(1, &ConfState{Voters: []NodeID{1, 2}}, nil)
+	_, _ = st.CreateSnapshot(1, &ConfState{Voters: []NodeID{1, 3}}, nil)
+	_, _ = st.CreateSnapshot(2, &ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{2}}, nil)
 	if _, err := NewRawNode(testConfig(1, voterIDs(3), st)); err == nil {
-		t.Fatal("accepted a snapshot with different voters")
+		t.Fatal("accepted a snapshot whose configuration has a node both voter and learner")
+	}
+}
+
+// A snapshot's configuration replaces the bootstrap one: it is the membership as of its index.
+func TestSnapshotConfigurationWins(t *testing.T) {
+	st := storageWithTerms(1, 1)
+	_, _ = st.CreateSnapshot(1, &ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{4}}, nil)
+	rn, err := NewRawNode(testConfig(1, voterIDs(3), st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{4}}
+	if got := rn.ConfState(); !got.Equal(want) {
+		t.Fatalf("ConfState = %+v, want %+v", got, want)
 	}
 }
 
@@ -199,8 +213,14 @@ func TestStepRejectsLocalAndInvalid(t *testing.T) {
 			t.Errorf("%+v: %v", m, err)
 		}
 	}
-	if err := rn.Step(Message{Type: MsgVote, From: 99, Term: 5}); err != nil || rn.raft.term != 0 {
-		t.Fatalf("message from a non-member: %v, term %d", err, rn.raft.term)
+	// Requests from outside the configuration are answered (a new voter may campaign before
+	// this node applied its addition; a joining node hears from a leader it does not know);
+	// answers from outside it change nothing.
+	if err := rn.Step(Message{Type: MsgAppResp, From: 99, Term: 5, Index: 1}); err != nil || rn.raft.term != 5 {
+		t.Fatalf("answer from a non-member: %v, term %d", err, rn.raft.term)
+	}
+	if err := rn.Step(Message{Type: MsgHeartbeat, From: 99, Term: 6}); err != nil || rn.raft.lead != 99 {
+		t.Fatalf("heartbeat from a non-member leader: %v, lead %d", err, rn.raft.lead)
 	}
 }
 

@@ -98,6 +98,13 @@ func (nw *testNet) process(id NodeID) bool {
 		if !nw.down[id] {
 			nw.queue = append(nw.queue, rd.Messages...)
 		}
+		for _, e := range rd.CommittedEntries {
+			if e.Type == EntryConfChange {
+				if _, _, err := nd.rn.ApplyConfChange(e.Data); err != nil {
+					nw.t.Fatalf("node %d apply conf change at %d: %v", id, e.Index, err)
+				}
+			}
+		}
 		nd.applied = append(nd.applied, rd.CommittedEntries...)
 		nd.reads = append(nd.reads, rd.ReadStates...)
 		nd.rn.Advance(rd)
@@ -191,7 +198,7 @@ func (nw *testNet) r(id NodeID) *raft { return &nw.nodes[id].rn.raft }
 func (nw *testNet) appliedData(id NodeID) []string {
 	var out []string
 	for _, e := range nw.nodes[id].applied {
-		if len(e.Data) > 0 {
+		if len(e.Data) > 0 && e.Type == EntryNormal {
 			out = append(out, string(e.Data))
 		}
 	}

@@ -42,12 +42,19 @@ type raft struct {
 	raftLog raftLog
 	// voters is sorted; iterating it (never the votes map) keeps output deterministic.
 	voters []NodeID
-	// prs[i] is the progress of voters[i]. A slice of values rather than a map of pointers:
-	// a leader looks a peer up on every message, and scanning a handful of IDs in one array
-	// is cheaper than hashing and touches fewer cache lines. It never grows, so pointers to
-	// its elements stay valid.
-	prs   []tracker.Progress
-	votes map[NodeID]bool
+	// members is voters and learners, sorted: everyone the leader replicates to.
+	members []NodeID
+	// prs[i] is the progress of members[i] (its IsLearner tells learners apart). A slice of
+	// values rather than a map of pointers: a leader looks a peer up on every message, and
+	// scanning a handful of IDs in one array is cheaper than hashing and touches fewer cache
+	// lines. Only a configuration change (setConf) replaces it, between steps, so pointers to
+	// its elements stay valid within one step.
+	prs []tracker.Progress
+	// pendingConfIndex is the index of the last configuration change a leader appended (or its
+	// last index when it was elected): another change is accepted only once that is applied,
+	// so configurations differ by at most one server at a time (thesis §4.1).
+	pendingConfIndex Index
+	votes            map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
@@ -105,10 +112,15 @@ func newRaft(c *Config) (*raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: initial state: %w", err)
 	}
-	voters := slices.Clone(c.Voters)
-	slices.Sort(voters)
-	if len(cs.Voters) > 0 && !slices.Equal(cs.Voters, voters) {
-		return nil, fmt.Errorf("raft: snapshot voters %v differ from configured voters %v", cs.Voters, voters)
+	// The bootstrap configuration applies until a snapshot or an applied configuration change
+	// replaces it; a snapshot records the configuration as of its index.
+	conf := ConfState{Voters: slices.Clone(c.Voters)}
+	slices.Sort(conf.Voters)
+	if len(cs.Voters) > 0 {
+		if err := cs.validate(); err != nil {
+			return nil, fmt.Errorf("raft: snapshot configuration: %w", err)
+		}
+		conf = ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}
 	}
 	logger := c.Logger
 	if logger == nil {
@@ -118,10 +130,7 @@ func newRaft(c *Config) (*raft, error) {
 		id:                 c.ID,
 		lead:               None,
 		raftLog:            *log,
-		voters:             voters,
-		prs:                make([]tracker.Progress, len(voters)),
-		votes:              make(map[NodeID]bool, len(voters)),
-		matchScratch:       make([]uint64, len(voters)),
+		votes:              make(map[NodeID]bool, len(conf.Voters)),
 		electionTimeout:    c.ElectionTimeoutTicks,
 		heartbeatTimeout:   c.HeartbeatIntervalTicks,
 		maxMsgSize:         c.MaxMessageBytes,
@@ -136,9 +145,7 @@ func newRaft(c *Config) (*raft, error) {
 		knobs:              knobs,
 		logger:             logger.With("node", uint64(c.ID)),
 	}
-	for i := range voters {
-		r.prs[i] = *tracker.New(1, r.maxInflight)
-	}
+	r.setConf(conf)
 	if err := r.loadState(hs); err != nil {
 		return nil, err
 	}
@@ -181,9 +188,12 @@ func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState:
 
 func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
 
-// progress returns the progress of voter id, or nil if id is not a voter.
+// isVoter reports whether id is a voter of the current configuration.
+func (r *raft) isVoter(id NodeID) bool { return slices.Contains(r.voters, id) }
+
+// progress returns the progress of member id, or nil if id is not a member.
 func (r *raft) progress(id NodeID) *tracker.Progress {
-	for i, v := range r.voters {
+	for i, v := range r.members {
 		if v == id {
 			return &r.prs[i]
 		}
@@ -286,9 +296,9 @@ func (r *raft) reset(term Term) {
 	r.leadTransferee = None
 	clear(r.votes)
 	last := r.raftLog.lastIndex()
-	for i, id := range r.voters {
+	for i, id := range r.members {
 		pr := &r.prs[i]
-		*pr = tracker.Progress{Next: uint64(last) + 1, Inflights: pr.Inflights}
+		*pr = tracker.Progress{Next: uint64(last) + 1, Inflights: pr.Inflights, IsLearner: pr.IsLearner}
 		pr.Inflights.Reset()
 		if id == r.id {
 			pr.Match = uint64(r.raftLog.stableLastIndex())
@@ -338,6 +348,11 @@ func (r *raft) becomeLeader() {
 	r.lead = r.id
 	r.state = StateLeader
 	r.progress(r.id).BecomeReplicate()
+	// The log may hold a configuration change not yet applied: accept no new one until
+	// everything up to here, this term's no-op included, is applied. Waiting for the no-op
+	// also closes the gap of single-server changes across leader changes (a change from an
+	// earlier term that never committed must not be followed by another one).
+	r.pendingConfIndex = r.raftLog.lastIndex() + 1
 	// The no-op lets the leader commit (and so learn the commit index of) earlier terms'
 	// entries, which §5.4.2 forbids committing by counting replicas.
 	if r.knobs.CommitPreviousTermByCount {
@@ -441,9 +456,9 @@ func (r *raft) expireSnapshots() {
 // the marks for the next period.
 func (r *raft) quorumActive() bool {
 	active := 0
-	for i, id := range r.voters {
+	for i, id := range r.members {
 		pr := &r.prs[i]
-		if id == r.id || pr.RecentActive {
+		if !pr.IsLearner && (id == r.id || pr.RecentActive) {
 			active++
 		}
 		if id != r.id {
@@ -532,6 +547,11 @@ func (r *raft) stepLowerTerm(m Message) error {
 // hup starts an election (or pre-election) unless this node leads already.
 func (r *raft) hup() {
 	if r.state == StateLeader {
+		return
+	}
+	if !r.isVoter(r.id) {
+		// A learner, a node removed from the configuration or one that has not yet learned
+		// it (joining) never campaigns.
 		return
 	}
 	if r.preVote {
@@ -663,10 +683,14 @@ func (r *raft) onPersisted() {
 // maybeCommit advances the commit index to the majority's match index, but only if that
 // entry is of the current term (§5.4.2).
 func (r *raft) maybeCommit() bool {
+	match := r.matchScratch[:0]
 	for i := range r.prs {
-		r.matchScratch[i] = r.prs[i].Match
+		if !r.prs[i].IsLearner {
+			match = append(match, r.prs[i].Match)
+		}
 	}
-	mci := Index(quorum.CommittedIndex(r.matchScratch))
+	r.matchScratch = match
+	mci := Index(quorum.CommittedIndex(match))
 	if mci <= r.raftLog.committed {
 		return false
 	}
@@ -689,7 +713,7 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 // commit.
 func (r *raft) onCommitAdvanced() {
 	if r.deferCommit {
-		for i, id := range r.voters {
+		for i, id := range r.members {
 			if id != r.id && r.prs[i].CommitWanted != 0 {
 				r.sendAppend(id)
 			}

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/raftchat/raftchat/raft/tracker"
 )
@@ -106,7 +105,7 @@ func (rn *RawNode) Step(m Message) error {
 		return ErrStepLocalMsg
 	default:
 	}
-	if !slices.Contains(rn.raft.voters, m.From) {
+	if m.From == None {
 		return nil
 	}
 	if m.From == rn.raft.id {
@@ -366,8 +365,8 @@ func (rn *RawNode) Status() Status {
 		LeadTransferee: r.leadTransferee,
 	}
 	if r.state == StateLeader {
-		s.Progress = make([]PeerProgress, 0, len(r.voters))
-		for i, id := range r.voters {
+		s.Progress = make([]PeerProgress, 0, len(r.members))
+		for i, id := range r.members {
 			pr := &r.prs[i]
 			s.Progress = append(s.Progress, peerProgress(id, pr))
 		}
@@ -382,8 +381,7 @@ func peerProgress(id NodeID, pr *tracker.Progress) PeerProgress {
 	}
 }
 
-// ConfState returns the membership, to record with snapshots
+// ConfState returns the membership as of the last applied configuration change (or the
+// snapshot or bootstrap configuration), to record with snapshots
 // (MemoryStorage.CreateSnapshot).
-func (rn *RawNode) ConfState() ConfState {
-	return ConfState{Voters: append([]NodeID(nil), rn.raft.voters...)}
-}
+func (rn *RawNode) ConfState() ConfState { return rn.raft.confState() }

@@ -72,8 +72,10 @@ func (ro *readOnly) find(ctx []byte) int {
 }
 
 // recvAck records that id answered the heartbeat carrying ctx; it returns the number of
-// distinct acknowledgements for that request (0 if unknown).
-func (ro *readOnly) recvAck(id NodeID, ctx []byte) int {
+// distinct acknowledgements for that request from the given voters (0 if unknown). Only
+// voters count: a learner's answer proves nothing about leadership, and the configuration may
+// have changed since the request was queued.
+func (ro *readOnly) recvAck(id NodeID, ctx []byte, voters []NodeID) int {
 	i := ro.find(ctx)
 	if i < 0 {
 		return 0
@@ -82,7 +84,13 @@ func (ro *readOnly) recvAck(id NodeID, ctx []byte) int {
 	if !slices.Contains(rs.acks, id) {
 		rs.acks = append(rs.acks, id)
 	}
-	return len(rs.acks)
+	n := 0
+	for _, a := range rs.acks {
+		if slices.Contains(voters, a) {
+			n++
+		}
+	}
+	return n
 }
 
 // advance removes and returns the request with ctx and every request queued before it: a
@@ -132,7 +140,7 @@ func (r *raft) serveReadIndex(m Message) {
 		return
 	}
 	ctx := r.readOnly.add(r.raftLog.committed, m)
-	r.readOnly.recvAck(r.id, ctx)
+	r.readOnly.recvAck(r.id, ctx, r.voters)
 	r.bcastHeartbeatWithCtx(ctx)
 }
 
@@ -151,7 +159,7 @@ func (r *raft) handleReadAck(m Message) {
 	if len(m.Context) == 0 {
 		return
 	}
-	if r.readOnly.recvAck(m.From, m.Context) < quorum.Majority(len(r.voters)) {
+	if r.readOnly.recvAck(m.From, m.Context, r.voters) < quorum.Majority(len(r.voters)) {
 		return
 	}
 	done := r.readOnly.advance(m.Context)

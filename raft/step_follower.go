@@ -79,8 +79,10 @@ func stepFollower(r *raft, m Message) error {
 		r.send(m)
 	case MsgTimeoutNow:
 		// The leader asked us to take over (thesis §3.10): campaign now, skipping PreVote and
-		// the lease, which would otherwise stop a planned handover.
-		r.campaign(campaignTransferType)
+		// the lease, which would otherwise stop a planned handover. Only a voter can.
+		if r.isVoter(r.id) {
+			r.campaign(campaignTransferType)
+		}
 	case MsgReadIndexResp:
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
 	default:
@@ -139,6 +141,10 @@ func (r *raft) restore(s Snapshot) bool {
 	}
 	r.dropStaleAcks(r.raftLog.committed + 1)
 	r.raftLog.restore(s)
+	if len(meta.ConfState.Voters) > 0 && meta.ConfState.validate() == nil {
+		// The snapshot replaces the log that held the configuration changes up to it.
+		r.setConf(meta.ConfState)
+	}
 	r.logger.Info("restored snapshot", "term", uint64(r.term), "index", uint64(meta.Index))
 	return true
 }

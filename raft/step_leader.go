@@ -59,10 +59,17 @@ func (r *raft) handlePropose(m Message) error {
 		// copies what it appends, so a reused scratch slice serves.
 		ents = append(r.propScratch[:0], ents...)
 	}
-	ok := r.appendEntry(ents...)
+	confAt, err := r.resolveConfChanges(ents)
+	ok := err == nil && r.appendEntry(ents...)
+	if ok && confAt >= 0 {
+		r.pendingConfIndex = ents[confAt].Index
+	}
 	if forwarded {
 		clear(ents) // do not keep the data alive
 		r.propScratch = ents[:0]
+	}
+	if err != nil {
+		return err
 	}
 	if !ok {
 		return ErrProposalDropped
@@ -77,8 +84,28 @@ func (r *raft) handlePropose(m Message) error {
 	return nil
 }
 
+// resolveConfChanges writes the resulting configuration into the proposal's change entry
+// and returns its position (-1 if there is none). A proposal may carry one change at most.
+func (r *raft) resolveConfChanges(ents []Entry) (int, error) {
+	at := -1
+	for i := range ents {
+		if ents[i].Type != EntryConfChange {
+			continue
+		}
+		if at >= 0 {
+			return -1, fmt.Errorf("%w: two changes in one proposal", ErrConfChangeRefused)
+		}
+		if err := r.resolveConfChange(&ents[i]); err != nil {
+			r.logger.Info("configuration change refused", "err", err)
+			return -1, err
+		}
+		at = i
+	}
+	return at, nil
+}
+
 func (r *raft) bcastAppend() {
-	for _, id := range r.voters {
+	for _, id := range r.members {
 		if id != r.id {
 			r.sendAppend(id)
 		}
@@ -89,7 +116,7 @@ func (r *raft) bcastAppend() {
 // ReadIndex, so a lost confirmation is retried.
 func (r *raft) heartbeat() {
 	ctx := r.readOnly.lastPendingCtx()
-	for i, id := range r.voters {
+	for i, id := range r.members {
 		if id == r.id {
 			continue
 		}
@@ -103,7 +130,7 @@ func (r *raft) heartbeat() {
 }
 
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
-	for _, id := range r.voters {
+	for _, id := range r.members {
 		if id != r.id {
 			r.sendHeartbeat(id, ctx)
 		}
@@ -269,8 +296,8 @@ func (r *raft) handleTransferLeader(m Message, pr *tracker.Progress) {
 		}
 		r.leadTransferee = None
 	}
-	if target == r.id {
-		return
+	if target == r.id || pr.IsLearner {
+		return // a learner cannot lead
 	}
 	// The transfer must finish within an election timeout (tickHeartbeat aborts it).
 	r.transferElapsed = 0

@@ -169,7 +169,7 @@ func (ms *MemoryStorage) CreateSnapshot(i Index, cs *ConfState, data []byte) (Sn
 	ms.snapshot.Metadata.Index = i
 	ms.snapshot.Metadata.Term = ms.ents[i-ms.offset()].Term
 	if cs != nil {
-		ms.snapshot.Metadata.ConfState = ConfState{Voters: append([]NodeID(nil), cs.Voters...)}
+		ms.snapshot.Metadata.ConfState = cs.Clone()
 	}
 	ms.snapshot.Data = data
 	ms.readSnapshot = nil

@@ -22,7 +22,8 @@ const (
 	// EntryNormal carries application data. A leader's no-op entry on election is an
 	// EntryNormal entry with empty Data.
 	EntryNormal EntryType = iota
-	// EntryConfChange carries a membership change (reserved for the membership work).
+	// EntryConfChange carries a membership change: its Data is a ConfChange, and once the
+	// leader appended it, the whole configuration it produces (see ApplyConfChange).
 	EntryConfChange
 )
 
@@ -47,8 +48,13 @@ func (hs HardState) IsEmpty() bool { return hs == HardState{} }
 
 // ConfState is the cluster membership at some point in the log.
 type ConfState struct {
-	// Voters is sorted ascending and holds no duplicates.
+	// Voters is sorted ascending and holds no duplicates. Only voters count towards
+	// elections and commitment.
 	Voters []NodeID
+	// Learners receive the log but neither vote nor count towards any quorum: a new node
+	// catches up as a learner before it is made a voter, so adding it never stalls commits.
+	// Sorted ascending, no duplicates, disjoint from Voters.
+	Learners []NodeID
 }
 
 // SnapshotMetadata identifies the log prefix a snapshot replaces.

@@ -58,6 +58,9 @@ type Progress struct {
 	// SnapshotPeriods counts the election timeouts spent in StateSnapshot; the leader gives
 	// up waiting for a snapshot report after a few.
 	SnapshotPeriods int
+	// IsLearner marks a member that receives the log but neither votes nor counts towards
+	// commitment or the leader's quorum checks.
+	IsLearner bool
 	// Inflights is the pipelining window (StateReplicate). It is held by value: the leader
 	// checks it before every append, and that should not cost a trip to another allocation.
 	Inflights Inflights
