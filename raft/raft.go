@@ -54,7 +54,11 @@ type raft struct {
 	// last index when it was elected): another change is accepted only once that is applied,
 	// so configurations differ by at most one server at a time (thesis §4.1).
 	pendingConfIndex Index
-	votes            map[NodeID]bool
+	// removedElapsed counts the ticks since this leader applied its own removal (-1 while it
+	// has not): it leads on until the remaining voters hold its whole log, then steps down
+	// (see leaveAfterRemoval).
+	removedElapsed int
+	votes          map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
@@ -309,6 +313,7 @@ func (r *raft) reset(term Term) {
 	r.readOnly.reset()
 	r.pendingReadIndex = nil
 	r.uncommittedSize = 0
+	r.removedElapsed = -1
 }
 
 func (r *raft) becomeFollower(term Term, lead NodeID) {
@@ -433,6 +438,10 @@ func (r *raft) tickHeartbeat() {
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
 		_ = r.Step(Message{From: r.id, Type: MsgBeat})
+	}
+	if r.removedElapsed >= 0 {
+		r.removedElapsed++
+		r.leaveAfterRemoval()
 	}
 }
 
@@ -675,7 +684,9 @@ func (r *raft) onPersisted() {
 	if stable == 0 {
 		return
 	}
-	if r.progress(r.id).MaybeUpdate(uint64(stable)) && r.maybeCommit() {
+	// A leader removed from the configuration (see leaveAfterRemoval) has no progress of its
+	// own: its copy no longer counts.
+	if pr := r.progress(r.id); pr != nil && pr.MaybeUpdate(uint64(stable)) && r.maybeCommit() {
 		r.onCommitAdvanced()
 	}
 }

@@ -46,9 +46,9 @@ func (r *raft) handlePropose(m Message) error {
 	if len(m.Entries) == 0 {
 		return ErrProposalDropped // only a forged forwarded proposal can be empty
 	}
-	if r.leadTransferee != None {
+	if r.leadTransferee != None || r.removedElapsed >= 0 {
 		// Thesis §3.10: stop accepting proposals while handing over, or the transfer may
-		// never catch the target up.
+		// never catch the target up; likewise while leaving after a removal.
 		return ErrProposalDropped
 	}
 	ents := m.Entries
