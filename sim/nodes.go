@@ -51,7 +51,7 @@ func (w *World) boot(n *simNode) error {
 	n.rep, n.up, n.paused = rep, true, false
 	n.applied.reset(rep.Applied())
 	n.log.reset(rep.Storage())
-	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, digestEntry(&e)) })
+	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, w.digests.of(&e)) })
 	rep.OnRestore(func(i raft.Index) {
 		n.applied.reset(i)
 		w.stats.Snapshots++
