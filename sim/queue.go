@@ -104,32 +104,50 @@ func (q *queue) push(e event) {
 }
 
 func (q *queue) pop() event {
-	top := q.items[0]
-	last := len(q.items) - 1
-	e := q.items[last]
-	q.items = q.items[:last]
-	n := last
-	if n == 0 {
-		return top
-	}
+	items := q.items
+	top := items[0]
+	n := len(items) - 1
+	e := items[n]
+	items = items[:n]
+	q.items = items
 	i := 0
 	for {
+		// m: the least of i's children (4i+1 .. 4i+4), found as the least of the two least
+		// of the pairs when all four exist.
 		c := 4*i + 1
-		if c >= n {
-			break
-		}
-		m := c
-		for k := c + 1; k < c+4 && k < n; k++ {
-			if q.items[k].before(&q.items[m]) {
-				m = k
+		var m int
+		if c+3 < n {
+			ch := items[c : c+4 : c+4]
+			m = 0
+			if ch[1].before(&ch[0]) {
+				m = 1
 			}
-		}
-		if !q.items[m].before(&e) {
+			m2 := 2
+			if ch[3].before(&ch[2]) {
+				m2 = 3
+			}
+			if ch[m2].before(&ch[m]) {
+				m = m2
+			}
+			m += c
+		} else if c < n {
+			m = c
+			for k := c + 1; k < n; k++ {
+				if items[k].before(&items[m]) {
+					m = k
+				}
+			}
+		} else {
 			break
 		}
-		q.items[i] = q.items[m]
+		if !items[m].before(&e) {
+			break
+		}
+		items[i] = items[m]
 		i = m
 	}
-	q.items[i] = e
+	if n > 0 {
+		items[i] = e
+	}
 	return top
 }
