@@ -396,7 +396,7 @@ func (r *raft) tick() {
 }
 
 // stepRole hands m to the step function of the current role.
-func (r *raft) stepRole(m Message) error {
+func (r *raft) stepRole(m *Message) error {
 	switch r.state {
 	case StateLeader:
 		return stepLeader(r, m)
@@ -479,7 +479,12 @@ func (r *raft) quorumActive() bool {
 
 // Step is the entry point for every message. Term logic common to all roles comes first
 // (§5.1: a higher term makes us a follower, a lower one is stale); then the role's step.
-func (r *raft) Step(m Message) error {
+func (r *raft) Step(m Message) error { return r.step(&m) }
+
+// step is Step on a message the caller owns and no longer reads: the role functions and
+// handlers take it by pointer (a Message is 128 bytes, handed down several calls per
+// message received) and may change its fields, as they could change their own copies.
+func (r *raft) step(m *Message) error {
 	switch {
 	case m.Term == 0:
 		// Local message, proposal or forwarded read request.
@@ -497,7 +502,7 @@ func (r *raft) Step(m Message) error {
 	case m.Type == MsgVote || m.Type == MsgPreVote:
 		r.handleVoteRequest(m)
 	case m.Type == MsgReadIndex && r.knobs.ReadWithoutReadIndex:
-		r.respondReadIndex(m, r.raftLog.committed) // planted bug: no confirmation at all
+		r.respondReadIndex(*m, r.raftLog.committed) // planted bug: no confirmation at all
 	default:
 		return r.stepRole(m)
 	}
@@ -507,7 +512,7 @@ func (r *raft) Step(m Message) error {
 // ignoreHigherTerm implements the CheckQuorum lease (thesis §4.2.3): a node that heard from a
 // live leader within the minimum election timeout ignores vote requests, so a partitioned node
 // rejoining cannot depose a healthy leader. Transfer campaigns are exempt.
-func (r *raft) ignoreHigherTerm(m Message) bool {
+func (r *raft) ignoreHigherTerm(m *Message) bool {
 	if m.Type != MsgVote && m.Type != MsgPreVote {
 		return false
 	}
@@ -516,7 +521,7 @@ func (r *raft) ignoreHigherTerm(m Message) bool {
 	return !force && inLease
 }
 
-func (r *raft) stepHigherTerm(m Message) {
+func (r *raft) stepHigherTerm(m *Message) {
 	switch {
 	case m.Type == MsgPreVote:
 		// A pre-vote does not change our term.
@@ -529,7 +534,7 @@ func (r *raft) stepHigherTerm(m Message) {
 	}
 }
 
-func (r *raft) stepLowerTerm(m Message) error {
+func (r *raft) stepLowerTerm(m *Message) error {
 	switch {
 	case m.Type == MsgApp && r.knobs.AcceptStaleTermAppend && r.state == StateFollower:
 		// Planted bug: a deposed leader's entries are accepted and acknowledged in its term.
@@ -621,7 +626,7 @@ func (r *raft) poll(id NodeID, granted bool) quorum.VoteResult {
 }
 
 // handleVoteRequest answers MsgVote and MsgPreVote (§5.2, §5.4.1, thesis §9.6).
-func (r *raft) handleVoteRequest(m Message) {
+func (r *raft) handleVoteRequest(m *Message) {
 	respType := MsgVoteResp
 	if m.Type == MsgPreVote {
 		respType = MsgPreVoteResp
@@ -736,7 +741,7 @@ func (r *raft) onCommitAdvanced() {
 		pending := r.pendingReadIndex
 		r.pendingReadIndex = nil
 		for _, m := range pending {
-			r.serveReadIndex(m)
+			r.serveReadIndex(&m)
 		}
 	}
 }

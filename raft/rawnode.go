@@ -118,7 +118,7 @@ func (rn *RawNode) Step(m Message) error {
 	if err := validateMessage(&m); err != nil {
 		return err
 	}
-	err := rn.raft.Step(m)
+	err := rn.raft.step(&m)
 	rn.checkInvariants()
 	return err
 }
