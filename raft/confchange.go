@@ -266,7 +266,7 @@ func (r *raft) setConf(cs ConfState) {
 // the configuration it produces. It refuses a change while an earlier one (or this term's
 // no-op) is not yet applied.
 func (r *raft) resolveConfChange(e *Entry) error {
-	if r.pendingConfIndex > r.raftLog.applied {
+	if r.pendingConfIndex > r.raftLog.applied && !r.knobs.AcceptConfChangeWhilePending {
 		return fmt.Errorf("%w: the change at index %d is not applied yet", ErrConfChangeRefused, r.pendingConfIndex)
 	}
 	cc, cs, err := DecodeConfChange(e.Data)
