@@ -50,7 +50,7 @@ func (r *Result) OK() bool {
 
 // finish runs the end-of-run checks and assembles the result.
 func (w *World) finish() *Result {
-	r := &Result{Seed: w.sched.Seed, Nodes: len(w.nodes), SimSeconds: float64(w.now) / 1e9,
+	r := &Result{Seed: w.sched.Seed, Nodes: w.sched.Nodes, SimSeconds: float64(w.now) / 1e9,
 		Events: w.stats.Events, Crashes: w.stats.Crashes, Partitions: w.stats.Partitions,
 		LeaderChanges: w.stats.LeaderChanges, Bug: w.sched.Bug,
 		Schedule: w.sched, Ops: w.ops, Recorder: w.rec}
