@@ -46,13 +46,16 @@ const (
 	ProbeLearnerPromoted    = "learner_promoted"
 	ProbeMemberReplaced     = "member_replaced"
 	ProbeConfChangeForward  = "conf_change_through_follower"
+	// ProbeRemovalWaitsForVoters: a removal is applied somewhere, but the operator waits for
+	// every remaining voter to apply it before wiping the node.
+	ProbeRemovalWaitsForVoters = "removal_waits_for_voters"
 )
 
 // MembershipProbes lists the membership probes, in a stable order (sweeps print them when
 // membership changes are on).
 func MembershipProbes() []string {
 	p := []string{ProbeMembershipApplied, ProbeLeaderRemoved, ProbeJoinerBySnapshot, ProbeConfRefusedPending,
-		ProbeLearnerPromoted, ProbeMemberReplaced, ProbeConfChangeForward}
+		ProbeLearnerPromoted, ProbeMemberReplaced, ProbeConfChangeForward, ProbeRemovalWaitsForVoters}
 	slices.Sort(p)
 	return p
 }
@@ -363,6 +366,13 @@ func (w *World) onOperator(e *event) int {
 	}
 	w.catchUp(n)
 	if w.changeApplied(n, op, g.cc) {
+		if g.cc.Type == raft.ConfChangeRemove && !w.votersApplied(op, g.cc) {
+			// The node is wiped once this goal is done: wait until every remaining voter
+			// counts without it, or those that do not yet could need it for a quorum.
+			w.probe(ProbeRemovalWaitsForVoters)
+			retry(opRecheckNs)
+			return untouched
+		}
 		w.goalDone(g)
 		return -1
 	}
@@ -409,27 +419,42 @@ func (w *World) changeApplied(n *simNode, op *memberOp, cc raft.ConfChange) bool
 		}
 	}
 	for _, a := range ask {
-		cs := a.rep.ConfState()
-		if len(cs.Voters) == 0 || a.confIndex < op.baseConf {
-			continue
-		}
-		voter, learner := slices.Contains(cs.Voters, cc.NodeID), slices.Contains(cs.Learners, cc.NodeID)
-		switch cc.Type {
-		case raft.ConfChangeAddLearner:
-			if voter || learner {
-				return true
-			}
-		case raft.ConfChangeAddVoter:
-			if voter {
-				return true
-			}
-		case raft.ConfChangeRemove:
-			if !voter && !learner {
-				return true
-			}
+		if w.confHolds(a, op, cc) {
+			return true
 		}
 	}
 	return false
+}
+
+// confHolds reports whether node a's configuration is at least as new as op's base and
+// includes cc.
+func (w *World) confHolds(a *simNode, op *memberOp, cc raft.ConfChange) bool {
+	cs := a.rep.ConfState()
+	if len(cs.Voters) == 0 || a.confIndex < op.baseConf {
+		return false
+	}
+	voter, learner := slices.Contains(cs.Voters, cc.NodeID), slices.Contains(cs.Learners, cc.NodeID)
+	switch cc.Type {
+	case raft.ConfChangeAddLearner:
+		return voter || learner
+	case raft.ConfChangeAddVoter:
+		return voter
+	case raft.ConfChangeRemove:
+		return !voter && !learner
+	}
+	return false
+}
+
+// votersApplied reports whether every voter of the newest configuration reports one in which
+// cc holds (the operator's tool asks each of them).
+func (w *World) votersApplied(op *memberOp, cc raft.ConfChange) bool {
+	for _, id := range w.oper.latestConf().cs.Voters {
+		v := w.nodes[id-1]
+		if !v.up || v.paused || !w.confHolds(v, op, cc) {
+			return false
+		}
+	}
+	return true
 }
 
 // caughtUp reports whether fresh node y has applied nearly all the leader has committed.
