@@ -110,7 +110,7 @@ func TestInteractionCatchesPlantedBugs(t *testing.T) {
 
 // notForScripts lists the planted bugs the scenario scripts cannot reach, and why.
 var notForScripts = map[string]string{
-	"AcceptConfChangeWhilePending": "the scripts make no membership changes; TestKnobAcceptConfChangeWhilePending " +
+	"AcceptConfChangeWhilePending": "no script makes two membership changes at once; TestKnobAcceptConfChangeWhilePending " +
 		"and chatsim --membership (sim/bugs) catch it",
 }
 
