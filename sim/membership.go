@@ -19,11 +19,11 @@ import (
 // it. Fresh nodes get new IDs (never reused) and start with an empty configuration, like a
 // chatd joining a running cluster; a removed node is wiped and never comes back.
 //
-// Bounds: the voters stay between minVoters and maxVoters (a replacement of one of three
-// voters adds the new voter first), and there are at most maxLearners learners.
+// Bounds: a replacement keeps the number of voters, never letting it drop below minVoters on
+// the way (a replacement of one of three voters adds the new voter first), and there are at
+// most maxLearners learners.
 const (
 	minVoters       = 3
-	maxVoters       = 7
 	maxLearners     = 2
 	membershipGapMs = 7000
 	// Operator timing: the wait before asking again after a proposal that was accepted
