@@ -255,7 +255,7 @@ func TestKnobAcceptConfChangeWhilePending(t *testing.T) {
 			t.Fatalf("knob %v: second change while the first is pending: %v", on, err)
 		}
 		nw.settle()
-		want := ConfState{Voters: []NodeID{1, 2}}
+		want := ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{3}}
 		if on {
 			// The second entry was computed from the configuration before the first: it
 			// undoes the removal.

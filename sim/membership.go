@@ -49,15 +49,13 @@ const (
 	// ProbeRemovalWaitsForVoters: a removal is applied somewhere, but the operator waits for
 	// every remaining voter to apply it before wiping the node.
 	ProbeRemovalWaitsForVoters = "removal_waits_for_voters"
-	// ProbeStaleChangeReAdded: a delayed or duplicated proposal re-added a removed node.
-	ProbeStaleChangeReAdded = "stale_change_readded_member"
 )
 
 // MembershipProbes lists the membership probes, in a stable order (sweeps print them when
 // membership changes are on).
 func MembershipProbes() []string {
 	p := []string{ProbeMembershipApplied, ProbeLeaderRemoved, ProbeJoinerBySnapshot, ProbeConfRefusedPending,
-		ProbeLearnerPromoted, ProbeMemberReplaced, ProbeConfChangeForward, ProbeRemovalWaitsForVoters, ProbeStaleChangeReAdded}
+		ProbeLearnerPromoted, ProbeMemberReplaced, ProbeConfChangeForward, ProbeRemovalWaitsForVoters}
 	slices.Sort(p)
 	return p
 }
@@ -182,11 +180,9 @@ func (w *World) noteConfEntry(n *simNode, e *raft.Entry) {
 		w.noteTopology()
 		if id := cc.NodeID; cc.Type != raft.ConfChangeRemove && int(id) <= len(w.nodes) && w.nodes[id-1].retired {
 			// A stale copy of an earlier proposal (a forwarded one the network delayed or
-			// duplicated) added a node removed since: raft does not know the ID was used.
-			// The operator notices the wiped node in the configuration and removes it
-			// again, after the event under way (not from inside this node's Process).
-			w.probe(ProbeStaleChangeReAdded)
-			w.q.push(event{at: w.now, kind: evOperator, arg: reconcileArg, node: -1})
+			// duplicated) must not bring back a removed, wiped node: raft refuses to add an
+			// ID it removed (raft.ConfState.Removed).
+			w.fail("node %d applied index %d: removed node %d joined again", n.id, e.Index, id)
 		}
 	}
 	if w.opts.NoChecks {
@@ -338,7 +334,6 @@ func (w *World) runStage() {
 	}
 	w.logAll("OPERATOR: done: %s", op.desc)
 	o.cur = nil
-	w.reconcile()
 	for len(o.waiting) > 0 && o.cur == nil && !w.liveness {
 		next := o.waiting[0]
 		o.waiting = o.waiting[1:]
@@ -346,35 +341,9 @@ func (w *World) runStage() {
 	}
 }
 
-// reconcileArg is the arg of an evOperator event that makes the operator look for removed
-// nodes in the configuration.
-const reconcileArg = -1
-
-// reconcile starts an operation that removes a wiped node the newest configuration still
-// names (see noteConfEntry), if there is one.
-func (w *World) reconcile() {
-	o := w.oper
-	latest := o.latestConf()
-	for _, id := range append(slices.Clone(latest.cs.Voters), latest.cs.Learners...) {
-		if x := w.nodes[id-1]; x.retired {
-			o.cur = &memberOp{desc: fmt.Sprintf("remove node %d again", x.id), baseConf: latest.index,
-				stages: []opStage{{retire: -1, goals: []goal{{change: true, cc: raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: x.id}}}}}}
-			w.logAll("OPERATOR: %s", o.cur.desc)
-			w.runStage()
-			return
-		}
-	}
-}
-
 // onOperator is one attempt at one goal.
 func (w *World) onOperator(e *event) int {
 	o := w.oper
-	if e.arg == reconcileArg {
-		if o.cur == nil {
-			w.reconcile()
-		}
-		return -1 // with an operation under way, runStage reconciles when it ends
-	}
 	op := o.cur
 	stage, k := int(e.arg>>8), int(e.arg&0xff)
 	if op == nil || stage != op.stage || k >= len(op.stages[stage].goals) {

@@ -93,6 +93,9 @@ func (c *Checker) firstNew(n int) string {
 func applyChange(cs raft.ConfState, cc raft.ConfChange) (raft.ConfState, bool) {
 	out := cs.Clone()
 	voter, learner := slices.Contains(cs.Voters, cc.NodeID), slices.Contains(cs.Learners, cc.NodeID)
+	if cc.Type != raft.ConfChangeRemove && slices.Contains(cs.Removed, cc.NodeID) {
+		return cs, false // a removed ID never joins again
+	}
 	drop := func(ids []raft.NodeID) []raft.NodeID {
 		return slices.DeleteFunc(ids, func(id raft.NodeID) bool { return id == cc.NodeID })
 	}
@@ -118,6 +121,7 @@ func applyChange(cs raft.ConfState, cc raft.ConfChange) (raft.ConfState, bool) {
 			return cs, false
 		}
 		out.Voters, out.Learners = drop(out.Voters), drop(out.Learners)
+		out.Removed = add(out.Removed)
 	default:
 		return cs, false
 	}

@@ -11,6 +11,12 @@ func conf(voters []raft.NodeID, learners ...raft.NodeID) raft.ConfState {
 	return raft.ConfState{Voters: voters, Learners: learners}
 }
 
+// removed returns cs with the given nodes recorded as removed.
+func removed(cs raft.ConfState, ids ...raft.NodeID) raft.ConfState {
+	cs.Removed = ids
+	return cs
+}
+
 func TestObserveConfChange(t *testing.T) {
 	v := func(ids ...raft.NodeID) []raft.NodeID { return ids }
 	addL4 := raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: 4}
@@ -29,20 +35,24 @@ func TestObserveConfChange(t *testing.T) {
 	}{
 		{"a correct sequence, applied by several nodes", []obs{
 			{1, 5, addL4, conf(v(1, 2, 3), 4)}, {2, 5, addL4, conf(v(1, 2, 3), 4)},
-			{1, 9, promote4, conf(v(1, 2, 3, 4))}, {1, 12, remove3, conf(v(1, 2, 4))},
+			{1, 9, promote4, conf(v(1, 2, 3, 4))}, {1, 12, remove3, removed(conf(v(1, 2, 4)), 3)},
 			{3, 9, promote4, conf(v(1, 2, 3, 4))},
 		}, ""},
 		{"two nodes apply different configurations at one index", []obs{
 			{1, 5, addL4, conf(v(1, 2, 3), 4)}, {2, 5, addL4, conf(v(1, 2, 3, 4))},
 		}, "the change at index 5 gave node 1"},
 		{"a change computed from a stale configuration undoes the one before", []obs{
-			{1, 5, remove3, conf(v(1, 2))}, {1, 6, addL4, conf(v(1, 2, 3), 4)},
+			{1, 5, remove3, removed(conf(v(1, 2)), 3)}, {1, 6, addL4, conf(v(1, 2, 3), 4)},
 		}, "but the configuration before it (index 5) was voters [1 2]"},
+		{"a removed node joins again", []obs{
+			{1, 5, remove3, removed(conf(v(1, 2)), 3)},
+			{1, 6, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: 3}, removed(conf(v(1, 2), 3), 3)},
+		}, "the change at index 6 (AddLearner 3)"},
 		{"two voters at once", []obs{
 			{1, 5, promote4, conf(v(1, 2, 4))},
 		}, "differ by 2 voters"},
 		{"a change that should have been refused", []obs{
-			{1, 5, remove3, conf(v(1, 2))}, {1, 7, remove3, conf(v(1, 2))},
+			{1, 5, remove3, removed(conf(v(1, 2)), 3)}, {1, 7, remove3, removed(conf(v(1, 2)), 3)},
 		}, "the change at index 7 (Remove 3)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
