@@ -38,17 +38,17 @@ func TestConfChangeEncoding(t *testing.T) {
 		t.Fatalf("proposal form: %+v %v", cs, err)
 	}
 	for name, data := range map[string][]byte{
-		"empty":        nil,
-		"version":      {9, 1, 1, 0, 0, 0},
-		"type":         {1, 7, 1, 0, 0, 0},
-		"no node":      {1, 1, 0, 0, 0, 0},
-		"context":      {1, 1, 5, 9, 'a'},
-		"trailing":     append(EncodeConfChange(cc), 0),
-		"unsorted":     encodeConfEntry(cc, ConfState{Voters: []NodeID{2, 1}}),
-		"both":         encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{2}}),
-		"learner only": encodeConfEntry(cc, ConfState{Learners: []NodeID{2}}),
+		"empty":         nil,
+		"version":       {9, 1, 1, 0, 0, 0},
+		"type":          {1, 7, 1, 0, 0, 0},
+		"no node":       {1, 1, 0, 0, 0, 0},
+		"context":       {1, 1, 5, 9, 'a'},
+		"trailing":      append(EncodeConfChange(cc), 0),
+		"unsorted":      encodeConfEntry(cc, ConfState{Voters: []NodeID{2, 1}}),
+		"both":          encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{2}}),
+		"learner only":  encodeConfEntry(cc, ConfState{Learners: []NodeID{2}}),
 		"removed voter": encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{2}}),
-		"huge count":   {1, 1, 1, 0, 0xff, 0xff, 0xff, 0x7f},
+		"huge count":    {1, 1, 1, 0, 0xff, 0xff, 0xff, 0x7f},
 	} {
 		if _, _, err := DecodeConfChange(data); err == nil {
 			t.Errorf("%s: decoded %x without error", name, data)
