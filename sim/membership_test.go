@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,22 +52,8 @@ func TestMembershipDeterminism(t *testing.T) {
 	if c := runQuick(t, p); c.TraceDigest == a.TraceDigest {
 		t.Fatal("--membership did not change the run")
 	}
-	path := filepath.Join(t.TempDir(), "schedule.json")
 	p.Flags.Membership = true
-	if err := WriteSchedule(path, Generate(p)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := LoadArtifact(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := RunSchedule(s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.TraceDigest != a.TraceDigest {
-		t.Fatalf("replayed schedule digest %s, original %s", r.TraceDigest, a.TraceDigest)
-	}
+	replayFromFile(t, p, a.TraceDigest)
 }
 
 // TestMembershipFromScheduleJSON: a membership operation written into a schedule by hand
