@@ -1,6 +1,7 @@
 package rafttest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -245,8 +246,11 @@ func confChange(_ *Interaction, c *Cluster, td *datadriven.TestData) error {
 		return fmt.Errorf("conf-change: type must be add-learner, add-voter or remove, not %q", typ)
 	}
 	node, err := argUint(td, "node", 0)
-	if err != nil || node == 0 {
-		return fmt.Errorf("conf-change: node=N required (%v)", err)
+	if err != nil {
+		return fmt.Errorf("conf-change: %w", err)
+	}
+	if node == 0 {
+		return errors.New("conf-change: node=N required")
 	}
 	if err := c.ProposeConfChange(id, raft.ConfChange{Type: t, NodeID: raft.NodeID(node)}); err != nil {
 		c.logf("conf-change: %v\n", err)
