@@ -26,7 +26,7 @@ func (t *Transport) Stream(st raftpb.Raft_StreamServer) error {
 			return err
 		}
 		from := raft.NodeID(f.From)
-		if p := t.peers[from]; p != nil {
+		if p := t.peerMap()[from]; p != nil {
 			p.lastHeard.Store(time.Now().UnixNano())
 		}
 		if f.Chunk != nil {

@@ -128,9 +128,11 @@ func (c *Config) validate() error {
 type Transport struct {
 	raftpb.UnimplementedRaftServer
 
-	cfg    Config
-	log    *slog.Logger
-	peers  map[raft.NodeID]*peer
+	cfg Config
+	log *slog.Logger
+	// peers is the current peer set, replaced whole (copy on write) by SetPeer and
+	// RemovePeer under mu, so Send and the receivers read it without a lock.
+	peers  atomic.Pointer[map[raft.NodeID]*peer]
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -157,9 +159,12 @@ func (t *Transport) Stats() Stats {
 
 // peer is the sending side towards one node.
 type peer struct {
-	id    raft.NodeID
-	addr  string
-	conn  *grpc.ClientConn
+	id   raft.NodeID
+	addr string
+	// ctx ends when the peer is removed or the transport closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   *grpc.ClientConn
 	queue chan raft.Message
 	// snapBusy admits one snapshot in flight to this peer.
 	snapBusy atomic.Bool
@@ -180,22 +185,92 @@ func New(cfg Config) (*Transport, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Transport{cfg: cfg, log: log, peers: map[raft.NodeID]*peer{}, ctx: ctx, cancel: cancel}
+	t := &Transport{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	t.peers.Store(&map[raft.NodeID]*peer{})
 	for id, addr := range cfg.Peers {
-		if id == cfg.ID {
-			continue
-		}
-		conn, err := t.dial(addr)
-		if err != nil {
+		if err := t.SetPeer(id, addr); err != nil {
 			t.Close()
-			return nil, fmt.Errorf("dial peer %d at %s: %w", id, addr, err)
+			return nil, err
 		}
-		p := &peer{id: id, addr: addr, conn: conn, queue: make(chan raft.Message, cfg.QueueMessages)}
-		t.peers[id] = p
-		t.wg.Add(1)
-		go t.runPeer(p)
 	}
 	return t, nil
+}
+
+// peerMap is the current peer set; callers must not modify it.
+func (t *Transport) peerMap() map[raft.NodeID]*peer { return *t.peers.Load() }
+
+// SetPeer adds a peer, or moves it to a new address, and starts its outbound stream. Setting
+// this node's own ID is a no-op, as is setting a peer to the address it has. Messages queued
+// for a peer that moves are dropped (Raft retransmits).
+func (t *Transport) SetPeer(id raft.NodeID, addr string) error {
+	if id == raft.None || addr == "" {
+		return fmt.Errorf("transport: bad peer %d=%q", id, addr)
+	}
+	if id == t.cfg.ID {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("transport: closed")
+	}
+	old := t.peerMap()
+	if p := old[id]; p != nil && p.addr == addr {
+		return nil
+	}
+	conn, err := t.dial(addr)
+	if err != nil {
+		return fmt.Errorf("dial peer %d at %s: %w", id, addr, err)
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	p := &peer{id: id, addr: addr, ctx: ctx, cancel: cancel, conn: conn,
+		queue: make(chan raft.Message, t.cfg.QueueMessages)}
+	next := make(map[raft.NodeID]*peer, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[id] = p
+	t.peers.Store(&next)
+	if prev := old[id]; prev != nil {
+		t.stopPeer(prev)
+	}
+	t.wg.Add(1)
+	go t.runPeer(p)
+	return nil
+}
+
+// RemovePeer stops sending to id and forgets it; messages to it are dropped from now on.
+func (t *Transport) RemovePeer(id raft.NodeID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.peerMap()
+	p := old[id]
+	if p == nil || t.closed {
+		return
+	}
+	next := make(map[raft.NodeID]*peer, len(old))
+	for k, v := range old {
+		if k != id {
+			next[k] = v
+		}
+	}
+	t.peers.Store(&next)
+	t.stopPeer(p)
+}
+
+// stopPeer ends p's stream goroutine and closes its connection (without waiting).
+func (t *Transport) stopPeer(p *peer) {
+	p.cancel()
+	_ = p.conn.Close()
+}
+
+// Peers returns the current peers and their addresses.
+func (t *Transport) Peers() map[raft.NodeID]string {
+	out := map[raft.NodeID]string{}
+	for id, p := range t.peerMap() {
+		out[id] = p.addr
+	}
+	return out
 }
 
 func (t *Transport) dial(addr string) (*grpc.ClientConn, error) {
@@ -263,7 +338,7 @@ func (t *Transport) Close() {
 		// Inbound streams end only when their peers hang up, so do not wait for them.
 		s.Stop()
 	}
-	for _, p := range t.peers {
+	for _, p := range t.peerMap() {
 		_ = p.conn.Close()
 	}
 	t.wg.Wait()
@@ -273,8 +348,9 @@ func (t *Transport) Close() {
 // peer's queue is dropped and the peer reported unreachable; a snapshot is sent on its own
 // stream and its outcome reported through ReportSnapshot.
 func (t *Transport) Send(msgs []raft.Message) {
+	peers := t.peerMap()
 	for _, m := range msgs {
-		p := t.peers[m.To]
+		p := peers[m.To]
 		if p == nil {
 			t.log.Warn("message to unknown peer dropped", "node", t.cfg.ID, "to", m.To, "type", m.Type)
 			continue
@@ -298,7 +374,7 @@ func (t *Transport) Send(msgs []raft.Message) {
 func (t *Transport) Reachable(window time.Duration) []raft.NodeID {
 	now := time.Now().UnixNano()
 	var ids []raft.NodeID
-	for id, p := range t.peers {
+	for id, p := range t.peerMap() {
 		if p.up.Load() || now-p.lastHeard.Load() <= int64(window) {
 			ids = append(ids, id)
 		}
@@ -311,10 +387,10 @@ func (t *Transport) Reachable(window time.Duration) []raft.NodeID {
 func (t *Transport) runPeer(p *peer) {
 	defer t.wg.Done()
 	wait := t.cfg.BackoffMin
-	for t.ctx.Err() == nil {
+	for p.ctx.Err() == nil {
 		sent, err := t.streamTo(p)
 		p.up.Store(false)
-		if t.ctx.Err() != nil {
+		if p.ctx.Err() != nil {
 			return
 		}
 		t.log.Debug("peer stream broke", "node", t.cfg.ID, "peer", p.id, "addr", p.addr, "err", err)
@@ -325,7 +401,7 @@ func (t *Transport) runPeer(p *peer) {
 		// Jitter keeps a cluster's nodes from reconnecting in lockstep.
 		d := wait/2 + rand.N(wait/2+1)
 		select {
-		case <-t.ctx.Done():
+		case <-p.ctx.Done():
 			return
 		case <-time.After(d):
 		}
@@ -336,7 +412,7 @@ func (t *Transport) runPeer(p *peer) {
 // streamTo opens a stream to p and writes batches to it until it breaks. sent reports whether
 // at least one frame was written, which resets the backoff.
 func (t *Transport) streamTo(p *peer) (sent bool, err error) {
-	ctx, cancel := context.WithCancel(t.ctx)
+	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	st, err := raftpb.NewRaftClient(p.conn).Stream(ctx)
 	if err != nil {
