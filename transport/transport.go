@@ -165,7 +165,7 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	conn   *grpc.ClientConn
-	queue chan raft.Message
+	queue  chan raft.Message
 	// snapBusy admits one snapshot in flight to this peer.
 	snapBusy atomic.Bool
 	// up is true while an outbound stream is open.
