@@ -40,6 +40,7 @@ type Node struct {
 	rep   *node.Replica
 	sm    *statemachine.Machine
 	tr    *transport.Transport
+	book  *addrBook
 	store node.LogStore
 	blobs BlobStore
 	close func() error // releases the stores opened by New
@@ -81,6 +82,9 @@ type Node struct {
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
 	lastTerm      raft.Term
+
+	// removed is set once this node applied its own removal from the configuration.
+	removed atomic.Bool
 }
 
 // New opens the node's stores, recovers its state and creates its transport. Call Start to
@@ -108,6 +112,10 @@ func New(cfg Config) (*Node, error) {
 	if err := n.openStores(); err != nil {
 		return nil, err
 	}
+	if err := n.openAddrBook(); err != nil {
+		_ = n.close()
+		return nil, err
+	}
 	if err := n.newReplica(); err != nil {
 		_ = n.close()
 		return nil, err
@@ -116,6 +124,7 @@ func New(cfg Config) (*Node, error) {
 		_ = n.close()
 		return nil, err
 	}
+	n.checkAddresses(n.rep.ConfState())
 	return n, nil
 }
 
@@ -188,6 +197,8 @@ func (n *Node) newReplica() error {
 	n.rep, n.sm = rep, rep.Machine()
 	n.events = newEventLog(uint64(rep.Applied()), n.cfg.EventRetention)
 	rep.OnApply(n.events.append)
+	rep.OnConfChange(n.onConfChange)
+	rep.OnRestore(func(raft.Index) { n.checkAddresses(n.rep.ConfState()) })
 	n.publishStatus()
 	return nil
 }
@@ -196,7 +207,7 @@ func (n *Node) newTransport() error {
 	tc := n.cfg.Transport
 	tc.ID = n.cfg.ID
 	tc.Peers = map[raft.NodeID]string{}
-	for _, m := range n.cfg.Members {
+	for _, m := range n.book.all() {
 		if m.ID != n.cfg.ID {
 			tc.Peers[m.ID] = m.PeerAddr
 		}
