@@ -119,6 +119,18 @@ func TestReplaceNode(t *testing.T) {
 	if !strings.Contains(out, "node 1 removed") || strings.Contains(out, "\n1\t") {
 		t.Fatalf("chat cluster remove 1:\n%s", out)
 	}
+	// Node 1 learns that it was removed (by applying the removal if it led, else when a peer
+	// refuses it) and says so in its status.
+	reader := newClientOver(t, all)
+	if _, err := reader.Login(ctx, "admin", adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "node 1 to report its removal", func() (bool, string) {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		st, err := reader.ClusterStatusOf(sctx, 0)
+		return err == nil && st.GetRemoved(), fmt.Sprintf("status %v, err %v", st, err)
+	})
 	c.kill(c.procs[0])
 	out = admin(all[1:], "cluster", "members")
 	for _, want := range []string{"2\tvoter\t", "3\tvoter\t", "4\tvoter\t", "peer " + p4.peerAddr, "client " + p4.clientAddr} {
@@ -131,10 +143,6 @@ func TestReplaceNode(t *testing.T) {
 	}
 	postN(ctx, t, w, 30, 30)
 
-	reader := newClientOver(t, all)
-	if _, err := reader.Login(ctx, "admin", adminPassword); err != nil {
-		t.Fatal(err)
-	}
 	check := func(total int) {
 		t.Helper()
 		got := convergedOn(ctx, t, reader, []int{1, 2, 3}, w.conv, total)
@@ -182,6 +190,10 @@ func TestReplaceNode(t *testing.T) {
 	})
 	postN(ctx, t, w, 70, 10)
 	check(80)
+	// Its first snapshot predates its addition; that is no reason to think it was removed.
+	if b, _ := os.ReadFile(p4.logPath); strings.Contains(string(b), "removed") {
+		t.Fatalf("node 4 thought itself removed:\n%s", tail(b, 3000))
+	}
 }
 
 // newClientOver is a library client over addrs.

@@ -41,7 +41,11 @@ func (r *Replica) Process() error {
 		if early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
-		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty()
+		// A configuration change among the committed entries may make this leader step
+		// down as it applies (its own removal), after which Raft no longer accepts the
+		// Ready as a leader's background write (AdvanceWriting): such a Ready, rare, is
+		// written before it is advanced.
+		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty() && !hasConfChange(rd.CommittedEntries)
 		if background {
 			r.persistInBackground(&rd)
 		} else {
@@ -465,4 +469,14 @@ func (r *Replica) advanceSnapshot(replaced bool) error {
 		r.releaseSnapshotData(r.snapIndex)
 	}
 	return nil
+}
+
+// hasConfChange reports whether ents hold a configuration change entry.
+func hasConfChange(ents []raft.Entry) bool {
+	for i := range ents {
+		if ents[i].Type == raft.EntryConfChange {
+			return true
+		}
+	}
+	return false
 }

@@ -201,3 +201,10 @@ func (b *addrBook) remove(id raft.NodeID) (bool, error) {
 	b.removed[id] = true
 	return true, b.save()
 }
+
+// isRemoved reports whether id was removed from the cluster (and not added again since).
+func (b *addrBook) isRemoved(id raft.NodeID) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.removed[id]
+}

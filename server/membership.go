@@ -109,17 +109,33 @@ func (n *Node) onConfChange(cc raft.ConfChange, cs raft.ConfState) {
 
 // checkAddresses notes whether this node is still a member, and warns about members it has
 // no address for (it cannot send them anything: give their peer addresses with --cluster).
+//
+// A joining node's first configuration may well leave it out (a snapshot taken before it was
+// added): only a node that has been a member counts as removed when one leaves it out.
 func (n *Node) checkAddresses(cs raft.ConfState) {
-	removed := len(cs.Voters) > 0 && !isMember(cs, n.cfg.ID)
-	if removed && !n.removed.Load() {
-		n.log.Warn("this node is not a member of the cluster any more (removed): it neither votes nor campaigns; stop it",
-			"voters", fmt.Sprint(cs.Voters), "learners", fmt.Sprint(cs.Learners))
+	switch {
+	case isMember(cs, n.cfg.ID):
+		n.wasMember = true
+		n.removed.Store(false)
+	case n.wasMember && len(cs.Voters) > 0:
+		if !n.removed.Swap(true) {
+			n.log.Warn("this node is not a member of the cluster any more (removed): it neither votes nor campaigns; stop it",
+				"voters", fmt.Sprint(cs.Voters), "learners", fmt.Sprint(cs.Learners))
+		}
 	}
-	n.removed.Store(removed)
 	for _, id := range append(slices.Clone(cs.Voters), cs.Learners...) {
 		if _, ok := n.book.get(id); !ok && id != n.cfg.ID {
 			n.log.Warn("no address for member; add it to --cluster", "member", id)
 		}
+	}
+}
+
+// toldRemoved is called by the transport when a peer refused this node's stream because
+// this node was removed: a removed follower never applies its own removal (the leader stops
+// sending to it once the removal commits), so this is how it learns.
+func (n *Node) toldRemoved(by raft.NodeID) {
+	if !n.removed.Swap(true) {
+		n.log.Warn("this node was removed from the cluster (a peer refused it): it takes no part any more; stop it", "peer", by)
 	}
 }
 

@@ -83,8 +83,11 @@ type Node struct {
 	lastLeader    raft.NodeID
 	lastTerm      raft.Term
 
-	// removed is set once this node applied its own removal from the configuration.
-	removed atomic.Bool
+	// removed is set once this node applied its own removal from the configuration, or a
+	// peer refused it as removed; wasMember once it has been a member (a bootstrap node
+	// always has; loop goroutine).
+	removed   atomic.Bool
+	wasMember bool
 }
 
 // New opens the node's stores, recovers its state and creates its transport. Call Start to
@@ -124,6 +127,7 @@ func New(cfg Config) (*Node, error) {
 		_ = n.close()
 		return nil, err
 	}
+	n.wasMember = !cfg.Join
 	n.checkAddresses(n.rep.ConfState())
 	return n, nil
 }
@@ -213,6 +217,8 @@ func (n *Node) newTransport() error {
 		}
 	}
 	tc.DeliverFrame = n.deliver
+	tc.Removed = n.book.isRemoved
+	tc.ReportRemoved = n.toldRemoved
 	tc.ReportUnreachable = func(id raft.NodeID) { n.reports.add(report{peer: id, unreachable: true}) }
 	tc.ReportSnapshot = func(id raft.NodeID, failed bool) { n.reports.add(report{peer: id, failed: failed}) }
 	tc.ServerCreds, tc.ClientCreds = n.cfg.PeerServerCreds, n.cfg.PeerClientCreds

@@ -59,6 +59,13 @@ type Config struct {
 	ReportUnreachable func(raft.NodeID)
 	// ReportSnapshot is told how sending a snapshot to a peer ended.
 	ReportSnapshot func(to raft.NodeID, failed bool)
+	// Removed, when set, names the nodes removed from the cluster: their streams are refused
+	// with a status that tells their transport so (see ReportRemoved), since Raft itself
+	// never tells a removed follower that its removal committed.
+	Removed func(raft.NodeID) bool
+	// ReportRemoved, when set, is told when a peer refused this node's stream because this
+	// node was removed from the cluster.
+	ReportRemoved func(by raft.NodeID)
 	// OpenBlob serves peers' FetchBlob calls; nil serves none. The reader must fail at the end
 	// if the stored bytes do not match sum.
 	OpenBlob func(sum [32]byte) (io.ReadCloser, error)
@@ -394,6 +401,9 @@ func (t *Transport) runPeer(p *peer) {
 			return
 		}
 		t.log.Debug("peer stream broke", "node", t.cfg.ID, "peer", p.id, "addr", p.addr, "err", err)
+		if isRemovedStatus(err) && t.cfg.ReportRemoved != nil {
+			t.cfg.ReportRemoved(p.id)
+		}
 		t.cfg.ReportUnreachable(p.id)
 		if sent {
 			wait = t.cfg.BackoffMin
@@ -419,10 +429,12 @@ func (t *Transport) streamTo(p *peer) (sent bool, err error) {
 		return false, fmt.Errorf("open stream: %w", err)
 	}
 	p.up.Store(true)
-	// The peer never writes on this stream, but reading notices when it goes away.
+	// The peer never writes on this stream, but reading notices when it goes away, and why.
+	recvErr := make(chan error, 1)
 	go func() {
 		for {
 			if _, err := st.Recv(); err != nil {
+				recvErr <- err
 				cancel()
 				return
 			}
@@ -432,11 +444,24 @@ func (t *Transport) streamTo(p *peer) (sent bool, err error) {
 		var m raft.Message
 		select {
 		case <-ctx.Done():
-			return sent, ctx.Err()
+			select {
+			case err := <-recvErr:
+				return sent, err
+			default:
+				return sent, ctx.Err()
+			}
 		case m = <-p.queue:
 		}
 		f := t.batch(m, p.queue)
 		if err := st.Send(f); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The stream ended: its status, which says why, comes from the reader.
+				select {
+				case rerr := <-recvErr:
+					return sent, rerr
+				case <-time.After(time.Second):
+				}
+			}
 			return sent, fmt.Errorf("send frame: %w", err)
 		}
 		t.stats.frames.Add(1)

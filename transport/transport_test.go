@@ -373,3 +373,44 @@ func TestSetAndRemovePeer(t *testing.T) {
 		t.Fatal("SetPeer accepted node 0")
 	}
 }
+
+// A node removed from the cluster learns it from the first peer that refuses its stream.
+func TestRemovedNodeIsTold(t *testing.T) {
+	var mu sync.Mutex
+	var toldBy []raft.NodeID
+	nodes := startCluster(t, 2, func(c *Config) {
+		if c.ID == 2 {
+			c.Removed = func(id raft.NodeID) bool { return id == 1 }
+		} else {
+			c.ReportRemoved = func(by raft.NodeID) {
+				mu.Lock()
+				toldBy = append(toldBy, by)
+				mu.Unlock()
+			}
+		}
+	}, nil)
+	nodes[1].tr.Send([]raft.Message{heartbeat(2, 1, 1)}) // node 2 still reaches node 1
+	nodes[0].rec.waitFor(t, "node 2's heartbeat", func(r *recorder) bool { return len(r.msgs) == 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nodes[0].tr.Send([]raft.Message{heartbeat(1, 2, 1)})
+		mu.Lock()
+		n := len(toldBy)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never told it was removed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if toldBy[0] != 2 {
+		t.Fatalf("told by %v", toldBy)
+	}
+	nodes[1].rec.mu.Lock()
+	defer nodes[1].rec.mu.Unlock()
+	if len(nodes[1].rec.msgs) != 0 {
+		t.Fatalf("node 2 accepted %d messages from a removed node", len(nodes[1].rec.msgs))
+	}
+}
