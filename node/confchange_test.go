@@ -92,7 +92,7 @@ func (w *syncWriter) Write(hs raft.HardState, ents []raft.Entry, sync bool) {
 }
 
 func (w *syncWriter) Written() (uint64, error) { return w.done, w.err }
-func (w *syncWriter) Wait() error               { return w.err }
+func (w *syncWriter) Wait() error              { return w.err }
 
 // A leader that writes its log in the background (Config.Writer) and removes itself steps
 // down while it applies the change: the Ready that carries the change must not be advanced
