@@ -49,7 +49,7 @@ func checkHostPort(what, addr string) error {
 		err = errors.New("port must be 1-65535")
 	}
 	if err != nil {
-		return usageError{fmt.Errorf("bad %s %q: %v (want HOST:PORT)", what, addr, err)}
+		return usageError{fmt.Errorf("bad %s %q: %w (want HOST:PORT)", what, addr, err)}
 	}
 	return nil
 }

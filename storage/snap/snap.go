@@ -180,7 +180,7 @@ func Decode(b []byte) (raft.Snapshot, error) {
 	for i, dst := range []*[]raft.NodeID{&cs.Voters, &cs.Learners}[:lists] {
 		ids, rest, err := decodeIDs(p)
 		if err != nil {
-			return snap, fmt.Errorf("%w: member list %d: %v", ErrCorrupt, i, err)
+			return snap, fmt.Errorf("%w: member list %d: %w", ErrCorrupt, i, err)
 		}
 		*dst, p = ids, rest
 	}
