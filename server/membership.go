@@ -235,7 +235,11 @@ func (n *Node) RemoveMember(ctx context.Context, id raft.NodeID) (service.Member
 	if id == raft.None {
 		return service.MemberList{}, fmt.Errorf("remove member 0: %w", service.ErrInvalidMember)
 	}
-	if cs := n.confState(); len(cs.Voters) == 1 && cs.Voters[0] == id {
+	switch cs := n.confState(); {
+	case !isMember(cs, id):
+		return service.MemberList{}, fmt.Errorf("%w: node %d is not a member (voters %v, learners %v)",
+			raft.ErrConfChangeRefused, id, cs.Voters, cs.Learners)
+	case len(cs.Voters) == 1 && cs.Voters[0] == id:
 		return service.MemberList{}, fmt.Errorf("%w: node %d is the last voter", raft.ErrConfChangeRefused, id)
 	}
 	cc := raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: id}

@@ -81,13 +81,33 @@ func TestMembershipCalls(t *testing.T) {
 		}
 	}
 
-	for range 2 { // the second time there is nothing left to do
-		l, err = c.nodes[follower].RemoveMember(ctx, 4)
-		if err != nil {
-			t.Fatalf("remove through a follower: %v", err)
+	l, err = c.nodes[follower].RemoveMember(ctx, 4)
+	if err != nil {
+		t.Fatalf("remove through a follower: %v", err)
+	}
+	if got := memberKinds(l); !slices.Equal(got, []string{"1 voter", "2 voter", "3 voter"}) {
+		t.Fatalf("members after the removal: %v", got)
+	}
+	if _, err := c.nodes[follower].RemoveMember(ctx, 4); !errors.Is(err, raft.ErrConfChangeRefused) {
+		t.Fatalf("removing a node that is not a member: %v", err)
+	}
+	// Two changes at once: one is refused while the other applies (the previous change is
+	// not applied yet), and asked again.
+	errs := make(chan error, 2)
+	for _, id := range []raft.NodeID{5, 6} {
+		go func() {
+			_, err := c.nodes[lead].AddMember(ctx, service.MemberAdd{ID: id, PeerAddr: "127.0.0.1:1", Learner: true}, func(service.MemberProgress) {})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent learner adds: %v", err)
 		}
-		if got := memberKinds(l); !slices.Equal(got, []string{"1 voter", "2 voter", "3 voter"}) {
-			t.Fatalf("members after the removal: %v", got)
+	}
+	for _, id := range []raft.NodeID{5, 6} {
+		if _, err := c.nodes[lead].RemoveMember(ctx, id); err != nil {
+			t.Fatalf("remove learner %d: %v", id, err)
 		}
 	}
 	waitFor(t, "node 4 to apply its removal", func() bool {
