@@ -81,7 +81,9 @@ func newClusterAddCmd(g *globalFlags, out io.Writer) *cobra.Command {
 			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
 				ctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
+				var last *chatpb.ClusterMemberProgress
 				members, err := c.AddClusterMember(ctx, id, args[1], clientAddr, learner, func(p *chatpb.ClusterMemberProgress) {
+					last = p
 					switch p.GetStage() {
 					case "learner":
 						_, _ = fmt.Fprintf(out, "node %d added as a learner\n", id)
@@ -93,6 +95,11 @@ func newClusterAddCmd(g *globalFlags, out io.Writer) *cobra.Command {
 						_, _ = fmt.Fprintf(out, "node %d promoted to voter\n", id)
 					}
 				})
+				if err != nil && ctx.Err() != nil && last != nil {
+					return fmt.Errorf("add node %d: not done within --timeout %v: it is a learner, last seen at match %d of %d "+
+						"(is chatd run --join serving peers at %s?); run the same add again to finish, or chat cluster remove %d: %w",
+						id, timeout, last.GetMatch(), last.GetLastIndex(), args[1], id, err)
+				}
 				if err != nil {
 					return fmt.Errorf("add node %d: %w", id, err)
 				}
