@@ -123,3 +123,26 @@ func TestMemberContextRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPeersFile feeds arbitrary bytes to the address book and member context decoders: they
+// must never panic, and a book they accept must encode and decode to the same members.
+func FuzzPeersFile(f *testing.F) {
+	b, _ := openAddrBook(fsx.OS, "", 1, []Member{{ID: 1, PeerAddr: "h:1", ClientAddr: "c:1"}, {ID: 2, PeerAddr: "h:2"}})
+	_, _ = b.remove(3)
+	f.Add(b.encode())
+	f.Add(EncodeMemberContext("127.0.0.1:7104", "127.0.0.1:7004"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _, _ = decodeMemberContext(data)
+		b := &addrBook{members: map[raft.NodeID]Member{}, removed: map[raft.NodeID]bool{}}
+		if b.decode(data) != nil {
+			return
+		}
+		again := &addrBook{members: map[raft.NodeID]Member{}, removed: map[raft.NodeID]bool{}}
+		if err := again.decode(b.encode()); err != nil {
+			t.Fatalf("re-decoding an accepted book: %v", err)
+		}
+		if !reflect.DeepEqual(again.members, b.members) || !reflect.DeepEqual(again.removed, b.removed) {
+			t.Fatalf("round trip changed the book: %v %v, then %v %v", b.members, b.removed, again.members, again.removed)
+		}
+	})
+}
