@@ -152,6 +152,9 @@ func TestApplyBudget(t *testing.T) {
 			t.Fatalf("one Process call applied %d entries with a one-byte budget", got)
 		}
 		calls++
+		if got, want := lagging.PendingAfterProcess(), lagging.Pending(); got != want {
+			t.Fatalf("after Process call %d: PendingAfterProcess %v, Pending %v", calls, got, want)
+		}
 		if !lagging.Pending() {
 			break
 		}

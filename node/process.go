@@ -21,6 +21,7 @@ import (
 // the background writes, so saves reach the disk in order.
 func (r *Replica) Process() error {
 	defer r.noteRaftHardState()
+	r.drained = false
 	if err := r.collectWrites(); err != nil {
 		return err
 	}
@@ -77,11 +78,17 @@ func (r *Replica) Process() error {
 		}
 		r.runLater()
 	}
+	r.drained = true
 	return nil
 }
 
 // Pending reports whether Process left work for its next call (Config.ApplyBudgetBytes).
 func (r *Replica) Pending() bool { return r.rn.HasReady() }
+
+// PendingAfterProcess is Pending for a caller that asks right after Process returned, having
+// handed the replica nothing since: when that call ended because Raft had nothing ready, it
+// answers without asking Raft again (a driver asks after every Process).
+func (r *Replica) PendingAfterProcess() bool { return !r.drained && r.rn.HasReady() }
 
 // WritesInBackground reports whether this replica's next Ready is likely to be written in
 // the background (it leads and has a Writer), so a driver need not keep its peer traffic

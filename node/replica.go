@@ -191,7 +191,10 @@ type Replica struct {
 	// later holds completions decided outside Process (failed proposals) so that callbacks
 	// always run from Process, never re-entrantly from Propose.
 	later []func()
-	hooks []ApplyHook
+	// drained says the last Process call ended because Raft had nothing ready (see
+	// PendingAfterProcess).
+	drained bool
+	hooks   []ApplyHook
 	// entryHooks and restoreHooks serve invariant checkers that compare raw entries.
 	entryHooks   []func(raft.Entry)
 	restoreHooks []func(raft.Index)

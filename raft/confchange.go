@@ -295,12 +295,9 @@ func (r *raft) applyConfChange(data []byte) (ConfChange, ConfState, error) {
 	}
 	r.setConf(cs)
 	if r.state == StateLeader {
-		if !r.isVoter(r.id) {
-			// Removed (thesis §4.2.2): the entry is committed, so the new configuration
-			// carries on without us; step down rather than lead a cluster we are not in.
-			r.logger.Info("stepping down: removed from the configuration", "term", uint64(r.term))
-			r.becomeFollower(r.term, None)
-			return cc, cs, nil
+		if !r.isVoter(r.id) && r.removedElapsed < 0 {
+			r.logger.Info("removed from the configuration: leaving once the voters hold the log", "term", uint64(r.term))
+			r.removedElapsed = 0
 		}
 		if r.leadTransferee != None && !r.isVoter(r.leadTransferee) {
 			r.leadTransferee = None
@@ -313,6 +310,30 @@ func (r *raft) applyConfChange(data []byte) (ConfChange, ConfState, error) {
 		}
 	}
 	return cc, cs, nil
+}
+
+// leaveAfterRemoval steps a removed leader down once every remaining voter holds its whole
+// log, or after an election timeout at the latest (thesis §4.2.2: a removed leader manages
+// the cluster until its removal is committed, then steps down).
+//
+// Changes apply when applied, not when appended, so a follower that has the removal entry
+// but has not learned it committed still counts the old leader as a voter, whose vote it
+// then needs; stepping down at once would leave the old leader, holding entries the others
+// lack, refusing them that vote while never campaigning itself. Waiting until they hold
+// every entry it has (it accepts no proposals meanwhile) means it grants their votes, and
+// the heartbeats sent meanwhile usually tell them the removal is committed.
+func (r *raft) leaveAfterRemoval() {
+	caughtUp := true
+	last := uint64(r.raftLog.lastIndex())
+	for i := range r.prs {
+		if !r.prs[i].IsLearner && r.prs[i].Match < last {
+			caughtUp = false
+		}
+	}
+	if caughtUp || r.removedElapsed >= r.electionTimeout {
+		r.logger.Info("stepping down: removed from the configuration", "term", uint64(r.term), "caught_up", caughtUp)
+		r.becomeFollower(r.term, None)
+	}
 }
 
 // ProposeConfChange proposes a membership change. Like Propose it is forwarded by a follower;

@@ -215,6 +215,14 @@ func TestRemoveLeader(t *testing.T) {
 	if err := nw.confChange(1, ConfChange{Type: ConfChangeRemove, NodeID: 1}); err != nil {
 		t.Fatal(err)
 	}
+	// It leads on, taking no proposals, until the others hold its whole log.
+	if nw.r(1).state != StateLeader {
+		t.Fatal("removed leader stepped down before the others hold its log")
+	}
+	if err := nw.nodes[1].rn.Propose([]byte("late")); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("removed leader took a proposal: %v", err)
+	}
+	nw.tickAll(1)
 	if nw.r(1).state == StateLeader {
 		t.Fatal("removed leader still leads")
 	}

@@ -54,7 +54,11 @@ type raft struct {
 	// last index when it was elected): another change is accepted only once that is applied,
 	// so configurations differ by at most one server at a time (thesis §4.1).
 	pendingConfIndex Index
-	votes            map[NodeID]bool
+	// removedElapsed counts the ticks since this leader applied its own removal (-1 while it
+	// has not): it leads on until the remaining voters hold its whole log, then steps down
+	// (see leaveAfterRemoval).
+	removedElapsed int
+	votes          map[NodeID]bool
 	// matchScratch is reused by maybeCommit to avoid allocating on the hot path.
 	matchScratch []uint64
 	// propScratch holds a forwarded proposal's entries while they are stamped and appended.
@@ -309,6 +313,7 @@ func (r *raft) reset(term Term) {
 	r.readOnly.reset()
 	r.pendingReadIndex = nil
 	r.uncommittedSize = 0
+	r.removedElapsed = -1
 }
 
 func (r *raft) becomeFollower(term Term, lead NodeID) {
@@ -391,7 +396,7 @@ func (r *raft) tick() {
 }
 
 // stepRole hands m to the step function of the current role.
-func (r *raft) stepRole(m Message) error {
+func (r *raft) stepRole(m *Message) error {
 	switch r.state {
 	case StateLeader:
 		return stepLeader(r, m)
@@ -434,6 +439,10 @@ func (r *raft) tickHeartbeat() {
 		r.heartbeatElapsed = 0
 		_ = r.Step(Message{From: r.id, Type: MsgBeat})
 	}
+	if r.removedElapsed >= 0 {
+		r.removedElapsed++
+		r.leaveAfterRemoval()
+	}
 }
 
 // expireSnapshots returns to probing any follower that has been in StateSnapshot for two
@@ -470,7 +479,12 @@ func (r *raft) quorumActive() bool {
 
 // Step is the entry point for every message. Term logic common to all roles comes first
 // (§5.1: a higher term makes us a follower, a lower one is stale); then the role's step.
-func (r *raft) Step(m Message) error {
+func (r *raft) Step(m Message) error { return r.step(&m) }
+
+// step is Step on a message the caller owns and no longer reads: the role functions and
+// handlers take it by pointer (a Message is 128 bytes, handed down several calls per
+// message received) and may change its fields, as they could change their own copies.
+func (r *raft) step(m *Message) error {
 	switch {
 	case m.Term == 0:
 		// Local message, proposal or forwarded read request.
@@ -488,7 +502,7 @@ func (r *raft) Step(m Message) error {
 	case m.Type == MsgVote || m.Type == MsgPreVote:
 		r.handleVoteRequest(m)
 	case m.Type == MsgReadIndex && r.knobs.ReadWithoutReadIndex:
-		r.respondReadIndex(m, r.raftLog.committed) // planted bug: no confirmation at all
+		r.respondReadIndex(*m, r.raftLog.committed) // planted bug: no confirmation at all
 	default:
 		return r.stepRole(m)
 	}
@@ -498,7 +512,7 @@ func (r *raft) Step(m Message) error {
 // ignoreHigherTerm implements the CheckQuorum lease (thesis §4.2.3): a node that heard from a
 // live leader within the minimum election timeout ignores vote requests, so a partitioned node
 // rejoining cannot depose a healthy leader. Transfer campaigns are exempt.
-func (r *raft) ignoreHigherTerm(m Message) bool {
+func (r *raft) ignoreHigherTerm(m *Message) bool {
 	if m.Type != MsgVote && m.Type != MsgPreVote {
 		return false
 	}
@@ -507,7 +521,7 @@ func (r *raft) ignoreHigherTerm(m Message) bool {
 	return !force && inLease
 }
 
-func (r *raft) stepHigherTerm(m Message) {
+func (r *raft) stepHigherTerm(m *Message) {
 	switch {
 	case m.Type == MsgPreVote:
 		// A pre-vote does not change our term.
@@ -520,7 +534,7 @@ func (r *raft) stepHigherTerm(m Message) {
 	}
 }
 
-func (r *raft) stepLowerTerm(m Message) error {
+func (r *raft) stepLowerTerm(m *Message) error {
 	switch {
 	case m.Type == MsgApp && r.knobs.AcceptStaleTermAppend && r.state == StateFollower:
 		// Planted bug: a deposed leader's entries are accepted and acknowledged in its term.
@@ -612,7 +626,7 @@ func (r *raft) poll(id NodeID, granted bool) quorum.VoteResult {
 }
 
 // handleVoteRequest answers MsgVote and MsgPreVote (§5.2, §5.4.1, thesis §9.6).
-func (r *raft) handleVoteRequest(m Message) {
+func (r *raft) handleVoteRequest(m *Message) {
 	respType := MsgVoteResp
 	if m.Type == MsgPreVote {
 		respType = MsgPreVoteResp
@@ -675,7 +689,9 @@ func (r *raft) onPersisted() {
 	if stable == 0 {
 		return
 	}
-	if r.progress(r.id).MaybeUpdate(uint64(stable)) && r.maybeCommit() {
+	// A leader removed from the configuration (see leaveAfterRemoval) has no progress of its
+	// own: its copy no longer counts.
+	if pr := r.progress(r.id); pr != nil && pr.MaybeUpdate(uint64(stable)) && r.maybeCommit() {
 		r.onCommitAdvanced()
 	}
 }
@@ -725,7 +741,7 @@ func (r *raft) onCommitAdvanced() {
 		pending := r.pendingReadIndex
 		r.pendingReadIndex = nil
 		for _, m := range pending {
-			r.serveReadIndex(m)
+			r.serveReadIndex(&m)
 		}
 	}
 }

@@ -16,7 +16,11 @@ type RawNode struct {
 	prevHard HardState
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
 	voteChanged bool
-	outstanding bool // a Ready was handed out and not yet Advanced
+	// readyAsLeader: the outstanding Ready was built by a leader. Applying its committed
+	// entries may depose it (a leader applying its own removal steps down), and its writes
+	// may still go on in the background: what AdvanceWriting checks is who built the Ready.
+	readyAsLeader bool
+	outstanding   bool // a Ready was handed out and not yet Advanced
 	// propScratch lets Propose build its one-entry slice without allocating, batchScratch
 	// ProposeBatch its slice (the log copies proposed entries, so neither is kept).
 	propScratch  [1]Entry
@@ -114,7 +118,7 @@ func (rn *RawNode) Step(m Message) error {
 	if err := validateMessage(&m); err != nil {
 		return err
 	}
-	err := rn.raft.Step(m)
+	err := rn.raft.step(&m)
 	rn.checkInvariants()
 	return err
 }
@@ -222,6 +226,7 @@ func (rn *RawNode) Ready() (rd Ready) {
 	r := &rn.raft
 	u := &r.raftLog.unstable
 	rn.voteChanged = false
+	rn.readyAsLeader = r.state == StateLeader
 	if u.inProgress < u.end() {
 		rd.Entries = u.slice(u.inProgress, u.end())
 	}
@@ -294,14 +299,14 @@ func (rn *RawNode) AdvanceWriting(rd Ready) {
 	if !rd.Snapshot.IsEmpty() {
 		panic("raft: AdvanceWriting with a snapshot")
 	}
-	if r.state != StateLeader || rn.voteChanged {
+	if !rn.readyAsLeader || rn.voteChanged {
 		panic(fmt.Sprintf("raft: AdvanceWriting as %s in term %d (term or vote changed: %v)", r.state, r.term, rn.voteChanged))
 	}
 	if n := len(rd.Entries); n > 0 {
 		u := &r.raftLog.unstable
 		u.inProgress = max(u.inProgress, rd.Entries[n-1].Index+1)
 		if r.knobs.LeaderCountsUnwrittenCopy {
-			if r.progress(r.id).MaybeUpdate(uint64(rd.Entries[n-1].Index)) && r.maybeCommit() {
+			if pr := r.progress(r.id); pr != nil && pr.MaybeUpdate(uint64(rd.Entries[n-1].Index)) && r.maybeCommit() {
 				r.onCommitAdvanced()
 			}
 		}

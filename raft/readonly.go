@@ -121,25 +121,25 @@ const MaxPendingReadIndex = 1 << 12
 
 // handleReadIndex is the leader's ReadIndex (thesis §6.4): record the commit index, then
 // confirm leadership with a heartbeat round before answering.
-func (r *raft) handleReadIndex(m Message) {
+func (r *raft) handleReadIndex(m *Message) {
 	if len(r.pendingReadIndex)+len(r.readOnly.queue) >= MaxPendingReadIndex {
 		return
 	}
 	if !r.knobs.ReadBeforeNoopCommitted && !r.committedEntryInCurrentTerm() {
 		// Step 1: until this term's no-op commits, our commit index may lag the previous
 		// leader's; wait.
-		r.pendingReadIndex = append(r.pendingReadIndex, m)
+		r.pendingReadIndex = append(r.pendingReadIndex, *m)
 		return
 	}
 	r.serveReadIndex(m)
 }
 
-func (r *raft) serveReadIndex(m Message) {
+func (r *raft) serveReadIndex(m *Message) {
 	if r.isSingleVoter() {
-		r.respondReadIndex(m, r.raftLog.committed)
+		r.respondReadIndex(*m, r.raftLog.committed)
 		return
 	}
-	ctx := r.readOnly.add(r.raftLog.committed, m)
+	ctx := r.readOnly.add(r.raftLog.committed, *m)
 	r.readOnly.recvAck(r.id, ctx, r.voters)
 	r.bcastHeartbeatWithCtx(ctx)
 }
@@ -155,7 +155,7 @@ func (r *raft) respondReadIndex(req Message, index Index) {
 }
 
 // handleReadAck processes the ReadIndex context echoed by a heartbeat response.
-func (r *raft) handleReadAck(m Message) {
+func (r *raft) handleReadAck(m *Message) {
 	if len(m.Context) == 0 {
 		return
 	}

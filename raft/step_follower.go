@@ -3,7 +3,7 @@ package raft
 import "github.com/raftchat/raftchat/raft/quorum"
 
 // stepCandidate serves both StateCandidate and StatePreCandidate.
-func stepCandidate(r *raft, m Message) error {
+func stepCandidate(r *raft, m *Message) error {
 	voteResp := MsgVoteResp
 	if r.state == StatePreCandidate {
 		voteResp = MsgPreVoteResp
@@ -29,7 +29,7 @@ func stepCandidate(r *raft, m Message) error {
 	return nil
 }
 
-func (r *raft) handleVoteResponse(m Message) {
+func (r *raft) handleVoteResponse(m *Message) {
 	if r.state == StatePreCandidate && m.Term != r.term+1 && !m.Reject {
 		return // a grant from an earlier pre-election
 	}
@@ -48,7 +48,7 @@ func (r *raft) handleVoteResponse(m Message) {
 	}
 }
 
-func stepFollower(r *raft, m Message) error {
+func stepFollower(r *raft, m *Message) error {
 	switch m.Type {
 	case MsgProp:
 		if r.lead == None {
@@ -57,7 +57,7 @@ func stepFollower(r *raft, m Message) error {
 		// Forward a copy: the caller's slice may be reused.
 		m.Entries = append([]Entry(nil), m.Entries...)
 		m.To = r.lead
-		r.send(m)
+		r.send(*m)
 	case MsgApp:
 		r.electionElapsed = 0
 		r.lead = m.From
@@ -76,7 +76,7 @@ func stepFollower(r *raft, m Message) error {
 		}
 		m.To = r.lead
 		m.Term = 0
-		r.send(m)
+		r.send(*m)
 	case MsgTimeoutNow:
 		// The leader asked us to take over (thesis §3.10): campaign now, skipping PreVote and
 		// the lease, which would otherwise stop a planned handover. Only a voter can.
@@ -91,7 +91,7 @@ func stepFollower(r *raft, m Message) error {
 }
 
 // handleAppendEntries is the follower's AppendEntries receiver (§5.3).
-func (r *raft) handleAppendEntries(m Message) {
+func (r *raft) handleAppendEntries(m *Message) {
 	if m.Index < r.raftLog.committed {
 		// Everything up to our commit index matches the leader (§5.4): acknowledge that.
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.raftLog.committed})
@@ -111,13 +111,13 @@ func (r *raft) handleAppendEntries(m Message) {
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: m.Index, Reject: true, RejectHint: hint, HintTerm: hintTerm})
 }
 
-func (r *raft) handleHeartbeat(m Message) {
+func (r *raft) handleHeartbeat(m *Message) {
 	r.raftLog.commitTo(min(m.Commit, r.raftLog.lastIndex()))
 	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context})
 }
 
 // handleSnapshot installs a leader's snapshot (§7, Figure 13).
-func (r *raft) handleSnapshot(m Message) {
+func (r *raft) handleSnapshot(m *Message) {
 	if m.Snapshot == nil {
 		return
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/raftchat/raftchat/raft/tracker"
 )
 
-func stepLeader(r *raft, m Message) error {
+func stepLeader(r *raft, m *Message) error {
 	switch m.Type {
 	case MsgBeat:
 		r.heartbeat()
@@ -42,13 +42,13 @@ func stepLeader(r *raft, m Message) error {
 	return nil
 }
 
-func (r *raft) handlePropose(m Message) error {
+func (r *raft) handlePropose(m *Message) error {
 	if len(m.Entries) == 0 {
 		return ErrProposalDropped // only a forged forwarded proposal can be empty
 	}
-	if r.leadTransferee != None {
+	if r.leadTransferee != None || r.removedElapsed >= 0 {
 		// Thesis §3.10: stop accepting proposals while handing over, or the transfer may
-		// never catch the target up.
+		// never catch the target up; likewise while leaving after a removal.
 		return ErrProposalDropped
 	}
 	ents := m.Entries
@@ -204,7 +204,7 @@ func (r *raft) sendSnapshot(to NodeID, pr *tracker.Progress) bool {
 	return true
 }
 
-func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
+func (r *raft) handleAppendResponse(m *Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	if m.Index > r.raftLog.lastIndex() {
 		return // no follower of ours can hold more than we do: forged or corrupt
@@ -244,7 +244,7 @@ func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
 
 // handleAppendReject backs Next off using the follower's hint: with HintTerm, skip every
 // entry of a term the follower cannot have (fast backtracking, §5.3 end).
-func (r *raft) handleAppendReject(m Message, pr *tracker.Progress) {
+func (r *raft) handleAppendReject(m *Message, pr *tracker.Progress) {
 	hint := m.RejectHint
 	if m.HintTerm > 0 {
 		hint, _ = r.raftLog.findConflictByTerm(m.RejectHint, m.HintTerm)
@@ -261,7 +261,7 @@ func (r *raft) handleAppendReject(m Message, pr *tracker.Progress) {
 	r.sendAppend(m.From)
 }
 
-func (r *raft) handleHeartbeatResponse(m Message, pr *tracker.Progress) {
+func (r *raft) handleHeartbeatResponse(m *Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.ProbeSent = false
 	if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
@@ -274,7 +274,7 @@ func (r *raft) handleHeartbeatResponse(m Message, pr *tracker.Progress) {
 	r.handleReadAck(m)
 }
 
-func (r *raft) handleSnapStatus(m Message, pr *tracker.Progress) {
+func (r *raft) handleSnapStatus(m *Message, pr *tracker.Progress) {
 	if pr.State != tracker.StateSnapshot {
 		return
 	}
@@ -288,7 +288,7 @@ func (r *raft) handleSnapStatus(m Message, pr *tracker.Progress) {
 
 // handleTransferLeader starts a leadership transfer to m.From (thesis §3.10): catch the
 // target up, then tell it to campaign at once.
-func (r *raft) handleTransferLeader(m Message, pr *tracker.Progress) {
+func (r *raft) handleTransferLeader(m *Message, pr *tracker.Progress) {
 	target := m.From
 	if r.leadTransferee != None {
 		if r.leadTransferee == target {

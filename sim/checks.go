@@ -50,6 +50,7 @@ type logView struct {
 	spare   []uint64     // the previous digests' array, reused by the next rebuild
 	version uint64       // bumped by every sync that found a change (check.VersionedLog)
 	lineage uint64       // bumped when a held entry may have been replaced (check.VersionedLog)
+	sums    *digestCache // the world's, shared by every node's view
 }
 
 // Lineage implements check.VersionedLog.
@@ -78,7 +79,7 @@ func (l *logView) sync() {
 			l.version++
 		}
 		for k := len(l.ents); k < len(held); k++ {
-			l.digests = append(l.digests, digestEntry(&held[k]))
+			l.digests = append(l.digests, l.sums.of(&held[k]))
 		}
 		l.ents = held
 		return
@@ -100,7 +101,7 @@ func (l *logView) sync() {
 			}
 			replaced = true
 		}
-		out = append(out, digestEntry(e))
+		out = append(out, l.sums.of(e))
 	}
 	if replaced {
 		l.lineage++
@@ -113,6 +114,40 @@ func (l *logView) sync() {
 // sameData reports whether a and b are known to hold the same type and data bytes.
 func sameData(a, b *raft.Entry) bool {
 	return a.Type == b.Type && len(a.Data) == len(b.Data) && unsafe.SliceData(a.Data) == unsafe.SliceData(b.Data)
+}
+
+// digestSlots is the size of the digest cache (a power of two).
+const digestSlots = 1024
+
+// digestCache computes each entry's digest once for the whole cluster instead of once per
+// node for its log view and once more per node when it applies the entry. Replicas hold the
+// very payload the leader proposed (messages, logs and the simulated disk share entry data
+// and never modify it; see decodeCache), so a slot is found by the payload's address and
+// hit when it holds the same array, length and type: the slot keeps the array alive, so
+// its address cannot be reused by another payload meanwhile. Any other payload (a torn copy,
+// a collision) is simply digested anew.
+type digestCache struct {
+	slots [digestSlots]digestSlot
+}
+
+type digestSlot struct {
+	data []byte
+	typ  raft.EntryType
+	sum  uint64
+}
+
+// of returns digestEntry(e). A nil cache computes it every time.
+func (c *digestCache) of(e *raft.Entry) uint64 {
+	if c == nil || len(e.Data) < 8 {
+		return digestEntry(e) // cheaper than a lookup
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(e.Data)))
+	s := &c.slots[(p>>4^p>>14^uintptr(len(e.Data)))%digestSlots]
+	if unsafe.SliceData(s.data) == unsafe.SliceData(e.Data) && len(s.data) == len(e.Data) && s.typ == e.Type {
+		return s.sum
+	}
+	*s = digestSlot{data: e.Data, typ: e.Type, sum: digestEntry(e)}
+	return s.sum
 }
 
 // digestEntry is check.DigestEntry without copying the entry or allocating a hash.

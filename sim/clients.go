@@ -226,7 +226,7 @@ func (w *World) attempt(c *client) int {
 		w.q.push(event{at: w.now + refusedDelayNs, kind: evClient, arg: int32(c.idx), gen: attempt, node: -1})
 		return untouched
 	}
-	w.q.push(event{at: w.now + clientTimeoutNs, kind: evTimeout, arg: int32(c.idx), gen: attempt, node: -1})
+	w.q.pushLate(event{at: w.now + clientTimeoutNs, kind: evTimeout, arg: int32(c.idx), gen: attempt, node: -1})
 	if n.paused {
 		// The request waits in the socket; the process reads it when it resumes, if the
 		// client has not given up on this attempt by then.

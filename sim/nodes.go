@@ -51,7 +51,7 @@ func (w *World) boot(n *simNode) error {
 	n.rep, n.up, n.paused = rep, true, false
 	n.applied.reset(rep.Applied())
 	n.log.reset(rep.Storage())
-	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, digestEntry(&e)) })
+	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, w.digests.of(&e)) })
 	rep.OnRestore(func(i raft.Index) {
 		n.applied.reset(i)
 		w.stats.Snapshots++
@@ -146,7 +146,7 @@ func (w *World) process(n *simNode) {
 		w.q.push(event{at: w.now + n.crashRestartNs, kind: evRestart, node: int32(n.idx), gen: n.gen})
 		w.probe(ProbeCrashPoint)
 	}
-	if n.up && n.rep.Pending() {
+	if n.up && n.rep.PendingAfterProcess() {
 		// Work left by the apply budget: another pass right away, after the events already
 		// due now (chatd's loop wakes itself the same way).
 		w.q.push(event{at: w.now, kind: evResume, node: int32(n.idx), gen: n.gen})

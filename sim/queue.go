@@ -76,20 +76,47 @@ func (a *event) before(b *event) bool {
 	return a.seq < b.seq
 }
 
-// queue is a 4-ary min-heap of events ordered by (at, seq): shallower than a binary heap,
-// so a pop moves fewer events, and (at, seq) is a total order, so the pop order is the same
-// as any other correct heap's. Hand-written rather than container/heap to avoid interface
-// boxing on the hot path.
+// queue holds the pending events in (at, seq) order: a 4-ary min-heap, shallower than a
+// binary heap, so a pop moves fewer events, and beside it a FIFO lane for events pushed in
+// (at, seq) order anyway (pushLate: the clients' attempt timeouts, all one fixed delay
+// ahead, which are about half of what is pending and mostly outlive their attempt). (at,
+// seq) is a total order, so the pop order is the same as any other correct queue's. Hand-
+// written rather than container/heap to avoid interface boxing on the hot path.
 type queue struct {
 	items []event
-	seq   uint64
+	// late[lateHead:] is the FIFO lane, in (at, seq) order.
+	late     []event
+	lateHead int
+	seq      uint64
 }
 
-func (q *queue) len() int { return len(q.items) }
+func (q *queue) len() int { return len(q.items) + len(q.late) - q.lateHead }
 
 func (q *queue) push(e event) {
 	q.seq++
 	e.seq = q.seq
+	q.heapPush(e)
+}
+
+// pushLate is push for an event that is usually due no earlier than every event pushed with
+// pushLate before it: those go to the FIFO lane (any other to the heap).
+func (q *queue) pushLate(e event) {
+	q.seq++
+	e.seq = q.seq
+	if n := len(q.late); n > q.lateHead && e.at < q.late[n-1].at {
+		q.heapPush(e)
+		return
+	}
+	if q.lateHead >= 64 && 2*q.lateHead >= len(q.late) {
+		// Reuse the front of the array: the lane's pending part is at most as long as
+		// what was popped.
+		n := copy(q.late, q.late[q.lateHead:])
+		q.late, q.lateHead = q.late[:n], 0
+	}
+	q.late = append(q.late, e) // seq grows: the lane stays in (at, seq) order
+}
+
+func (q *queue) heapPush(e event) {
 	q.items = append(q.items, e)
 	i := len(q.items) - 1
 	for i > 0 {
@@ -103,33 +130,60 @@ func (q *queue) push(e event) {
 	q.items[i] = e
 }
 
+// pop removes and returns the first event; the queue must not be empty.
 func (q *queue) pop() event {
-	top := q.items[0]
-	last := len(q.items) - 1
-	e := q.items[last]
-	q.items = q.items[:last]
-	n := last
-	if n == 0 {
-		return top
+	items := q.items
+	if h := q.lateHead; h < len(q.late) && (len(items) == 0 || q.late[h].before(&items[0])) {
+		e := q.late[h]
+		q.lateHead++
+		if q.lateHead == len(q.late) {
+			q.late, q.lateHead = q.late[:0], 0
+		}
+		return e
 	}
+	top := items[0]
+	n := len(items) - 1
+	e := items[n]
+	items = items[:n]
+	q.items = items
 	i := 0
 	for {
+		// m: the least of i's children (4i+1 .. 4i+4), found as the least of the two least
+		// of the pairs when all four exist.
 		c := 4*i + 1
-		if c >= n {
-			break
-		}
-		m := c
-		for k := c + 1; k < c+4 && k < n; k++ {
-			if q.items[k].before(&q.items[m]) {
-				m = k
+		var m int
+		if c+3 < n {
+			ch := items[c : c+4 : c+4]
+			m = 0
+			if ch[1].before(&ch[0]) {
+				m = 1
 			}
-		}
-		if !q.items[m].before(&e) {
+			m2 := 2
+			if ch[3].before(&ch[2]) {
+				m2 = 3
+			}
+			if ch[m2].before(&ch[m]) {
+				m = m2
+			}
+			m += c
+		} else if c < n {
+			m = c
+			for k := c + 1; k < n; k++ {
+				if items[k].before(&items[m]) {
+					m = k
+				}
+			}
+		} else {
 			break
 		}
-		q.items[i] = q.items[m]
+		if !items[m].before(&e) {
+			break
+		}
+		items[i] = items[m]
 		i = m
 	}
-	q.items[i] = e
+	if n > 0 {
+		items[i] = e
+	}
 	return top
 }

@@ -102,6 +102,7 @@ type World struct {
 	smCfg     statemachine.Config
 	raftKnobs *raft.TestingKnobs
 	decoded   decodeCache
+	digests   digestCache
 
 	// resolved maps a fault event's ID to the node it hit.
 	resolved map[int]int
@@ -184,6 +185,7 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 	for i := 0; i < s.Nodes; i++ {
 		n := &simNode{idx: i, id: raft.NodeID(i + 1), rate: s.TickRates[i], voidSentAt: -1,
 			disk: NewDisk(newStream(s.Seed, fmt.Sprintf("disk-%d", i)))}
+		n.log.sums = &w.digests
 		w.nodes = append(w.nodes, n)
 		if err := w.boot(n); err != nil {
 			return nil, err

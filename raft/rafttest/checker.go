@@ -36,8 +36,13 @@ type Checker struct {
 	// committed, and a client may have been told so.
 	maxCommit raft.Index
 	// reads maps an outstanding ReadIndex context to maxCommit when the read was issued.
-	reads     map[string]raft.Index
-	violation []string
+	reads map[string]raft.Index
+	// bootstrap is the first configuration nodes were started with; confs the configurations
+	// applied from change entries, by index, and confIndexes their indexes in order.
+	bootstrap   []raft.NodeID
+	confs       map[raft.Index]raft.ConfState
+	confIndexes []raft.Index
+	violation   []string
 	// IgnoreUndurableAcks skips the check that an append acknowledgement covers only stored
 	// entries, to look past such a bug for its consequences further downstream.
 	IgnoreUndurableAcks bool
@@ -165,6 +170,97 @@ func (ch *Checker) ObserveApplied(id raft.NodeID, term raft.Term, sm StateMachin
 	}
 }
 
+// ObserveBootstrap records the configuration a node was started with.
+func (ch *Checker) ObserveBootstrap(voters []raft.NodeID) {
+	if ch.bootstrap == nil {
+		ch.bootstrap = slices.Clone(voters)
+	}
+}
+
+// ObserveConf records that node id applied the configuration change at index and got cs.
+// Every node must get the same configuration at one index, and two consecutive
+// configurations must differ in at most one voter (single-server changes, thesis §4.1):
+// otherwise two majorities need not overlap.
+func (ch *Checker) ObserveConf(id raft.NodeID, index raft.Index, cs raft.ConfState) {
+	if prev, ok := ch.confs[index]; ok {
+		if !prev.Equal(cs) {
+			ch.violate("node %d: configuration %v at index %d, another node applied %v", id, cs, index, prev)
+		}
+		return
+	}
+	if ch.confs == nil {
+		ch.confs = map[raft.Index]raft.ConfState{}
+	}
+	ch.confs[index] = cs.Clone()
+	i, _ := slices.BinarySearch(ch.confIndexes, index)
+	ch.confIndexes = slices.Insert(ch.confIndexes, i, index)
+	before := ch.bootstrap
+	if i > 0 {
+		before = ch.confs[ch.confIndexes[i-1]].Voters
+	}
+	if before != nil && votersApart(before, cs.Voters) > 1 {
+		ch.violate("configuration at index %d changes more than one voter: %v -> %v", index, before, cs.Voters)
+	}
+	if i+1 < len(ch.confIndexes) {
+		if after := ch.confs[ch.confIndexes[i+1]].Voters; votersApart(cs.Voters, after) > 1 {
+			ch.violate("configuration at index %d changes more than one voter: %v -> %v", ch.confIndexes[i+1], cs.Voters, after)
+		}
+	}
+}
+
+// votersApart counts the nodes in exactly one of a and b (both sorted).
+func votersApart(a, b []raft.NodeID) int {
+	n := 0
+	for _, id := range a {
+		if !slices.Contains(b, id) {
+			n++
+		}
+	}
+	for _, id := range b {
+		if !slices.Contains(a, id) {
+			n++
+		}
+	}
+	return n
+}
+
+// LatestConf returns a membership test for the configuration of the highest change entry
+// applied anywhere (the bootstrap configuration if none was).
+func (ch *Checker) LatestConf() func(raft.NodeID) bool {
+	cs := raft.ConfState{Voters: ch.bootstrap}
+	if len(ch.confIndexes) > 0 {
+		cs = ch.confs[ch.confIndexes[len(ch.confIndexes)-1]]
+	}
+	return func(id raft.NodeID) bool {
+		return slices.Contains(cs.Voters, id) || slices.Contains(cs.Learners, id)
+	}
+}
+
+// quorumsAt returns the voter sets one of which committed an entry at index i: the
+// configuration in force after the changes before i, and the one before it (a leader uses a
+// change only once applied, and accepts the next one only after that, so it lags at most one
+// change behind its log). Nil means no configuration is known: every node counts.
+func (ch *Checker) quorumsAt(i raft.Index) [][]raft.NodeID {
+	if len(ch.confIndexes) == 0 {
+		if ch.bootstrap == nil {
+			return nil
+		}
+		return [][]raft.NodeID{ch.bootstrap}
+	}
+	k, _ := slices.BinarySearch(ch.confIndexes, i) // changes at indexes < i
+	var out [][]raft.NodeID
+	for j := k - 1; j >= k-2; j-- {
+		switch {
+		case j >= 0:
+			out = append(out, ch.confs[ch.confIndexes[j]].Voters)
+		case ch.bootstrap != nil:
+			out = append(out, ch.bootstrap)
+			return out
+		}
+	}
+	return out
+}
+
 // CheckLogs runs the whole-cluster checks over the durable logs: log matching between every
 // pair of nodes and leader completeness for the given current leaders (ID -> term).
 func (ch *Checker) CheckLogs(nodes []*Node, leaders map[raft.NodeID]raft.Term) {
@@ -198,17 +294,34 @@ func (ch *Checker) checkMajorityDurable(logs []durableLog) {
 	if !ok {
 		return
 	}
-	holders := 0
+	var holders []raft.NodeID
 	for _, l := range logs {
 		e, ok := l.entry(top.entry.Index)
 		if top.entry.Index <= l.snapIndex || ok && e.Term == top.entry.Term {
-			holders++
+			holders = append(holders, l.id)
 		}
 	}
-	if holders <= len(logs)/2 {
-		ch.violate("committed entry %s is durable on only %d of %d nodes",
-			DescribeEntry(top.entry), holders, len(logs))
+	quorums := ch.quorumsAt(top.entry.Index)
+	if quorums == nil {
+		if len(holders) <= len(logs)/2 {
+			ch.violate("committed entry %s is durable on only %d of %d nodes",
+				DescribeEntry(top.entry), len(holders), len(logs))
+		}
+		return
 	}
+	for _, voters := range quorums {
+		n := 0
+		for _, id := range voters {
+			if slices.Contains(holders, id) {
+				n++
+			}
+		}
+		if n > len(voters)/2 {
+			return
+		}
+	}
+	ch.violate("committed entry %s is durable on %v, no majority of the configurations %v",
+		DescribeEntry(top.entry), holders, quorums)
 }
 
 // checkCommittedPrefix: a node's durable log up to its durable commit index holds exactly

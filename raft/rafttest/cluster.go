@@ -48,6 +48,9 @@ type Options struct {
 	IdleHeartbeats bool
 	// DeferCommitBroadcast sets raft.Config.DeferCommitBroadcast on every node.
 	DeferCommitBroadcast bool
+	// Membership lets RandomStep change the membership: add learners (existing non-members
+	// or new nodes that join with an empty configuration), promote them, remove members.
+	Membership bool
 }
 
 func (o Options) withDefaults() Options {
@@ -140,6 +143,9 @@ type NodeSetup struct {
 	// Voters is the initial membership; nil means every node ID from 1 to the number of
 	// nodes being added at once (AddNodes) or just this node (AddNode).
 	Voters []raft.NodeID
+	// Join starts the node with an empty configuration, as a server about to be added to a
+	// running cluster (Voters is ignored).
+	Join bool
 	// Snapshot, if not empty, is installed in storage first (its data is ignored and
 	// replaced by a state machine at Snapshot.Metadata.Index with an arbitrary hash).
 	Snapshot raft.Snapshot
@@ -175,12 +181,18 @@ func (c *Cluster) AddNode(id raft.NodeID, setup NodeSetup) error {
 	if voters == nil {
 		voters = []raft.NodeID{id}
 	}
+	if setup.Join {
+		voters = nil
+	}
 	slices.Sort(voters)
 	st, err := newStorage(voters, setup)
 	if err != nil {
 		return fmt.Errorf("set up storage of node %d: %w", id, err)
 	}
 	n := &Node{ID: id, Storage: st, voters: voters}
+	if len(voters) > 0 {
+		c.Checker.ObserveBootstrap(voters)
+	}
 	c.nodes = append(c.nodes, n)
 	slices.SortFunc(c.nodes, func(a, b *Node) int { return int(a.ID) - int(b.ID) })
 	if err := c.start(n); err != nil {

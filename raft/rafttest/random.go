@@ -3,6 +3,7 @@ package rafttest
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/raftchat/raftchat/raft"
 )
@@ -34,25 +35,34 @@ var opWeights = []int{
 	1,  // transfer leadership
 	6,  // complete one node's background writes
 	10, // deliver everything, complete background writes, then process every Ready
+	0,  // change the membership (membershipWeight with Options.Membership)
 }
 
-// noBackgroundWeights are opWeights without the background-write step, for clusters that
-// write synchronously.
-var noBackgroundWeights = func() []int {
+// membershipWeight is the weight of a membership change when Options.Membership is on. Off,
+// the weight is zero and schedules draw exactly as they did before membership changes.
+const membershipWeight = 3
+
+// weightsFor returns the operation weights for the given options.
+func weightsFor(o Options) []int {
 	w := append([]int(nil), opWeights...)
-	w[14] = 0
+	if !o.BackgroundWrites {
+		w[14] = 0 // no background-write step for clusters that write synchronously
+	}
+	if o.Membership {
+		w[16] = membershipWeight
+	}
 	return w
-}()
+}
+
+// maxNodes bounds the nodes a membership schedule creates (joiners get new IDs).
+const maxNodes = 7
 
 // RandomStep performs one random operation on c: a tick, a Ready, a delivery, a drop or
 // duplicate, a proposal, a campaign, a partition or heal, a crash or restart, a compaction, a
 // read, a leadership transfer, finishing background writes, or a full round. It returns a short description of what it
 // did and an error only for harness failures; safety violations collect in c.Checker.
 func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
-	weights := opWeights
-	if !c.opts.BackgroundWrites {
-		weights = noBackgroundWeights
-	}
+	weights := weightsFor(c.opts)
 	total := 0
 	for _, w := range weights {
 		total += w
@@ -97,6 +107,8 @@ func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
 		return fmt.Sprintf("transfer-leadership %d->%d", id, to), c.ignoreDown(n, func() error { return c.TransferLeadership(id, to) })
 	case 14:
 		return fmt.Sprintf("complete-writes %d", id), c.CompleteWrites(id)
+	case 16:
+		return c.randomConfChange(ch, id)
 	default:
 		if _, err := c.Deliver(Filter{}); err != nil {
 			return "round", err
@@ -109,6 +121,60 @@ func (c *Cluster) RandomStep(ch Chooser, seq int) (string, error) {
 		_, err := c.ProcessAllReady()
 		return "round", err
 	}
+}
+
+// randomConfChange proposes a membership change at the leader (three times out of four) or at
+// id: remove a member, add a non-member (an existing node, or a new one that joins with an
+// empty configuration) as a learner, or promote a learner. The proposer's own view of the
+// configuration picks the candidates; raft refuses what it cannot do now.
+func (c *Cluster) randomConfChange(ch Chooser, id raft.NodeID) (string, error) {
+	if lead := c.Leader(); lead != raft.None && ch.IntN("at-leader", 4) > 0 {
+		id = lead
+	}
+	n := c.Node(id)
+	if n.Down() {
+		return "conf-change (down)", nil
+	}
+	cs := n.Raw.ConfState()
+	var cc raft.ConfChange
+	switch ch.IntN("conf-op", 3) {
+	case 0:
+		members := append(slices.Clone(cs.Voters), cs.Learners...)
+		if len(members) == 0 {
+			return "conf-change (no members)", nil
+		}
+		cc = raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: members[ch.IntN("conf-node", len(members))]}
+	case 1:
+		var outside []raft.NodeID
+		for _, nd := range c.nodes {
+			if !slices.Contains(cs.Voters, nd.ID) && !slices.Contains(cs.Learners, nd.ID) {
+				outside = append(outside, nd.ID)
+			}
+		}
+		pick := ch.IntN("conf-node", len(outside)+1)
+		if pick == len(outside) {
+			if len(c.nodes) >= maxNodes {
+				return "conf-change (node limit)", nil
+			}
+			newID := c.nodes[len(c.nodes)-1].ID + 1
+			if err := c.AddNode(newID, NodeSetup{Join: true}); err != nil {
+				return "add-node", err
+			}
+			outside = append(outside, newID)
+		}
+		cc = raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: outside[pick]}
+	default:
+		if len(cs.Learners) == 0 {
+			return "conf-change (no learner)", nil
+		}
+		cc = raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: cs.Learners[ch.IntN("conf-node", len(cs.Learners))]}
+	}
+	err := c.ProposeConfChange(id, cc)
+	desc := fmt.Sprintf("conf-change %d %s %d", id, cc.Type, cc.NodeID)
+	if err != nil {
+		desc += " (refused)"
+	}
+	return desc, nil
 }
 
 func (c *Cluster) tickAll() error {
@@ -190,6 +256,8 @@ func (c *Cluster) randomPartition(ch Chooser) (string, error) {
 // Raft must make progress (the liveness half of a simulation).
 func (c *Cluster) Converge(maxRounds int) error {
 	c.Heal()
+	// Every node comes back, removed ones too: a server that never learned it was removed
+	// campaigns with its old configuration (thesis §4.2.3), which the others must survive.
 	for _, n := range c.nodes {
 		if n.Down() {
 			if err := c.Restart(n.ID); err != nil {
@@ -199,10 +267,8 @@ func (c *Cluster) Converge(maxRounds int) error {
 	}
 	var marker raft.Index // index of our proposal once a leader appended it
 	for round := 0; round < maxRounds; round++ {
-		for _, n := range c.nodes {
-			if err := c.Tick(n.ID); err != nil {
-				return err
-			}
+		if err := c.tickAll(); err != nil {
+			return err
 		}
 		// Generous: with one entry per message and one in flight, catching up a follower
 		// takes a round per entry.
@@ -232,7 +298,15 @@ func (c *Cluster) Converge(maxRounds int) error {
 }
 
 func (c *Cluster) allApplied(i raft.Index) bool {
+	var members func(raft.NodeID) bool
+	if c.opts.Membership {
+		// A node removed meanwhile is sent nothing more, not even its removal.
+		members = c.Checker.LatestConf()
+	}
 	for _, n := range c.nodes {
+		if members != nil && !members(n.ID) {
+			continue
+		}
 		if n.SM.Index < i {
 			return false
 		}

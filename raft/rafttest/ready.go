@@ -228,6 +228,13 @@ func (c *Cluster) apply(n *Node, rd raft.Ready) error {
 			c.Checker.violate("node %d: %v", n.ID, err)
 			return nil
 		}
+		if e.Type == raft.EntryConfChange {
+			if _, cs, err := n.Raw.ApplyConfChange(e.Data); err != nil {
+				c.Checker.violate("node %d: applying the configuration change at %d: %v", n.ID, e.Index, err)
+			} else {
+				c.Checker.ObserveConf(n.ID, e.Index, cs)
+			}
+		}
 		c.Checker.ObserveApplied(n.ID, term, n.SM, &e)
 	}
 	return nil
@@ -260,16 +267,29 @@ func (c *Cluster) checkQuorumLiveness(n *Node) {
 	}
 }
 
-// reachesQuorum reports whether n and the live nodes it is linked with both ways form a
-// majority of the cluster.
+// reachesQuorum reports whether n and the live voters it is linked with both ways form a
+// majority of n's configuration.
 func (c *Cluster) reachesQuorum(n *Node) bool {
+	voters := n.Raw.ConfState().Voters
 	reach := 0
-	for _, p := range c.nodes {
-		if p == n || !p.Down() && c.Connected(n.ID, p.ID) && c.Connected(p.ID, n.ID) {
+	for _, id := range voters {
+		p := c.Node(id)
+		if p == n || p != nil && !p.Down() && c.Connected(n.ID, p.ID) && c.Connected(p.ID, n.ID) {
 			reach++
 		}
 	}
-	return reach > len(c.nodes)/2
+	return reach > len(voters)/2
+}
+
+// ProposeConfChange proposes a membership change at node id; the error is raft's.
+func (c *Cluster) ProposeConfChange(id raft.NodeID, cc raft.ConfChange) error {
+	n, err := c.upNode(id)
+	if err != nil {
+		return err
+	}
+	err = n.Raw.ProposeConfChange(cc)
+	c.observe(n)
+	return err
 }
 
 // Campaign makes node id start an election now.
@@ -335,7 +355,8 @@ func (c *Cluster) Compact(id raft.NodeID) error {
 	if n.SM.Index < first {
 		return fmt.Errorf("node %d: nothing to compact (applied %d, first index %d)", n.ID, n.SM.Index, first)
 	}
-	cs := raft.ConfState{Voters: n.voters}
+	// The configuration as of the applied index: every change up to it has been applied.
+	cs := n.Raw.ConfState()
 	if _, err := n.Storage.CreateSnapshot(n.SM.Index, &cs, n.SM.Encode()); err != nil {
 		return fmt.Errorf("node %d: create snapshot at %d: %w", n.ID, n.SM.Index, err)
 	}

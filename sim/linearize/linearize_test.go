@@ -207,3 +207,18 @@ func TestStateHashIsFNVOfTheText(t *testing.T) {
 		t.Fatalf("empty hash %x, want %x", got, want)
 	}
 }
+
+// TestPostContinuesTheHash: a post's state carries the hash newState gives its messages.
+func TestPostContinuesTheHash(t *testing.T) {
+	s := newState([]Message{{Seq: 1, Author: "a", Text: "x", Edited: true, Reactions: []Reaction{{"+1", "b"}}}})
+	for i, text := range []string{"hello", "", "third"} {
+		ok, next := stepPost(s, &Input{Kind: Post, Author: "c", Text: text}, &Output{Status: OK, Seq: uint64(i + 2)})
+		if !ok {
+			t.Fatalf("post %d refused", i)
+		}
+		if got, want := next.hash, newState(next.msgs).hash; got != want {
+			t.Fatalf("post %d: hash %x, newState gives %x", i, got, want)
+		}
+		s = next
+	}
+}

@@ -112,18 +112,22 @@ type state struct {
 // (computed without fmt or allocation: porcupine builds a state per step).
 func newState(msgs []Message) *state {
 	h := fnvHash(fnvOffset)
-	var num [20]byte
 	for i := range msgs {
-		m := &msgs[i]
-		h = h.bytes(strconv.AppendUint(num[:0], m.Seq, 10)).byte(0)
-		h = h.str(m.Author).byte(0).str(m.Text).byte(0)
-		h = h.str(strconv.FormatBool(m.Edited)).byte(0)
-		for _, r := range m.Reactions {
-			h = h.str(r.Emoji).byte(0).str(r.User).byte(0)
-		}
-		h = h.byte(0xff)
+		h = h.message(&msgs[i])
 	}
 	return &state{msgs: msgs, hash: uint64(h)}
+}
+
+// message continues the hash over m.
+func (h fnvHash) message(m *Message) fnvHash {
+	var num [20]byte
+	h = h.bytes(strconv.AppendUint(num[:0], m.Seq, 10)).byte(0)
+	h = h.str(m.Author).byte(0).str(m.Text).byte(0)
+	h = h.str(strconv.FormatBool(m.Edited)).byte(0)
+	for _, r := range m.Reactions {
+		h = h.str(r.Emoji).byte(0).str(r.User).byte(0)
+	}
+	return h.byte(0xff)
 }
 
 // fnvHash is a running FNV-1a 64 hash (hash/fnv's New64a, without the interface).
@@ -228,7 +232,9 @@ func stepPost(s *state, in *Input, out *Output) (bool, *state) {
 		msgs := make([]Message, len(s.msgs)+1)
 		copy(msgs, s.msgs)
 		msgs[len(s.msgs)] = Message{Seq: next, Author: in.Author, Text: in.Text}
-		return true, newState(msgs)
+		// The hash runs over the messages in order: s's, continued over the new one, is
+		// newState(msgs)'s.
+		return true, &state{msgs: msgs, hash: uint64(fnvHash(s.hash).message(&msgs[len(s.msgs)]))}
 	default:
 		// NotFound and Denied make no sense for a post.
 		return false, s
