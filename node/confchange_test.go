@@ -94,9 +94,10 @@ func (w *syncWriter) Write(hs raft.HardState, ents []raft.Entry, sync bool) {
 func (w *syncWriter) Written() (uint64, error) { return w.done, w.err }
 func (w *syncWriter) Wait() error              { return w.err }
 
-// A leader that writes its log in the background (Config.Writer) and removes itself steps
-// down while it applies the change: the Ready that carries the change must not be advanced
-// as a leader's background write (Raft would panic).
+// A leader that writes its log in the background (Config.Writer) and removes itself: the
+// Ready whose committed entries carry the change was built by the leader and is advanced as
+// its background write even though applying them deposes it (chatd once panicked here), and
+// the removed leader steps down once the others hold its log.
 func TestLeaderWithWriterRemovesItself(t *testing.T) {
 	c := newClusterWith(t, 3, 1000, nil)
 	for _, id := range c.ids { // restart every replica with a background writer

@@ -42,11 +42,7 @@ func (r *Replica) Process() error {
 		if early && len(rd.Messages) > 0 {
 			r.cfg.Send(rd.Messages)
 		}
-		// A configuration change among the committed entries may make this leader step
-		// down as it applies (its own removal), after which Raft no longer accepts the
-		// Ready as a leader's background write (AdvanceWriting): such a Ready, rare, is
-		// written before it is advanced.
-		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty() && !hasConfChange(rd.CommittedEntries)
+		background := early && r.cfg.Writer != nil && rd.Snapshot.IsEmpty()
 		if background {
 			r.persistInBackground(&rd)
 		} else {
@@ -476,14 +472,4 @@ func (r *Replica) advanceSnapshot(replaced bool) error {
 		r.releaseSnapshotData(r.snapIndex)
 	}
 	return nil
-}
-
-// hasConfChange reports whether ents hold a configuration change entry.
-func hasConfChange(ents []raft.Entry) bool {
-	for i := range ents {
-		if ents[i].Type == raft.EntryConfChange {
-			return true
-		}
-	}
-	return false
 }
