@@ -150,7 +150,7 @@ func (n *Node) Members(_ context.Context) (service.MemberList, error) {
 	st := n.status.Load()
 	l := service.MemberList{Self: n.cfg.ID, Leader: st.Leader}
 	if st.Role == raft.StateLeader {
-		l.LastIndex = leaderLastIndex(st.Progress, n.cfg.ID, uint64(st.Commit))
+		l.LastIndex = leaderLastIndex(st.Progress, uint64(st.Commit))
 	}
 	reachable := map[raft.NodeID]bool{n.cfg.ID: true}
 	for _, id := range n.tr.Reachable(n.cfg.ReachableWindow) {
@@ -182,10 +182,15 @@ func (n *Node) Members(_ context.Context) (service.MemberList, error) {
 	return l, nil
 }
 
-// leaderLastIndex is the leader's last log index as far as its status shows: its own match
-// (what it has written), or the commit index if that is ahead.
-func leaderLastIndex(progress []raft.PeerProgress, self raft.NodeID, commit uint64) uint64 {
-	return max(matchOf(progress, self), commit)
+// leaderLastIndex is the leader's last log index as far as its status shows: the highest
+// match of any member (its own trails while it writes in the background, a follower's may be
+// ahead) or the commit index.
+func leaderLastIndex(progress []raft.PeerProgress, commit uint64) uint64 {
+	last := commit
+	for _, p := range progress {
+		last = max(last, uint64(p.Match))
+	}
+	return last
 }
 
 // AddMember implements service.Membership.
@@ -370,7 +375,7 @@ func (n *Node) waitCaughtUp(ctx context.Context, id raft.NodeID, progress func(s
 		if !slices.Contains(st.Learners, id) && !slices.Contains(st.Peers, id) {
 			return fmt.Errorf("%w: node %d was removed while catching up", raft.ErrConfChangeRefused, id)
 		}
-		last := leaderLastIndex(st.Progress, n.cfg.ID, uint64(st.Commit))
+		last := leaderLastIndex(st.Progress, uint64(st.Commit))
 		match := matchOf(st.Progress, id)
 		if match > 0 && match+catchUpEntries >= last {
 			progress(service.MemberProgress{Stage: "caught-up", Match: match, LastIndex: last})
