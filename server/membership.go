@@ -139,6 +139,15 @@ func (n *Node) toldRemoved(by raft.NodeID) {
 	}
 }
 
+// ticking reports whether Raft's clock should run: not on a node removed from the cluster,
+// which would only campaign in vain (PreVote keeps that harmless, but it is noise), unless it
+// still leads: a removed leader leads on until the others hold its log, which takes ticks.
+// A removed node that is added again hears from the leader and applies that change, which
+// clears removed.
+func (n *Node) ticking() bool {
+	return !n.removed.Load() || n.status.Load().Role == raft.StateLeader
+}
+
 // confState is the configuration as this node last applied it.
 func (n *Node) confState() raft.ConfState {
 	st := n.status.Load()

@@ -363,7 +363,9 @@ func (n *Node) loop(tick <-chan time.Time) error {
 		case <-n.stopc:
 			return nil
 		case <-tick:
-			n.rep.Tick()
+			if n.ticking() {
+				n.rep.Tick()
+			}
 		case <-n.inbound.wake:
 		case first = <-n.reqs:
 		case <-n.reports.wake:
