@@ -117,6 +117,22 @@ func TestMembershipCalls(t *testing.T) {
 	if _, ok := c.nodes[lead].book.get(4); ok {
 		t.Fatal("removed node still in the leader's address book")
 	}
+	if n4.ticking() {
+		t.Fatal("removed node still runs Raft's clock")
+	}
+
+	// Added again, it hears from the leader (whose peers no longer refuse it) and takes part.
+	add.Learner = true
+	if _, err := c.nodes[lead].AddMember(ctx, add, progress); err != nil {
+		t.Fatalf("add the removed node again: %v", err)
+	}
+	waitFor(t, "node 4 to apply its return", func() bool {
+		st, _ := n4.Status(ctx)
+		return !st.Removed && slices.Contains(n4.RaftStatus().Learners, 4)
+	})
+	if !n4.ticking() {
+		t.Fatal("node added again does not run Raft's clock")
+	}
 }
 
 func memberKinds(l service.MemberList) []string {
