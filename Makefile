@@ -53,9 +53,12 @@ bench:
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
-# The acceptance sweep: 1000 seeds of 60 simulated seconds with every fault class.
+# The acceptance sweep: 1000 seeds of 60 simulated seconds with every fault class, then 500
+# with membership changes on top (swarm mode leaves --membership off, so its seeds keep their
+# schedules).
 sim-soak:
 	$(GO) run ./cmd/chatsim sweep --seeds 1-1000 --partition --crash --skew --drop 0.05 --dup 0.02 --swarm
+	$(GO) run ./cmd/chatsim sweep --seeds 1-500 --partition --crash --skew --drop 0.05 --dup 0.02 --membership
 
 # Deeper property runs of the pure packages than `make test` affords.
 soak-props:

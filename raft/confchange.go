@@ -70,14 +70,15 @@ const confEntryVersion = 1
 func EncodeConfChange(cc ConfChange) []byte { return encodeConfEntry(cc, ConfState{}) }
 
 // encodeConfEntry writes a change and, once the leader has resolved it, the configuration it
-// produces: version, type, node, context, voters, learners, all as uvarints (length-prefixed).
+// produces: version, type, node, context, voters, learners, removed, all as uvarints
+// (length-prefixed).
 func encodeConfEntry(cc ConfChange, cs ConfState) []byte {
-	b := make([]byte, 0, 16+len(cc.Context)+8*(len(cs.Voters)+len(cs.Learners)))
+	b := make([]byte, 0, 16+len(cc.Context)+8*(len(cs.Voters)+len(cs.Learners)+len(cs.Removed)))
 	b = append(b, confEntryVersion, byte(cc.Type))
 	b = binary.AppendUvarint(b, uint64(cc.NodeID))
 	b = binary.AppendUvarint(b, uint64(len(cc.Context)))
 	b = append(b, cc.Context...)
-	for _, ids := range [][]NodeID{cs.Voters, cs.Learners} {
+	for _, ids := range [][]NodeID{cs.Voters, cs.Learners, cs.Removed} {
 		b = binary.AppendUvarint(b, uint64(len(ids)))
 		for _, id := range ids {
 			b = binary.AppendUvarint(b, uint64(id))
@@ -121,7 +122,7 @@ func DecodeConfChange(data []byte) (ConfChange, ConfState, error) {
 		cc.Context = slices.Clone(p[:n])
 	}
 	p = p[n:]
-	for _, dst := range []*[]NodeID{&cs.Voters, &cs.Learners} {
+	for _, dst := range []*[]NodeID{&cs.Voters, &cs.Learners, &cs.Removed} {
 		n, ok := next()
 		if !ok || n > maxConfMembers || n > uint64(len(p)) {
 			return cc, cs, errors.New("raft: conf change: bad member count")
@@ -141,19 +142,19 @@ func DecodeConfChange(data []byte) (ConfChange, ConfState, error) {
 		if err := cs.validate(); err != nil {
 			return cc, cs, fmt.Errorf("raft: conf change: %w", err)
 		}
-	} else if len(cs.Learners) > 0 {
-		return cc, cs, errors.New("raft: conf change: learners without voters")
+	} else if len(cs.Learners) > 0 || len(cs.Removed) > 0 {
+		return cc, cs, errors.New("raft: conf change: members without voters")
 	}
 	return cc, cs, nil
 }
 
 // validate checks that cs is a usable configuration: at least one voter, sorted lists
-// without duplicates or None, no node both voter and learner.
+// without duplicates or None, no node in two of them.
 func (cs ConfState) validate() error {
 	if len(cs.Voters) == 0 {
 		return errors.New("no voters")
 	}
-	for _, ids := range [][]NodeID{cs.Voters, cs.Learners} {
+	for _, ids := range [][]NodeID{cs.Voters, cs.Learners, cs.Removed} {
 		for i, id := range ids {
 			if id == None {
 				return errors.New("member None")
@@ -168,17 +169,23 @@ func (cs ConfState) validate() error {
 			return fmt.Errorf("node %d is both voter and learner", id)
 		}
 	}
+	for _, id := range cs.Removed {
+		if slices.Contains(cs.Voters, id) || slices.Contains(cs.Learners, id) {
+			return fmt.Errorf("node %d is both removed and a member", id)
+		}
+	}
 	return nil
 }
 
 // Clone returns a deep copy of cs.
 func (cs ConfState) Clone() ConfState {
-	return ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}
+	return ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners), Removed: slices.Clone(cs.Removed)}
 }
 
-// Equal reports whether cs and o name the same voters and learners.
+// Equal reports whether cs and o name the same voters, learners and removed nodes.
 func (cs ConfState) Equal(o ConfState) bool {
-	return slices.Equal(cs.Voters, o.Voters) && slices.Equal(cs.Learners, o.Learners)
+	return slices.Equal(cs.Voters, o.Voters) && slices.Equal(cs.Learners, o.Learners) &&
+		slices.Equal(cs.Removed, o.Removed)
 }
 
 // apply returns the configuration cc produces from cs, or an error if it changes nothing or
@@ -189,6 +196,10 @@ func (cs ConfState) apply(cc ConfChange) (ConfState, error) {
 	}
 	out := cs.Clone()
 	isVoter, isLearner := slices.Contains(cs.Voters, cc.NodeID), slices.Contains(cs.Learners, cc.NodeID)
+	if cc.Type != ConfChangeRemove && slices.Contains(cs.Removed, cc.NodeID) {
+		return cs, fmt.Errorf("%w: %d was removed, and a removed ID never joins again (give the server a new ID)",
+			ErrConfChangeRefused, cc.NodeID)
+	}
 	switch cc.Type {
 	case ConfChangeAddVoter:
 		if isVoter {
@@ -212,6 +223,7 @@ func (cs ConfState) apply(cc ConfChange) (ConfState, error) {
 		del := func(id NodeID) bool { return id == cc.NodeID }
 		out.Voters = slices.DeleteFunc(out.Voters, del)
 		out.Learners = slices.DeleteFunc(out.Learners, del)
+		out.Removed = insertSorted(out.Removed, cc.NodeID)
 	default:
 		return cs, fmt.Errorf("%w: unknown change type %d", ErrConfChangeRefused, cc.Type)
 	}
@@ -224,7 +236,7 @@ func insertSorted(ids []NodeID, id NodeID) []NodeID {
 }
 
 func (r *raft) confState() ConfState {
-	cs := ConfState{Voters: slices.Clone(r.voters)}
+	cs := ConfState{Voters: slices.Clone(r.voters), Removed: slices.Clone(r.removed)}
 	for i, id := range r.members {
 		if r.prs[i].IsLearner {
 			cs.Learners = append(cs.Learners, id)
@@ -255,6 +267,7 @@ func (r *raft) setConf(cs ConfState) {
 		prs[i].IsLearner = slices.Contains(cs.Learners, id)
 	}
 	r.voters = slices.Clone(cs.Voters)
+	r.removed = slices.Clone(cs.Removed)
 	r.members = members
 	r.prs = prs
 	if cap(r.matchScratch) < len(r.voters) {
@@ -266,7 +279,7 @@ func (r *raft) setConf(cs ConfState) {
 // the configuration it produces. It refuses a change while an earlier one (or this term's
 // no-op) is not yet applied.
 func (r *raft) resolveConfChange(e *Entry) error {
-	if r.pendingConfIndex > r.raftLog.applied {
+	if r.pendingConfIndex > r.raftLog.applied && !r.knobs.AcceptConfChangeWhilePending {
 		return fmt.Errorf("%w: the change at index %d is not applied yet", ErrConfChangeRefused, r.pendingConfIndex)
 	}
 	cc, cs, err := DecodeConfChange(e.Data)

@@ -29,7 +29,7 @@ func confOf(nw *testNet, id NodeID) ConfState { return nw.nodes[id].rn.ConfState
 
 func TestConfChangeEncoding(t *testing.T) {
 	cc := ConfChange{Type: ConfChangeAddLearner, NodeID: 300, Context: []byte("127.0.0.1:7104")}
-	cs := ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{300}}
+	cs := ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{300}, Removed: []NodeID{4, 9}}
 	gotCC, gotCS, err := DecodeConfChange(encodeConfEntry(cc, cs))
 	if err != nil || gotCC.Type != cc.Type || gotCC.NodeID != cc.NodeID || string(gotCC.Context) != string(cc.Context) || !gotCS.Equal(cs) {
 		t.Fatalf("round trip: %+v %+v %v", gotCC, gotCS, err)
@@ -38,16 +38,17 @@ func TestConfChangeEncoding(t *testing.T) {
 		t.Fatalf("proposal form: %+v %v", cs, err)
 	}
 	for name, data := range map[string][]byte{
-		"empty":        nil,
-		"version":      {9, 1, 1, 0, 0, 0},
-		"type":         {1, 7, 1, 0, 0, 0},
-		"no node":      {1, 1, 0, 0, 0, 0},
-		"context":      {1, 1, 5, 9, 'a'},
-		"trailing":     append(EncodeConfChange(cc), 0),
-		"unsorted":     encodeConfEntry(cc, ConfState{Voters: []NodeID{2, 1}}),
-		"both":         encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{2}}),
-		"learner only": encodeConfEntry(cc, ConfState{Learners: []NodeID{2}}),
-		"huge count":   {1, 1, 1, 0, 0xff, 0xff, 0xff, 0x7f},
+		"empty":         nil,
+		"version":       {9, 1, 1, 0, 0, 0},
+		"type":          {1, 7, 1, 0, 0, 0},
+		"no node":       {1, 1, 0, 0, 0, 0},
+		"context":       {1, 1, 5, 9, 'a'},
+		"trailing":      append(EncodeConfChange(cc), 0),
+		"unsorted":      encodeConfEntry(cc, ConfState{Voters: []NodeID{2, 1}}),
+		"both":          encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{2}}),
+		"learner only":  encodeConfEntry(cc, ConfState{Learners: []NodeID{2}}),
+		"removed voter": encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{2}}),
+		"huge count":    {1, 1, 1, 0, 0xff, 0xff, 0xff, 0x7f},
 	} {
 		if _, _, err := DecodeConfChange(data); err == nil {
 			t.Errorf("%s: decoded %x without error", name, data)
@@ -226,7 +227,7 @@ func TestRemoveLeader(t *testing.T) {
 	if nw.r(1).state == StateLeader {
 		t.Fatal("removed leader still leads")
 	}
-	want := ConfState{Voters: []NodeID{2, 3}}
+	want := ConfState{Voters: []NodeID{2, 3}, Removed: []NodeID{1}}
 	for _, id := range nw.ids {
 		if got := confOf(nw, id); !got.Equal(want) {
 			t.Fatalf("node %d configuration %+v", id, got)
@@ -254,8 +255,14 @@ func TestRemoveFollowerShrinksQuorum(t *testing.T) {
 	if err := nw.confChange(1, ConfChange{Type: ConfChangeRemove, NodeID: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if got := confOf(nw, 1); !got.Equal(ConfState{Voters: []NodeID{1, 2}}) {
+	if got := confOf(nw, 1); !got.Equal(ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{3}}) {
 		t.Fatalf("configuration %+v", got)
+	}
+	// A removed ID never joins again, whether the proposal is new or a stale copy.
+	for _, typ := range []ConfChangeType{ConfChangeAddLearner, ConfChangeAddVoter} {
+		if err := nw.nodes[1].rn.ProposeConfChange(ConfChange{Type: typ, NodeID: 3}); !errors.Is(err, ErrConfChangeRefused) {
+			t.Fatalf("%s of removed node 3: %v", typ, err)
+		}
 	}
 	// Node 3 no longer counts: with 2 cut off, 3's acknowledgement does not commit.
 	nw.drop = func(m Message) bool { return m.To == 2 || m.From == 2 }

@@ -198,6 +198,12 @@ type TestingKnobs struct {
 	// overwrite a committed entry (thesis §10.2.1 allows the parallel write only if the leader
 	// counts itself once the write completes).
 	LeaderCountsUnwrittenCopy bool
+	// AcceptConfChangeWhilePending makes a leader accept a membership change while its
+	// previous one (or its election no-op) is not applied yet. Each change entry carries the
+	// configuration the leader computes from the one it has applied, so a second change
+	// silently undoes the first, and two configurations in force at once may differ by two
+	// servers: majorities that do not overlap (thesis §4.1).
+	AcceptConfChangeWhilePending bool
 }
 
 // Names lists the knob names, in declaration order, for command-line flags.
@@ -207,6 +213,7 @@ func (TestingKnobs) Names() []string {
 		"KeepConflictingSuffix", "ApplyBeforeCommit", "ReadWithoutReadIndex",
 		"ReadBeforeNoopCommitted", "AcceptStaleTermAppend", "NextIndexOffByOne",
 		"IgnoreCheckQuorum", "HeartbeatCommitUncapped", "LeaderCountsUnwrittenCopy",
+		"AcceptConfChangeWhilePending",
 	}
 }
 
@@ -246,6 +253,8 @@ func (k *TestingKnobs) field(name string) *bool {
 		return &k.HeartbeatCommitUncapped
 	case "LeaderCountsUnwrittenCopy":
 		return &k.LeaderCountsUnwrittenCopy
+	case "AcceptConfChangeWhilePending":
+		return &k.AcceptConfChangeWhilePending
 	}
 	return nil
 }

@@ -91,6 +91,9 @@ func TestInteractionCatchesPlantedBugs(t *testing.T) {
 	}
 	for _, knob := range (raft.TestingKnobs{}).Names() {
 		t.Run(knob, func(t *testing.T) {
+			if why, ok := notForScripts[knob]; ok {
+				t.Skip(why)
+			}
 			var caught []string
 			for _, path := range scripts {
 				if how := runWithBug(t, path, knob); how != "" {
@@ -103,6 +106,12 @@ func TestInteractionCatchesPlantedBugs(t *testing.T) {
 			t.Logf("caught by:\n  %s", strings.Join(caught, "\n  "))
 		})
 	}
+}
+
+// notForScripts lists the planted bugs the scenario scripts cannot reach, and why.
+var notForScripts = map[string]string{
+	"AcceptConfChangeWhilePending": "no script makes two membership changes at once; TestKnobAcceptConfChangeWhilePending " +
+		"and chatsim --membership (sim/bugs) catch it",
 }
 
 // runWithBug replays one script with knob on and says how the bug showed, or "".

@@ -11,7 +11,7 @@ import (
 func TestKnobNamesAndSet(t *testing.T) {
 	var k TestingKnobs
 	names := k.Names()
-	if len(names) != 12 {
+	if len(names) != 13 {
 		t.Fatalf("%d knob names", len(names))
 	}
 	for _, n := range names {
@@ -237,6 +237,32 @@ func TestKnobLeaderCountsUnwrittenCopy(t *testing.T) {
 		a.settle(func(m Message) bool { return m.To != 3 && m.From != 3 })
 		if committed := leader.raft.raftLog.committed >= last.Index; committed != on {
 			t.Errorf("knob %v: entry %d committed = %v before the leader's write finished", on, last.Index, committed)
+		}
+	}
+}
+
+func TestKnobAcceptConfChangeWhilePending(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		nw := electLeader(t, 3, func(c *Config) { c.Knobs = &TestingKnobs{AcceptConfChangeWhilePending: on} })
+		nw.addNode(4)
+		rn := nw.nodes[1].rn
+		if err := rn.ProposeConfChange(ConfChange{Type: ConfChangeRemove, NodeID: 3}); err != nil {
+			t.Fatal(err)
+		}
+		// The removal is neither committed nor applied yet.
+		err := rn.ProposeConfChange(ConfChange{Type: ConfChangeAddLearner, NodeID: 4})
+		if accepted := err == nil; accepted != on {
+			t.Fatalf("knob %v: second change while the first is pending: %v", on, err)
+		}
+		nw.settle()
+		want := ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{3}}
+		if on {
+			// The second entry was computed from the configuration before the first: it
+			// undoes the removal.
+			want = ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}}
+		}
+		if got := confOf(nw, 1); !got.Equal(want) {
+			t.Fatalf("knob %v: configuration %v, want %v", on, got, want)
 		}
 	}
 }

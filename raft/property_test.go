@@ -137,8 +137,15 @@ func TestPropertyCatchesPlantedBugs(t *testing.T) {
 		{"IgnoreCheckQuorum", false, 300},          // an isolated leader keeps leading
 		{"HeartbeatCommitUncapped", false, 300},    // a follower commits a stale entry
 		{"LeaderCountsUnwrittenCopy", false, 300},  // a commit counting a write a crash loses
+		// The random schedules' membership changes missed it in 1000 schedules of 300 steps
+		// (tried when it was planted); TestKnobAcceptConfChangeWhilePending and chatsim
+		// --membership (sim/bugs) catch it.
+		{"AcceptConfChangeWhilePending", false, 0},
 	} {
 		t.Run(tc.knob, func(t *testing.T) {
+			if tc.steps == 0 {
+				t.Skip("not reachable by these schedules")
+			}
 			for seed := uint64(0); seed < 1000; seed++ {
 				var knobs raft.TestingKnobs
 				if !knobs.Set(tc.knob) {

@@ -44,6 +44,8 @@ type raft struct {
 	voters []NodeID
 	// members is voters and learners, sorted: everyone the leader replicates to.
 	members []NodeID
+	// removed are the nodes removed so far (ConfState.Removed), who may never join again.
+	removed []NodeID
 	// prs[i] is the progress of members[i] (its IsLearner tells learners apart). A slice of
 	// values rather than a map of pointers: a leader looks a peer up on every message, and
 	// scanning a handful of IDs in one array is cheaper than hashing and touches fewer cache
@@ -124,7 +126,7 @@ func newRaft(c *Config) (*raft, error) {
 		if err := cs.validate(); err != nil {
 			return nil, fmt.Errorf("raft: snapshot configuration: %w", err)
 		}
-		conf = ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}
+		conf = cs.Clone()
 	}
 	logger := c.Logger
 	if logger == nil {

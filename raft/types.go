@@ -55,6 +55,12 @@ type ConfState struct {
 	// catches up as a learner before it is made a voter, so adding it never stalls commits.
 	// Sorted ascending, no duplicates, disjoint from Voters.
 	Learners []NodeID
+	// Removed are the nodes removed from the configuration so far. None of them may join
+	// again: a proposal to add one is refused, so a stale copy of an old change (a forwarded
+	// proposal the network delayed or duplicated) cannot bring back a node that was removed
+	// and perhaps wiped. A replacement server takes a new ID. Sorted, no duplicates,
+	// disjoint from Voters and Learners.
+	Removed []NodeID
 }
 
 // SnapshotMetadata identifies the log prefix a snapshot replaces.

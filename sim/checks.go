@@ -190,6 +190,7 @@ func (l diskLogView) Entry(i raft.Index) (check.EntryView, bool) {
 func (w *World) view(n *simNode, v *check.NodeView) {
 	v.ID = n.id
 	v.Alive = n.up
+	v.Removed = n.retired
 	if !n.up {
 		v.Role, v.Leader = raft.StateFollower, raft.None
 		v.Term, v.Vote, v.Commit = n.disk.hs.Term, n.disk.hs.Vote, n.disk.hs.Commit
@@ -282,6 +283,9 @@ func (w *World) probeLiveness() {
 
 // livenessGap says what the liveness phase still waits for ("" when nothing).
 func (w *World) livenessGap() string {
+	if w.oper != nil {
+		return w.livenessGapDynamic()
+	}
 	leader := raft.None
 	var term raft.Term
 	for _, n := range w.nodes {
@@ -350,6 +354,10 @@ func (w *World) checkCommitDurable(n *simNode) {
 	t, err := n.rep.Storage().Term(c)
 	if err != nil {
 		return // compacted away: it was checked when it was newer
+	}
+	if w.oper != nil {
+		w.checkCommitDurableDynamic(n, c, t)
+		return
 	}
 	holders := 0
 	for _, m := range w.nodes {

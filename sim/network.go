@@ -45,6 +45,15 @@ func (nw *network) setLinks(links [][2]int, blocked bool) {
 	}
 }
 
+// grow makes room for n nodes; the new ones' links are open.
+func (nw *network) grow(n int) {
+	b := make([]bool, n*n)
+	for from := 0; from < nw.n; from++ {
+		copy(b[from*n:from*n+nw.n], nw.blocked[from*nw.n:(from+1)*nw.n])
+	}
+	nw.n, nw.blocked = n, b
+}
+
 func (nw *network) healAll() {
 	for i := range nw.blocked {
 		nw.blocked[i] = false

@@ -26,8 +26,12 @@ func (w *World) boot(n *simNode) error {
 		n.snaps = &bgSnapshots{w: w, n: n, boot: n.boots}
 		snaps = n.snaps
 	}
+	voters := w.voters()
+	if n.joiner {
+		voters = nil // learns the configuration from the cluster
+	}
 	rep, err := node.New(node.Config{
-		ID: n.id, Voters: w.voters(),
+		ID: n.id, Voters: voters,
 		ElectionTimeoutTicks: electionTicks, HeartbeatIntervalTicks: heartbeatTicks,
 		Seed:                  splitmix64(streamSeed(w.sched.Seed, "raft") ^ n.gen),
 		Log:                   n.disk,
@@ -51,9 +55,23 @@ func (w *World) boot(n *simNode) error {
 	n.rep, n.up, n.paused = rep, true, false
 	n.applied.reset(rep.Applied())
 	n.log.reset(rep.Storage())
-	rep.OnApplyEntry(func(e raft.Entry) { n.applied.put(e.Index, w.digests.of(&e)) })
+	rep.OnApplyEntry(func(e raft.Entry) {
+		n.applied.put(e.Index, w.digests.of(&e))
+		if e.Type == raft.EntryConfChange {
+			w.noteConfEntry(n, &e)
+		}
+	})
+	if w.oper != nil {
+		n.confIndex = w.oper.confIndexAt(rep.Applied())
+	}
 	rep.OnRestore(func(i raft.Index) {
 		n.applied.reset(i)
+		if w.oper != nil {
+			n.confIndex = w.oper.confIndexAt(i)
+			if n.joiner {
+				w.probe(ProbeJoinerBySnapshot)
+			}
+		}
 		w.stats.Snapshots++
 		w.probe(ProbeSnapshotInstalled)
 		if w.net.anyBlocked() {
@@ -273,6 +291,9 @@ func (w *World) onFault(f *FaultEvent) {
 	switch f.Kind {
 	case FaultPartition:
 		links := f.Links
+		if f.Members {
+			links = w.memberLinks(links)
+		}
 		if f.Target == "leader" {
 			links = isolateLinks(nd, len(w.nodes), f.Shape)
 		}
@@ -312,6 +333,10 @@ func (w *World) onFault(f *FaultEvent) {
 // the node its crash or pause hit for a restart or resume, else the scheduled node.
 func (w *World) faultNode(f *FaultEvent) *simNode {
 	nd := w.nodes[f.Node%len(w.nodes)]
+	if f.Members {
+		m := w.members()
+		nd = m[f.Node%len(m)]
+	}
 	switch {
 	case f.Of != 0:
 		if i, ok := w.resolved[f.Of]; ok {
@@ -409,7 +434,7 @@ func (w *World) crash(n *simNode) {
 }
 
 func (w *World) restart(n *simNode) {
-	if n.up {
+	if n.up || n.retired {
 		return
 	}
 	if err := w.boot(n); err != nil {
@@ -491,9 +516,15 @@ func (w *World) onPhase() {
 	w.liveness = true
 	w.net.healAll()
 	w.net.faulty = false
+	if w.oper != nil {
+		w.oper.waiting = nil // the operation under way finishes; no new ones start
+	}
 	for _, n := range w.nodes {
 		w.catchUp(n)
 		n.stallUntil = 0
+		if n.retired {
+			continue
+		}
 		if !n.up {
 			w.restart(n)
 		} else if n.paused {
@@ -502,4 +533,17 @@ func (w *World) onPhase() {
 	}
 	w.logAll("LIVENESS PHASE: faults healed")
 	w.q.push(event{at: w.now + livenessProbeNs, kind: evProbe, arg: probeLiveness, node: -1})
+}
+
+// memberLinks maps links between positions in the list of nodes not removed (see
+// FaultEvent.Members) to links between node indexes, dropping those past its end.
+func (w *World) memberLinks(links [][2]int) [][2]int {
+	m := w.members()
+	var out [][2]int
+	for _, l := range links {
+		if l[0] < len(m) && l[1] < len(m) {
+			out = append(out, [2]int{m[l[0]].idx, m[l[1]].idx})
+		}
+	}
+	return out
 }

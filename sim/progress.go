@@ -41,6 +41,9 @@ func (w *World) noteTopology() {
 // healthyQuorum reports whether some majority of nodes is up, unpaused, ticking and
 // connected both ways between every pair.
 func (w *World) healthyQuorum() bool {
+	if w.oper != nil {
+		return w.healthyQuorumDynamic()
+	}
 	n := len(w.nodes)
 	var ok uint32
 	for i, nd := range w.nodes {

@@ -17,6 +17,7 @@ const (
 	evWriteDone                      // a node's background saves up to arg are durable (gen: its boot)
 	evResume                         // a node's next pass, for work its last one left (gen: its incarnation)
 	evSnapStep                       // a node's background snapshot step number arg completes (gen: its boot)
+	evOperator                       // the membership operator's attempt gen at goal arg (see membership.go)
 )
 
 // event is one entry of the queue. It is kept small and pointer-free: the heap moves events

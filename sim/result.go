@@ -50,7 +50,7 @@ func (r *Result) OK() bool {
 
 // finish runs the end-of-run checks and assembles the result.
 func (w *World) finish() *Result {
-	r := &Result{Seed: w.sched.Seed, Nodes: len(w.nodes), SimSeconds: float64(w.now) / 1e9,
+	r := &Result{Seed: w.sched.Seed, Nodes: w.sched.Nodes, SimSeconds: float64(w.now) / 1e9,
 		Events: w.stats.Events, Crashes: w.stats.Crashes, Partitions: w.stats.Partitions,
 		LeaderChanges: w.stats.LeaderChanges, Bug: w.sched.Bug,
 		Schedule: w.sched, Ops: w.ops, Recorder: w.rec}
@@ -144,7 +144,7 @@ func (w *World) liveCheck(r *Result) {
 		r.Violations = append(r.Violations, v)
 		return
 	}
-	for _, n := range w.nodes {
+	for _, n := range w.finalNodes() {
 		if v := w.missingAcked(n); v != "" {
 			r.LivenessOK = false
 			r.Violations = append(r.Violations, v)
@@ -156,21 +156,39 @@ func (w *World) liveCheck(r *Result) {
 // compareStates checks that every node, having applied the same index, holds the same chat
 // state byte for byte (snapshots encode deterministically).
 func (w *World) compareStates() string {
-	ref, err := w.nodes[0].rep.Machine().Snapshot()
-	if err != nil {
-		return fmt.Sprintf("node 1: snapshot: %v", err)
+	nodes := w.finalNodes()
+	if len(nodes) == 0 {
+		return ""
 	}
-	for _, n := range w.nodes[1:] {
+	ref, err := nodes[0].rep.Machine().Snapshot()
+	if err != nil {
+		return fmt.Sprintf("node %d: snapshot: %v", nodes[0].id, err)
+	}
+	for _, n := range nodes[1:] {
 		got, err := n.rep.Machine().Snapshot()
 		if err != nil {
 			return fmt.Sprintf("node %d: snapshot: %v", n.id, err)
 		}
 		if !bytes.Equal(got, ref) {
-			return fmt.Sprintf("state divergence: node %d and node 1 applied index %d but their state machines differ (%d vs %d snapshot bytes)",
-				n.id, n.rep.Applied(), len(got), len(ref))
+			return fmt.Sprintf("state divergence: node %d and node %d applied index %d but their state machines differ (%d vs %d snapshot bytes)",
+				n.id, nodes[0].id, n.rep.Applied(), len(got), len(ref))
 		}
 	}
 	return ""
+}
+
+// finalNodes are the nodes the end-of-run checks read: all of them, or with membership
+// changes the members of the final configuration (the liveness phase found them all up).
+func (w *World) finalNodes() []*simNode {
+	if w.oper == nil {
+		return w.nodes
+	}
+	l := w.currentLeader()
+	if l == nil {
+		return nil
+	}
+	members, _ := w.finalMembers(l)
+	return members
 }
 
 func (w *World) missingAcked(n *simNode) string {

@@ -23,6 +23,16 @@ const (
 	// sending new entries and writing them) and to restart
 	// RestartAfterUs later: the classic windows where durability bugs hide.
 	FaultCrashPoint = "crash_point"
+	// Membership operations (--membership), run by a simulated operator one at a time
+	// through random nodes, with timeouts and retries (see membership.go).
+	// FaultReplace replaces a voter (Node: a position among the voters; Target "leader":
+	// the leader) by a fresh node with a new ID: the old one is removed and wiped, the new
+	// one joins as a learner and is promoted once it caught up.
+	FaultReplace = "replace"
+	// FaultAddLearner starts a fresh node and adds it as a learner.
+	FaultAddLearner = "add_learner"
+	// FaultRemoveLearner removes a learner (Node: a position among the learners) and wipes it.
+	FaultRemoveLearner = "remove_learner"
 )
 
 // Crash points.
@@ -64,6 +74,10 @@ type FaultEvent struct {
 	// Point and RestartAfterUs describe a crash point.
 	Point          string `json:"point,omitempty"`
 	RestartAfterUs int64  `json:"restart_after_us,omitempty"`
+	// Members says Node and Links name positions in the list of the nodes not removed so
+	// far (in ID order) rather than node indexes: with membership changes, nodes come and
+	// go, and a fault should hit one that is still there.
+	Members bool `json:"members,omitempty"`
 }
 
 // Schedule is everything that defines a run besides the code: cluster shape, network
@@ -118,6 +132,9 @@ type Flags struct {
 	Drop      float64 `json:"drop,omitempty"`
 	Dup       float64 `json:"dup,omitempty"`
 	Swarm     bool    `json:"swarm,omitempty"`
+	// Membership adds membership changes (replace a voter, add or remove a learner). Swarm
+	// mode leaves it as the flag says.
+	Membership bool `json:"membership,omitempty"`
 }
 
 // GenParams are the inputs of schedule generation.
@@ -220,6 +237,13 @@ func Generate(p GenParams) Schedule {
 	}
 	if k.jump {
 		s.Events = append(s.Events, genClock(r, nodes, endUs, k.jumpGapMs, k.skewMax)...)
+	}
+	if p.Flags.Membership {
+		// Its own stream, so the other faults are the same with and without it.
+		for i := range s.Events {
+			s.Events[i].Members = true
+		}
+		s.Events = append(s.Events, genMembership(newStream(p.Seed, "membership"), endUs, membershipGapMs)...)
 	}
 	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].AtUs < s.Events[j].AtUs })
 	s.Ops = genOps(newStream(p.Seed, "workload"), p.Clients, p.DurationMs)

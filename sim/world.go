@@ -70,6 +70,12 @@ type simNode struct {
 	muted          bool
 	crashRestartNs int64
 	crashNow       bool
+	// retired: removed from the configuration and wiped; it never runs again. joiner: a
+	// fresh node that started with an empty configuration. confIndex is the index of the
+	// change entry that made its current configuration (0: bootstrap or none).
+	retired   bool
+	joiner    bool
+	confIndex raft.Index
 	// voidSentAt is the send time of messages lost with the process at a crash point.
 	voidSentAt int64
 	// Clock: ticks every tickNs/rate; wall time is virtual time plus offsetNs.
@@ -103,6 +109,9 @@ type World struct {
 	raftKnobs *raft.TestingKnobs
 	decoded   decodeCache
 	digests   digestCache
+
+	// oper runs membership changes; nil when the schedule has none (nodes never change).
+	oper *operator
 
 	// resolved maps a fault event's ID to the node it hit.
 	resolved map[int]int
@@ -180,6 +189,7 @@ func NewWorld(s Schedule, opts Options) (*World, error) {
 		resolved:  map[int]int{},
 	}
 	w.smCfg.Knobs = smKnobs
+	w.initMembership()
 	w.safetyEndNs = s.DurationMs * 1_000_000
 	w.endNs = w.safetyEndNs + opts.LivenessMs*1_000_000
 	for i := 0; i < s.Nodes; i++ {
@@ -247,8 +257,16 @@ func (w *World) dispatch(e *event) int {
 	case evDeliver:
 		return w.onDeliver(e)
 	case evFault:
-		w.onFault(&w.sched.Events[e.arg])
+		if f := &w.sched.Events[e.arg]; isMembershipFault(f.Kind) {
+			if !w.liveness {
+				w.onMembershipFault(int(e.arg))
+			}
+		} else {
+			w.onFault(f)
+		}
 		return -1
+	case evOperator:
+		return w.onOperator(e)
 	case evClient:
 		return w.onClientWake(e)
 	case evTimeout:

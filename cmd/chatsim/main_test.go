@@ -140,3 +140,21 @@ func TestShrinkWritesReplayableSchedule(t *testing.T) {
 		t.Fatalf("replaying the shrunk schedule: exit %d, want %d", code, exitFail)
 	}
 }
+
+func TestSweepMembership(t *testing.T) {
+	code, out, errOut := runCLI("sweep", "--seeds", "1-3", "--duration", "15s", "--membership", "--crash", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var sum sweepResult
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if sum.Probes[sim.ProbeMembershipApplied] == 0 {
+		t.Fatalf("no membership change applied: %s", out)
+	}
+	s := scenario{nodes: 5, clients: 8, duration: 60e9, liveness: 20e9, member: true}
+	if got := s.replayCommand(4); got != "chatsim run --seed 4 --membership" {
+		t.Fatalf("replay command %q", got)
+	}
+}

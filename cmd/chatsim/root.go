@@ -69,6 +69,7 @@ type scenario struct {
 	drop      float64
 	dup       float64
 	swarm     bool
+	member    bool
 	bug       string
 }
 
@@ -86,6 +87,7 @@ func (s *scenario) register(fs *pflag.FlagSet, withSeed bool) {
 	fs.Float64Var(&s.drop, "drop", 0, "message drop probability")
 	fs.Float64Var(&s.dup, "dup", 0, "message duplication probability")
 	fs.BoolVar(&s.swarm, "swarm", false, "draw fault intensities and cluster size per seed")
+	fs.BoolVar(&s.member, "membership", false, "membership changes: replace voters by fresh nodes, add and remove learners")
 	fs.StringVar(&s.bug, "bug", "", "switch on a planted bug (see `chatsim bugs`)")
 }
 
@@ -109,7 +111,8 @@ func (s *scenario) genParams(seed uint64) sim.GenParams {
 	return sim.GenParams{
 		Seed: seed, Nodes: s.nodes, Clients: s.clients, DurationMs: s.duration.Milliseconds(),
 		LivenessMs: s.liveness.Milliseconds(), Bug: s.bug,
-		Flags: sim.Flags{Partition: s.partition, Crash: s.crash, Skew: s.skew, Drop: s.drop, Dup: s.dup, Swarm: s.swarm},
+		Flags: sim.Flags{Partition: s.partition, Crash: s.crash, Skew: s.skew, Drop: s.drop, Dup: s.dup, Swarm: s.swarm,
+			Membership: s.member},
 	}
 }
 
@@ -133,7 +136,7 @@ func (s *scenario) flagString() string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{s.partition, "--partition"}, {s.crash, "--crash"}, {s.skew, "--skew"}, {s.swarm, "--swarm"}} {
+	}{{s.partition, "--partition"}, {s.crash, "--crash"}, {s.skew, "--skew"}, {s.swarm, "--swarm"}, {s.member, "--membership"}} {
 		if f.on {
 			b = append(b, f.name)
 		}

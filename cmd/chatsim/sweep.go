@@ -111,7 +111,11 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 			sum.Probes[k] += v
 		}
 	}
-	for _, p := range sim.AllProbes() {
+	probes := sim.AllProbes()
+	if o.member {
+		probes = append(probes, sim.MembershipProbes()...)
+	}
+	for _, p := range probes {
 		if sum.Probes[p] == 0 {
 			sum.NeverHit = append(sum.NeverHit, p)
 		}
@@ -125,7 +129,7 @@ func (o *sweepOpts) run(stdout, stderr io.Writer) error {
 			sum.Seeds, len(sum.FailedSeeds), sum.SimSecondsTotal, sum.WallSeconds,
 			sum.SimSecondsTotal/max(sum.WallSeconds, 1e-9), o.workers)
 		outln(stdout, "coverage probes:")
-		for _, p := range sim.AllProbes() {
+		for _, p := range probes {
 			note := ""
 			if sum.Probes[p] == 0 {
 				note = "   <- never hit"

@@ -12,6 +12,15 @@ import (
 func DescribeEntry(e raft.Entry) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d/%d", e.Term, e.Index)
+	if e.Type == raft.EntryConfChange {
+		if cc, cs, err := raft.DecodeConfChange(e.Data); err == nil {
+			fmt.Fprintf(&b, " conf %s %d", cc.Type, cc.NodeID)
+			if len(cs.Voters) > 0 {
+				fmt.Fprintf(&b, " -> %s", DescribeConf(cs))
+			}
+			return b.String()
+		}
+	}
 	if e.Type != raft.EntryNormal {
 		fmt.Fprintf(&b, " type=%d", e.Type)
 	}
@@ -20,6 +29,18 @@ func DescribeEntry(e raft.Entry) string {
 		b.WriteString(strconv.Quote(string(e.Data)))
 	}
 	return b.String()
+}
+
+// DescribeConf renders a configuration: voters, then learners and removed nodes if any.
+func DescribeConf(cs raft.ConfState) string {
+	s := fmt.Sprintf("voters=%v", cs.Voters)
+	if len(cs.Learners) > 0 {
+		s += fmt.Sprintf(" learners=%v", cs.Learners)
+	}
+	if len(cs.Removed) > 0 {
+		s += fmt.Sprintf(" removed=%v", cs.Removed)
+	}
+	return s
 }
 
 // DescribeEntries renders entries separated by commas, in brackets.

@@ -135,6 +135,8 @@ var directives = map[string]directive{
 	},
 	"read-states": readStates,
 	"check":       check,
+	"conf-change": confChange,
+	"conf-state":  confState,
 }
 
 // nodeIDs returns the bare numeric arguments of td, in order.
@@ -309,6 +311,7 @@ func nodeSetup(td *datadriven.TestData) (NodeSetup, error) {
 		idx := raft.Index(snapIndex) + raft.Index(i) + 1
 		s.Entries = append(s.Entries, raft.Entry{Term: raft.Term(lt), Index: idx, Data: fmt.Appendf(nil, "t%d.%d", lt, idx)})
 	}
+	s.Join = argBool(td, "join")
 	s.HardState = raft.HardState{Term: raft.Term(term), Vote: raft.NodeID(vote), Commit: raft.Index(commit)}
 	if s.HardState.Term == 0 && len(terms) > 0 {
 		s.HardState.Term = raft.Term(slices.Max(terms))

@@ -225,3 +225,43 @@ func check(_ *Interaction, c *Cluster, _ *datadriven.TestData) error {
 	}
 	return nil
 }
+
+// confChange proposes a membership change at a node:
+// conf-change ID type=(add-learner|add-voter|remove) node=N.
+func confChange(_ *Interaction, c *Cluster, td *datadriven.TestData) error {
+	id, _, err := singleID(td)
+	if err != nil {
+		return err
+	}
+	var typ string
+	if a, ok := td.Arg("type"); ok && len(a.Vals) == 1 {
+		typ = a.Vals[0]
+	}
+	types := map[string]raft.ConfChangeType{
+		"add-learner": raft.ConfChangeAddLearner, "add-voter": raft.ConfChangeAddVoter, "remove": raft.ConfChangeRemove,
+	}
+	t, ok := types[typ]
+	if !ok {
+		return fmt.Errorf("conf-change: type must be add-learner, add-voter or remove, not %q", typ)
+	}
+	node, err := argUint(td, "node", 0)
+	if err != nil || node == 0 {
+		return fmt.Errorf("conf-change: node=N required (%v)", err)
+	}
+	if err := c.ProposeConfChange(id, raft.ConfChange{Type: t, NodeID: raft.NodeID(node)}); err != nil {
+		c.logf("conf-change: %v\n", err)
+	}
+	return nil
+}
+
+// confState prints every live node's configuration as of its last applied change.
+func confState(_ *Interaction, c *Cluster, _ *datadriven.TestData) error {
+	for _, n := range c.nodes {
+		if n.Down() {
+			c.logf("%d: down\n", n.ID)
+			continue
+		}
+		c.logf("%d: %s\n", n.ID, DescribeConf(n.Raw.ConfState()))
+	}
+	return nil
+}

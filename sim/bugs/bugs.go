@@ -98,7 +98,7 @@ func ReplayCommand(c Case, seed uint64) string {
 	for _, b := range []struct {
 		on   bool
 		flag string
-	}{{f.Partition, "--partition"}, {f.Crash, "--crash"}, {f.Skew, "--skew"}, {f.Swarm, "--swarm"}} {
+	}{{f.Partition, "--partition"}, {f.Crash, "--crash"}, {f.Skew, "--skew"}, {f.Swarm, "--swarm"}, {f.Membership, "--membership"}} {
 		if b.on {
 			args = append(args, b.flag)
 		}

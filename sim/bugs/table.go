@@ -24,6 +24,12 @@ var Long = sim.GenParams{
 	Flags: sim.Flags{Partition: true, Crash: true, Skew: true, Drop: 0.05, Dup: 0.02},
 }
 
+// Membership is Standard with membership changes, which the membership bugs need.
+var Membership = sim.GenParams{
+	Nodes: 5, Clients: 8, DurationMs: 20_000, LivenessMs: 20_000,
+	Flags: sim.Flags{Partition: true, Crash: true, Skew: true, Drop: 0.05, Dup: 0.02, Membership: true},
+}
+
 // Table lists every planted bug with its pinned seed (0: not pinned, the test searches).
 var Table = []Case{
 	{Bug: "CommitPreviousTermByCount", Params: Standard, Seed: 1},
@@ -41,6 +47,7 @@ var Table = []Case{
 	// draws give and the standard run's do not.
 	{Bug: "LeaderCountsUnwrittenCopy", Params: Swarm, Seed: 2},
 	{Bug: "DropSessionsFromSnapshot", Params: Standard, Seed: 54},
+	{Bug: "AcceptConfChangeWhilePending", Params: Membership, Seed: 3},
 }
 
 // Cases returns one case per planted bug the simulator knows, in its order: the Table entry,

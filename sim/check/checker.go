@@ -160,6 +160,7 @@ type Checker struct {
 	heldOK     bool
 	sweeps     int
 	states     map[raft.Index]stateSeen // see ObserveState
+	confs      []confSeen               // see ObserveConfChange, by index
 	reported   map[string]struct{}
 	violations []string
 	suppressed int

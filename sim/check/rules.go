@@ -8,6 +8,10 @@ import (
 func (c *Checker) observeNode(views []NodeView, i int) {
 	v := &views[i]
 	st := c.state(i, v.ID)
+	if v.Removed {
+		st.alive, st.hasLast = false, false
+		return
+	}
 	if st.unchanged(v) {
 		// Every check below depends only on the view and on what this node's previous
 		// observation left in st; the checks that read other nodes' logs or the committed
@@ -464,19 +468,25 @@ func (c *Checker) sweep(views []NodeView) {
 	c.sinceSweep = 0
 	c.sweeps++
 	floor := raft.Index(0)
+	first := true
 	for i := range views {
 		v := &views[i]
+		if v.Removed {
+			continue
+		}
 		l := logOf(v)
 		c.checkAgainstRecord(v, l.FirstIndex(), l.LastIndex())
 		if v.Alive && v.Role == raft.StateLeader {
 			c.checkLeaderCompleteness(v)
 		}
 		for j := i + 1; j < len(views); j++ {
-			c.checkPair(v, &views[j], 0, l.LastIndex())
+			if !views[j].Removed {
+				c.checkPair(v, &views[j], 0, l.LastIndex())
+			}
 		}
 		f := min(l.FirstIndex(), v.Applied+1)
-		if i == 0 || f < floor {
-			floor = f
+		if first || f < floor {
+			floor, first = f, false
 		}
 	}
 	// Only indexes every node has both compacted and applied are forgotten: nobody can

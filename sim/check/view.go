@@ -56,10 +56,13 @@ type AppliedView interface {
 // one per node and may reuse the values between calls; the checker keeps no reference to
 // them.
 type NodeView struct {
-	ID     raft.NodeID
-	Alive  bool
-	Role   raft.StateType
-	Leader raft.NodeID
+	ID    raft.NodeID
+	Alive bool
+	// Removed says the node left the cluster for good (a membership change removed it and
+	// its disk was wiped): it is not checked, and nothing it held counts any more.
+	Removed bool
+	Role    raft.StateType
+	Leader  raft.NodeID
 	// Term and Vote are Raft's own (in-memory) current term and vote.
 	Term raft.Term
 	Vote raft.NodeID
