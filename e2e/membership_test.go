@@ -141,6 +141,12 @@ func TestReplaceNode(t *testing.T) {
 	if strings.Contains(out, "\n1\t") {
 		t.Fatalf("chat cluster members still lists node 1:\n%s", out)
 	}
+	// Its ID is spent: adding it back is refused, with the reason.
+	cmd := exec.Command(chatBin, "--addrs", strings.Join(all[1:], ","), "--session", session,
+		"cluster", "add", "1", c.procs[0].peerAddr, "--timeout", "20s")
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "never joins again") {
+		t.Fatalf("chat cluster add 1 after its removal: %v\n%s", err, b)
+	}
 	postN(ctx, t, w, 30, 30)
 
 	check := func(total int) {

@@ -113,11 +113,21 @@ func (n *Node) onConfChange(cc raft.ConfChange, cs raft.ConfState) {
 // A joining node's first configuration may well leave it out (a snapshot taken before it was
 // added): only a node that has been a member counts as removed when one leaves it out.
 func (n *Node) checkAddresses(cs raft.ConfState) {
+	for _, id := range cs.Removed {
+		// A node that learned the configuration from a snapshot applied no removal: its
+		// address book learns them here.
+		if id != n.cfg.ID && !n.book.isRemoved(id) {
+			if _, err := n.book.remove(id); err != nil {
+				n.log.Error("address book not saved", "member", id, "err", err)
+			}
+			n.tr.RemovePeer(id)
+		}
+	}
 	switch {
 	case isMember(cs, n.cfg.ID):
 		n.wasMember = true
 		n.removed.Store(false)
-	case n.wasMember && len(cs.Voters) > 0:
+	case (n.wasMember || slices.Contains(cs.Removed, n.cfg.ID)) && len(cs.Voters) > 0:
 		if !n.removed.Swap(true) {
 			n.log.Warn("this node is not a member of the cluster any more (removed): it neither votes nor campaigns; stop it",
 				"voters", fmt.Sprint(cs.Voters), "learners", fmt.Sprint(cs.Learners))
@@ -142,8 +152,6 @@ func (n *Node) toldRemoved(by raft.NodeID) {
 // ticking reports whether Raft's clock should run: not on a node removed from the cluster,
 // which would only campaign in vain (PreVote keeps that harmless, but it is noise), unless it
 // still leads: a removed leader leads on until the others hold its log, which takes ticks.
-// A removed node that is added again hears from the leader and applies that change, which
-// clears removed.
 func (n *Node) ticking() bool {
 	return !n.removed.Load() || n.status.Load().Role == raft.StateLeader
 }
@@ -151,7 +159,7 @@ func (n *Node) ticking() bool {
 // confState is the configuration as this node last applied it.
 func (n *Node) confState() raft.ConfState {
 	st := n.status.Load()
-	return raft.ConfState{Voters: st.Peers, Learners: st.Learners}
+	return raft.ConfState{Voters: st.Peers, Learners: st.Learners, Removed: st.Removed}
 }
 
 // Members implements service.Membership.
@@ -210,6 +218,10 @@ func (n *Node) AddMember(ctx context.Context, add service.MemberAdd, progress fu
 	mctx := EncodeMemberContext(add.PeerAddr, add.ClientAddr)
 	cs := n.confState()
 	switch {
+	case slices.Contains(cs.Removed, add.ID):
+		// Raft refuses it too, but a follower's leader drops the change without a word.
+		return service.MemberList{}, fmt.Errorf("%w: node %d was removed, and a removed ID never joins again: give the new server a new ID",
+			raft.ErrConfChangeRefused, add.ID)
 	case slices.Contains(cs.Voters, add.ID):
 		if add.Learner {
 			return service.MemberList{}, fmt.Errorf("%w: node %d is a voter already", raft.ErrConfChangeRefused, add.ID)

@@ -46,7 +46,8 @@ func snapshotToProto(s raft.Snapshot) *raftpb.Snapshot {
 		Metadata: &raftpb.SnapshotMetadata{
 			Index:     uint64(s.Metadata.Index),
 			Term:      uint64(s.Metadata.Term),
-			ConfState: &raftpb.ConfState{Voters: idsToProto(cs.Voters), Learners: idsToProto(cs.Learners)},
+			ConfState: &raftpb.ConfState{Voters: idsToProto(cs.Voters), Learners: idsToProto(cs.Learners),
+				Removed: idsToProto(cs.Removed)},
 		},
 		Data: s.Data,
 	}
@@ -128,6 +129,7 @@ func snapshotFromProto(ps *raftpb.Snapshot) raft.Snapshot {
 		if cs := md.ConfState; cs != nil {
 			s.Metadata.ConfState.Voters = idsFromProto(cs.Voters)
 			s.Metadata.ConfState.Learners = idsFromProto(cs.Learners)
+			s.Metadata.ConfState.Removed = idsFromProto(cs.Removed)
 		}
 	}
 	return s

@@ -36,6 +36,9 @@ func normalize(m raft.Message) raft.Message {
 		if len(s.Metadata.ConfState.Learners) == 0 {
 			s.Metadata.ConfState.Learners = nil
 		}
+		if len(s.Metadata.ConfState.Removed) == 0 {
+			s.Metadata.ConfState.Removed = nil
+		}
 		m.Snapshot = &s
 	}
 	return m
@@ -69,7 +72,7 @@ func TestConvertRoundTrip(t *testing.T) {
 			Data:     []byte("state")}},
 		{Type: raft.MsgSnap, To: 4, From: 1, Term: 6, Snapshot: &raft.Snapshot{
 			Metadata: raft.SnapshotMetadata{Index: 120, Term: 6,
-				ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4}}},
+				ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4}, Removed: []raft.NodeID{5}}},
 			Data: []byte("state")}},
 	}
 	for _, m := range cases {
@@ -129,6 +132,9 @@ func genMessage(t *rapid.T) raft.Message {
 		for _, v := range rapid.SliceOf(rapid.Uint64()).Draw(t, "learners") {
 			s.Metadata.ConfState.Learners = append(s.Metadata.ConfState.Learners, raft.NodeID(v))
 		}
+		for _, v := range rapid.SliceOf(rapid.Uint64()).Draw(t, "removed") {
+			s.Metadata.ConfState.Removed = append(s.Metadata.ConfState.Removed, raft.NodeID(v))
+		}
 		m.Snapshot = &s
 	}
 	return m
@@ -151,7 +157,7 @@ func FuzzDecode(f *testing.F) {
 		{Type: raft.MsgSnap, To: 2, From: 1, Snapshot: &raft.Snapshot{Data: []byte("s"),
 			Metadata: raft.SnapshotMetadata{Index: 3, ConfState: raft.ConfState{Voters: []raft.NodeID{1}}}}},
 		{Type: raft.MsgSnap, To: 3, From: 1, Snapshot: &raft.Snapshot{Data: []byte("s"),
-			Metadata: raft.SnapshotMetadata{Index: 5, ConfState: raft.ConfState{Voters: []raft.NodeID{1}, Learners: []raft.NodeID{3}}}}},
+			Metadata: raft.SnapshotMetadata{Index: 5, ConfState: raft.ConfState{Voters: []raft.NodeID{1}, Learners: []raft.NodeID{3}, Removed: []raft.NodeID{2}}}}},
 	} {
 		b, _ := proto.Marshal(ToProto(m))
 		f.Add(b)

@@ -98,6 +98,7 @@ type ConfState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Voters        []uint64               `protobuf:"varint,1,rep,packed,name=voters,proto3" json:"voters,omitempty"`
 	Learners      []uint64               `protobuf:"varint,2,rep,packed,name=learners,proto3" json:"learners,omitempty"`
+	Removed       []uint64               `protobuf:"varint,3,rep,packed,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +143,13 @@ func (x *ConfState) GetVoters() []uint64 {
 func (x *ConfState) GetLearners() []uint64 {
 	if x != nil {
 		return x.Learners
+	}
+	return nil
+}
+
+func (x *ConfState) GetRemoved() []uint64 {
+	if x != nil {
+		return x.Removed
 	}
 	return nil
 }
@@ -755,10 +763,11 @@ const file_raftpb_raft_proto_rawDesc = "" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"?\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"Y\n" +
 	"\tConfState\x12\x16\n" +
 	"\x06voters\x18\x01 \x03(\x04R\x06voters\x12\x1a\n" +
-	"\blearners\x18\x02 \x03(\x04R\blearners\"M\n" +
+	"\blearners\x18\x02 \x03(\x04R\blearners\x12\x18\n" +
+	"\aremoved\x18\x03 \x03(\x04R\aremoved\"M\n" +
 	"\rMemberContext\x12\x1b\n" +
 	"\tpeer_addr\x18\x01 \x01(\tR\bpeerAddr\x12\x1f\n" +
 	"\vclient_addr\x18\x02 \x01(\tR\n" +

@@ -4,11 +4,11 @@
 // File layout (little endian), version 2:
 //
 //	magic "RCSNAP02" | index u64 | term u64 | voter count u32 | voters u64... |
-//	learner count u32 | learners u64... |
+//	learner count u32 | learners u64... | removed count u32 | removed u64... |
 //	data length u64 | data | CRC32C (Castagnoli) of everything before it, u32
 //
-// Version 1 (magic "RCSNAP01", written before learners existed) has no learner count and
-// learners; Decode still reads it, as a configuration without learners.
+// Version 1 (magic "RCSNAP01", written before membership changes existed) has only the
+// voters; Decode still reads it, as a configuration without learners or removed nodes.
 package snap
 
 import (
@@ -30,7 +30,7 @@ const (
 	magic     = "RCSNAP02"
 	magicV1   = "RCSNAP01"
 	suffix    = ".snap"
-	maxVoters = 1 << 16 // bounds each member list, voters and learners alike
+	maxVoters = 1 << 16 // bounds each member list: voters, learners, removed
 )
 
 // ErrCorrupt marks a snapshot file whose bytes do not decode or whose checksum fails.
@@ -140,11 +140,11 @@ func writeSnapshot(f fsx.File, snap raft.Snapshot) error {
 func encodeHead(snap raft.Snapshot) []byte {
 	m := snap.Metadata
 	cs := m.ConfState
-	b := make([]byte, 0, len(magic)+32+8*(len(cs.Voters)+len(cs.Learners))+8)
+	b := make([]byte, 0, len(magic)+36+8*(len(cs.Voters)+len(cs.Learners)+len(cs.Removed))+8)
 	b = append(b, magic...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Index))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Term))
-	for _, ids := range [][]raft.NodeID{cs.Voters, cs.Learners} {
+	for _, ids := range [][]raft.NodeID{cs.Voters, cs.Learners, cs.Removed} {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(ids)))
 		for _, v := range ids {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
@@ -162,7 +162,7 @@ func Decode(b []byte) (raft.Snapshot, error) {
 	lists := 0
 	switch string(b[:len(magic)]) {
 	case magic:
-		lists = 2 // voters, learners
+		lists = 3 // voters, learners, removed
 	case magicV1:
 		lists = 1 // voters only
 	default:
@@ -177,7 +177,7 @@ func Decode(b []byte) (raft.Snapshot, error) {
 	snap.Metadata.Term = raft.Term(binary.LittleEndian.Uint64(p[8:16]))
 	p = p[16:]
 	cs := &snap.Metadata.ConfState
-	for i, dst := range []*[]raft.NodeID{&cs.Voters, &cs.Learners}[:lists] {
+	for i, dst := range []*[]raft.NodeID{&cs.Voters, &cs.Learners, &cs.Removed}[:lists] {
 		ids, rest, err := decodeIDs(p)
 		if err != nil {
 			return snap, fmt.Errorf("%w: member list %d: %w", ErrCorrupt, i, err)

@@ -72,6 +72,7 @@ func TestDecodeRejectsEveryTruncationAndFlip(t *testing.T) {
 	s := New(fsx.OS, dir, slog.New(slog.DiscardHandler))
 	sn := snapAt(9, 1)
 	sn.Metadata.ConfState.Learners = []raft.NodeID{4}
+	sn.Metadata.ConfState.Removed = []raft.NodeID{5}
 	if err := s.Save(sn); err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +127,9 @@ func encodeFile(snap raft.Snapshot) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// The header records learners as well as voters (version 2), and a version-1 file, written
-// before learners existed, still reads: same index, term, voters and data, no learners.
+// The header records learners and removed nodes as well as voters (version 2), and a
+// version-1 file, written before membership changes existed, still reads: same index, term,
+// voters and data, no learners or removed nodes.
 func TestHeaderVersions(t *testing.T) {
 	cases := []struct {
 		name string
@@ -135,6 +137,7 @@ func TestHeaderVersions(t *testing.T) {
 	}{
 		{"voters", raft.ConfState{Voters: []raft.NodeID{1, 2, 3}}},
 		{"voters and learners", raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4, 9}}},
+		{"learners and removed", raft.ConfState{Voters: []raft.NodeID{2, 3}, Learners: []raft.NodeID{4}, Removed: []raft.NodeID{1, 5}}},
 		{"none", raft.ConfState{}},
 	}
 	for _, tc := range cases {
@@ -146,7 +149,7 @@ func TestHeaderVersions(t *testing.T) {
 			}
 			old, err := Decode(encodeV1(in))
 			want := in
-			want.Metadata.ConfState.Learners = nil
+			want.Metadata.ConfState.Learners, want.Metadata.ConfState.Removed = nil, nil
 			if err != nil || !reflect.DeepEqual(old, want) {
 				t.Fatalf("v1 file: %+v %v, want %+v", old, err, want)
 			}
@@ -164,6 +167,7 @@ func TestHeaderVersions(t *testing.T) {
 	}
 	v2 := snapAt(20, 3)
 	v2.Metadata.ConfState.Learners = []raft.NodeID{4}
+	v2.Metadata.ConfState.Removed = []raft.NodeID{7}
 	if err := s.Save(v2); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +181,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeV1(snapAt(3, 1)))
 	withLearners := snapAt(4, 1)
 	withLearners.Metadata.ConfState.Learners = []raft.NodeID{7}
+	withLearners.Metadata.ConfState.Removed = []raft.NodeID{8}
 	f.Add(encodeFile(withLearners))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sn, err := Decode(b)
