@@ -44,8 +44,8 @@ func snapshotToProto(s raft.Snapshot) *raftpb.Snapshot {
 	cs := s.Metadata.ConfState
 	return &raftpb.Snapshot{
 		Metadata: &raftpb.SnapshotMetadata{
-			Index:     uint64(s.Metadata.Index),
-			Term:      uint64(s.Metadata.Term),
+			Index: uint64(s.Metadata.Index),
+			Term:  uint64(s.Metadata.Term),
 			ConfState: &raftpb.ConfState{Voters: idsToProto(cs.Voters), Learners: idsToProto(cs.Learners),
 				Removed: idsToProto(cs.Removed)},
 		},
