@@ -112,7 +112,7 @@ func TestLeaderWithWriterRemovesItself(t *testing.T) {
 	c.settle()
 	c.reps[1].Tick()
 	c.settle()
-	want := raft.ConfState{Voters: []raft.NodeID{2, 3}}
+	want := raft.ConfState{Voters: []raft.NodeID{2, 3}, Removed: []raft.NodeID{1}}
 	for _, id := range c.ids {
 		if got := c.reps[id].ConfState(); !got.Equal(want) {
 			t.Fatalf("node %d configuration %+v", id, got)
