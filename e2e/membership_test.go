@@ -16,7 +16,7 @@ import (
 	"github.com/raftchat/raftchat/client"
 )
 
-// chat runs the chat CLI built beside chatd and returns its stdout, failing the test on a
+// chatCLI runs the chat CLI built beside chatd and returns its stdout, failing the test on a
 // non-zero exit.
 func chatCLI(t *testing.T, args ...string) string {
 	t.Helper()
