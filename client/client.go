@@ -217,13 +217,18 @@ func (c *Client) Do(ctx context.Context, call func(ctx context.Context, rpc chat
 
 // do is Do; authed false sends no token and never refreshes (sign-up, login, refresh).
 func (c *Client) do(ctx context.Context, authed bool, call func(context.Context, chatpb.ChatServiceClient) error) error {
+	return c.doWithin(ctx, authed, c.cfg.AttemptTimeout, call)
+}
+
+// doWithin is do with its own bound on each attempt, for calls that take long by design.
+func (c *Client) doWithin(ctx context.Context, authed bool, attemptTimeout time.Duration, call func(context.Context, chatpb.ChatServiceClient) error) error {
 	return c.retry(ctx, authed, func(node int) error {
 		actx := ctx
 		if authed {
 			actx = c.withToken(ctx)
 		}
 		actx = context.WithValue(actx, clientKey{}, c)
-		actx, cancel := context.WithTimeout(actx, c.cfg.AttemptTimeout)
+		actx, cancel := context.WithTimeout(actx, attemptTimeout)
 		defer cancel()
 		return call(actx, c.rpcs[node])
 	})

@@ -142,9 +142,14 @@ func logLevel() string {
 func (c *cluster) start(p *proc) {
 	c.t.Helper()
 	peers, clients := c.clusterFlags()
-	args := append([]string{"run", "--id", fmt.Sprint(p.id), "--data-dir", p.dataDir,
+	c.startArgs(p, append([]string{"run", "--id", fmt.Sprint(p.id), "--data-dir", p.dataDir,
 		"--client-addr", p.clientAddr, "--peer-addr", p.peerAddr, "--cluster", peers,
-		"--cluster-clients", clients, "--admin-password", adminPassword, "--log-level", logLevel()}, c.extra...)
+		"--cluster-clients", clients, "--admin-password", adminPassword, "--log-level", logLevel()}, c.extra...))
+}
+
+// startArgs starts p as chatd with these arguments, logging to p.logPath.
+func (c *cluster) startArgs(p *proc, args []string) {
+	c.t.Helper()
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)

@@ -76,3 +76,49 @@ func TestReplicaJoinsThroughSnapshot(t *testing.T) {
 		t.Fatalf("joiner lost state on restart: %v", err)
 	}
 }
+
+// syncWriter is a LogWriter that saves at once: every Write is complete when it returns.
+type syncWriter struct {
+	log  LogStore
+	done uint64
+	err  error
+}
+
+func (w *syncWriter) Write(hs raft.HardState, ents []raft.Entry, sync bool) {
+	if w.err == nil {
+		w.err = w.log.Save(hs, ents, sync)
+	}
+	w.done++
+}
+
+func (w *syncWriter) Written() (uint64, error) { return w.done, w.err }
+func (w *syncWriter) Wait() error              { return w.err }
+
+// A leader that writes its log in the background (Config.Writer) and removes itself: the
+// Ready whose committed entries carry the change was built by the leader and is advanced as
+// its background write even though applying them deposes it (chatd once panicked here), and
+// the removed leader steps down once the others hold its log.
+func TestLeaderWithWriterRemovesItself(t *testing.T) {
+	c := newClusterWith(t, 3, 1000, nil)
+	for _, id := range c.ids { // restart every replica with a background writer
+		c.mod = func(cfg *Config) { cfg.Writer = &syncWriter{log: cfg.Log} }
+		c.start(id, 1000)
+	}
+	c.elect(1)
+	c.propose(1, bootstrapCmd(1))
+	if err := c.reps[1].ProposeConfChange(raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	c.reps[1].Tick()
+	c.settle()
+	want := raft.ConfState{Voters: []raft.NodeID{2, 3}, Removed: []raft.NodeID{1}}
+	for _, id := range c.ids {
+		if got := c.reps[id].ConfState(); !got.Equal(want) {
+			t.Fatalf("node %d configuration %+v", id, got)
+		}
+	}
+	if st := c.reps[1].Status(); st.Role == raft.StateLeader {
+		t.Fatal("removed leader still leads")
+	}
+}

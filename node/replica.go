@@ -99,9 +99,11 @@ type Status struct {
 	Leader  raft.NodeID
 	Commit  raft.Index
 	Applied raft.Index
-	// Peers are the voters and Learners the learners of the configuration as last applied.
+	// Peers are the voters and Learners the learners of the configuration as last applied;
+	// Removed the nodes removed from it, which never join again.
 	Peers    []raft.NodeID
 	Learners []raft.NodeID
+	Removed  []raft.NodeID
 	// Progress is the leader's replication progress per voter, sorted by ID (nil on
 	// followers and candidates).
 	Progress []raft.PeerProgress
@@ -409,7 +411,7 @@ func (r *Replica) Status() Status {
 	st := Status{
 		ID: r.cfg.ID, Role: r.soft.RaftState, Term: r.hard.Term, Leader: r.soft.Lead,
 		Commit: r.hard.Commit, Applied: r.applied, Peers: slices.Clone(r.conf.Voters),
-		Learners: slices.Clone(r.conf.Learners),
+		Learners: slices.Clone(r.conf.Learners), Removed: slices.Clone(r.conf.Removed),
 	}
 	if st.Role == raft.StateLeader {
 		st.Progress = r.rn.Status().Progress

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/raftchat/raftchat/node"
@@ -164,7 +165,7 @@ func (n *Node) leaderError(err error) error {
 	if retryable(err) {
 		le.Err = err
 	}
-	if m, ok := n.cfg.member(st.Leader); ok {
+	if m, ok := n.book.get(st.Leader); ok {
 		le.LeaderAddr = m.ClientAddr
 	}
 	return le
@@ -339,7 +340,7 @@ func (n *Node) fetchBlob(ctx context.Context, sum [32]byte) error {
 	if leader != n.cfg.ID && leader != raft.None {
 		peers = append(peers, leader)
 	}
-	for _, id := range n.cfg.voters() {
+	for _, id := range append(slices.Clone(n.status.Load().Peers), n.status.Load().Learners...) {
 		if id != n.cfg.ID && id != leader {
 			peers = append(peers, id)
 		}
@@ -377,22 +378,29 @@ func (n *Node) Status(_ context.Context) (service.ClusterStatus, error) {
 	}
 	cs := service.ClusterStatus{
 		ID: n.cfg.ID, Role: roleName(st.Role), Term: uint64(st.Term), Leader: st.Leader,
-		Commit: uint64(st.Commit), Applied: uint64(st.Applied),
+		Commit: uint64(st.Commit), Applied: uint64(st.Applied), Removed: n.removed.Load(),
 	}
-	if m, ok := n.cfg.member(st.Leader); ok {
+	if m, ok := n.book.get(st.Leader); ok {
 		cs.LeaderAddr = m.ClientAddr
 	}
 	up := 0
-	for _, id := range n.cfg.voters() {
-		m, _ := n.cfg.member(id)
+	for _, id := range st.Peers {
+		m, _ := n.book.get(id)
 		cs.Peers = append(cs.Peers, service.PeerStatus{ID: id, ClientAddr: m.ClientAddr,
 			PeerAddr: m.PeerAddr, Reachable: reachable[id], Match: matchOf(st.Progress, id)})
 		if reachable[id] {
 			up++
 		}
 	}
+	voters := len(cs.Peers)
+	for _, id := range st.Learners {
+		m, _ := n.book.get(id)
+		cs.Peers = append(cs.Peers, service.PeerStatus{ID: id, ClientAddr: m.ClientAddr,
+			PeerAddr: m.PeerAddr, Reachable: reachable[id], Match: matchOf(st.Progress, id), Learner: true})
+	}
+	slices.SortFunc(cs.Peers, func(a, b service.PeerStatus) int { return cmpID(a.ID, b.ID) })
 	if st.Role == raft.StateLeader {
-		cs.Quorum = up > len(cs.Peers)/2
+		cs.Quorum = up > voters/2
 	} else {
 		cs.Quorum = st.Leader != raft.None
 	}

@@ -46,9 +46,14 @@ type Bootstrap struct {
 
 // Config configures a Node. Start from DefaultConfig; zero limits are rejected.
 type Config struct {
-	// ID is this node; Members the whole initial cluster, including ID.
+	// ID is this node; Members the whole initial cluster, including ID. With Join, Members
+	// are instead the nodes this one can reach to join a running cluster (itself included,
+	// for its own addresses), and its configuration starts empty: it learns the membership
+	// from the leader once an admin adds it. Either way Members seeds the address book kept
+	// in DataDir (PeersFile), which follows every membership change applied afterwards.
 	ID      raft.NodeID
 	Members []Member
+	Join    bool
 	// DataDir holds the write-ahead log, snapshots and blobs. Ignored for what Log and Blobs
 	// supply.
 	DataDir string
@@ -154,8 +159,12 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// voters returns the member IDs, sorted.
+// voters returns the bootstrap configuration: the member IDs, sorted, or none for a node that
+// joins a running cluster.
 func (c *Config) voters() []raft.NodeID {
+	if c.Join {
+		return nil
+	}
 	ids := make([]raft.NodeID, 0, len(c.Members))
 	for _, m := range c.Members {
 		ids = append(ids, m.ID)

@@ -40,6 +40,7 @@ type Node struct {
 	rep   *node.Replica
 	sm    *statemachine.Machine
 	tr    *transport.Transport
+	book  *addrBook
 	store node.LogStore
 	blobs BlobStore
 	close func() error // releases the stores opened by New
@@ -81,6 +82,12 @@ type Node struct {
 	bootstrapTerm raft.Term
 	lastLeader    raft.NodeID
 	lastTerm      raft.Term
+
+	// removed is set once this node applied its own removal from the configuration, or a
+	// peer refused it as removed; wasMember once it has been a member (a bootstrap node
+	// always has; loop goroutine).
+	removed   atomic.Bool
+	wasMember bool
 }
 
 // New opens the node's stores, recovers its state and creates its transport. Call Start to
@@ -108,6 +115,10 @@ func New(cfg Config) (*Node, error) {
 	if err := n.openStores(); err != nil {
 		return nil, err
 	}
+	if err := n.openAddrBook(); err != nil {
+		_ = n.close()
+		return nil, err
+	}
 	if err := n.newReplica(); err != nil {
 		_ = n.close()
 		return nil, err
@@ -116,6 +127,8 @@ func New(cfg Config) (*Node, error) {
 		_ = n.close()
 		return nil, err
 	}
+	n.wasMember = !cfg.Join
+	n.checkAddresses(n.rep.ConfState())
 	return n, nil
 }
 
@@ -188,6 +201,8 @@ func (n *Node) newReplica() error {
 	n.rep, n.sm = rep, rep.Machine()
 	n.events = newEventLog(uint64(rep.Applied()), n.cfg.EventRetention)
 	rep.OnApply(n.events.append)
+	rep.OnConfChange(n.onConfChange)
+	rep.OnRestore(func(raft.Index) { n.checkAddresses(n.rep.ConfState()) })
 	n.publishStatus()
 	return nil
 }
@@ -196,12 +211,14 @@ func (n *Node) newTransport() error {
 	tc := n.cfg.Transport
 	tc.ID = n.cfg.ID
 	tc.Peers = map[raft.NodeID]string{}
-	for _, m := range n.cfg.Members {
+	for _, m := range n.book.all() {
 		if m.ID != n.cfg.ID {
 			tc.Peers[m.ID] = m.PeerAddr
 		}
 	}
 	tc.DeliverFrame = n.deliver
+	tc.Removed = n.book.isRemoved
+	tc.ReportRemoved = n.toldRemoved
 	tc.ReportUnreachable = func(id raft.NodeID) { n.reports.add(report{peer: id, unreachable: true}) }
 	tc.ReportSnapshot = func(id raft.NodeID, failed bool) { n.reports.add(report{peer: id, failed: failed}) }
 	tc.ServerCreds, tc.ClientCreds = n.cfg.PeerServerCreds, n.cfg.PeerClientCreds
@@ -346,7 +363,9 @@ func (n *Node) loop(tick <-chan time.Time) error {
 		case <-n.stopc:
 			return nil
 		case <-tick:
-			n.rep.Tick()
+			if n.ticking() {
+				n.rep.Tick()
+			}
 		case <-n.inbound.wake:
 		case first = <-n.reqs:
 		case <-n.reports.wake:

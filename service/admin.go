@@ -103,10 +103,11 @@ func (h *handler) ClusterStatus(ctx context.Context, _ *chatpb.ClusterStatusRequ
 		return nil, toStatus(err)
 	}
 	out := &chatpb.ClusterStatusResponse{Id: uint64(st.ID), Role: st.Role, Term: st.Term,
-		Leader: uint64(st.Leader), LeaderAddr: st.LeaderAddr, Commit: st.Commit, Applied: st.Applied, Quorum: st.Quorum}
+		Leader: uint64(st.Leader), LeaderAddr: st.LeaderAddr, Commit: st.Commit, Applied: st.Applied, Quorum: st.Quorum,
+		Removed: st.Removed}
 	for _, p := range st.Peers {
 		out.Nodes = append(out.Nodes, &chatpb.NodeStatus{Id: uint64(p.ID), ClientAddr: p.ClientAddr,
-			PeerAddr: p.PeerAddr, Reachable: p.Reachable, Match: p.Match})
+			PeerAddr: p.PeerAddr, Reachable: p.Reachable, Match: p.Match, Learner: p.Learner})
 	}
 	return out, nil
 }

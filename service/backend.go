@@ -99,11 +99,13 @@ type ClusterStatus struct {
 	LeaderAddr string
 	// Commit and Applied are this node's commit and applied indexes.
 	Commit, Applied uint64
-	// Peers lists every voter including this node, sorted by ID.
+	// Peers lists every voter and learner, this node included when a member, sorted by ID.
 	Peers []PeerStatus
 	// Quorum reports whether this node can currently reach a quorum (as leader: recent
 	// responses from a majority; as follower: a leader is known).
 	Quorum bool
+	// Removed reports that this node applied its own removal from the cluster.
+	Removed bool
 }
 
 // PeerStatus is one voter in a ClusterStatus.
@@ -116,4 +118,6 @@ type PeerStatus struct {
 	Reachable bool
 	// Match is the highest index known replicated on it (leader only, else 0).
 	Match uint64
+	// Learner is set for a member that receives the log without voting.
+	Learner bool
 }

@@ -73,6 +73,10 @@ func toStatus(err error) error {
 	case errors.Is(err, raft.ErrNoLeader), errors.Is(err, raft.ErrNotLeader),
 		errors.Is(err, raft.ErrProposalDropped), errors.Is(err, ErrStopped):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, raft.ErrConfChangeRefused):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrInvalidMember):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrBlobNotFound):
 		// Another node that applied the upload holds the bytes.
 		return status.Error(codes.Unavailable, err.Error())

@@ -44,6 +44,8 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("sub: %w", ErrEventsCompacted), codes.OutOfRange},
 		{fmt.Errorf("sub: %w", ErrSubscriberTooSlow), codes.Unavailable},
 		{fmt.Errorf("blob: %w", ErrBlobNotFound), codes.Unavailable},
+		{fmt.Errorf("add: %w", raft.ErrConfChangeRefused), codes.FailedPrecondition},
+		{fmt.Errorf("add: %w", ErrInvalidMember), codes.InvalidArgument},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 		{context.Canceled, codes.Canceled},
 		{status.Error(codes.AlreadyExists, "kept"), codes.AlreadyExists},

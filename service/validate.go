@@ -97,8 +97,15 @@ func validateRequest(req any, cfg *Config) error {
 			return invalid("role must be ROLE_USER or ROLE_ADMIN")
 		}
 		return firstErr(checkMeta(r.GetMeta()), checkUsername(r.GetUsername()))
+	case *chatpb.AddClusterMemberRequest:
+		return validMember(r)
+	case *chatpb.RemoveClusterMemberRequest:
+		if r.GetId() == 0 {
+			return invalid("node id must be positive")
+		}
+		return nil
 	case *chatpb.ListConversationsRequest, *chatpb.ListUsersRequest, *chatpb.SubscribeRequest,
-		*chatpb.ClusterStatusRequest:
+		*chatpb.ClusterStatusRequest, *chatpb.ClusterMembersRequest:
 		return nil
 	case *chatpb.PostStreamRequest:
 		if r.GetPost() == nil {

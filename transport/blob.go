@@ -54,7 +54,7 @@ func (t *Transport) FetchBlob(req *raftpb.BlobRequest, st raftpb.Raft_FetchBlobS
 // DownloadBlob asks peer for the blob with the given SHA-256 and returns its bytes after checking
 // them against the sum. A blob is one upload chunk, so it is held in memory, up to maxBytes.
 func (t *Transport) DownloadBlob(ctx context.Context, peer raft.NodeID, sum [32]byte, maxBytes int) ([]byte, error) {
-	p := t.peers[peer]
+	p := t.peerMap()[peer]
 	if p == nil {
 		return nil, fmt.Errorf("fetch blob from unknown peer %d", peer)
 	}

@@ -41,18 +41,38 @@ func ToProto(m raft.Message) *raftpb.Message {
 }
 
 func snapshotToProto(s raft.Snapshot) *raftpb.Snapshot {
-	voters := make([]uint64, len(s.Metadata.ConfState.Voters))
-	for i, v := range s.Metadata.ConfState.Voters {
-		voters[i] = uint64(v)
-	}
+	cs := s.Metadata.ConfState
 	return &raftpb.Snapshot{
 		Metadata: &raftpb.SnapshotMetadata{
-			Index:     uint64(s.Metadata.Index),
-			Term:      uint64(s.Metadata.Term),
-			ConfState: &raftpb.ConfState{Voters: voters},
+			Index: uint64(s.Metadata.Index),
+			Term:  uint64(s.Metadata.Term),
+			ConfState: &raftpb.ConfState{Voters: idsToProto(cs.Voters), Learners: idsToProto(cs.Learners),
+				Removed: idsToProto(cs.Removed)},
 		},
 		Data: s.Data,
 	}
+}
+
+func idsToProto(ids []raft.NodeID) []uint64 {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]uint64, len(ids))
+	for i, v := range ids {
+		out[i] = uint64(v)
+	}
+	return out
+}
+
+func idsFromProto(ids []uint64) []raft.NodeID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]raft.NodeID, len(ids))
+	for i, v := range ids {
+		out[i] = raft.NodeID(v)
+	}
+	return out
 }
 
 // FromProto converts a wire message to a raft message, rejecting what no correct peer sends:
@@ -106,11 +126,10 @@ func snapshotFromProto(ps *raftpb.Snapshot) raft.Snapshot {
 	if md := ps.Metadata; md != nil {
 		s.Metadata.Index = raft.Index(md.Index)
 		s.Metadata.Term = raft.Term(md.Term)
-		if cs := md.ConfState; cs != nil && len(cs.Voters) > 0 {
-			s.Metadata.ConfState.Voters = make([]raft.NodeID, len(cs.Voters))
-			for i, v := range cs.Voters {
-				s.Metadata.ConfState.Voters[i] = raft.NodeID(v)
-			}
+		if cs := md.ConfState; cs != nil {
+			s.Metadata.ConfState.Voters = idsFromProto(cs.Voters)
+			s.Metadata.ConfState.Learners = idsFromProto(cs.Learners)
+			s.Metadata.ConfState.Removed = idsFromProto(cs.Removed)
 		}
 	}
 	return s

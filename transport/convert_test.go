@@ -33,6 +33,12 @@ func normalize(m raft.Message) raft.Message {
 		if len(s.Metadata.ConfState.Voters) == 0 {
 			s.Metadata.ConfState.Voters = nil
 		}
+		if len(s.Metadata.ConfState.Learners) == 0 {
+			s.Metadata.ConfState.Learners = nil
+		}
+		if len(s.Metadata.ConfState.Removed) == 0 {
+			s.Metadata.ConfState.Removed = nil
+		}
 		m.Snapshot = &s
 	}
 	return m
@@ -64,6 +70,10 @@ func TestConvertRoundTrip(t *testing.T) {
 		{Type: raft.MsgSnap, To: 2, From: 1, Term: 5, Snapshot: &raft.Snapshot{
 			Metadata: raft.SnapshotMetadata{Index: 100, Term: 4, ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}}},
 			Data:     []byte("state")}},
+		{Type: raft.MsgSnap, To: 4, From: 1, Term: 6, Snapshot: &raft.Snapshot{
+			Metadata: raft.SnapshotMetadata{Index: 120, Term: 6,
+				ConfState: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4}, Removed: []raft.NodeID{5}}},
+			Data: []byte("state")}},
 	}
 	for _, m := range cases {
 		t.Run(m.Type.String(), func(t *testing.T) {
@@ -119,6 +129,12 @@ func genMessage(t *rapid.T) raft.Message {
 		for _, v := range voters {
 			s.Metadata.ConfState.Voters = append(s.Metadata.ConfState.Voters, raft.NodeID(v))
 		}
+		for _, v := range rapid.SliceOf(rapid.Uint64()).Draw(t, "learners") {
+			s.Metadata.ConfState.Learners = append(s.Metadata.ConfState.Learners, raft.NodeID(v))
+		}
+		for _, v := range rapid.SliceOf(rapid.Uint64()).Draw(t, "removed") {
+			s.Metadata.ConfState.Removed = append(s.Metadata.ConfState.Removed, raft.NodeID(v))
+		}
 		m.Snapshot = &s
 	}
 	return m
@@ -140,6 +156,8 @@ func FuzzDecode(f *testing.F) {
 		{Type: raft.MsgApp, To: 2, From: 1, Term: 1, Entries: []raft.Entry{{Term: 1, Index: 1, Data: []byte("a")}}},
 		{Type: raft.MsgSnap, To: 2, From: 1, Snapshot: &raft.Snapshot{Data: []byte("s"),
 			Metadata: raft.SnapshotMetadata{Index: 3, ConfState: raft.ConfState{Voters: []raft.NodeID{1}}}}},
+		{Type: raft.MsgSnap, To: 3, From: 1, Snapshot: &raft.Snapshot{Data: []byte("s"),
+			Metadata: raft.SnapshotMetadata{Index: 5, ConfState: raft.ConfState{Voters: []raft.NodeID{1}, Learners: []raft.NodeID{3}, Removed: []raft.NodeID{2}}}}},
 	} {
 		b, _ := proto.Marshal(ToProto(m))
 		f.Add(b)

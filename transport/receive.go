@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -26,7 +27,10 @@ func (t *Transport) Stream(st raftpb.Raft_StreamServer) error {
 			return err
 		}
 		from := raft.NodeID(f.From)
-		if p := t.peers[from]; p != nil {
+		if t.cfg.Removed != nil && t.cfg.Removed(from) {
+			return status.Errorf(codes.FailedPrecondition, "%s: node %d", removedMsg, from)
+		}
+		if p := t.peerMap()[from]; p != nil {
 			p.lastHeard.Store(time.Now().UnixNano())
 		}
 		if f.Chunk != nil {
@@ -123,4 +127,14 @@ func (a *reassembly) add(c *raftpb.SnapshotChunk, limit uint64) (m raft.Message,
 		err = fmt.Errorf("chunked message of type %v", m.Type)
 	}
 	return m, err == nil, err
+}
+
+// removedMsg starts the status message of a stream refused because its sender was removed
+// from the cluster.
+const removedMsg = "removed from the cluster"
+
+// isRemovedStatus reports whether err is a peer's refusal of a removed node's stream.
+func isRemovedStatus(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.FailedPrecondition && strings.HasPrefix(st.Message(), removedMsg)
 }

@@ -30,7 +30,7 @@ func (t *Transport) startSnapshot(p *peer, m raft.Message) {
 
 // sendSnapshot streams m in chunks and waits for the receiver to confirm it was delivered.
 func (t *Transport) sendSnapshot(p *peer, m raft.Message) error {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.SnapshotTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, t.cfg.SnapshotTimeout)
 	defer cancel()
 	st, err := raftpb.NewRaftClient(p.conn).Stream(ctx)
 	if err != nil {

@@ -59,6 +59,13 @@ type Config struct {
 	ReportUnreachable func(raft.NodeID)
 	// ReportSnapshot is told how sending a snapshot to a peer ended.
 	ReportSnapshot func(to raft.NodeID, failed bool)
+	// Removed, when set, names the nodes removed from the cluster: their streams are refused
+	// with a status that tells their transport so (see ReportRemoved), since Raft itself
+	// never tells a removed follower that its removal committed.
+	Removed func(raft.NodeID) bool
+	// ReportRemoved, when set, is told when a peer refused this node's stream because this
+	// node was removed from the cluster.
+	ReportRemoved func(by raft.NodeID)
 	// OpenBlob serves peers' FetchBlob calls; nil serves none. The reader must fail at the end
 	// if the stored bytes do not match sum.
 	OpenBlob func(sum [32]byte) (io.ReadCloser, error)
@@ -128,9 +135,11 @@ func (c *Config) validate() error {
 type Transport struct {
 	raftpb.UnimplementedRaftServer
 
-	cfg    Config
-	log    *slog.Logger
-	peers  map[raft.NodeID]*peer
+	cfg Config
+	log *slog.Logger
+	// peers is the current peer set, replaced whole (copy on write) by SetPeer and
+	// RemovePeer under mu, so Send and the receivers read it without a lock.
+	peers  atomic.Pointer[map[raft.NodeID]*peer]
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -157,10 +166,13 @@ func (t *Transport) Stats() Stats {
 
 // peer is the sending side towards one node.
 type peer struct {
-	id    raft.NodeID
-	addr  string
-	conn  *grpc.ClientConn
-	queue chan raft.Message
+	id   raft.NodeID
+	addr string
+	// ctx ends when the peer is removed or the transport closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   *grpc.ClientConn
+	queue  chan raft.Message
 	// snapBusy admits one snapshot in flight to this peer.
 	snapBusy atomic.Bool
 	// up is true while an outbound stream is open.
@@ -180,22 +192,92 @@ func New(cfg Config) (*Transport, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Transport{cfg: cfg, log: log, peers: map[raft.NodeID]*peer{}, ctx: ctx, cancel: cancel}
+	t := &Transport{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	t.peers.Store(&map[raft.NodeID]*peer{})
 	for id, addr := range cfg.Peers {
-		if id == cfg.ID {
-			continue
-		}
-		conn, err := t.dial(addr)
-		if err != nil {
+		if err := t.SetPeer(id, addr); err != nil {
 			t.Close()
-			return nil, fmt.Errorf("dial peer %d at %s: %w", id, addr, err)
+			return nil, err
 		}
-		p := &peer{id: id, addr: addr, conn: conn, queue: make(chan raft.Message, cfg.QueueMessages)}
-		t.peers[id] = p
-		t.wg.Add(1)
-		go t.runPeer(p)
 	}
 	return t, nil
+}
+
+// peerMap is the current peer set; callers must not modify it.
+func (t *Transport) peerMap() map[raft.NodeID]*peer { return *t.peers.Load() }
+
+// SetPeer adds a peer, or moves it to a new address, and starts its outbound stream. Setting
+// this node's own ID is a no-op, as is setting a peer to the address it has. Messages queued
+// for a peer that moves are dropped (Raft retransmits).
+func (t *Transport) SetPeer(id raft.NodeID, addr string) error {
+	if id == raft.None || addr == "" {
+		return fmt.Errorf("transport: bad peer %d=%q", id, addr)
+	}
+	if id == t.cfg.ID {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("transport: closed")
+	}
+	old := t.peerMap()
+	if p := old[id]; p != nil && p.addr == addr {
+		return nil
+	}
+	conn, err := t.dial(addr)
+	if err != nil {
+		return fmt.Errorf("dial peer %d at %s: %w", id, addr, err)
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	p := &peer{id: id, addr: addr, ctx: ctx, cancel: cancel, conn: conn,
+		queue: make(chan raft.Message, t.cfg.QueueMessages)}
+	next := make(map[raft.NodeID]*peer, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[id] = p
+	t.peers.Store(&next)
+	if prev := old[id]; prev != nil {
+		t.stopPeer(prev)
+	}
+	t.wg.Add(1)
+	go t.runPeer(p)
+	return nil
+}
+
+// RemovePeer stops sending to id and forgets it; messages to it are dropped from now on.
+func (t *Transport) RemovePeer(id raft.NodeID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.peerMap()
+	p := old[id]
+	if p == nil || t.closed {
+		return
+	}
+	next := make(map[raft.NodeID]*peer, len(old))
+	for k, v := range old {
+		if k != id {
+			next[k] = v
+		}
+	}
+	t.peers.Store(&next)
+	t.stopPeer(p)
+}
+
+// stopPeer ends p's stream goroutine and closes its connection (without waiting).
+func (t *Transport) stopPeer(p *peer) {
+	p.cancel()
+	_ = p.conn.Close()
+}
+
+// Peers returns the current peers and their addresses.
+func (t *Transport) Peers() map[raft.NodeID]string {
+	out := map[raft.NodeID]string{}
+	for id, p := range t.peerMap() {
+		out[id] = p.addr
+	}
+	return out
 }
 
 func (t *Transport) dial(addr string) (*grpc.ClientConn, error) {
@@ -263,7 +345,7 @@ func (t *Transport) Close() {
 		// Inbound streams end only when their peers hang up, so do not wait for them.
 		s.Stop()
 	}
-	for _, p := range t.peers {
+	for _, p := range t.peerMap() {
 		_ = p.conn.Close()
 	}
 	t.wg.Wait()
@@ -273,8 +355,9 @@ func (t *Transport) Close() {
 // peer's queue is dropped and the peer reported unreachable; a snapshot is sent on its own
 // stream and its outcome reported through ReportSnapshot.
 func (t *Transport) Send(msgs []raft.Message) {
+	peers := t.peerMap()
 	for _, m := range msgs {
-		p := t.peers[m.To]
+		p := peers[m.To]
 		if p == nil {
 			t.log.Warn("message to unknown peer dropped", "node", t.cfg.ID, "to", m.To, "type", m.Type)
 			continue
@@ -298,7 +381,7 @@ func (t *Transport) Send(msgs []raft.Message) {
 func (t *Transport) Reachable(window time.Duration) []raft.NodeID {
 	now := time.Now().UnixNano()
 	var ids []raft.NodeID
-	for id, p := range t.peers {
+	for id, p := range t.peerMap() {
 		if p.up.Load() || now-p.lastHeard.Load() <= int64(window) {
 			ids = append(ids, id)
 		}
@@ -311,13 +394,16 @@ func (t *Transport) Reachable(window time.Duration) []raft.NodeID {
 func (t *Transport) runPeer(p *peer) {
 	defer t.wg.Done()
 	wait := t.cfg.BackoffMin
-	for t.ctx.Err() == nil {
+	for p.ctx.Err() == nil {
 		sent, err := t.streamTo(p)
 		p.up.Store(false)
-		if t.ctx.Err() != nil {
+		if p.ctx.Err() != nil {
 			return
 		}
 		t.log.Debug("peer stream broke", "node", t.cfg.ID, "peer", p.id, "addr", p.addr, "err", err)
+		if isRemovedStatus(err) && t.cfg.ReportRemoved != nil {
+			t.cfg.ReportRemoved(p.id)
+		}
 		t.cfg.ReportUnreachable(p.id)
 		if sent {
 			wait = t.cfg.BackoffMin
@@ -325,7 +411,7 @@ func (t *Transport) runPeer(p *peer) {
 		// Jitter keeps a cluster's nodes from reconnecting in lockstep.
 		d := wait/2 + rand.N(wait/2+1)
 		select {
-		case <-t.ctx.Done():
+		case <-p.ctx.Done():
 			return
 		case <-time.After(d):
 		}
@@ -336,17 +422,19 @@ func (t *Transport) runPeer(p *peer) {
 // streamTo opens a stream to p and writes batches to it until it breaks. sent reports whether
 // at least one frame was written, which resets the backoff.
 func (t *Transport) streamTo(p *peer) (sent bool, err error) {
-	ctx, cancel := context.WithCancel(t.ctx)
+	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	st, err := raftpb.NewRaftClient(p.conn).Stream(ctx)
 	if err != nil {
 		return false, fmt.Errorf("open stream: %w", err)
 	}
 	p.up.Store(true)
-	// The peer never writes on this stream, but reading notices when it goes away.
+	// The peer never writes on this stream, but reading notices when it goes away, and why.
+	recvErr := make(chan error, 1)
 	go func() {
 		for {
 			if _, err := st.Recv(); err != nil {
+				recvErr <- err
 				cancel()
 				return
 			}
@@ -356,11 +444,24 @@ func (t *Transport) streamTo(p *peer) (sent bool, err error) {
 		var m raft.Message
 		select {
 		case <-ctx.Done():
-			return sent, ctx.Err()
+			select {
+			case err := <-recvErr:
+				return sent, err
+			default:
+				return sent, ctx.Err()
+			}
 		case m = <-p.queue:
 		}
 		f := t.batch(m, p.queue)
 		if err := st.Send(f); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The stream ended: its status, which says why, comes from the reader.
+				select {
+				case rerr := <-recvErr:
+					return sent, rerr
+				case <-time.After(time.Second):
+				}
+			}
 			return sent, fmt.Errorf("send frame: %w", err)
 		}
 		t.stats.frames.Add(1)

@@ -324,3 +324,93 @@ func TestBatchTakesWhatIsQueuedWithinLimits(t *testing.T) {
 		t.Fatalf("frame of %d messages from an empty queue", len(f.Messages))
 	}
 }
+
+// Peers added and removed while running: a node that started knowing only node 2 reaches node
+// 3 once it is added, and sends nothing to a removed peer (its messages are dropped).
+func TestSetAndRemovePeer(t *testing.T) {
+	liss := make([]net.Listener, 3)
+	addrs := map[raft.NodeID]string{}
+	for i := range liss {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		liss[i] = lis
+		addrs[raft.NodeID(i+1)] = lis.Addr().String()
+	}
+	n1 := startNode(t, 1, map[raft.NodeID]string{2: addrs[2]}, liss[0], nil, nil)
+	n2 := startNode(t, 2, addrs, liss[1], nil, nil)
+	n3 := startNode(t, 3, addrs, liss[2], nil, nil)
+	n1.tr.Send([]raft.Message{heartbeat(1, 3, 1)}) // unknown: dropped
+	if err := n1.tr.SetPeer(3, addrs[3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.tr.SetPeer(1, addrs[1]); err != nil { // itself: ignored
+		t.Fatal(err)
+	}
+	if got := n1.tr.Peers(); len(got) != 2 || got[3] != addrs[3] {
+		t.Fatalf("peers after SetPeer: %v", got)
+	}
+	n1.tr.Send([]raft.Message{heartbeat(1, 3, 2), heartbeat(1, 2, 2)})
+	n3.rec.waitFor(t, "heartbeat at the added peer", func(r *recorder) bool { return len(r.msgs) == 1 })
+	n2.rec.waitFor(t, "heartbeat at the old peer", func(r *recorder) bool { return len(r.msgs) == 1 })
+	if m := n3.rec.msgs[0]; m.Commit != 2 {
+		t.Fatalf("node 3 got %+v", m)
+	}
+	n1.tr.RemovePeer(3)
+	n1.tr.RemovePeer(3) // twice: no-op
+	if got := n1.tr.Peers(); len(got) != 1 {
+		t.Fatalf("peers after RemovePeer: %v", got)
+	}
+	n1.tr.Send([]raft.Message{heartbeat(1, 3, 3), heartbeat(1, 2, 3)})
+	n2.rec.waitFor(t, "second heartbeat at node 2", func(r *recorder) bool { return len(r.msgs) == 2 })
+	n3.rec.mu.Lock()
+	defer n3.rec.mu.Unlock()
+	if len(n3.rec.msgs) != 1 {
+		t.Fatalf("removed peer got %d messages", len(n3.rec.msgs))
+	}
+	if err := n1.tr.SetPeer(0, "x"); err == nil {
+		t.Fatal("SetPeer accepted node 0")
+	}
+}
+
+// A node removed from the cluster learns it from the first peer that refuses its stream.
+func TestRemovedNodeIsTold(t *testing.T) {
+	var mu sync.Mutex
+	var toldBy []raft.NodeID
+	nodes := startCluster(t, 2, func(c *Config) {
+		if c.ID == 2 {
+			c.Removed = func(id raft.NodeID) bool { return id == 1 }
+		} else {
+			c.ReportRemoved = func(by raft.NodeID) {
+				mu.Lock()
+				toldBy = append(toldBy, by)
+				mu.Unlock()
+			}
+		}
+	}, nil)
+	nodes[1].tr.Send([]raft.Message{heartbeat(2, 1, 1)}) // node 2 still reaches node 1
+	nodes[0].rec.waitFor(t, "node 2's heartbeat", func(r *recorder) bool { return len(r.msgs) == 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nodes[0].tr.Send([]raft.Message{heartbeat(1, 2, 1)})
+		mu.Lock()
+		n := len(toldBy)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never told it was removed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if toldBy[0] != 2 {
+		t.Fatalf("told by %v", toldBy)
+	}
+	nodes[1].rec.mu.Lock()
+	defer nodes[1].rec.mu.Unlock()
+	if len(nodes[1].rec.msgs) != 0 {
+		t.Fatalf("node 2 accepted %d messages from a removed node", len(nodes[1].rec.msgs))
+	}
+}

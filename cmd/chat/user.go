@@ -440,10 +440,26 @@ func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
 					}
 					_, _ = fmt.Fprintf(out, "%s\tnode %d %s term %d leader %d commit %d applied %d quorum %v\n",
 						a, st.GetId(), st.GetRole(), st.GetTerm(), st.GetLeader(), st.GetCommit(), st.GetApplied(), st.GetQuorum())
+					var voters, learners []string
+					for _, n := range st.GetNodes() {
+						if n.GetLearner() {
+							learners = append(learners, fmt.Sprint(n.GetId()))
+						} else {
+							voters = append(voters, fmt.Sprint(n.GetId()))
+						}
+					}
+					_, _ = fmt.Fprintf(out, "\t  voters %s learners %s\n", listOrNone(voters), listOrNone(learners))
+					if st.GetRemoved() {
+						_, _ = fmt.Fprintf(out, "\t  node %d was removed from the cluster\n", st.GetId())
+					}
 					if st.GetRole() == "leader" {
-						// Only the leader knows how far each voter's log matches its own.
+						// Only the leader knows how far each member's log matches its own.
 						for _, n := range st.GetNodes() {
-							_, _ = fmt.Fprintf(out, "\t  node %d match %d reachable %v\n", n.GetId(), n.GetMatch(), n.GetReachable())
+							kind := ""
+							if n.GetLearner() {
+								kind = " (learner)"
+							}
+							_, _ = fmt.Fprintf(out, "\t  node %d%s match %d reachable %v\n", n.GetId(), kind, n.GetMatch(), n.GetReachable())
 						}
 					}
 				}
@@ -451,4 +467,11 @@ func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
 			})
 		},
 	}
+}
+
+func listOrNone(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ",")
 }

@@ -204,6 +204,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1,1=b:2"},
 		{"run", "--id", "2", "--data-dir", "d", "--cluster", "1=a:1"},
+		{"run", "--id", "2", "--join", "--data-dir", "d", "--cluster", "1=a:1"}, // --join needs --peer-addr then
+		{"run", "--id", "2", "--join", "--data-dir", "d", "--peer-addr", "b:2"}, // and --cluster
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "x"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--tls-cert", "only-a-cert.pem"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--log-format", "xml"},

@@ -22,6 +22,7 @@ type runFlags struct {
 	tlsCert, tlsKey, tlsCA  string
 	snapshotEvery           uint64
 	snapshotLogRatio        float64
+	join                    bool
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -30,6 +31,9 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run",
 		Short: "run one node of a cluster",
 		Example: "  chatd run --id 1 --data-dir /var/lib/chatd --client-addr 127.0.0.1:7001 --peer-addr 127.0.0.1:7101 \\\n" +
+			"      --cluster 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103\n" +
+			"  # a new node joining that cluster; then run: chat cluster add 4 127.0.0.1:7104\n" +
+			"  chatd run --id 4 --join --data-dir /var/lib/chatd4 --client-addr 127.0.0.1:7004 --peer-addr 127.0.0.1:7104 \\\n" +
 			"      --cluster 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,7 +58,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&fl.dataDir, "data-dir", "", "data directory (required)")
 	f.StringVar(&fl.clientAddr, "client-addr", "127.0.0.1:7001", "address for clients (ChatService, health, reflection)")
 	f.StringVar(&fl.peerAddr, "peer-addr", "", "address for peers (default: this node's entry in --cluster)")
-	f.StringVar(&fl.cluster, "cluster", "", "every node's peer address: 1=HOST:PORT,2=HOST:PORT,... (required)")
+	f.StringVar(&fl.cluster, "cluster", "", "every node's peer address: 1=HOST:PORT,2=HOST:PORT,... (required; with --join, the running cluster's nodes)")
+	f.BoolVar(&fl.join, "join", false, "join a running cluster: start with no configuration and wait for an admin to add this node (chat cluster add ID PEER_ADDR); needs --peer-addr unless --cluster names this node")
 	f.StringVar(&fl.clusterClients, "cluster-clients", "", "every node's client address (ID=HOST:PORT,...), to point clients at the leader")
 	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate for mutual TLS between peers")
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM key for --tls-cert")
@@ -80,7 +85,13 @@ func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
 	}
 	id := raft.NodeID(fl.id)
 	if _, ok := peers[id]; !ok {
-		return server.HostConfig{}, usageError{fmt.Errorf("--cluster does not name node %d", id)}
+		if !fl.join {
+			return server.HostConfig{}, usageError{fmt.Errorf("--cluster does not name node %d", id)}
+		}
+		if fl.peerAddr == "" {
+			return server.HostConfig{}, usageError{fmt.Errorf("--join: --peer-addr is required when --cluster does not name node %d", id)}
+		}
+		peers[id] = fl.peerAddr
 	}
 	if fl.peerAddr == "" {
 		fl.peerAddr = peers[id]
@@ -90,14 +101,20 @@ func (fl *runFlags) hostConfig(logOut io.Writer) (server.HostConfig, error) {
 	if err != nil {
 		return server.HostConfig{}, err
 	}
-	boot, _, generated, err := fl.common.bootstrap()
-	if err != nil {
-		return server.HostConfig{}, err
-	}
-	if generated {
-		log.Warn("no admin password given: bootstrapping with a random one; set --admin-password or CHATD_ADMIN_PASSWORD")
+	var boot *server.Bootstrap
+	if !fl.join {
+		// A joining node never initialises a cluster: it copies the running one's state.
+		var generated bool
+		boot, _, generated, err = fl.common.bootstrap()
+		if err != nil {
+			return server.HostConfig{}, err
+		}
+		if generated {
+			log.Warn("no admin password given: bootstrapping with a random one; set --admin-password or CHATD_ADMIN_PASSWORD")
+		}
 	}
 	cfg := server.DefaultConfig(id, members(peers, clients), fl.dataDir)
+	cfg.Join = fl.join
 	if err := fl.common.timing(&cfg); err != nil {
 		return server.HostConfig{}, err
 	}

@@ -3364,12 +3364,14 @@ func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type NodeStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	ClientAddr    string                 `protobuf:"bytes,2,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
-	PeerAddr      string                 `protobuf:"bytes,3,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
-	Reachable     bool                   `protobuf:"varint,4,opt,name=reachable,proto3" json:"reachable,omitempty"`
-	Match         uint64                 `protobuf:"varint,5,opt,name=match,proto3" json:"match,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	ClientAddr string                 `protobuf:"bytes,2,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	PeerAddr   string                 `protobuf:"bytes,3,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	Reachable  bool                   `protobuf:"varint,4,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	Match      uint64                 `protobuf:"varint,5,opt,name=match,proto3" json:"match,omitempty"`
+	// learner is set for a member that receives the log but does not vote.
+	Learner       bool `protobuf:"varint,6,opt,name=learner,proto3" json:"learner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3439,17 +3441,26 @@ func (x *NodeStatus) GetMatch() uint64 {
 	return 0
 }
 
+func (x *NodeStatus) GetLearner() bool {
+	if x != nil {
+		return x.Learner
+	}
+	return false
+}
+
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Term          uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
-	Leader        uint64                 `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
-	LeaderAddr    string                 `protobuf:"bytes,5,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
-	Commit        uint64                 `protobuf:"varint,6,opt,name=commit,proto3" json:"commit,omitempty"`
-	Applied       uint64                 `protobuf:"varint,7,opt,name=applied,proto3" json:"applied,omitempty"`
-	Nodes         []*NodeStatus          `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Quorum        bool                   `protobuf:"varint,9,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Role       string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Term       uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	Leader     uint64                 `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	LeaderAddr string                 `protobuf:"bytes,5,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	Commit     uint64                 `protobuf:"varint,6,opt,name=commit,proto3" json:"commit,omitempty"`
+	Applied    uint64                 `protobuf:"varint,7,opt,name=applied,proto3" json:"applied,omitempty"`
+	Nodes      []*NodeStatus          `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Quorum     bool                   `protobuf:"varint,9,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// removed is set when the answering node has applied its own removal from the cluster.
+	Removed       bool `protobuf:"varint,10,opt,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3547,6 +3558,402 @@ func (x *ClusterStatusResponse) GetQuorum() bool {
 	return false
 }
 
+func (x *ClusterStatusResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+type ClusterMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMembersRequest) Reset() {
+	*x = ClusterMembersRequest{}
+	mi := &file_chatpb_chat_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMembersRequest) ProtoMessage() {}
+
+func (x *ClusterMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMembersRequest.ProtoReflect.Descriptor instead.
+func (*ClusterMembersRequest) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{52}
+}
+
+// ClusterMember is one member of the configuration as the answering node applied it.
+type ClusterMember struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PeerAddr   string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	ClientAddr string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	// voter is false for a learner.
+	Voter bool `protobuf:"varint,4,opt,name=voter,proto3" json:"voter,omitempty"`
+	// role is "leader", "follower", "candidate", "pre-candidate" or "learner" when the answering
+	// node knows it, empty otherwise.
+	Role string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	// match is the highest log index known replicated on the member (answering leader only).
+	Match         uint64 `protobuf:"varint,6,opt,name=match,proto3" json:"match,omitempty"`
+	Reachable     bool   `protobuf:"varint,7,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMember) Reset() {
+	*x = ClusterMember{}
+	mi := &file_chatpb_chat_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMember) ProtoMessage() {}
+
+func (x *ClusterMember) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
+func (*ClusterMember) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ClusterMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *ClusterMember) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetMatch() uint64 {
+	if x != nil {
+		return x.Match
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+type ClusterMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the answering node, leader the leader it knows (0: none).
+	Id      uint64           `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Leader  uint64           `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	Members []*ClusterMember `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	// last_index is the leader's last log index (answering leader only).
+	LastIndex     uint64 `protobuf:"varint,4,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMembersResponse) Reset() {
+	*x = ClusterMembersResponse{}
+	mi := &file_chatpb_chat_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMembersResponse) ProtoMessage() {}
+
+func (x *ClusterMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMembersResponse.ProtoReflect.Descriptor instead.
+func (*ClusterMembersResponse) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ClusterMembersResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ClusterMembersResponse) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
+func (x *ClusterMembersResponse) GetMembers() []*ClusterMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ClusterMembersResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+type AddClusterMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// peer_addr is where the new node's peer transport listens (host:port).
+	PeerAddr string `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// client_addr is its ChatService address, optional (used to point clients at it).
+	ClientAddr string `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	// learner adds it as a learner only, without promoting it.
+	Learner       bool `protobuf:"varint,4,opt,name=learner,proto3" json:"learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddClusterMemberRequest) Reset() {
+	*x = AddClusterMemberRequest{}
+	mi := &file_chatpb_chat_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddClusterMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddClusterMemberRequest) ProtoMessage() {}
+
+func (x *AddClusterMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddClusterMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddClusterMemberRequest) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AddClusterMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AddClusterMemberRequest) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *AddClusterMemberRequest) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
+func (x *AddClusterMemberRequest) GetLearner() bool {
+	if x != nil {
+		return x.Learner
+	}
+	return false
+}
+
+type RemoveClusterMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveClusterMemberRequest) Reset() {
+	*x = RemoveClusterMemberRequest{}
+	mi := &file_chatpb_chat_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveClusterMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveClusterMemberRequest) ProtoMessage() {}
+
+func (x *RemoveClusterMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveClusterMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveClusterMemberRequest) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RemoveClusterMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// ClusterMemberProgress is one step of AdminAddClusterMember: stage "learner" (added as a
+// learner), "catching-up" (match of last_index, repeated while it copies the log), "voter"
+// (promoted) and finally "done" with the resulting members.
+type ClusterMemberProgress struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Stage         string                  `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Match         uint64                  `protobuf:"varint,2,opt,name=match,proto3" json:"match,omitempty"`
+	LastIndex     uint64                  `protobuf:"varint,3,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	Members       *ClusterMembersResponse `protobuf:"bytes,4,opt,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMemberProgress) Reset() {
+	*x = ClusterMemberProgress{}
+	mi := &file_chatpb_chat_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMemberProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMemberProgress) ProtoMessage() {}
+
+func (x *ClusterMemberProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_chatpb_chat_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMemberProgress.ProtoReflect.Descriptor instead.
+func (*ClusterMemberProgress) Descriptor() ([]byte, []int) {
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ClusterMemberProgress) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *ClusterMemberProgress) GetMatch() uint64 {
+	if x != nil {
+		return x.Match
+	}
+	return 0
+}
+
+func (x *ClusterMemberProgress) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *ClusterMemberProgress) GetMembers() *ClusterMembersResponse {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 type AdminSetUserDisabledRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Meta          *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -3558,7 +3965,7 @@ type AdminSetUserDisabledRequest struct {
 
 func (x *AdminSetUserDisabledRequest) Reset() {
 	*x = AdminSetUserDisabledRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[52]
+	mi := &file_chatpb_chat_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3570,7 +3977,7 @@ func (x *AdminSetUserDisabledRequest) String() string {
 func (*AdminSetUserDisabledRequest) ProtoMessage() {}
 
 func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[52]
+	mi := &file_chatpb_chat_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3583,7 +3990,7 @@ func (x *AdminSetUserDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetUserDisabledRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetUserDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{52}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AdminSetUserDisabledRequest) GetMeta() *WriteMeta {
@@ -3618,7 +4025,7 @@ type AdminSetRoleRequest struct {
 
 func (x *AdminSetRoleRequest) Reset() {
 	*x = AdminSetRoleRequest{}
-	mi := &file_chatpb_chat_proto_msgTypes[53]
+	mi := &file_chatpb_chat_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +4037,7 @@ func (x *AdminSetRoleRequest) String() string {
 func (*AdminSetRoleRequest) ProtoMessage() {}
 
 func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[53]
+	mi := &file_chatpb_chat_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +4050,7 @@ func (x *AdminSetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSetRoleRequest.ProtoReflect.Descriptor instead.
 func (*AdminSetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{53}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AdminSetRoleRequest) GetMeta() *WriteMeta {
@@ -3679,7 +4086,7 @@ type LeaderHint struct {
 
 func (x *LeaderHint) Reset() {
 	*x = LeaderHint{}
-	mi := &file_chatpb_chat_proto_msgTypes[54]
+	mi := &file_chatpb_chat_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3691,7 +4098,7 @@ func (x *LeaderHint) String() string {
 func (*LeaderHint) ProtoMessage() {}
 
 func (x *LeaderHint) ProtoReflect() protoreflect.Message {
-	mi := &file_chatpb_chat_proto_msgTypes[54]
+	mi := &file_chatpb_chat_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3704,7 +4111,7 @@ func (x *LeaderHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderHint.ProtoReflect.Descriptor instead.
 func (*LeaderHint) Descriptor() ([]byte, []int) {
-	return file_chatpb_chat_proto_rawDescGZIP(), []int{54}
+	return file_chatpb_chat_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *LeaderHint) GetLeader() uint64 {
@@ -3954,7 +4361,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x0fSuggestResponse\x12 \n" +
 	"\vsuggestions\x18\x01 \x03(\tR\vsuggestions\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\"\x16\n" +
-	"\x14ClusterStatusRequest\"\x8e\x01\n" +
+	"\x14ClusterStatusRequest\"\xa8\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
@@ -3962,7 +4369,8 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"clientAddr\x12\x1b\n" +
 	"\tpeer_addr\x18\x03 \x01(\tR\bpeerAddr\x12\x1c\n" +
 	"\treachable\x18\x04 \x01(\bR\treachable\x12\x14\n" +
-	"\x05match\x18\x05 \x01(\x04R\x05match\"\x86\x02\n" +
+	"\x05match\x18\x05 \x01(\x04R\x05match\x12\x18\n" +
+	"\alearner\x18\x06 \x01(\bR\alearner\"\xa0\x02\n" +
 	"\x15ClusterStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -3973,7 +4381,39 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x06commit\x18\x06 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\a \x01(\x04R\aapplied\x122\n" +
 	"\x05nodes\x18\b \x03(\v2\x1c.raftchat.chat.v1.NodeStatusR\x05nodes\x12\x16\n" +
-	"\x06quorum\x18\t \x01(\bR\x06quorum\"\x86\x01\n" +
+	"\x06quorum\x18\t \x01(\bR\x06quorum\x12\x18\n" +
+	"\aremoved\x18\n" +
+	" \x01(\bR\aremoved\"\x17\n" +
+	"\x15ClusterMembersRequest\"\xbb\x01\n" +
+	"\rClusterMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
+	"\vclient_addr\x18\x03 \x01(\tR\n" +
+	"clientAddr\x12\x14\n" +
+	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x14\n" +
+	"\x05match\x18\x06 \x01(\x04R\x05match\x12\x1c\n" +
+	"\treachable\x18\a \x01(\bR\treachable\"\x9a\x01\n" +
+	"\x16ClusterMembersResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\x04R\x06leader\x129\n" +
+	"\amembers\x18\x03 \x03(\v2\x1f.raftchat.chat.v1.ClusterMemberR\amembers\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x04 \x01(\x04R\tlastIndex\"\x81\x01\n" +
+	"\x17AddClusterMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
+	"\vclient_addr\x18\x03 \x01(\tR\n" +
+	"clientAddr\x12\x18\n" +
+	"\alearner\x18\x04 \x01(\bR\alearner\",\n" +
+	"\x1aRemoveClusterMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa6\x01\n" +
+	"\x15ClusterMemberProgress\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x14\n" +
+	"\x05match\x18\x02 \x01(\x04R\x05match\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x03 \x01(\x04R\tlastIndex\x12B\n" +
+	"\amembers\x18\x04 \x01(\v2(.raftchat.chat.v1.ClusterMembersResponseR\amembers\"\x86\x01\n" +
 	"\x1bAdminSetUserDisabledRequest\x12/\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1b.raftchat.chat.v1.WriteMetaR\x04meta\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -3995,7 +4435,7 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x10ConversationKind\x12!\n" +
 	"\x1dCONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONVERSATION_KIND_DIRECT\x10\x01\x12\x1b\n" +
-	"\x17CONVERSATION_KIND_GROUP\x10\x022\xba\x16\n" +
+	"\x17CONVERSATION_KIND_GROUP\x10\x022\x87\x19\n" +
 	"\vChatService\x12I\n" +
 	"\x06SignUp\x12\x1f.raftchat.chat.v1.SignUpRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12G\n" +
 	"\x05Login\x12\x1e.raftchat.chat.v1.LoginRequest\x1a\x1e.raftchat.chat.v1.AuthResponse\x12K\n" +
@@ -4032,7 +4472,10 @@ const file_chatpb_chat_proto_rawDesc = "" +
 	"\x0eAdminListUsers\x12\".raftchat.chat.v1.ListUsersRequest\x1a#.raftchat.chat.v1.ListUsersResponse\x12]\n" +
 	"\x14AdminSetUserDisabled\x12-.raftchat.chat.v1.AdminSetUserDisabledRequest\x1a\x16.raftchat.chat.v1.User\x12M\n" +
 	"\fAdminSetRole\x12%.raftchat.chat.v1.AdminSetRoleRequest\x1a\x16.raftchat.chat.v1.User\x12j\n" +
-	"\x0fAdminListGroups\x12*.raftchat.chat.v1.ListConversationsRequest\x1a+.raftchat.chat.v1.ListConversationsResponseB+Z)github.com/raftchat/raftchat/proto/chatpbb\x06proto3"
+	"\x0fAdminListGroups\x12*.raftchat.chat.v1.ListConversationsRequest\x1a+.raftchat.chat.v1.ListConversationsResponse\x12m\n" +
+	"\x15AdminAddClusterMember\x12).raftchat.chat.v1.AddClusterMemberRequest\x1a'.raftchat.chat.v1.ClusterMemberProgress0\x01\x12r\n" +
+	"\x18AdminRemoveClusterMember\x12,.raftchat.chat.v1.RemoveClusterMemberRequest\x1a(.raftchat.chat.v1.ClusterMembersResponse\x12h\n" +
+	"\x13AdminClusterMembers\x12'.raftchat.chat.v1.ClusterMembersRequest\x1a(.raftchat.chat.v1.ClusterMembersResponseB+Z)github.com/raftchat/raftchat/proto/chatpbb\x06proto3"
 
 var (
 	file_chatpb_chat_proto_rawDescOnce sync.Once
@@ -4047,7 +4490,7 @@ func file_chatpb_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_chatpb_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_chatpb_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_chatpb_chat_proto_goTypes = []any{
 	(Role)(0),                           // 0: raftchat.chat.v1.Role
 	(ConversationKind)(0),               // 1: raftchat.chat.v1.ConversationKind
@@ -4103,9 +4546,15 @@ var file_chatpb_chat_proto_goTypes = []any{
 	(*ClusterStatusRequest)(nil),        // 51: raftchat.chat.v1.ClusterStatusRequest
 	(*NodeStatus)(nil),                  // 52: raftchat.chat.v1.NodeStatus
 	(*ClusterStatusResponse)(nil),       // 53: raftchat.chat.v1.ClusterStatusResponse
-	(*AdminSetUserDisabledRequest)(nil), // 54: raftchat.chat.v1.AdminSetUserDisabledRequest
-	(*AdminSetRoleRequest)(nil),         // 55: raftchat.chat.v1.AdminSetRoleRequest
-	(*LeaderHint)(nil),                  // 56: raftchat.chat.v1.LeaderHint
+	(*ClusterMembersRequest)(nil),       // 54: raftchat.chat.v1.ClusterMembersRequest
+	(*ClusterMember)(nil),               // 55: raftchat.chat.v1.ClusterMember
+	(*ClusterMembersResponse)(nil),      // 56: raftchat.chat.v1.ClusterMembersResponse
+	(*AddClusterMemberRequest)(nil),     // 57: raftchat.chat.v1.AddClusterMemberRequest
+	(*RemoveClusterMemberRequest)(nil),  // 58: raftchat.chat.v1.RemoveClusterMemberRequest
+	(*ClusterMemberProgress)(nil),       // 59: raftchat.chat.v1.ClusterMemberProgress
+	(*AdminSetUserDisabledRequest)(nil), // 60: raftchat.chat.v1.AdminSetUserDisabledRequest
+	(*AdminSetRoleRequest)(nil),         // 61: raftchat.chat.v1.AdminSetRoleRequest
+	(*LeaderHint)(nil),                  // 62: raftchat.chat.v1.LeaderHint
 }
 var file_chatpb_chat_proto_depIdxs = []int32{
 	3,  // 0: raftchat.chat.v1.SignUpRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
@@ -4157,82 +4606,90 @@ var file_chatpb_chat_proto_depIdxs = []int32{
 	24, // 46: raftchat.chat.v1.DownloadChunk.file:type_name -> raftchat.chat.v1.FileRef
 	4,  // 47: raftchat.chat.v1.SuggestRequest.read:type_name -> raftchat.chat.v1.ReadMeta
 	52, // 48: raftchat.chat.v1.ClusterStatusResponse.nodes:type_name -> raftchat.chat.v1.NodeStatus
-	3,  // 49: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	3,  // 50: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
-	0,  // 51: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
-	5,  // 52: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
-	6,  // 53: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
-	7,  // 54: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
-	9,  // 55: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
-	11, // 56: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
-	14, // 57: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
-	15, // 58: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
-	16, // 59: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
-	16, // 60: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
-	17, // 61: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
-	18, // 62: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
-	19, // 63: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
-	20, // 64: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
-	27, // 65: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
-	25, // 66: raftchat.chat.v1.ChatService.PostStream:input_type -> raftchat.chat.v1.PostStreamRequest
-	28, // 67: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
-	29, // 68: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
-	30, // 69: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
-	31, // 70: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
-	32, // 71: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
-	34, // 72: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
-	36, // 73: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	38, // 74: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
-	39, // 75: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
-	43, // 76: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
-	44, // 77: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
-	45, // 78: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
-	47, // 79: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
-	49, // 80: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
-	51, // 81: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
-	36, // 82: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
-	54, // 83: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
-	55, // 84: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
-	20, // 85: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
-	8,  // 86: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 87: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
-	8,  // 88: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
-	10, // 89: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
-	2,  // 90: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
-	13, // 91: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 92: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
-	13, // 93: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
-	13, // 94: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
-	2,  // 95: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
-	13, // 96: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
-	13, // 97: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
-	21, // 98: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
-	23, // 99: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
-	26, // 100: raftchat.chat.v1.ChatService.PostStream:output_type -> raftchat.chat.v1.PostStreamResponse
-	23, // 101: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
-	23, // 102: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
-	23, // 103: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
-	2,  // 104: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
-	33, // 105: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
-	35, // 106: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
-	37, // 107: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	2,  // 108: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
-	40, // 109: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
-	46, // 110: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	46, // 111: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
-	46, // 112: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
-	48, // 113: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
-	50, // 114: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
-	53, // 115: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
-	37, // 116: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
-	12, // 117: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
-	12, // 118: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
-	21, // 119: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
-	86, // [86:120] is the sub-list for method output_type
-	52, // [52:86] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	55, // 49: raftchat.chat.v1.ClusterMembersResponse.members:type_name -> raftchat.chat.v1.ClusterMember
+	56, // 50: raftchat.chat.v1.ClusterMemberProgress.members:type_name -> raftchat.chat.v1.ClusterMembersResponse
+	3,  // 51: raftchat.chat.v1.AdminSetUserDisabledRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	3,  // 52: raftchat.chat.v1.AdminSetRoleRequest.meta:type_name -> raftchat.chat.v1.WriteMeta
+	0,  // 53: raftchat.chat.v1.AdminSetRoleRequest.role:type_name -> raftchat.chat.v1.Role
+	5,  // 54: raftchat.chat.v1.ChatService.SignUp:input_type -> raftchat.chat.v1.SignUpRequest
+	6,  // 55: raftchat.chat.v1.ChatService.Login:input_type -> raftchat.chat.v1.LoginRequest
+	7,  // 56: raftchat.chat.v1.ChatService.Refresh:input_type -> raftchat.chat.v1.RefreshRequest
+	9,  // 57: raftchat.chat.v1.ChatService.Logout:input_type -> raftchat.chat.v1.LogoutRequest
+	11, // 58: raftchat.chat.v1.ChatService.ChangePassword:input_type -> raftchat.chat.v1.ChangePasswordRequest
+	14, // 59: raftchat.chat.v1.ChatService.CreateGroup:input_type -> raftchat.chat.v1.CreateGroupRequest
+	15, // 60: raftchat.chat.v1.ChatService.RenameGroup:input_type -> raftchat.chat.v1.RenameGroupRequest
+	16, // 61: raftchat.chat.v1.ChatService.AddMember:input_type -> raftchat.chat.v1.MemberRequest
+	16, // 62: raftchat.chat.v1.ChatService.RemoveMember:input_type -> raftchat.chat.v1.MemberRequest
+	17, // 63: raftchat.chat.v1.ChatService.LeaveGroup:input_type -> raftchat.chat.v1.LeaveGroupRequest
+	18, // 64: raftchat.chat.v1.ChatService.SetGroupAdmin:input_type -> raftchat.chat.v1.SetGroupAdminRequest
+	19, // 65: raftchat.chat.v1.ChatService.GetConversation:input_type -> raftchat.chat.v1.GetConversationRequest
+	20, // 66: raftchat.chat.v1.ChatService.ListConversations:input_type -> raftchat.chat.v1.ListConversationsRequest
+	27, // 67: raftchat.chat.v1.ChatService.PostMessage:input_type -> raftchat.chat.v1.PostMessageRequest
+	25, // 68: raftchat.chat.v1.ChatService.PostStream:input_type -> raftchat.chat.v1.PostStreamRequest
+	28, // 69: raftchat.chat.v1.ChatService.EditMessage:input_type -> raftchat.chat.v1.EditMessageRequest
+	29, // 70: raftchat.chat.v1.ChatService.DeleteMessage:input_type -> raftchat.chat.v1.DeleteMessageRequest
+	30, // 71: raftchat.chat.v1.ChatService.React:input_type -> raftchat.chat.v1.ReactRequest
+	31, // 72: raftchat.chat.v1.ChatService.MarkRead:input_type -> raftchat.chat.v1.MarkReadRequest
+	32, // 73: raftchat.chat.v1.ChatService.History:input_type -> raftchat.chat.v1.HistoryRequest
+	34, // 74: raftchat.chat.v1.ChatService.Search:input_type -> raftchat.chat.v1.SearchRequest
+	36, // 75: raftchat.chat.v1.ChatService.ListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	38, // 76: raftchat.chat.v1.ChatService.SetPresence:input_type -> raftchat.chat.v1.SetPresenceRequest
+	39, // 77: raftchat.chat.v1.ChatService.Subscribe:input_type -> raftchat.chat.v1.SubscribeRequest
+	43, // 78: raftchat.chat.v1.ChatService.StartUpload:input_type -> raftchat.chat.v1.StartUploadRequest
+	44, // 79: raftchat.chat.v1.ChatService.Upload:input_type -> raftchat.chat.v1.UploadChunk
+	45, // 80: raftchat.chat.v1.ChatService.UploadStatus:input_type -> raftchat.chat.v1.UploadStatusRequest
+	47, // 81: raftchat.chat.v1.ChatService.Download:input_type -> raftchat.chat.v1.DownloadRequest
+	49, // 82: raftchat.chat.v1.ChatService.Suggest:input_type -> raftchat.chat.v1.SuggestRequest
+	51, // 83: raftchat.chat.v1.ChatService.ClusterStatus:input_type -> raftchat.chat.v1.ClusterStatusRequest
+	36, // 84: raftchat.chat.v1.ChatService.AdminListUsers:input_type -> raftchat.chat.v1.ListUsersRequest
+	60, // 85: raftchat.chat.v1.ChatService.AdminSetUserDisabled:input_type -> raftchat.chat.v1.AdminSetUserDisabledRequest
+	61, // 86: raftchat.chat.v1.ChatService.AdminSetRole:input_type -> raftchat.chat.v1.AdminSetRoleRequest
+	20, // 87: raftchat.chat.v1.ChatService.AdminListGroups:input_type -> raftchat.chat.v1.ListConversationsRequest
+	57, // 88: raftchat.chat.v1.ChatService.AdminAddClusterMember:input_type -> raftchat.chat.v1.AddClusterMemberRequest
+	58, // 89: raftchat.chat.v1.ChatService.AdminRemoveClusterMember:input_type -> raftchat.chat.v1.RemoveClusterMemberRequest
+	54, // 90: raftchat.chat.v1.ChatService.AdminClusterMembers:input_type -> raftchat.chat.v1.ClusterMembersRequest
+	8,  // 91: raftchat.chat.v1.ChatService.SignUp:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 92: raftchat.chat.v1.ChatService.Login:output_type -> raftchat.chat.v1.AuthResponse
+	8,  // 93: raftchat.chat.v1.ChatService.Refresh:output_type -> raftchat.chat.v1.AuthResponse
+	10, // 94: raftchat.chat.v1.ChatService.Logout:output_type -> raftchat.chat.v1.LogoutResponse
+	2,  // 95: raftchat.chat.v1.ChatService.ChangePassword:output_type -> raftchat.chat.v1.Empty
+	13, // 96: raftchat.chat.v1.ChatService.CreateGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 97: raftchat.chat.v1.ChatService.RenameGroup:output_type -> raftchat.chat.v1.Conversation
+	13, // 98: raftchat.chat.v1.ChatService.AddMember:output_type -> raftchat.chat.v1.Conversation
+	13, // 99: raftchat.chat.v1.ChatService.RemoveMember:output_type -> raftchat.chat.v1.Conversation
+	2,  // 100: raftchat.chat.v1.ChatService.LeaveGroup:output_type -> raftchat.chat.v1.Empty
+	13, // 101: raftchat.chat.v1.ChatService.SetGroupAdmin:output_type -> raftchat.chat.v1.Conversation
+	13, // 102: raftchat.chat.v1.ChatService.GetConversation:output_type -> raftchat.chat.v1.Conversation
+	21, // 103: raftchat.chat.v1.ChatService.ListConversations:output_type -> raftchat.chat.v1.ListConversationsResponse
+	23, // 104: raftchat.chat.v1.ChatService.PostMessage:output_type -> raftchat.chat.v1.Message
+	26, // 105: raftchat.chat.v1.ChatService.PostStream:output_type -> raftchat.chat.v1.PostStreamResponse
+	23, // 106: raftchat.chat.v1.ChatService.EditMessage:output_type -> raftchat.chat.v1.Message
+	23, // 107: raftchat.chat.v1.ChatService.DeleteMessage:output_type -> raftchat.chat.v1.Message
+	23, // 108: raftchat.chat.v1.ChatService.React:output_type -> raftchat.chat.v1.Message
+	2,  // 109: raftchat.chat.v1.ChatService.MarkRead:output_type -> raftchat.chat.v1.Empty
+	33, // 110: raftchat.chat.v1.ChatService.History:output_type -> raftchat.chat.v1.HistoryResponse
+	35, // 111: raftchat.chat.v1.ChatService.Search:output_type -> raftchat.chat.v1.SearchResponse
+	37, // 112: raftchat.chat.v1.ChatService.ListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	2,  // 113: raftchat.chat.v1.ChatService.SetPresence:output_type -> raftchat.chat.v1.Empty
+	40, // 114: raftchat.chat.v1.ChatService.Subscribe:output_type -> raftchat.chat.v1.Event
+	46, // 115: raftchat.chat.v1.ChatService.StartUpload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	46, // 116: raftchat.chat.v1.ChatService.Upload:output_type -> raftchat.chat.v1.UploadStatusResponse
+	46, // 117: raftchat.chat.v1.ChatService.UploadStatus:output_type -> raftchat.chat.v1.UploadStatusResponse
+	48, // 118: raftchat.chat.v1.ChatService.Download:output_type -> raftchat.chat.v1.DownloadChunk
+	50, // 119: raftchat.chat.v1.ChatService.Suggest:output_type -> raftchat.chat.v1.SuggestResponse
+	53, // 120: raftchat.chat.v1.ChatService.ClusterStatus:output_type -> raftchat.chat.v1.ClusterStatusResponse
+	37, // 121: raftchat.chat.v1.ChatService.AdminListUsers:output_type -> raftchat.chat.v1.ListUsersResponse
+	12, // 122: raftchat.chat.v1.ChatService.AdminSetUserDisabled:output_type -> raftchat.chat.v1.User
+	12, // 123: raftchat.chat.v1.ChatService.AdminSetRole:output_type -> raftchat.chat.v1.User
+	21, // 124: raftchat.chat.v1.ChatService.AdminListGroups:output_type -> raftchat.chat.v1.ListConversationsResponse
+	59, // 125: raftchat.chat.v1.ChatService.AdminAddClusterMember:output_type -> raftchat.chat.v1.ClusterMemberProgress
+	56, // 126: raftchat.chat.v1.ChatService.AdminRemoveClusterMember:output_type -> raftchat.chat.v1.ClusterMembersResponse
+	56, // 127: raftchat.chat.v1.ChatService.AdminClusterMembers:output_type -> raftchat.chat.v1.ClusterMembersResponse
+	91, // [91:128] is the sub-list for method output_type
+	54, // [54:91] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_chatpb_chat_proto_init() }
@@ -4256,7 +4713,7 @@ func file_chatpb_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chatpb_chat_proto_rawDesc), len(file_chatpb_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   55,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,40 +26,43 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChatService_SignUp_FullMethodName               = "/raftchat.chat.v1.ChatService/SignUp"
-	ChatService_Login_FullMethodName                = "/raftchat.chat.v1.ChatService/Login"
-	ChatService_Refresh_FullMethodName              = "/raftchat.chat.v1.ChatService/Refresh"
-	ChatService_Logout_FullMethodName               = "/raftchat.chat.v1.ChatService/Logout"
-	ChatService_ChangePassword_FullMethodName       = "/raftchat.chat.v1.ChatService/ChangePassword"
-	ChatService_CreateGroup_FullMethodName          = "/raftchat.chat.v1.ChatService/CreateGroup"
-	ChatService_RenameGroup_FullMethodName          = "/raftchat.chat.v1.ChatService/RenameGroup"
-	ChatService_AddMember_FullMethodName            = "/raftchat.chat.v1.ChatService/AddMember"
-	ChatService_RemoveMember_FullMethodName         = "/raftchat.chat.v1.ChatService/RemoveMember"
-	ChatService_LeaveGroup_FullMethodName           = "/raftchat.chat.v1.ChatService/LeaveGroup"
-	ChatService_SetGroupAdmin_FullMethodName        = "/raftchat.chat.v1.ChatService/SetGroupAdmin"
-	ChatService_GetConversation_FullMethodName      = "/raftchat.chat.v1.ChatService/GetConversation"
-	ChatService_ListConversations_FullMethodName    = "/raftchat.chat.v1.ChatService/ListConversations"
-	ChatService_PostMessage_FullMethodName          = "/raftchat.chat.v1.ChatService/PostMessage"
-	ChatService_PostStream_FullMethodName           = "/raftchat.chat.v1.ChatService/PostStream"
-	ChatService_EditMessage_FullMethodName          = "/raftchat.chat.v1.ChatService/EditMessage"
-	ChatService_DeleteMessage_FullMethodName        = "/raftchat.chat.v1.ChatService/DeleteMessage"
-	ChatService_React_FullMethodName                = "/raftchat.chat.v1.ChatService/React"
-	ChatService_MarkRead_FullMethodName             = "/raftchat.chat.v1.ChatService/MarkRead"
-	ChatService_History_FullMethodName              = "/raftchat.chat.v1.ChatService/History"
-	ChatService_Search_FullMethodName               = "/raftchat.chat.v1.ChatService/Search"
-	ChatService_ListUsers_FullMethodName            = "/raftchat.chat.v1.ChatService/ListUsers"
-	ChatService_SetPresence_FullMethodName          = "/raftchat.chat.v1.ChatService/SetPresence"
-	ChatService_Subscribe_FullMethodName            = "/raftchat.chat.v1.ChatService/Subscribe"
-	ChatService_StartUpload_FullMethodName          = "/raftchat.chat.v1.ChatService/StartUpload"
-	ChatService_Upload_FullMethodName               = "/raftchat.chat.v1.ChatService/Upload"
-	ChatService_UploadStatus_FullMethodName         = "/raftchat.chat.v1.ChatService/UploadStatus"
-	ChatService_Download_FullMethodName             = "/raftchat.chat.v1.ChatService/Download"
-	ChatService_Suggest_FullMethodName              = "/raftchat.chat.v1.ChatService/Suggest"
-	ChatService_ClusterStatus_FullMethodName        = "/raftchat.chat.v1.ChatService/ClusterStatus"
-	ChatService_AdminListUsers_FullMethodName       = "/raftchat.chat.v1.ChatService/AdminListUsers"
-	ChatService_AdminSetUserDisabled_FullMethodName = "/raftchat.chat.v1.ChatService/AdminSetUserDisabled"
-	ChatService_AdminSetRole_FullMethodName         = "/raftchat.chat.v1.ChatService/AdminSetRole"
-	ChatService_AdminListGroups_FullMethodName      = "/raftchat.chat.v1.ChatService/AdminListGroups"
+	ChatService_SignUp_FullMethodName                   = "/raftchat.chat.v1.ChatService/SignUp"
+	ChatService_Login_FullMethodName                    = "/raftchat.chat.v1.ChatService/Login"
+	ChatService_Refresh_FullMethodName                  = "/raftchat.chat.v1.ChatService/Refresh"
+	ChatService_Logout_FullMethodName                   = "/raftchat.chat.v1.ChatService/Logout"
+	ChatService_ChangePassword_FullMethodName           = "/raftchat.chat.v1.ChatService/ChangePassword"
+	ChatService_CreateGroup_FullMethodName              = "/raftchat.chat.v1.ChatService/CreateGroup"
+	ChatService_RenameGroup_FullMethodName              = "/raftchat.chat.v1.ChatService/RenameGroup"
+	ChatService_AddMember_FullMethodName                = "/raftchat.chat.v1.ChatService/AddMember"
+	ChatService_RemoveMember_FullMethodName             = "/raftchat.chat.v1.ChatService/RemoveMember"
+	ChatService_LeaveGroup_FullMethodName               = "/raftchat.chat.v1.ChatService/LeaveGroup"
+	ChatService_SetGroupAdmin_FullMethodName            = "/raftchat.chat.v1.ChatService/SetGroupAdmin"
+	ChatService_GetConversation_FullMethodName          = "/raftchat.chat.v1.ChatService/GetConversation"
+	ChatService_ListConversations_FullMethodName        = "/raftchat.chat.v1.ChatService/ListConversations"
+	ChatService_PostMessage_FullMethodName              = "/raftchat.chat.v1.ChatService/PostMessage"
+	ChatService_PostStream_FullMethodName               = "/raftchat.chat.v1.ChatService/PostStream"
+	ChatService_EditMessage_FullMethodName              = "/raftchat.chat.v1.ChatService/EditMessage"
+	ChatService_DeleteMessage_FullMethodName            = "/raftchat.chat.v1.ChatService/DeleteMessage"
+	ChatService_React_FullMethodName                    = "/raftchat.chat.v1.ChatService/React"
+	ChatService_MarkRead_FullMethodName                 = "/raftchat.chat.v1.ChatService/MarkRead"
+	ChatService_History_FullMethodName                  = "/raftchat.chat.v1.ChatService/History"
+	ChatService_Search_FullMethodName                   = "/raftchat.chat.v1.ChatService/Search"
+	ChatService_ListUsers_FullMethodName                = "/raftchat.chat.v1.ChatService/ListUsers"
+	ChatService_SetPresence_FullMethodName              = "/raftchat.chat.v1.ChatService/SetPresence"
+	ChatService_Subscribe_FullMethodName                = "/raftchat.chat.v1.ChatService/Subscribe"
+	ChatService_StartUpload_FullMethodName              = "/raftchat.chat.v1.ChatService/StartUpload"
+	ChatService_Upload_FullMethodName                   = "/raftchat.chat.v1.ChatService/Upload"
+	ChatService_UploadStatus_FullMethodName             = "/raftchat.chat.v1.ChatService/UploadStatus"
+	ChatService_Download_FullMethodName                 = "/raftchat.chat.v1.ChatService/Download"
+	ChatService_Suggest_FullMethodName                  = "/raftchat.chat.v1.ChatService/Suggest"
+	ChatService_ClusterStatus_FullMethodName            = "/raftchat.chat.v1.ChatService/ClusterStatus"
+	ChatService_AdminListUsers_FullMethodName           = "/raftchat.chat.v1.ChatService/AdminListUsers"
+	ChatService_AdminSetUserDisabled_FullMethodName     = "/raftchat.chat.v1.ChatService/AdminSetUserDisabled"
+	ChatService_AdminSetRole_FullMethodName             = "/raftchat.chat.v1.ChatService/AdminSetRole"
+	ChatService_AdminListGroups_FullMethodName          = "/raftchat.chat.v1.ChatService/AdminListGroups"
+	ChatService_AdminAddClusterMember_FullMethodName    = "/raftchat.chat.v1.ChatService/AdminAddClusterMember"
+	ChatService_AdminRemoveClusterMember_FullMethodName = "/raftchat.chat.v1.ChatService/AdminRemoveClusterMember"
+	ChatService_AdminClusterMembers_FullMethodName      = "/raftchat.chat.v1.ChatService/AdminClusterMembers"
 )
 
 // ChatServiceClient is the client API for ChatService service.
@@ -118,6 +121,15 @@ type ChatServiceClient interface {
 	AdminSetUserDisabled(ctx context.Context, in *AdminSetUserDisabledRequest, opts ...grpc.CallOption) (*User, error)
 	AdminSetRole(ctx context.Context, in *AdminSetRoleRequest, opts ...grpc.CallOption) (*User, error)
 	AdminListGroups(ctx context.Context, in *ListConversationsRequest, opts ...grpc.CallOption) (*ListConversationsResponse, error)
+	// Cluster membership (admins only). Any node serves them; the change goes through the Raft
+	// log, one at a time, and the call returns once it has applied on the answering node.
+	// AdminAddClusterMember adds a node as a learner and, unless the request asks for a
+	// learner only, promotes it to voter once it has caught up with the leader's log, reporting
+	// each step (the catch-up is watched on the leader: another node answers Unavailable with
+	// a LeaderHint).
+	AdminAddClusterMember(ctx context.Context, in *AddClusterMemberRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ClusterMemberProgress], error)
+	AdminRemoveClusterMember(ctx context.Context, in *RemoveClusterMemberRequest, opts ...grpc.CallOption) (*ClusterMembersResponse, error)
+	AdminClusterMembers(ctx context.Context, in *ClusterMembersRequest, opts ...grpc.CallOption) (*ClusterMembersResponse, error)
 }
 
 type chatServiceClient struct {
@@ -492,6 +504,45 @@ func (c *chatServiceClient) AdminListGroups(ctx context.Context, in *ListConvers
 	return out, nil
 }
 
+func (c *chatServiceClient) AdminAddClusterMember(ctx context.Context, in *AddClusterMemberRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ClusterMemberProgress], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChatService_ServiceDesc.Streams[4], ChatService_AdminAddClusterMember_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AddClusterMemberRequest, ClusterMemberProgress]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_AdminAddClusterMemberClient = grpc.ServerStreamingClient[ClusterMemberProgress]
+
+func (c *chatServiceClient) AdminRemoveClusterMember(ctx context.Context, in *RemoveClusterMemberRequest, opts ...grpc.CallOption) (*ClusterMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterMembersResponse)
+	err := c.cc.Invoke(ctx, ChatService_AdminRemoveClusterMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *chatServiceClient) AdminClusterMembers(ctx context.Context, in *ClusterMembersRequest, opts ...grpc.CallOption) (*ClusterMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterMembersResponse)
+	err := c.cc.Invoke(ctx, ChatService_AdminClusterMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatServiceServer is the server API for ChatService service.
 // All implementations must embed UnimplementedChatServiceServer
 // for forward compatibility.
@@ -548,6 +599,15 @@ type ChatServiceServer interface {
 	AdminSetUserDisabled(context.Context, *AdminSetUserDisabledRequest) (*User, error)
 	AdminSetRole(context.Context, *AdminSetRoleRequest) (*User, error)
 	AdminListGroups(context.Context, *ListConversationsRequest) (*ListConversationsResponse, error)
+	// Cluster membership (admins only). Any node serves them; the change goes through the Raft
+	// log, one at a time, and the call returns once it has applied on the answering node.
+	// AdminAddClusterMember adds a node as a learner and, unless the request asks for a
+	// learner only, promotes it to voter once it has caught up with the leader's log, reporting
+	// each step (the catch-up is watched on the leader: another node answers Unavailable with
+	// a LeaderHint).
+	AdminAddClusterMember(*AddClusterMemberRequest, grpc.ServerStreamingServer[ClusterMemberProgress]) error
+	AdminRemoveClusterMember(context.Context, *RemoveClusterMemberRequest) (*ClusterMembersResponse, error)
+	AdminClusterMembers(context.Context, *ClusterMembersRequest) (*ClusterMembersResponse, error)
 	mustEmbedUnimplementedChatServiceServer()
 }
 
@@ -659,6 +719,15 @@ func (UnimplementedChatServiceServer) AdminSetRole(context.Context, *AdminSetRol
 }
 func (UnimplementedChatServiceServer) AdminListGroups(context.Context, *ListConversationsRequest) (*ListConversationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminListGroups not implemented")
+}
+func (UnimplementedChatServiceServer) AdminAddClusterMember(*AddClusterMemberRequest, grpc.ServerStreamingServer[ClusterMemberProgress]) error {
+	return status.Error(codes.Unimplemented, "method AdminAddClusterMember not implemented")
+}
+func (UnimplementedChatServiceServer) AdminRemoveClusterMember(context.Context, *RemoveClusterMemberRequest) (*ClusterMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminRemoveClusterMember not implemented")
+}
+func (UnimplementedChatServiceServer) AdminClusterMembers(context.Context, *ClusterMembersRequest) (*ClusterMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminClusterMembers not implemented")
 }
 func (UnimplementedChatServiceServer) mustEmbedUnimplementedChatServiceServer() {}
 func (UnimplementedChatServiceServer) testEmbeddedByValue()                     {}
@@ -1257,6 +1326,53 @@ func _ChatService_AdminListGroups_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_AdminAddClusterMember_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AddClusterMemberRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ChatServiceServer).AdminAddClusterMember(m, &grpc.GenericServerStream[AddClusterMemberRequest, ClusterMemberProgress]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChatService_AdminAddClusterMemberServer = grpc.ServerStreamingServer[ClusterMemberProgress]
+
+func _ChatService_AdminRemoveClusterMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveClusterMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).AdminRemoveClusterMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_AdminRemoveClusterMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).AdminRemoveClusterMember(ctx, req.(*RemoveClusterMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChatService_AdminClusterMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClusterMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).AdminClusterMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_AdminClusterMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).AdminClusterMembers(ctx, req.(*ClusterMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatService_ServiceDesc is the grpc.ServiceDesc for ChatService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1384,6 +1500,14 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "AdminListGroups",
 			Handler:    _ChatService_AdminListGroups_Handler,
 		},
+		{
+			MethodName: "AdminRemoveClusterMember",
+			Handler:    _ChatService_AdminRemoveClusterMember_Handler,
+		},
+		{
+			MethodName: "AdminClusterMembers",
+			Handler:    _ChatService_AdminClusterMembers_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1405,6 +1529,11 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Download",
 			Handler:       _ChatService_Download_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "AdminAddClusterMember",
+			Handler:       _ChatService_AdminAddClusterMember_Handler,
 			ServerStreams: true,
 		},
 	},

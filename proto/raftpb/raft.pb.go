@@ -97,6 +97,8 @@ func (x *Entry) GetData() []byte {
 type ConfState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Voters        []uint64               `protobuf:"varint,1,rep,packed,name=voters,proto3" json:"voters,omitempty"`
+	Learners      []uint64               `protobuf:"varint,2,rep,packed,name=learners,proto3" json:"learners,omitempty"`
+	Removed       []uint64               `protobuf:"varint,3,rep,packed,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +140,77 @@ func (x *ConfState) GetVoters() []uint64 {
 	return nil
 }
 
+func (x *ConfState) GetLearners() []uint64 {
+	if x != nil {
+		return x.Learners
+	}
+	return nil
+}
+
+func (x *ConfState) GetRemoved() []uint64 {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+// MemberContext is the Context chatd attaches to a membership change (raft.ConfChange): where
+// the node it adds can be reached. Every node records it in its address book when the change
+// applies.
+type MemberContext struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer_addr is the node's peer (Raft transport) address, host:port.
+	PeerAddr string `protobuf:"bytes,1,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// client_addr is its ChatService address, empty when not given.
+	ClientAddr    string `protobuf:"bytes,2,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberContext) Reset() {
+	*x = MemberContext{}
+	mi := &file_raftpb_raft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberContext) ProtoMessage() {}
+
+func (x *MemberContext) ProtoReflect() protoreflect.Message {
+	mi := &file_raftpb_raft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberContext.ProtoReflect.Descriptor instead.
+func (*MemberContext) Descriptor() ([]byte, []int) {
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MemberContext) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *MemberContext) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
 // SnapshotMetadata mirrors raft.SnapshotMetadata.
 type SnapshotMetadata struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -150,7 +223,7 @@ type SnapshotMetadata struct {
 
 func (x *SnapshotMetadata) Reset() {
 	*x = SnapshotMetadata{}
-	mi := &file_raftpb_raft_proto_msgTypes[2]
+	mi := &file_raftpb_raft_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +235,7 @@ func (x *SnapshotMetadata) String() string {
 func (*SnapshotMetadata) ProtoMessage() {}
 
 func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[2]
+	mi := &file_raftpb_raft_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +248,7 @@ func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
 func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{2}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SnapshotMetadata) GetIndex() uint64 {
@@ -210,7 +283,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_raftpb_raft_proto_msgTypes[3]
+	mi := &file_raftpb_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +295,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[3]
+	mi := &file_raftpb_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +308,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{3}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Snapshot) GetMetadata() *SnapshotMetadata {
@@ -274,7 +347,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_raftpb_raft_proto_msgTypes[4]
+	mi := &file_raftpb_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +359,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[4]
+	mi := &file_raftpb_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +372,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{4}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Message) GetType() uint32 {
@@ -409,7 +482,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_raftpb_raft_proto_msgTypes[5]
+	mi := &file_raftpb_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +494,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[5]
+	mi := &file_raftpb_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +507,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{5}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SnapshotChunk) GetHeader() *Message {
@@ -486,7 +559,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_raftpb_raft_proto_msgTypes[6]
+	mi := &file_raftpb_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +571,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[6]
+	mi := &file_raftpb_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +584,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{6}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Frame) GetFrom() uint64 {
@@ -549,7 +622,7 @@ type Feedback struct {
 
 func (x *Feedback) Reset() {
 	*x = Feedback{}
-	mi := &file_raftpb_raft_proto_msgTypes[7]
+	mi := &file_raftpb_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +634,7 @@ func (x *Feedback) String() string {
 func (*Feedback) ProtoMessage() {}
 
 func (x *Feedback) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[7]
+	mi := &file_raftpb_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +647,7 @@ func (x *Feedback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Feedback.ProtoReflect.Descriptor instead.
 func (*Feedback) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{7}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Feedback) GetSnapshotIndex() uint64 {
@@ -601,7 +674,7 @@ type BlobRequest struct {
 
 func (x *BlobRequest) Reset() {
 	*x = BlobRequest{}
-	mi := &file_raftpb_raft_proto_msgTypes[8]
+	mi := &file_raftpb_raft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +686,7 @@ func (x *BlobRequest) String() string {
 func (*BlobRequest) ProtoMessage() {}
 
 func (x *BlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[8]
+	mi := &file_raftpb_raft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +699,7 @@ func (x *BlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
 func (*BlobRequest) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{8}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BlobRequest) GetSha256() []byte {
@@ -646,7 +719,7 @@ type BlobPiece struct {
 
 func (x *BlobPiece) Reset() {
 	*x = BlobPiece{}
-	mi := &file_raftpb_raft_proto_msgTypes[9]
+	mi := &file_raftpb_raft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +731,7 @@ func (x *BlobPiece) String() string {
 func (*BlobPiece) ProtoMessage() {}
 
 func (x *BlobPiece) ProtoReflect() protoreflect.Message {
-	mi := &file_raftpb_raft_proto_msgTypes[9]
+	mi := &file_raftpb_raft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +744,7 @@ func (x *BlobPiece) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobPiece.ProtoReflect.Descriptor instead.
 func (*BlobPiece) Descriptor() ([]byte, []int) {
-	return file_raftpb_raft_proto_rawDescGZIP(), []int{9}
+	return file_raftpb_raft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BlobPiece) GetData() []byte {
@@ -690,9 +763,15 @@ const file_raftpb_raft_proto_rawDesc = "" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"#\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"Y\n" +
 	"\tConfState\x12\x16\n" +
-	"\x06voters\x18\x01 \x03(\x04R\x06voters\"x\n" +
+	"\x06voters\x18\x01 \x03(\x04R\x06voters\x12\x1a\n" +
+	"\blearners\x18\x02 \x03(\x04R\blearners\x12\x18\n" +
+	"\aremoved\x18\x03 \x03(\x04R\aremoved\"M\n" +
+	"\rMemberContext\x12\x1b\n" +
+	"\tpeer_addr\x18\x01 \x01(\tR\bpeerAddr\x12\x1f\n" +
+	"\vclient_addr\x18\x02 \x01(\tR\n" +
+	"clientAddr\"x\n" +
 	"\x10SnapshotMetadata\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12:\n" +
@@ -751,36 +830,37 @@ func file_raftpb_raft_proto_rawDescGZIP() []byte {
 	return file_raftpb_raft_proto_rawDescData
 }
 
-var file_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_raftpb_raft_proto_goTypes = []any{
 	(*Entry)(nil),            // 0: raftchat.raft.v1.Entry
 	(*ConfState)(nil),        // 1: raftchat.raft.v1.ConfState
-	(*SnapshotMetadata)(nil), // 2: raftchat.raft.v1.SnapshotMetadata
-	(*Snapshot)(nil),         // 3: raftchat.raft.v1.Snapshot
-	(*Message)(nil),          // 4: raftchat.raft.v1.Message
-	(*SnapshotChunk)(nil),    // 5: raftchat.raft.v1.SnapshotChunk
-	(*Frame)(nil),            // 6: raftchat.raft.v1.Frame
-	(*Feedback)(nil),         // 7: raftchat.raft.v1.Feedback
-	(*BlobRequest)(nil),      // 8: raftchat.raft.v1.BlobRequest
-	(*BlobPiece)(nil),        // 9: raftchat.raft.v1.BlobPiece
+	(*MemberContext)(nil),    // 2: raftchat.raft.v1.MemberContext
+	(*SnapshotMetadata)(nil), // 3: raftchat.raft.v1.SnapshotMetadata
+	(*Snapshot)(nil),         // 4: raftchat.raft.v1.Snapshot
+	(*Message)(nil),          // 5: raftchat.raft.v1.Message
+	(*SnapshotChunk)(nil),    // 6: raftchat.raft.v1.SnapshotChunk
+	(*Frame)(nil),            // 7: raftchat.raft.v1.Frame
+	(*Feedback)(nil),         // 8: raftchat.raft.v1.Feedback
+	(*BlobRequest)(nil),      // 9: raftchat.raft.v1.BlobRequest
+	(*BlobPiece)(nil),        // 10: raftchat.raft.v1.BlobPiece
 }
 var file_raftpb_raft_proto_depIdxs = []int32{
-	1, // 0: raftchat.raft.v1.SnapshotMetadata.conf_state:type_name -> raftchat.raft.v1.ConfState
-	2, // 1: raftchat.raft.v1.Snapshot.metadata:type_name -> raftchat.raft.v1.SnapshotMetadata
-	0, // 2: raftchat.raft.v1.Message.entries:type_name -> raftchat.raft.v1.Entry
-	3, // 3: raftchat.raft.v1.Message.snapshot:type_name -> raftchat.raft.v1.Snapshot
-	4, // 4: raftchat.raft.v1.SnapshotChunk.header:type_name -> raftchat.raft.v1.Message
-	4, // 5: raftchat.raft.v1.Frame.messages:type_name -> raftchat.raft.v1.Message
-	5, // 6: raftchat.raft.v1.Frame.chunk:type_name -> raftchat.raft.v1.SnapshotChunk
-	6, // 7: raftchat.raft.v1.Raft.Stream:input_type -> raftchat.raft.v1.Frame
-	8, // 8: raftchat.raft.v1.Raft.FetchBlob:input_type -> raftchat.raft.v1.BlobRequest
-	7, // 9: raftchat.raft.v1.Raft.Stream:output_type -> raftchat.raft.v1.Feedback
-	9, // 10: raftchat.raft.v1.Raft.FetchBlob:output_type -> raftchat.raft.v1.BlobPiece
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	1,  // 0: raftchat.raft.v1.SnapshotMetadata.conf_state:type_name -> raftchat.raft.v1.ConfState
+	3,  // 1: raftchat.raft.v1.Snapshot.metadata:type_name -> raftchat.raft.v1.SnapshotMetadata
+	0,  // 2: raftchat.raft.v1.Message.entries:type_name -> raftchat.raft.v1.Entry
+	4,  // 3: raftchat.raft.v1.Message.snapshot:type_name -> raftchat.raft.v1.Snapshot
+	5,  // 4: raftchat.raft.v1.SnapshotChunk.header:type_name -> raftchat.raft.v1.Message
+	5,  // 5: raftchat.raft.v1.Frame.messages:type_name -> raftchat.raft.v1.Message
+	6,  // 6: raftchat.raft.v1.Frame.chunk:type_name -> raftchat.raft.v1.SnapshotChunk
+	7,  // 7: raftchat.raft.v1.Raft.Stream:input_type -> raftchat.raft.v1.Frame
+	9,  // 8: raftchat.raft.v1.Raft.FetchBlob:input_type -> raftchat.raft.v1.BlobRequest
+	8,  // 9: raftchat.raft.v1.Raft.Stream:output_type -> raftchat.raft.v1.Feedback
+	10, // 10: raftchat.raft.v1.Raft.FetchBlob:output_type -> raftchat.raft.v1.BlobPiece
+	9,  // [9:11] is the sub-list for method output_type
+	7,  // [7:9] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_raftpb_raft_proto_init() }
@@ -794,7 +874,7 @@ func file_raftpb_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftpb_raft_proto_rawDesc), len(file_raftpb_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,10 +1,14 @@
 // Package snap stores raft snapshots as checksummed files, one per snapshot, written
 // atomically (temporary file, fsync, rename, fsync directory).
 //
-// File layout (little endian):
+// File layout (little endian), version 2:
 //
-//	magic "RCSNAP01" | index u64 | term u64 | voter count u32 | voters u64... |
+//	magic "RCSNAP02" | index u64 | term u64 | voter count u32 | voters u64... |
+//	learner count u32 | learners u64... | removed count u32 | removed u64... |
 //	data length u64 | data | CRC32C (Castagnoli) of everything before it, u32
+//
+// Version 1 (magic "RCSNAP01", written before membership changes existed) has only the
+// voters; Decode still reads it, as a configuration without learners or removed nodes.
 package snap
 
 import (
@@ -23,9 +27,10 @@ import (
 )
 
 const (
-	magic     = "RCSNAP01"
+	magic     = "RCSNAP02"
+	magicV1   = "RCSNAP01"
 	suffix    = ".snap"
-	maxVoters = 1 << 16
+	maxVoters = 1 << 16 // bounds each member list: voters, learners, removed
 )
 
 // ErrCorrupt marks a snapshot file whose bytes do not decode or whose checksum fails.
@@ -134,22 +139,34 @@ func writeSnapshot(f fsx.File, snap raft.Snapshot) error {
 
 func encodeHead(snap raft.Snapshot) []byte {
 	m := snap.Metadata
-	b := make([]byte, 0, len(magic)+28+8*len(m.ConfState.Voters)+8)
+	cs := m.ConfState
+	b := make([]byte, 0, len(magic)+36+8*(len(cs.Voters)+len(cs.Learners)+len(cs.Removed))+8)
 	b = append(b, magic...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Index))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Term))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.ConfState.Voters)))
-	for _, v := range m.ConfState.Voters {
-		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	for _, ids := range [][]raft.NodeID{cs.Voters, cs.Learners, cs.Removed} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ids)))
+		for _, v := range ids {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
 	}
 	return binary.LittleEndian.AppendUint64(b, uint64(len(snap.Data)))
 }
 
-// Decode parses a snapshot file's bytes. Data aliases b.
+// Decode parses a snapshot file's bytes, of either version. Data aliases b.
 func Decode(b []byte) (raft.Snapshot, error) {
 	var snap raft.Snapshot
-	if len(b) < len(magic)+28+4 || string(b[:len(magic)]) != magic {
-		return snap, fmt.Errorf("%w: bad magic or too short (%d bytes)", ErrCorrupt, len(b))
+	if len(b) < len(magic)+28+4 {
+		return snap, fmt.Errorf("%w: too short (%d bytes)", ErrCorrupt, len(b))
+	}
+	lists := 0
+	switch string(b[:len(magic)]) {
+	case magic:
+		lists = 3 // voters, learners, removed
+	case magicV1:
+		lists = 1 // voters only
+	default:
+		return snap, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc := crc32.Checksum(body, castagnoli); crc != sum {
@@ -158,24 +175,44 @@ func Decode(b []byte) (raft.Snapshot, error) {
 	p := body[len(magic):]
 	snap.Metadata.Index = raft.Index(binary.LittleEndian.Uint64(p[0:8]))
 	snap.Metadata.Term = raft.Term(binary.LittleEndian.Uint64(p[8:16]))
-	nv := binary.LittleEndian.Uint32(p[16:20])
-	p = p[20:]
-	if nv > maxVoters || uint64(len(p)) < 8*uint64(nv)+8 {
-		return snap, fmt.Errorf("%w: %d voters do not fit", ErrCorrupt, nv)
+	p = p[16:]
+	cs := &snap.Metadata.ConfState
+	for i, dst := range []*[]raft.NodeID{&cs.Voters, &cs.Learners, &cs.Removed}[:lists] {
+		ids, rest, err := decodeIDs(p)
+		if err != nil {
+			return snap, fmt.Errorf("%w: member list %d: %w", ErrCorrupt, i, err)
+		}
+		*dst, p = ids, rest
 	}
-	if nv > 0 {
-		snap.Metadata.ConfState.Voters = make([]raft.NodeID, nv)
+	if len(p) < 8 {
+		return snap, fmt.Errorf("%w: no data length", ErrCorrupt)
 	}
-	for i := range snap.Metadata.ConfState.Voters {
-		snap.Metadata.ConfState.Voters[i] = raft.NodeID(binary.LittleEndian.Uint64(p[8*i:]))
-	}
-	p = p[8*nv:]
 	n := binary.LittleEndian.Uint64(p[0:8])
 	if n != uint64(len(p)-8) {
 		return snap, fmt.Errorf("%w: data length %d, %d bytes present", ErrCorrupt, n, len(p)-8)
 	}
 	snap.Data = p[8:]
 	return snap, nil
+}
+
+// decodeIDs reads a count u32 and that many u64 node IDs (nil for none), returning the rest.
+func decodeIDs(p []byte) ([]raft.NodeID, []byte, error) {
+	if len(p) < 4 {
+		return nil, nil, errors.New("no count")
+	}
+	n := binary.LittleEndian.Uint32(p)
+	p = p[4:]
+	if n > maxVoters || uint64(len(p)) < 8*uint64(n) {
+		return nil, nil, fmt.Errorf("%d members do not fit", n)
+	}
+	var ids []raft.NodeID
+	if n > 0 {
+		ids = make([]raft.NodeID, n)
+	}
+	for i := range ids {
+		ids[i] = raft.NodeID(binary.LittleEndian.Uint64(p[8*i:]))
+	}
+	return ids, p[8*n:], nil
 }
 
 // List returns the snapshot files in the directory, oldest (lowest index) first. Leftover

@@ -2,7 +2,9 @@ package snap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,7 +70,10 @@ func TestSaveListReadPrune(t *testing.T) {
 func TestDecodeRejectsEveryTruncationAndFlip(t *testing.T) {
 	dir := t.TempDir()
 	s := New(fsx.OS, dir, slog.New(slog.DiscardHandler))
-	if err := s.Save(snapAt(9, 1)); err != nil {
+	sn := snapAt(9, 1)
+	sn.Metadata.ConfState.Learners = []raft.NodeID{4}
+	sn.Metadata.ConfState.Removed = []raft.NodeID{5}
+	if err := s.Save(sn); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, FileName(9, 1)))
@@ -100,8 +105,84 @@ func TestRenamedFileIsRejected(t *testing.T) {
 	}
 }
 
+// encodeV1 writes a snapshot file as version 1 did (no learners), for the tests that old
+// files still read.
+func encodeV1(snap raft.Snapshot) []byte {
+	m := snap.Metadata
+	b := []byte(magicV1)
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Index))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Term))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.ConfState.Voters)))
+	for _, v := range m.ConfState.Voters {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(snap.Data)))
+	b = append(b, snap.Data...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// encodeFile is what Save writes.
+func encodeFile(snap raft.Snapshot) []byte {
+	b := append(encodeHead(snap), snap.Data...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// The header records learners and removed nodes as well as voters (version 2), and a
+// version-1 file, written before membership changes existed, still reads: same index, term,
+// voters and data, no learners or removed nodes.
+func TestHeaderVersions(t *testing.T) {
+	cases := []struct {
+		name string
+		cs   raft.ConfState
+	}{
+		{"voters", raft.ConfState{Voters: []raft.NodeID{1, 2, 3}}},
+		{"voters and learners", raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{4, 9}}},
+		{"learners and removed", raft.ConfState{Voters: []raft.NodeID{2, 3}, Learners: []raft.NodeID{4}, Removed: []raft.NodeID{1, 5}}},
+		{"none", raft.ConfState{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 77, Term: 5, ConfState: tc.cs}, Data: []byte("state")}
+			got, err := Decode(encodeFile(in))
+			if err != nil || !reflect.DeepEqual(got, in) {
+				t.Fatalf("v2 round trip: %+v %v, want %+v", got, err, in)
+			}
+			old, err := Decode(encodeV1(in))
+			want := in
+			want.Metadata.ConfState.Learners, want.Metadata.ConfState.Removed = nil, nil
+			if err != nil || !reflect.DeepEqual(old, want) {
+				t.Fatalf("v1 file: %+v %v, want %+v", old, err, want)
+			}
+		})
+	}
+	// Through the store: a v1 file in the directory is loaded like any other.
+	dir := t.TempDir()
+	s := New(fsx.OS, dir, slog.New(slog.DiscardHandler))
+	v1 := snapAt(12, 3)
+	if err := os.WriteFile(filepath.Join(dir, FileName(12, 3)), encodeV1(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sn, err := s.LoadNewest(); err != nil || !reflect.DeepEqual(sn, v1) {
+		t.Fatalf("v1 file from the store: %+v %v", sn.Metadata, err)
+	}
+	v2 := snapAt(20, 3)
+	v2.Metadata.ConfState.Learners = []raft.NodeID{4}
+	v2.Metadata.ConfState.Removed = []raft.NodeID{7}
+	if err := s.Save(v2); err != nil {
+		t.Fatal(err)
+	}
+	if sn, err := s.LoadNewest(); err != nil || !reflect.DeepEqual(sn, v2) {
+		t.Fatalf("v2 file from the store: %+v %v", sn.Metadata, err)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(magic))
+	f.Add(encodeV1(snapAt(3, 1)))
+	withLearners := snapAt(4, 1)
+	withLearners.Metadata.ConfState.Learners = []raft.NodeID{7}
+	withLearners.Metadata.ConfState.Removed = []raft.NodeID{8}
+	f.Add(encodeFile(withLearners))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sn, err := Decode(b)
 		if err == nil && len(sn.Data) > len(b) {
