@@ -69,6 +69,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	addMessageCommands(root, g, stdout)
 	addFileCommands(root, g, stdout)
 	addAccountCommands(root, g, stdout)
+	root.AddCommand(newUICmd(g, stdout))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	markArgErrorsUsage(root)
 	return root

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/raftchat/raftchat/client"
+	"github.com/raftchat/raftchat/proto/chatpb"
+)
+
+// tuiDriver runs a tuiModel the way bubbletea does, without a terminal: commands run on
+// goroutines, their messages are fed back into Update on the test's goroutine.
+type tuiDriver struct {
+	t    *testing.T
+	ctx  context.Context
+	m    *tuiModel
+	msgs chan tea.Msg
+	quit bool
+}
+
+func newTUIDriver(t *testing.T, api tuiAPI, width, height int) *tuiDriver {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d := &tuiDriver{t: t, ctx: ctx, m: newTUIModel(ctx, api), msgs: make(chan tea.Msg, 1024)}
+	d.send(tea.WindowSizeMsg{Width: width, Height: height})
+	d.exec(d.m.Init())
+	d.waitFor("the UI started", func() bool { return d.m.started })
+	return d
+}
+
+func (d *tuiDriver) exec(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		select {
+		case d.msgs <- msg:
+		case <-d.ctx.Done():
+		}
+	}()
+}
+
+// send delivers msg to the model and runs the command it returns.
+func (d *tuiDriver) send(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case nil:
+		return
+	case tea.BatchMsg:
+		for _, c := range msg {
+			d.exec(c)
+		}
+		return
+	case tea.QuitMsg:
+		d.quit = true
+		return
+	}
+	_, cmd := d.m.Update(msg)
+	d.exec(cmd)
+}
+
+// waitFor delivers messages until cond holds.
+func (d *tuiDriver) waitFor(what string, cond func() bool) {
+	d.t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case msg := <-d.msgs:
+			d.send(msg)
+		case <-tick.C:
+		case <-deadline:
+			d.t.Fatalf("never %s; status %q; view:\n%s", what, d.m.status, d.m.View())
+		}
+	}
+}
+
+// waitView waits until the screen shows every one of wants.
+func (d *tuiDriver) waitView(wants ...string) {
+	d.t.Helper()
+	d.waitFor(fmt.Sprintf("showed %q", wants), func() bool {
+		v := d.m.View()
+		for _, w := range wants {
+			if !strings.Contains(v, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (d *tuiDriver) key(k tea.KeyType) { d.send(tea.KeyMsg{Type: k}) }
+
+// typeLine types text and presses Enter.
+func (d *tuiDriver) typeLine(text string) {
+	d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text)})
+	d.key(tea.KeyEnter)
+}
+
+// loginClient returns a client logged in as a user signup created.
+func loginClient(t *testing.T, addr, name string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Addrs: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Login(ctx, name, name+"-password"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// unreadRE matches a line of the conversation list: name, then the unread count.
+func unreadRE(name string, n int) *regexp.Regexp {
+	return regexp.MustCompile(`[#●○] ` + regexp.QuoteMeta(name) + ` +` + fmt.Sprint(n) + `│`)
+}
+
+func unreadOf(t *testing.T, c *client.Client, conv string) uint64 {
+	t.Helper()
+	cv, err := c.GetConversation(context.Background(), conv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cv.GetUnread()
+}
+
+func TestTUI(t *testing.T) {
+	addr := serve(t)
+	u := signup(t, addr, "alice", "bob", "carol")
+	alice := u["alice"]
+	g := createGroup(t, alice, "team", "bob")
+	mustRun(t, as(alice, "send", "--to", "bob", "hello bob")...)
+	time.Sleep(5 * time.Millisecond) // the group's message is the newest one
+	for _, text := range []string{"one", "two", "three"} {
+		mustRun(t, as(alice, "send", "--conv", g, text)...)
+	}
+	dm := firstConv(mustRun(t, as(alice, "groups")...), "direct")
+	bob := loginClient(t, addr, "bob")
+
+	d := newTUIDriver(t, bob, 100, 30)
+	// The newest conversation is selected and read; the other shows its unread message.
+	d.waitView("alice: three", "team")
+	d.waitFor("the unread count of the other", func() bool { return unreadRE("alice", 1).MatchString(d.m.View()) })
+	d.waitFor("team marked read", func() bool { return unreadOf(t, bob, g) == 0 })
+	if unreadOf(t, bob, dm) != 1 {
+		t.Fatal("the direct conversation was marked read before it was opened")
+	}
+	if v := d.m.View(); !strings.Contains(v, "bob @ "+addr+" · connected") {
+		t.Fatalf("status bar without user, node and state:\n%s", v)
+	}
+
+	// Switching marks read.
+	d.key(tea.KeyTab)
+	d.waitView("alice: hello bob", "alice · online")
+	d.waitFor("the direct conversation marked read", func() bool { return unreadOf(t, bob, dm) == 0 })
+	if unreadRE("alice", 1).MatchString(d.m.View()) {
+		t.Fatalf("unread count still shown:\n%s", d.m.View())
+	}
+	d.key(tea.KeyShiftTab)
+	d.waitView("alice: three")
+
+	// Sending posts; another user's message appears live.
+	d.typeLine("hi from bob")
+	d.waitView("#4 ", "bob: hi from bob")
+	mustRun(t, as(alice, "send", "--conv", g, "live from alice")...)
+	d.waitView("alice: live from alice")
+	wantContains(t, "history", mustRun(t, as(alice, "history", g)...), "bob: hi from bob")
+
+	// Edits and reactions come back through the stream.
+	d.typeLine("/edit 4 hi, edited")
+	d.waitView("bob: hi, edited (edited)")
+	d.typeLine("/react 1 👍")
+	d.waitView("alice: one  👍 bob")
+	mustRun(t, as(alice, "delete", g, "2")...)
+	d.waitView("#2 ", "alice: (deleted)")
+	if strings.Contains(d.m.View(), "alice: two") {
+		t.Fatalf("deleted text still shown:\n%s", d.m.View())
+	}
+
+	// Errors show in the status bar and leave the input to fix.
+	d.typeLine("/edit 1 not mine")
+	d.waitFor("the refusal shown", func() bool { return d.m.statusErr && strings.Contains(d.m.status, "permission denied") })
+	d.typeLine("/bogus")
+	d.waitFor("the unknown command refused", func() bool { return strings.Contains(d.m.status, "unknown command /bogus") })
+	if d.m.input.Value() != "/bogus" {
+		t.Fatalf("input after a refused command: %q", d.m.input.Value())
+	}
+	d.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	d.typeLine(strings.Repeat("x", 17<<10))
+	d.waitFor("the oversized message refused", func() bool {
+		return d.m.statusErr && strings.Contains(d.m.status, "invalid argument") && strings.Contains(d.m.status, "text")
+	})
+	if !strings.Contains(d.m.statusView(), "invalid argument") {
+		t.Fatalf("status bar %q", d.m.statusView())
+	}
+	d.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+
+	// Suggestions fill the input.
+	d.typeLine("/suggest")
+	d.waitFor("suggestions", func() bool { return len(d.m.suggestions) > 0 })
+	want := d.m.suggestions[0]
+	d.key(tea.KeyEnter)
+	if d.m.input.Value() != want || len(d.m.suggestions) != 0 {
+		t.Fatalf("input %q after choosing suggestion %q", d.m.input.Value(), want)
+	}
+	d.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+
+	// A group and a direct conversation opened by others appear live, with unread counts.
+	g2 := createGroup(t, u["carol"], "carols", "bob")
+	d.waitView("carols")
+	mustRun(t, as(u["carol"], "send", "--to", "bob", "psst")...)
+	d.waitFor("carol's unread message", func() bool { return unreadRE("carol", 1).MatchString(d.m.View()) })
+	mustRun(t, as(u["carol"], "send", "--conv", g2, "welcome")...)
+	d.waitFor("the unread message in carols", func() bool { return unreadRE("carols", 1).MatchString(d.m.View()) })
+
+	// /dm selects the existing conversation; /group creates one.
+	d.typeLine("/dm carol")
+	d.waitView("carol: psst", "carol · ")
+	d.typeLine("/group crew alice carol")
+	d.waitView("crew · alice, bob, carol", "bob created the group")
+	if !strings.Contains(strings.Split(d.m.View(), "\n")[1], "crew") {
+		t.Fatalf("the new group is not first:\n%s", d.m.View())
+	}
+
+	// Resize redraws to the new size.
+	for _, size := range [][2]int{{60, 15}, {140, 40}} {
+		d.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		lines := strings.Split(d.m.View(), "\n")
+		if len(lines) != size[1] {
+			t.Fatalf("%dx%d: view has %d lines:\n%s", size[0], size[1], len(lines), d.m.View())
+		}
+		for _, l := range lines {
+			if lipgloss.Width(l) > size[0] {
+				t.Fatalf("%dx%d: line wider than the window: %q", size[0], size[1], l)
+			}
+		}
+	}
+
+	d.typeLine("/quit")
+	d.waitFor("quit", func() bool { return d.quit })
+}
+
+// TestTUIScrollLoadsOlder: scrolling up past the oldest message held loads the page before it.
+func TestTUIScrollLoadsOlder(t *testing.T) {
+	addr := serve(t)
+	u := signup(t, addr, "alice", "bob")
+	g := createGroup(t, u["alice"], "team", "bob")
+	alice := loginClient(t, addr, "alice")
+	for i := 1; i <= tuiPageSize+10; i++ {
+		if _, err := alice.Post(context.Background(), g, fmt.Sprintf("message %d", i), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newTUIDriver(t, loginClient(t, addr, "bob"), 80, 20)
+	d.waitView(fmt.Sprintf("alice: message %d", tuiPageSize+10))
+	tl := d.m.timelines[g]
+	if tl.firstSeq() != 11 || !tl.more {
+		t.Fatalf("first page starts at #%d, more %v", tl.firstSeq(), tl.more)
+	}
+	for range 40 {
+		d.key(tea.KeyPgUp)
+		if tl.firstSeq() == 1 {
+			break
+		}
+		d.waitFor("the page loaded", func() bool { return !tl.loading })
+	}
+	d.waitView("alice: message 1 ")
+	if tl.more || len(tl.entries) != tuiPageSize+10 {
+		t.Fatalf("after scrolling: %d entries, more %v", len(tl.entries), tl.more)
+	}
+	// The wheel scrolls back down; the pane follows new messages again at the bottom.
+	for range 40 {
+		d.send(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
+	}
+	if !d.m.follow {
+		t.Fatal("not following at the bottom")
+	}
+	if _, err := alice.Post(context.Background(), g, "newest", 0); err != nil {
+		t.Fatal(err)
+	}
+	d.waitView("alice: newest")
+}
+
+func TestTUIRefusesWithoutTerminal(t *testing.T) {
+	for _, name := range []string{"ui", "tui"} {
+		_, errOut, code := runChat(t, name)
+		if code != exitUsage || !strings.Contains(errOut, "chat open") {
+			t.Fatalf("chat %s without a terminal: exit %d, %q", name, code, errOut)
+		}
+	}
+}
+
+// A history page and the live events overlap in any order; each change shows once, and
+// the newest state of a message wins.
+func TestTimelineUpsert(t *testing.T) {
+	msg := func(seq uint64, text string) *chatpb.Message { return &chatpb.Message{Seq: seq, Text: text} }
+	var tl timeline
+	tl.upsert(msg(5, "five"), 50)        // a live event
+	tl.upsert(msg(3, "three"), 40)       // the page, read at 40 ...
+	tl.upsert(msg(4, "four"), 40)        //
+	tl.upsert(msg(3, "three old"), 30)   // an older event for #3 arriving late: ignored
+	tl.upsert(msg(4, "four edited"), 45) // a newer edit
+	tl.upsert(msg(5, "five"), 50)        // replayed
+	tl.entries = append(tl.entries, tlEntry{note: "alice added carol"})
+	tl.upsert(msg(6, "six"), 60)
+	tl.upsert(msg(1, "one"), 40) // an older page
+	var got []string
+	for _, e := range tl.entries {
+		if e.msg == nil {
+			got = append(got, e.note)
+		} else {
+			got = append(got, e.msg.GetText())
+		}
+	}
+	want := "one,three,four edited,five,alice added carol,six"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("timeline %q, want %q", strings.Join(got, ","), want)
+	}
+	if tl.firstSeq() != 1 || tl.lastSeq() != 6 {
+		t.Fatalf("first %d last %d", tl.firstSeq(), tl.lastSeq())
+	}
+}
