@@ -33,6 +33,9 @@ commands
 
 func (m *tuiModel) onKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	key := k.String()
+	if k.Type == tea.KeyRunes {
+		key = "runes" // typed text, even when it spells "down" or "tab"
+	}
 	if key == "ctrl+c" {
 		return m, tea.Quit
 	}
@@ -77,6 +80,12 @@ func (m *tuiModel) onKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case "enter":
 		return m.submit()
+	}
+	if k.Type == tea.KeyRunes {
+		// textinput matches its bindings on the key's name, and typed runes are named by
+		// their text: the word "down" would move a completion instead of being inserted.
+		// Pasted runes are named "[down]", which matches no binding.
+		k.Paste = true
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
@@ -199,8 +208,15 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 		}
 		return seq, b, nil
 	}
+	// done runs fn, whose effect comes back through the event stream; what names it in
+	// an error.
 	done := func(what string, fn func(ctx context.Context) error) tea.Cmd {
-		return m.call(func(ctx context.Context) tea.Msg { return doneMsg{what: what, err: fn(ctx)} })
+		return m.call(func(ctx context.Context) tea.Msg {
+			if err := fn(ctx); err != nil {
+				return doneMsg{what: what, err: err}
+			}
+			return doneMsg{}
+		})
 	}
 	switch name {
 	case "quit", "exit", "q":
@@ -214,7 +230,7 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 		if err != nil {
 			return false, nil, err
 		}
-		return false, done(fmt.Sprintf("edited #%d", seq), func(ctx context.Context) error {
+		return false, done(fmt.Sprintf("edit #%d", seq), func(ctx context.Context) error {
 			_, err := api.Edit(ctx, conv, seq, text)
 			return err
 		}), nil
@@ -223,7 +239,7 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 		if err != nil {
 			return false, nil, err
 		}
-		return false, done(fmt.Sprintf("deleted #%d", seq), func(ctx context.Context) error {
+		return false, done(fmt.Sprintf("delete #%d", seq), func(ctx context.Context) error {
 			_, err := api.Delete(ctx, conv, seq)
 			return err
 		}), nil
@@ -232,7 +248,7 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 		if err != nil {
 			return false, nil, err
 		}
-		return false, done("", func(ctx context.Context) error {
+		return false, done(fmt.Sprintf("%s #%d", name, seq), func(ctx context.Context) error {
 			_, err := api.React(ctx, conv, seq, emoji, name == "unreact")
 			return err
 		}), nil
@@ -295,7 +311,7 @@ func (m *tuiModel) openDM(args string) tea.Cmd {
 	}
 	m.cur, m.pendingDM = "", user
 	m.help, m.suggestions = false, nil
-	m.render()
+	m.layout()
 	if text != "" {
 		return m.post(text, 0)
 	}

@@ -112,6 +112,7 @@ type tuiModel struct {
 
 	node      string // node of the last successful probe
 	connected bool
+	quorum    bool // the node last probed could reach a quorum
 	status    string
 	statusErr bool
 
@@ -136,6 +137,7 @@ func newTUIModel(ctx context.Context, api tuiAPI) *tuiModel {
 // Messages of the model's own commands.
 type (
 	startedMsg struct {
+		from  client.Position // where the event stream starts
 		convs []*chatpb.Conversation
 		users []*chatpb.User
 		err   error
@@ -177,8 +179,9 @@ type (
 	}
 	probeTickMsg struct{}
 	probeMsg     struct {
-		node string
-		err  error
+		node   string
+		quorum bool
+		err    error
 	}
 )
 
@@ -199,22 +202,22 @@ func (m *tuiModel) Init() tea.Cmd {
 }
 
 func (m *tuiModel) start() tea.Cmd {
-	api, events, ctx := m.api, m.events, m.ctx
-	return m.call(func(cctx context.Context) tea.Msg {
-		st, err := api.ClusterStatus(cctx)
+	api := m.api
+	return m.call(func(ctx context.Context) tea.Msg {
+		st, err := api.ClusterStatus(ctx)
 		if err != nil {
 			return startedMsg{err: err}
 		}
 		// The node's applied index is at or before what the reads below see: the stream
 		// may repeat a change they show, which the timelines and lists ignore, but it
 		// misses none.
-		go followEvents(ctx, api, client.Position{Index: st.GetApplied(), Ordinal: ^uint32(0)}, events)
-		convs, err := api.Conversations(cctx, false)
+		from := client.Position{Index: st.GetApplied(), Ordinal: ^uint32(0)}
+		convs, err := api.Conversations(ctx, false)
 		if err != nil {
 			return startedMsg{err: err}
 		}
-		users, err := api.Users(cctx, true)
-		return startedMsg{convs: convs, users: users, err: err}
+		users, err := api.Users(ctx, true)
+		return startedMsg{from: from, convs: convs, users: users, err: err}
 	})
 }
 
@@ -260,6 +263,9 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case startedMsg:
 		return m, m.onStarted(msg)
 	case retryStartMsg:
+		if m.started {
+			return m, nil
+		}
 		return m, m.start()
 	case convsMsg:
 		return m, m.onConvs(msg)
@@ -279,16 +285,17 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.upsertConv(msg.cv)
 		m.sortConvs()
+		cmd := m.selectConv(msg.cv.GetId())
 		m.setStatus("created group "+msg.cv.GetName(), false)
-		return m, m.selectConv(msg.cv.GetId())
+		return m, cmd
 	case suggestMsg:
 		m.onSuggest(msg)
 		return m, nil
 	case doneMsg:
 		if msg.err != nil {
 			m.setErr(msg.what, msg.err)
-		} else if msg.what != "" {
-			m.setStatus(msg.what, false)
+		} else {
+			m.setStatus("", false)
 		}
 		return m, nil
 	case probeTickMsg:
@@ -306,7 +313,8 @@ func (m *tuiModel) onStarted(msg startedMsg) tea.Cmd {
 		m.setErr("cannot reach the cluster (retrying)", msg.err)
 		return tea.Tick(tuiStartRetry, func(time.Time) tea.Msg { return retryStartMsg{} })
 	}
-	m.started, m.connected, m.node = true, true, m.api.Node()
+	m.started, m.connected, m.quorum, m.node = true, true, true, m.api.Node()
+	go followEvents(m.ctx, m.api, msg.from, m.events)
 	m.setStatus("", false)
 	m.setUsers(msg.users)
 	m.convs = nil
@@ -418,6 +426,7 @@ func (m *tuiModel) selectConv(id string) tea.Cmd {
 	}
 	m.cur, m.pendingDM = id, ""
 	m.help, m.suggestions = false, nil
+	m.setStatus("", false)
 	m.follow = true
 	var cmds []tea.Cmd
 	tl := m.timelines[id]
@@ -430,7 +439,7 @@ func (m *tuiModel) selectConv(id string) tea.Cmd {
 		cmds = append(cmds, m.loadPage(id, ^uint64(0), false))
 	}
 	cmds = append(cmds, m.markRead(cv))
-	m.render()
+	m.layout()
 	return tea.Batch(cmds...)
 }
 
@@ -588,7 +597,13 @@ func (m *tuiModel) onChanged(msg *chatpb.Message, index uint64) {
 
 func (m *tuiModel) onMembership(mb *chatpb.Membership) tea.Cmd {
 	id := mb.GetConversationId()
-	if tl := m.timelines[id]; tl != nil {
+	tl := m.timelines[id]
+	if tl == nil && m.conv(id) == nil {
+		// A group new to us starts with the note; its messages load when it is opened.
+		tl = &timeline{}
+		m.timelines[id] = tl
+	}
+	if tl != nil {
 		tl.entries = append(tl.entries, tlEntry{note: membershipNote(mb)})
 	}
 	if mb.GetChange() == "member_removed" && mb.GetTarget() == m.me {
@@ -679,8 +694,8 @@ func (m *tuiModel) probe() tea.Cmd {
 	return m.call(func(ctx context.Context) tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		_, err := api.ClusterStatus(ctx)
-		return probeMsg{node: api.Node(), err: err}
+		st, err := api.ClusterStatus(ctx)
+		return probeMsg{node: api.Node(), quorum: st.GetQuorum(), err: err}
 	})
 }
 
@@ -694,14 +709,11 @@ func (m *tuiModel) onProbe(msg probeMsg) tea.Cmd {
 		return next
 	}
 	cmds := []tea.Cmd{next}
-	if m.node != "" && msg.node != m.node {
-		m.setStatus(fmt.Sprintf("now on node %s (was %s)", msg.node, m.node), false)
-	}
 	if !m.connected && m.started {
 		// Back after an outage: presence events are not replayed, so read it again.
 		cmds = append(cmds, m.reloadUsers())
 	}
-	m.node, m.connected = msg.node, true
+	m.node, m.connected, m.quorum = msg.node, true, msg.quorum
 	return tea.Batch(cmds...)
 }
 

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/raftchat/raftchat/client"
 	"github.com/raftchat/raftchat/proto/chatpb"
@@ -100,9 +103,17 @@ func (d *tuiDriver) waitView(wants ...string) {
 
 func (d *tuiDriver) key(k tea.KeyType) { d.send(tea.KeyMsg{Type: k}) }
 
-// typeLine types text and presses Enter.
+// typeLine types text and presses Enter. Like a terminal's input, the words come as
+// runes and the spaces as keys.
 func (d *tuiDriver) typeLine(text string) {
-	d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text)})
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			d.send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		if w != "" {
+			d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+		}
+	}
 	d.key(tea.KeyEnter)
 }
 
@@ -171,9 +182,12 @@ func TestTUI(t *testing.T) {
 	d.key(tea.KeyShiftTab)
 	d.waitView("alice: three")
 
-	// Sending posts; another user's message appears live.
+	// Sending posts; another user's message appears live. Typed words are text even when
+	// they name a key.
 	d.typeLine("hi from bob")
 	d.waitView("#4 ", "bob: hi from bob")
+	d.typeLine("up down tab enter esc delete home end left right")
+	d.waitView("bob: up down tab enter esc delete home end left right")
 	mustRun(t, as(alice, "send", "--conv", g, "live from alice")...)
 	d.waitView("alice: live from alice")
 	wantContains(t, "history", mustRun(t, as(alice, "history", g)...), "bob: hi from bob")
@@ -330,5 +344,37 @@ func TestTimelineUpsert(t *testing.T) {
 	}
 	if tl.firstSeq() != 1 || tl.lastSeq() != 6 {
 		t.Fatalf("first %d last %d", tl.firstSeq(), tl.lastSeq())
+	}
+}
+
+// resumeRefusedAPI refuses the first resumption of the event stream as too old, as a node
+// does once the position has been compacted away.
+type resumeRefusedAPI struct {
+	*client.Client
+	refused atomic.Bool
+}
+
+func (a *resumeRefusedAPI) Subscribe(ctx context.Context, from client.Position, fn func(*chatpb.Event) error) error {
+	if from.Index != 0 && a.refused.CompareAndSwap(false, true) {
+		return status.Error(codes.OutOfRange, "position compacted")
+	}
+	return a.Client.Subscribe(ctx, from, fn)
+}
+
+// When the stream cannot resume from where the UI read, it follows from now and reloads,
+// so a message sent meanwhile still shows, once.
+func TestTUIResyncsWhenTheStreamCannotResume(t *testing.T) {
+	addr := serve(t)
+	u := signup(t, addr, "alice", "bob")
+	g := createGroup(t, u["alice"], "team", "bob")
+	mustRun(t, as(u["alice"], "send", "--conv", g, "before")...)
+	api := &resumeRefusedAPI{Client: loginClient(t, addr, "bob")}
+	d := newTUIDriver(t, api, 80, 20)
+	d.waitView("alice: before")
+	d.waitFor("the resync", func() bool { return api.refused.Load() && !d.m.timelines[g].loading })
+	mustRun(t, as(u["alice"], "send", "--conv", g, "after")...)
+	d.waitView("alice: after")
+	if v := d.m.View(); strings.Count(v, "alice: before") != 1 || strings.Count(v, "alice: after") != 1 {
+		t.Fatalf("a message shown twice:\n%s", v)
 	}
 }

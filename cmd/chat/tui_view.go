@@ -45,7 +45,8 @@ func (m *tuiModel) render() {
 	var lines []string
 	switch tl := m.timelines[m.cur]; {
 	case m.help:
-		lines = strings.Split(strings.TrimRight(tuiHelp, "\n"), "\n")
+		help := lipgloss.NewStyle().Width(m.vp.Width).Render(strings.TrimRight(tuiHelp, "\n"))
+		lines = strings.Split(help, "\n")
 	case m.pendingDM != "":
 		lines = []string{tuiFaint.Render("no messages with " + m.pendingDM + " yet: type the first one")}
 	case m.cur == "" || tl == nil:
@@ -212,6 +213,8 @@ func (m *tuiModel) statusView() string {
 		state = "connecting…"
 	case !m.connected:
 		state = "reconnecting…"
+	case !m.quorum:
+		state = "connected, no quorum (writes wait)"
 	}
 	left := fmt.Sprintf(" %s @ %s · %s ", m.me, node, state)
 	rest := max(0, m.width-lipgloss.Width(left))
