@@ -149,7 +149,7 @@ func unreadOf(t *testing.T, c *client.Client, conv string) uint64 {
 
 func TestTUI(t *testing.T) {
 	addr := serve(t)
-	u := signup(t, addr, "alice", "bob", "carol")
+	u := signup(t, addr, "alice", "bob", "carol", "dave")
 	alice := u["alice"]
 	g := createGroup(t, alice, "team", "bob")
 	mustRun(t, as(alice, "send", "--to", "bob", "hello bob")...)
@@ -248,6 +248,24 @@ func TestTUI(t *testing.T) {
 		t.Fatalf("the new group is not first:\n%s", d.m.View())
 	}
 
+	// /dm with someone new opens the conversation with the first message.
+	d.typeLine("/dm dave")
+	d.waitView("→ dave", "no messages with dave yet")
+	d.typeLine("hello dave")
+	d.waitView("bob: hello dave", "dave · ")
+	wantContains(t, "dave's history", mustRun(t, as(u["dave"], "history", "dm:bob:dave")...), "bob: hello dave")
+
+	// Presence shows on the direct partners.
+	alicec := loginClient(t, addr, "alice")
+	if err := alicec.SetPresence(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	d.waitView("○ alice")
+	if err := alicec.SetPresence(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("alice online again", func() bool { return strings.Contains(d.m.View(), "● alice") })
+
 	// Resize redraws to the new size.
 	for _, size := range [][2]int{{60, 15}, {140, 40}} {
 		d.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
@@ -264,6 +282,9 @@ func TestTUI(t *testing.T) {
 
 	d.typeLine("/quit")
 	d.waitFor("quit", func() bool { return d.quit })
+	d.quit = false
+	d.key(tea.KeyCtrlC)
+	d.waitFor("quit on Ctrl-C", func() bool { return d.quit })
 }
 
 // TestTUIScrollLoadsOlder: scrolling up past the oldest message held loads the page before it.

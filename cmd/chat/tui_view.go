@@ -43,21 +43,22 @@ func (m *tuiModel) render() {
 		return
 	}
 	var lines []string
+	faint := func(s string) string { return lipgloss.NewStyle().Width(m.vp.Width).Render(tuiFaint.Render(s)) }
 	switch tl := m.timelines[m.cur]; {
 	case m.help:
 		help := lipgloss.NewStyle().Width(m.vp.Width).Render(strings.TrimRight(tuiHelp, "\n"))
 		lines = strings.Split(help, "\n")
 	case m.pendingDM != "":
-		lines = []string{tuiFaint.Render("no messages with " + m.pendingDM + " yet: type the first one")}
+		lines = []string{faint("no messages with " + m.pendingDM + " yet: type the first one")}
 	case m.cur == "" || tl == nil:
-		lines = []string{tuiFaint.Render("no conversation selected")}
+		lines = []string{faint("no conversation selected")}
 	default:
 		if tl.loading && len(tl.entries) == 0 {
-			lines = append(lines, tuiFaint.Render("loading…"))
+			lines = append(lines, faint("loading…"))
 		} else if tl.more {
-			lines = append(lines, tuiFaint.Render("↑ older messages (PgUp)"))
+			lines = append(lines, faint("↑ older messages (PgUp)"))
 		} else if len(tl.entries) == 0 {
-			lines = append(lines, tuiFaint.Render("no messages yet"))
+			lines = append(lines, faint("no messages yet"))
 		}
 		for _, e := range tl.entries {
 			lines = append(lines, m.entryLine(e))
