@@ -195,29 +195,6 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 	name, rest, _ := strings.Cut(line[1:], " ")
 	rest = strings.TrimSpace(rest)
 	api, conv := m.api, m.cur
-	// seqArg splits "SEQ REST" and checks SEQ; wantRest says REST must not be empty.
-	seqArg := func(usage string, wantRest bool) (uint64, string, error) {
-		a, b, _ := strings.Cut(rest, " ")
-		b = strings.TrimSpace(b)
-		seq, err := parseSeq(a)
-		if err != nil || (wantRest && b == "") || (!wantRest && b != "") {
-			return 0, "", fmt.Errorf("usage: %s", usage)
-		}
-		if conv == "" {
-			return 0, "", errNoConv
-		}
-		return seq, b, nil
-	}
-	// done runs fn, whose effect comes back through the event stream; what names it in
-	// an error.
-	done := func(what string, fn func(ctx context.Context) error) tea.Cmd {
-		return m.call(func(ctx context.Context) tea.Msg {
-			if err := fn(ctx); err != nil {
-				return doneMsg{what: what, err: err}
-			}
-			return doneMsg{}
-		})
-	}
 	switch name {
 	case "quit", "exit", "q":
 		return true, nil, nil
@@ -225,39 +202,9 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 		m.help = true
 		m.render()
 		return false, nil, nil
-	case "edit":
-		seq, text, err := seqArg("/edit SEQ TEXT", true)
-		if err != nil {
-			return false, nil, err
-		}
-		return false, done(fmt.Sprintf("edit #%d", seq), func(ctx context.Context) error {
-			_, err := api.Edit(ctx, conv, seq, text)
-			return err
-		}), nil
-	case "delete":
-		seq, _, err := seqArg("/delete SEQ", false)
-		if err != nil {
-			return false, nil, err
-		}
-		return false, done(fmt.Sprintf("delete #%d", seq), func(ctx context.Context) error {
-			_, err := api.Delete(ctx, conv, seq)
-			return err
-		}), nil
-	case "react", "unreact":
-		seq, emoji, err := seqArg("/"+name+" SEQ EMOJI", true)
-		if err != nil {
-			return false, nil, err
-		}
-		return false, done(fmt.Sprintf("%s #%d", name, seq), func(ctx context.Context) error {
-			_, err := api.React(ctx, conv, seq, emoji, name == "unreact")
-			return err
-		}), nil
-	case "reply":
-		seq, text, err := seqArg("/reply SEQ TEXT", true)
-		if err != nil {
-			return false, nil, err
-		}
-		return false, m.post(text, seq), nil
+	case "edit", "delete", "react", "unreact", "reply":
+		cmd, err := m.messageCommand(name, rest)
+		return false, cmd, err
 	case "dm":
 		return false, m.openDM(rest), nil
 	case "group":
@@ -281,6 +228,42 @@ func (m *tuiModel) command(line string) (bool, tea.Cmd, error) {
 	default:
 		return false, nil, fmt.Errorf("unknown command /%s (/help lists them)", name)
 	}
+}
+
+// messageCommand runs a command on one message of the selected conversation, given as
+// "SEQ ARG": edit, delete, react, unreact or reply. Its effect shows when the event comes
+// back through the stream.
+func (m *tuiModel) messageCommand(name, args string) (tea.Cmd, error) {
+	usage := map[string]string{"edit": "/edit SEQ TEXT", "delete": "/delete SEQ", "react": "/react SEQ EMOJI",
+		"unreact": "/unreact SEQ EMOJI", "reply": "/reply SEQ TEXT"}[name]
+	a, arg, _ := strings.Cut(args, " ")
+	arg = strings.TrimSpace(arg)
+	seq, err := parseSeq(a)
+	if err != nil || (arg == "") != (name == "delete") {
+		return nil, fmt.Errorf("usage: %s", usage)
+	}
+	api, conv := m.api, m.cur
+	if conv == "" {
+		return nil, errNoConv
+	}
+	if name == "reply" {
+		return m.post(arg, seq), nil
+	}
+	return m.call(func(ctx context.Context) tea.Msg {
+		var err error
+		switch name {
+		case "edit":
+			_, err = api.Edit(ctx, conv, seq, arg)
+		case "delete":
+			_, err = api.Delete(ctx, conv, seq)
+		default:
+			_, err = api.React(ctx, conv, seq, arg, name == "unreact")
+		}
+		if err != nil {
+			return doneMsg{what: fmt.Sprintf("%s #%d", name, seq), err: err}
+		}
+		return doneMsg{}
+	}), nil
 }
 
 // openDM selects the direct conversation with the user named in args, or when there is

@@ -197,6 +197,12 @@ func TestTUI(t *testing.T) {
 	d.waitView("bob: hi, edited (edited)")
 	d.typeLine("/react 1 👍")
 	d.waitView("alice: one  👍 bob")
+	d.typeLine("/react 1 🎉")
+	d.waitView("alice: one  🎉 bob  👍 bob")
+	d.typeLine("/unreact 1 🎉")
+	d.waitFor("the reaction taken back", func() bool { return !strings.Contains(d.m.View(), "🎉") })
+	d.typeLine("/reply 1 answering one")
+	d.waitView("bob: ↪ #1 answering one")
 	mustRun(t, as(alice, "delete", g, "2")...)
 	d.waitView("#2 ", "alice: (deleted)")
 	if strings.Contains(d.m.View(), "alice: two") {
@@ -210,6 +216,16 @@ func TestTUI(t *testing.T) {
 	d.waitFor("the unknown command refused", func() bool { return strings.Contains(d.m.status, "unknown command /bogus") })
 	if d.m.input.Value() != "/bogus" {
 		t.Fatalf("input after a refused command: %q", d.m.input.Value())
+	}
+	for line, want := range map[string]string{
+		"/edit x y": "usage: /edit SEQ TEXT", "/delete 2 more": "usage: /delete SEQ",
+		"/react 1": "usage: /react SEQ EMOJI", "/group solo": "usage: /group NAME USER",
+	} {
+		d.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+		d.typeLine(line)
+		if !d.m.statusErr || !strings.Contains(d.m.status, want) {
+			t.Fatalf("%s: status %q, want %q", line, d.m.status, want)
+		}
 	}
 	d.send(tea.KeyMsg{Type: tea.KeyCtrlU})
 	d.typeLine(strings.Repeat("x", 17<<10))
