@@ -74,8 +74,11 @@ func runTUI(ctx context.Context, c tuiAPI, out *os.File, mouse bool) error {
 	}
 	_, err := tea.NewProgram(m, opts...).Run()
 	cancel()
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		err = nil
+	if errors.Is(err, tea.ErrProgramKilled) {
+		err = nil // a signal or the command's context ended it
+	}
+	if m.fatal != nil {
+		return m.fatal
 	}
 	// Leaving says so to the others at once, instead of when the presence times out.
 	pctx, pcancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -15,6 +15,7 @@ const tuiHelp = `keys
   Tab, Ctrl-N, Down       next conversation (marks it read)
   Shift-Tab, Ctrl-P, Up   previous conversation
   PgUp, PgDn, wheel       scroll the messages; scrolling past the top loads older ones
+  click                   select the conversation clicked in the list
   Enter                   send the line
   Esc                     close this help, the suggestions or the status message
   Ctrl-C                  quit
@@ -103,8 +104,14 @@ func (m *tuiModel) onMouse(ev tea.MouseMsg) tea.Cmd {
 	case tea.MouseButtonWheelDown:
 		m.vp.ScrollDown(3)
 		return m.scrolled()
+	case tea.MouseButtonLeft:
+		// A click on the list selects; its first line is the title.
+		if i := ev.Y - 1; ev.X < m.listWidth() && i >= 0 && i < len(m.convs) {
+			return m.selectConv(m.convs[i].GetId())
+		}
+		return nil
 	default:
-		return nil // only the wheel does something
+		return nil
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/raftchat/raftchat/client"
 	"github.com/raftchat/raftchat/proto/chatpb"
@@ -43,6 +45,9 @@ type tlEntry struct {
 	msg  *chatpb.Message
 	at   uint64
 	note string
+	// text is the entry rendered for a pane width columns wide (0: not yet).
+	text  string
+	width int
 }
 
 // upsert puts m, as of log index at, into the timeline: a new message goes in sequence
@@ -119,6 +124,7 @@ type tuiModel struct {
 	suggestions []string
 	suggestSel  int
 	help        bool
+	fatal       error // why the UI quit by itself
 }
 
 func newTUIModel(ctx context.Context, api tuiAPI) *tuiModel {
@@ -195,8 +201,8 @@ func (m *tuiModel) call(fn func(ctx context.Context) tea.Msg) tea.Cmd {
 	}
 }
 
-// Init starts the UI: find the log position, start the event stream there, then load the
-// conversations and users, which are read after it so no change falls in between.
+// Init starts the UI: find the log position the event stream will start from, then read
+// the conversations and users, after it so no change falls in between.
 func (m *tuiModel) Init() tea.Cmd {
 	return tea.Batch(m.start(), m.waitEvent(), tea.Tick(tuiProbeInterval, func(time.Time) tea.Msg { return probeTickMsg{} }))
 }
@@ -309,6 +315,10 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *tuiModel) onStarted(msg startedMsg) tea.Cmd {
+	if status.Code(msg.err) == codes.Unauthenticated || status.Code(msg.err) == codes.PermissionDenied {
+		m.fatal = fmt.Errorf("%s (run chat login)", describe(msg.err))
+		return tea.Quit
+	}
 	if msg.err != nil {
 		m.setErr("cannot reach the cluster (retrying)", msg.err)
 		return tea.Tick(tuiStartRetry, func(time.Time) tea.Msg { return retryStartMsg{} })

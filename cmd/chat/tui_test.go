@@ -30,12 +30,17 @@ type tuiDriver struct {
 
 func newTUIDriver(t *testing.T, api tuiAPI, width, height int) *tuiDriver {
 	t.Helper()
+	d := startTUIDriver(t, api, width, height)
+	d.waitFor("the UI started", func() bool { return d.m.started })
+	return d
+}
+
+func startTUIDriver(t *testing.T, api tuiAPI, width, height int) *tuiDriver {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d := &tuiDriver{t: t, ctx: ctx, m: newTUIModel(ctx, api), msgs: make(chan tea.Msg, 1024)}
 	d.send(tea.WindowSizeMsg{Width: width, Height: height})
 	d.exec(d.m.Init())
-	d.waitFor("the UI started", func() bool { return d.m.started })
 	return d
 }
 
@@ -180,6 +185,10 @@ func TestTUI(t *testing.T) {
 		t.Fatalf("unread count still shown:\n%s", d.m.View())
 	}
 	d.key(tea.KeyShiftTab)
+	d.waitView("alice: three")
+	d.send(tea.MouseMsg{X: 3, Y: 2, Action: tea.MouseActionPress, Button: tea.MouseButtonLeft})
+	d.waitView("alice: hello bob")
+	d.send(tea.MouseMsg{X: 3, Y: 1, Action: tea.MouseActionPress, Button: tea.MouseButtonLeft})
 	d.waitView("alice: three")
 
 	// Sending posts; another user's message appears live. Typed words are text even when
@@ -342,6 +351,21 @@ func TestTUIScrollLoadsOlder(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitView("alice: newest")
+}
+
+// A session the cluster does not accept ends the UI with the reason, instead of retrying.
+func TestTUIQuitsWhenNotLoggedIn(t *testing.T) {
+	c, err := client.New(client.Config{Addrs: []string{serve(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	c.SetTokens("bob", "not-a-token", "")
+	d := startTUIDriver(t, c, 80, 20)
+	d.waitFor("quit", func() bool { return d.quit })
+	if d.m.fatal == nil || !strings.Contains(d.m.fatal.Error(), "chat login") {
+		t.Fatalf("fatal %v", d.m.fatal)
+	}
 }
 
 func TestTUIRefusesWithoutTerminal(t *testing.T) {

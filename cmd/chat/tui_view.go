@@ -60,8 +60,12 @@ func (m *tuiModel) render() {
 		} else if len(tl.entries) == 0 {
 			lines = append(lines, faint("no messages yet"))
 		}
-		for _, e := range tl.entries {
-			lines = append(lines, m.entryLine(e))
+		for i := range tl.entries {
+			e := &tl.entries[i]
+			if e.width != m.vp.Width {
+				e.text, e.width = m.entryLine(*e), m.vp.Width
+			}
+			lines = append(lines, e.text)
 		}
 	}
 	m.vp.SetContent(strings.Join(lines, "\n"))
@@ -75,9 +79,8 @@ func (m *tuiModel) render() {
 
 // entryLine renders one timeline entry, wrapped to the pane.
 func (m *tuiModel) entryLine(e tlEntry) string {
-	wrap := lipgloss.NewStyle().Width(m.vp.Width)
 	if e.msg == nil {
-		return wrap.Render(tuiNote.Render("— " + e.note))
+		return m.wrap(tuiNote.Render("— " + e.note))
 	}
 	msg := e.msg
 	author := tuiOther
@@ -92,7 +95,7 @@ func (m *tuiModel) entryLine(e tlEntry) string {
 	}
 	if msg.GetDeleted() {
 		b.WriteString(tuiNote.Render("(deleted)"))
-		return wrap.Render(b.String())
+		return m.wrap(b.String())
 	}
 	b.WriteString(msg.GetText())
 	if f := msg.GetFile(); f != nil {
@@ -107,7 +110,16 @@ func (m *tuiModel) entryLine(e tlEntry) string {
 	for _, r := range msg.GetReactions() {
 		fmt.Fprintf(&b, "  %s %s", r.GetEmoji(), tuiFaint.Render(strings.Join(r.GetUsers(), ",")))
 	}
-	return wrap.Render(b.String())
+	return m.wrap(b.String())
+}
+
+// wrap fits s to the message pane, indenting the lines after the first.
+func (m *tuiModel) wrap(s string) string {
+	lines := strings.Split(lipgloss.NewStyle().Width(max(1, m.vp.Width-2)).Render(s), "\n")
+	for i := 1; i < len(lines); i++ {
+		lines[i] = "  " + lines[i]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // clock is a message time: the time of day for today's, the date too for older ones.
