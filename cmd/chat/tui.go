@@ -45,17 +45,21 @@ var errNoTerminal = errors.New("chat ui needs a terminal on standard output; for
 func newUICmd(g *globalFlags, stdout io.Writer) *cobra.Command {
 	var noMouse bool
 	cmd := &cobra.Command{
-		Use:     "ui",
+		Use:     "ui [CONVERSATION]",
 		Aliases: []string{"tui"},
 		Short:   "full-screen chat: conversations, live messages, presence and an input line",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			out, ok := stdout.(*os.File)
 			if !ok || !term.IsTerminal(out.Fd()) {
 				return usageError{errNoTerminal}
 			}
 			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
-				return runTUI(ctx, c, out, !noMouse)
+				first := ""
+				if len(args) > 0 {
+					first = args[0]
+				}
+				return runTUI(ctx, c, out, first, !noMouse)
 			})
 		},
 	}
@@ -63,11 +67,12 @@ func newUICmd(g *globalFlags, stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// runTUI runs the UI on the terminal out until the user quits.
-func runTUI(ctx context.Context, c tuiAPI, out *os.File, mouse bool) error {
+// runTUI runs the UI on the terminal out until the user quits, showing conversation first
+// (or the most recent one when it is empty).
+func runTUI(ctx context.Context, c tuiAPI, out *os.File, first string, mouse bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := newTUIModel(ctx, c)
+	m := newTUIModel(ctx, c, first)
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithOutput(out), tea.WithContext(ctx)}
 	if mouse {
 		opts = append(opts, tea.WithMouseCellMotion())

@@ -125,6 +125,9 @@ func (m *tuiModel) closeSuggestions() {
 // loads the page before the oldest message once it reaches the top.
 func (m *tuiModel) scrolled() tea.Cmd {
 	m.follow = m.vp.AtBottom()
+	if m.follow {
+		m.below = 0
+	}
 	tl := m.timelines[m.cur]
 	if tl == nil || !m.vp.AtTop() || !tl.loaded || !tl.more || tl.loading {
 		return nil

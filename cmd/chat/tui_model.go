@@ -114,6 +114,7 @@ type tuiModel struct {
 	input  textinput.Model
 	vp     viewport.Model
 	follow bool // the message pane sticks to the newest message
+	below  int  // messages that arrived below the pane while scrolled up
 
 	node      string // node of the last successful probe
 	connected bool
@@ -124,10 +125,11 @@ type tuiModel struct {
 	suggestions []string
 	suggestSel  int
 	help        bool
-	fatal       error // why the UI quit by itself
+	fatal       error  // why the UI quit by itself
+	first       string // conversation to open first, "" for the most recent
 }
 
-func newTUIModel(ctx context.Context, api tuiAPI) *tuiModel {
+func newTUIModel(ctx context.Context, api tuiAPI, first string) *tuiModel {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message, /help for commands"
@@ -136,7 +138,7 @@ func newTUIModel(ctx context.Context, api tuiAPI) *tuiModel {
 	return &tuiModel{
 		api: api, ctx: ctx, me: api.Username(), events: make(chan tea.Msg, 256),
 		online: map[string]bool{}, timelines: map[string]*timeline{}, readSent: map[string]uint64{},
-		input: in, vp: viewport.New(0, 0), follow: true, status: "connecting…",
+		input: in, vp: viewport.New(0, 0), follow: true, status: "connecting…", first: first,
 	}
 }
 
@@ -337,7 +339,14 @@ func (m *tuiModel) onStarted(msg startedMsg) tea.Cmd {
 		m.render()
 		return nil
 	}
-	return m.selectConv(m.convs[0].GetId())
+	if m.first != "" && m.conv(m.first) != nil {
+		return m.selectConv(m.first)
+	}
+	cmd := m.selectConv(m.convs[0].GetId())
+	if m.first != "" {
+		m.setErr("", fmt.Errorf("no conversation %s among yours", m.first))
+	}
+	return cmd
 }
 
 // onConvs replaces the conversation list with a fresh read of it.
@@ -437,7 +446,7 @@ func (m *tuiModel) selectConv(id string) tea.Cmd {
 	m.cur, m.pendingDM = id, ""
 	m.help, m.suggestions = false, nil
 	m.setStatus("", false)
-	m.follow = true
+	m.follow, m.below = true, 0
 	var cmds []tea.Cmd
 	tl := m.timelines[id]
 	if tl == nil {
@@ -593,6 +602,9 @@ func (m *tuiModel) onNewMessage(msg *chatpb.Message, index uint64) tea.Cmd {
 		return nil
 	}
 	if id == m.cur {
+		if !m.follow {
+			m.below++
+		}
 		return m.markRead(cv)
 	}
 	cv.Unread++

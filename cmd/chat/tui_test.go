@@ -30,15 +30,15 @@ type tuiDriver struct {
 
 func newTUIDriver(t *testing.T, api tuiAPI, width, height int) *tuiDriver {
 	t.Helper()
-	d := startTUIDriver(t, api, width, height)
+	d := startTUIDriver(t, api, "", width, height)
 	d.waitFor("the UI started", func() bool { return d.m.started })
 	return d
 }
 
-func startTUIDriver(t *testing.T, api tuiAPI, width, height int) *tuiDriver {
+func startTUIDriver(t *testing.T, api tuiAPI, first string, width, height int) *tuiDriver {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d := &tuiDriver{t: t, ctx: ctx, m: newTUIModel(ctx, api), msgs: make(chan tea.Msg, 1024)}
+	d := &tuiDriver{t: t, ctx: ctx, m: newTUIModel(ctx, api, first), msgs: make(chan tea.Msg, 1024)}
 	d.send(tea.WindowSizeMsg{Width: width, Height: height})
 	d.exec(d.m.Init())
 	return d
@@ -340,17 +340,48 @@ func TestTUIScrollLoadsOlder(t *testing.T) {
 	if tl.more || len(tl.entries) != tuiPageSize+10 {
 		t.Fatalf("after scrolling: %d entries, more %v", len(tl.entries), tl.more)
 	}
+	// A message arriving while scrolled up is counted, not jumped to.
+	if _, err := alice.Post(context.Background(), g, "while scrolled up", 0); err != nil {
+		t.Fatal(err)
+	}
+	d.waitView("↓ 1 new")
+	if !d.m.vp.AtTop() {
+		t.Fatal("the pane moved when a message arrived")
+	}
 	// The wheel scrolls back down; the pane follows new messages again at the bottom.
 	for range 40 {
 		d.send(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
 	}
-	if !d.m.follow {
-		t.Fatal("not following at the bottom")
+	if !d.m.follow || d.m.below != 0 || strings.Contains(d.m.View(), "↓") {
+		t.Fatalf("not following at the bottom:\n%s", d.m.View())
 	}
 	if _, err := alice.Post(context.Background(), g, "newest", 0); err != nil {
 		t.Fatal(err)
 	}
 	d.waitView("alice: newest")
+}
+
+// chat ui CONVERSATION opens that one first; one not the user's is reported.
+func TestTUIOpensTheGivenConversation(t *testing.T) {
+	addr := serve(t)
+	u := signup(t, addr, "alice", "bob")
+	older := createGroup(t, u["alice"], "older", "bob")
+	mustRun(t, as(u["alice"], "send", "--conv", older, "old news")...)
+	time.Sleep(5 * time.Millisecond)
+	newer := createGroup(t, u["alice"], "newer", "bob")
+	mustRun(t, as(u["alice"], "send", "--conv", newer, "fresh")...)
+	bob := loginClient(t, addr, "bob")
+	for _, tc := range []struct{ first, want, status string }{
+		{older, "alice: old news", ""},
+		{"", "alice: fresh", ""},
+		{"g:99", "alice: fresh", "no conversation g:99"},
+	} {
+		d := startTUIDriver(t, bob, tc.first, 80, 20)
+		d.waitView(tc.want)
+		if !strings.Contains(d.m.status, tc.status) {
+			t.Fatalf("first %q: status %q", tc.first, d.m.status)
+		}
+	}
 }
 
 // A session the cluster does not accept ends the UI with the reason, instead of retrying.
@@ -361,7 +392,7 @@ func TestTUIQuitsWhenNotLoggedIn(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	c.SetTokens("bob", "not-a-token", "")
-	d := startTUIDriver(t, c, 80, 20)
+	d := startTUIDriver(t, c, "", 80, 20)
 	d.waitFor("quit", func() bool { return d.quit })
 	if d.m.fatal == nil || !strings.Contains(d.m.fatal.Error(), "chat login") {
 		t.Fatalf("fatal %v", d.m.fatal)

@@ -203,6 +203,9 @@ func (m *tuiModel) headerView() string {
 	if cv == nil {
 		return tuiBold.Render("raftchat")
 	}
+	if m.below > 0 {
+		return tuiBold.Render(cv.GetName()) + tuiErr.Render(fmt.Sprintf(" ↓ %d new (PgDn)", m.below))
+	}
 	if cv.GetKind() == chatpb.ConversationKind_CONVERSATION_KIND_DIRECT {
 		state := "offline"
 		if m.online[cv.GetName()] {
