@@ -65,11 +65,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.session, "session", defaultSessionPath(),
 		"file holding the logged-in session (tokens)")
 	root.AddCommand(newBenchCmd(g, stdout, stderr))
+	root.AddCommand(newUICmd(g, stdout))
 	addUserCommands(root, g, stdout)
 	addMessageCommands(root, g, stdout)
 	addFileCommands(root, g, stdout)
 	addAccountCommands(root, g, stdout)
-	root.AddCommand(newUICmd(g, stdout))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	markArgErrorsUsage(root)
 	return root
