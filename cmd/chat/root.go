@@ -65,6 +65,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.session, "session", defaultSessionPath(),
 		"file holding the logged-in session (tokens)")
 	root.AddCommand(newBenchCmd(g, stdout, stderr))
+	root.AddCommand(newUICmd(g, stdout))
 	addUserCommands(root, g, stdout)
 	addMessageCommands(root, g, stdout)
 	addFileCommands(root, g, stdout)
