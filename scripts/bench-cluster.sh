@@ -5,14 +5,16 @@
 # shared machines; compare the two sides of one run only.
 # Usage: scripts/bench-cluster.sh [CLIENT_COUNTS (default 1,64)] [DURATION (default 10s)]
 # BENCH_FLAGS adds flags to `chat bench` (for example --post-stream=false for one unary call
-# per message).
+# per message). The cluster runs without chatd's per-user rate limit (--user-rate, 1000
+# requests a second by default), which a single bench client would otherwise hit: etcd's
+# benchmark client has no such limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=${1:-1,64}
 dur=${2:-10s}
 bin=$PWD/.bin
 data=$(mktemp -d)
-"$bin/chatd" dev --data-dir "$data/dev" --base-port 7401 >"$data/dev.log" 2>&1 &
+"$bin/chatd" dev --data-dir "$data/dev" --base-port 7401 --user-rate 1e9 >"$data/dev.log" 2>&1 &
 dev=$!
 stop() { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
 trap 'stop; rm -rf "$data"' EXIT

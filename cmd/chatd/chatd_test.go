@@ -210,6 +210,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--tls-cert", "only-a-cert.pem"},
 		{"run", "--id", "1", "--data-dir", "d", "--cluster", "1=a:1", "--log-format", "xml"},
 		{"dev", "--nodes", "0"},
+		{"dev", "--user-rate", "0"},
+		{"dev", "--user-rate", "-5"},
 		{"dev", "--election-ticks", "2", "--heartbeat-ticks", "2"}, // the election timeout must exceed the heartbeat
 		{"bogus"},
 	} {

@@ -63,6 +63,11 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 	if err != nil {
 		return err
 	}
+	// Flags are checked before anything is bound: a usage error leaves no listener open.
+	svc, err := fl.common.serviceConfig(log)
+	if err != nil {
+		return err
+	}
 	clientLis, peerLis, err := fl.listen()
 	if err != nil {
 		return err
@@ -71,10 +76,6 @@ func (fl *devFlags) run(cmd *cobra.Command, stdout, stderr io.Writer) (err error
 	for i := range fl.nodes {
 		id := raft.NodeID(i + 1)
 		peers[id], clients[id] = peerLis[i].Addr().String(), clientLis[i].Addr().String()
-	}
-	svc, err := fl.common.serviceConfig(log)
-	if err != nil {
-		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -57,6 +57,7 @@ type commonFlags struct {
 	suggester                     string
 	geminiModel                   string
 	geminiBaseURL                 string
+	userRate                      float64
 }
 
 func (c *commonFlags) register(cmd *cobra.Command) {
@@ -75,6 +76,8 @@ func (c *commonFlags) register(cmd *cobra.Command) {
 		"reply suggestions: gemini (needs $GEMINI_API_KEY; the offline suggester answers while Gemini fails), offline, or auto (gemini when $GEMINI_API_KEY is set)")
 	f.StringVar(&c.geminiModel, "gemini-model", service.DefaultGeminiModel, "Gemini model for reply suggestions")
 	f.StringVar(&c.geminiBaseURL, "gemini-base-url", "", "Gemini API address (default Google's; for a proxy)")
+	f.Float64Var(&c.userRate, "user-rate", service.DefaultConfig().RequestsPerSecond,
+		"requests per second one user may make (bursts of twice that); beyond it calls fail with ResourceExhausted")
 }
 
 // timing sets Raft's timers the flags ask for.
@@ -91,6 +94,10 @@ func (c *commonFlags) timing(cfg *server.Config) error {
 // suggester the flags ask for.
 func (c *commonFlags) serviceConfig(log *slog.Logger) (*service.Config, error) {
 	cfg := service.DefaultConfig()
+	if c.userRate <= 0 || c.userRate > 1e9 {
+		return nil, usageError{fmt.Errorf("--user-rate %v: want a number of requests per second above 0", c.userRate)}
+	}
+	cfg.RequestsPerSecond, cfg.Burst = c.userRate, int(min(2*c.userRate, 2e9))
 	key := os.Getenv("GEMINI_API_KEY")
 	switch c.suggester {
 	case "offline":
