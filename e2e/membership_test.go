@@ -200,6 +200,17 @@ func TestReplaceNode(t *testing.T) {
 	if b, _ := os.ReadFile(p4.logPath); strings.Contains(string(b), "removed") {
 		t.Fatalf("node 4 thought itself removed:\n%s", tail(b, 3000))
 	}
+	// The admin's session file learned the members' client addresses: without --addrs the
+	// CLI reaches the cluster as it is now, node 1 gone and node 4 in.
+	out = chatCLI(t, "--session", session, "status")
+	for _, p := range []*proc{c.procs[1], c.procs[2], p4} {
+		if !strings.Contains(out, p.clientAddr+"\tnode ") {
+			t.Fatalf("chat status without --addrs does not ask node %d (%s):\n%s", p.id, p.clientAddr, out)
+		}
+	}
+	if strings.Contains(out, c.procs[0].clientAddr) {
+		t.Fatalf("chat status without --addrs still asks the removed node 1:\n%s", out)
+	}
 }
 
 // newClientOver is a library client over addrs.

@@ -49,6 +49,7 @@ func serveWith(t *testing.T, mod func(*service.Config)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	node.SetClientAddr(lis.Addr().String())
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String()

@@ -48,6 +48,10 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 type globalFlags struct {
 	addrs   string
 	session string
+	// addrsGiven is set when --addrs was on the command line; saved is the session file as
+	// read by connect.
+	addrsGiven bool
+	saved      savedSession
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -61,7 +65,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.addrs, "addrs", "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
-		"comma-separated client addresses of the nodes")
+		"comma-separated client addresses of the nodes (default: the members' addresses last learned into the session file, else these)")
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		g.addrsGiven = cmd.Flags().Changed("addrs")
+	}
 	root.PersistentFlags().StringVar(&g.session, "session", defaultSessionPath(),
 		"file holding the logged-in session (tokens)")
 	root.AddCommand(newBenchCmd(g, stdout, stderr))

@@ -18,11 +18,16 @@ import (
 	"github.com/raftchat/raftchat/proto/chatpb"
 )
 
-// savedSession is the session file: who is logged in and their tokens.
+// savedSession is the session file: who is logged in, their tokens, and the client addresses
+// of the cluster's members as last learned from it (see learnAddrs).
 type savedSession struct {
 	Username string `json:"username"`
 	Access   string `json:"access_token"`
 	Refresh  string `json:"refresh_token"`
+	// Addrs replace the default --addrs when the flag is not given; LearnedUnix is when they
+	// were last learned.
+	Addrs       []string `json:"addrs,omitempty"`
+	LearnedUnix int64    `json:"addrs_learned_unix,omitempty"`
 }
 
 func defaultSessionPath() string {
@@ -33,9 +38,15 @@ func defaultSessionPath() string {
 	return filepath.Join(dir, "raftchat", "session.json")
 }
 
-func saveSession(path string, c *client.Client) error {
+// saveSession writes c's session to g.session, with the member addresses refreshed when due
+// (learnAddrs).
+func saveSession(ctx context.Context, g *globalFlags, c *client.Client) error {
+	path := g.session
 	access, refresh := c.Tokens()
-	b, err := json.Marshal(savedSession{Username: c.Username(), Access: access, Refresh: refresh})
+	s := savedSession{Username: c.Username(), Access: access, Refresh: refresh,
+		Addrs: g.saved.Addrs, LearnedUnix: g.saved.LearnedUnix}
+	learnAddrs(ctx, g, c, &s)
+	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
@@ -45,9 +56,20 @@ func saveSession(path string, c *client.Client) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-// connect returns a client for g.addrs, logged in from the session file when authed.
+// connect returns a client for the cluster (nodeAddrs), logged in from the session file when
+// authed.
 func connect(g *globalFlags, authed bool) (*client.Client, error) {
-	addrs, err := splitAddrs(g.addrs)
+	b, readErr := os.ReadFile(g.session)
+	g.saved = savedSession{}
+	if readErr == nil {
+		if err := json.Unmarshal(b, &g.saved); err != nil {
+			if authed {
+				return nil, fmt.Errorf("read session %s: %w", g.session, err)
+			}
+			g.saved = savedSession{} // signup and login write a new one
+		}
+	}
+	addrs, err := g.nodeAddrs()
 	if err != nil {
 		return nil, err
 	}
@@ -58,17 +80,11 @@ func connect(g *globalFlags, authed bool) (*client.Client, error) {
 	if !authed {
 		return c, nil
 	}
-	b, err := os.ReadFile(g.session)
-	if err != nil {
+	if readErr != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("not logged in (run chat login): %w", err)
+		return nil, fmt.Errorf("not logged in (run chat login): %w", readErr)
 	}
-	var s savedSession
-	if err := json.Unmarshal(b, &s); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("read session %s: %w", g.session, err)
-	}
-	c.SetTokens(s.Username, s.Access, s.Refresh)
+	c.SetTokens(g.saved.Username, g.saved.Access, g.saved.Refresh)
 	return c, nil
 }
 
@@ -88,7 +104,7 @@ func withClient(cmd *cobra.Command, g *globalFlags, authed bool, fn func(ctx con
 	}
 	if authed {
 		if a, _ := c.Tokens(); a != "" {
-			return saveSession(g.session, c)
+			return saveSession(ctx, g, c)
 		}
 	}
 	return nil
@@ -244,7 +260,7 @@ func newAuthCmd(name, short string, g *globalFlags, out io.Writer) *cobra.Comman
 					return err
 				}
 				_, _ = fmt.Fprintf(out, "logged in as %s\n", args[0])
-				return saveSession(g.session, c)
+				return saveSession(ctx, g, c)
 			})
 		},
 	}
@@ -429,7 +445,7 @@ func newStatusCmd(g *globalFlags, out io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, g, true, func(ctx context.Context, c *client.Client) error {
-				addrs, _ := splitAddrs(g.addrs)
+				addrs, _ := g.nodeAddrs()
 				for i, a := range addrs {
 					cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 					st, err := c.ClusterStatusOf(cctx, i)

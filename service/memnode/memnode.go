@@ -36,6 +36,16 @@ type Node struct {
 	applied chan struct{} // closed and replaced on every apply
 	// failPropose, when set, is returned by Propose instead of applying.
 	failPropose error
+	// clientAddr is the address Status reports for this node's clients.
+	clientAddr string
+}
+
+// SetClientAddr sets the client address Status reports for the node (where a test serves
+// it), as a real node reports its --client-addr.
+func (n *Node) SetClientAddr(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.clientAddr = addr
 }
 
 // SetFailPropose makes every Propose fail with err (nil: apply again), to inject the
@@ -155,5 +165,5 @@ func (n *Node) Status(context.Context) (service.ClusterStatus, error) {
 	defer n.mu.RUnlock()
 	a := n.m.AppliedIndex()
 	return service.ClusterStatus{ID: 1, Role: "leader", Term: 1, Leader: 1, Commit: a, Applied: a, Quorum: true,
-		Peers: []service.PeerStatus{{ID: 1, Reachable: true, Match: a}}}, nil
+		Peers: []service.PeerStatus{{ID: 1, Reachable: true, Match: a, ClientAddr: n.clientAddr}}}, nil
 }
