@@ -103,8 +103,8 @@ func DecodeConfChange(data []byte) (ConfChange, ConfState, error) {
 	p := data[2:]
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(p)
-		if n <= 0 {
-			return 0, false
+		if n <= 0 || n != uvarintLen(v) {
+			return 0, false // truncated, overflowing, or not the shortest form
 		}
 		p = p[n:]
 		return v, true
@@ -146,6 +146,17 @@ func DecodeConfChange(data []byte) (ConfChange, ConfState, error) {
 		return cc, cs, errors.New("raft: conf change: members without voters")
 	}
 	return cc, cs, nil
+}
+
+// uvarintLen is the length of v's shortest uvarint encoding: the decoder accepts only that
+// one, so every configuration has a single spelling and equal entries are equal bytes.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // validate checks that cs is a usable configuration: at least one voter, sorted lists
