@@ -49,6 +49,7 @@ func TestConfChangeEncoding(t *testing.T) {
 		"learner only":  encodeConfEntry(cc, ConfState{Learners: []NodeID{2}}),
 		"removed voter": encodeConfEntry(cc, ConfState{Voters: []NodeID{1, 2}, Removed: []NodeID{2}}),
 		"huge count":    {1, 1, 1, 0, 0xff, 0xff, 0xff, 0x7f},
+		"long varint":   {1, 3, 0x30, 0, 0x80, 0, 0, 0}, // a count of 0 spelled in two bytes
 	} {
 		if _, _, err := DecodeConfChange(data); err == nil {
 			t.Errorf("%s: decoded %x without error", name, data)
