@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftchat/raftchat/sim"
 )
@@ -156,5 +158,24 @@ func TestSweepMembership(t *testing.T) {
 	s := scenario{nodes: 5, clients: 8, duration: 60e9, liveness: 20e9, member: true}
 	if got := s.replayCommand(4); got != "chatsim run --seed 4 --membership" {
 		t.Fatalf("replay command %q", got)
+	}
+}
+
+// A sweep keeps only each run's summary: holding every run's schedule, timelines and history
+// until the end made a 7,000-seed sweep run out of memory.
+func TestSweepKeepsSummariesOnly(t *testing.T) {
+	o := &sweepOpts{workers: 2}
+	o.nodes, o.clients, o.duration, o.liveness = 3, 2, 2*time.Second, 10*time.Second
+	out := o.runAll([]uint64{1, 2, 3}, io.Discard)
+	for _, r := range out {
+		if r.err != nil || r.res == nil {
+			t.Fatalf("seed %d: %v", r.seed, r.err)
+		}
+		if r.res.Recorder != nil || r.res.Timelines != nil || r.res.Ops != nil || len(r.res.Schedule.Events) > 0 {
+			t.Fatalf("seed %d: the sweep kept the whole run", r.seed)
+		}
+		if r.res.Events == 0 || r.res.SimSeconds < 2 {
+			t.Fatalf("seed %d: summary lost: %+v", r.seed, r.res)
+		}
 	}
 }

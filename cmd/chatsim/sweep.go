@@ -170,6 +170,13 @@ func (o *sweepOpts) runAll(seeds []uint64, stderr io.Writer) []seedOutcome {
 			defer wg.Done()
 			for i := range next {
 				res, err := sim.RunSchedule(sim.Generate(o.genParams(seeds[i])), o.options())
+				if res != nil {
+					// Keep only the summary: a run's schedule, timelines, operations and
+					// history are megabytes, and a long sweep kept them all until it ran out
+					// of memory (7,000 seeds took 24 GB). A failed seed is replayed from its
+					// seed for the details.
+					res.Schedule, res.Timelines, res.Ops, res.Recorder = sim.Schedule{}, nil, nil, nil
+				}
 				results[i] = seedOutcome{seed: seeds[i], res: res, err: err}
 				mu.Lock()
 				done++
