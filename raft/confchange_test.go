@@ -311,3 +311,58 @@ func TestConfigurationSurvivesRestart(t *testing.T) {
 		t.Fatalf("node 3 from its snapshot: %+v", got)
 	}
 }
+
+// A removed node that holds the longest log may still be needed: here the last voter has
+// not learned that the removal committed, so it still counts the removed node, and it lacks
+// an entry the removed node has, so the removed node would refuse it its vote. The removed
+// node campaigns, leads just long enough to hand its log over, and leaves; once the voter
+// applies the removal it ignores the removed node altogether.
+func TestRemovedNodeHandsOverItsLog(t *testing.T) {
+	nw := electLeader(t, 2, nil)
+	rn1 := nw.nodes[1].rn
+	if err := rn1.ProposeConfChange(ConfChange{Type: ConfChangeRemove, NodeID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The removal reaches node 2 and commits on node 1 (both copies count in {1,2}), then
+	// "x", proposed before node 1 applied the removal, reaches node 1's log only.
+	nw.process(1)
+	q := nw.queue
+	nw.queue = nil
+	for _, m := range q {
+		nw.deliver(m) // the removal to node 2
+	}
+	if err := rn1.Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	nw.drop = func(m Message) bool { return m.From == 1 && m.To == 2 } // nothing more from 1 to 2
+	nw.settle()
+	if got := confOf(nw, 1); !got.Equal(ConfState{Voters: []NodeID{2}, Removed: []NodeID{1}}) {
+		t.Fatalf("node 1 applied %+v", got)
+	}
+	if got := confOf(nw, 2); !got.Equal(ConfState{Voters: []NodeID{1, 2}}) {
+		t.Fatalf("node 2 already applied %+v", got)
+	}
+	nw.tickAll(2 * nw.r(1).electionTimeout) // node 1 gives up leading; node 2 cannot win
+	if nw.leader() != None {
+		t.Fatalf("leader %d while node 2 lacks node 1's log", nw.leader())
+	}
+	nw.heal()
+	nw.tickAll(4 * nw.r(1).electionTimeout)
+	if got := confOf(nw, 2); !got.Equal(ConfState{Voters: []NodeID{2}, Removed: []NodeID{1}}) {
+		t.Fatalf("node 2 never applied the removal: %+v (node 1 %s, node 2 %s)", got, nw.r(1).state, nw.r(2).state)
+	}
+	nw.tickAll(3 * nw.r(2).electionTimeout) // node 2, alone in its configuration, takes over
+	if nw.leader() != 2 {
+		t.Fatalf("leader %d, want node 2 alone (node 1 %s term %d lead %d, node 2 %s term %d lead %d)", nw.leader(), nw.r(1).state, nw.r(1).term, nw.r(1).lead, nw.r(2).state, nw.r(2).term, nw.r(2).lead)
+	}
+	if got := nw.appliedData(2); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("node 2 applied %v", got)
+	}
+	// From now on node 2 ignores node 1, whatever term it campaigns in.
+	term := nw.r(2).term
+	_ = rn1.Campaign()
+	nw.settle()
+	if nw.leader() != 2 || nw.r(2).term != term {
+		t.Fatalf("node 1's campaign disturbed node 2: leader %d term %d (was %d)", nw.leader(), nw.r(2).term, term)
+	}
+}

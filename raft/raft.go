@@ -354,7 +354,12 @@ func (r *raft) becomeLeader() {
 	r.reset(r.term)
 	r.lead = r.id
 	r.state = StateLeader
-	r.progress(r.id).BecomeReplicate()
+	if pr := r.progress(r.id); pr != nil {
+		pr.BecomeReplicate()
+	} else {
+		// Elected though removed (see hup): lead only to hand the log over, then leave.
+		r.removedElapsed = 0
+	}
 	// The log may hold a configuration change not yet applied: accept no new one until
 	// everything up to here, this term's no-op included, is applied. Waiting for the no-op
 	// also closes the gap of single-server changes across leader changes (a change from an
@@ -487,6 +492,12 @@ func (r *raft) Step(m Message) error { return r.step(&m) }
 // handlers take it by pointer (a Message is 128 bytes, handed down several calls per
 // message received) and may change its fields, as they could change their own copies.
 func (r *raft) step(m *Message) error {
+	if m.From != r.id && m.From != None && len(r.removed) > 0 && slices.Contains(r.removed, m.From) {
+		// A node removed from the configuration takes no part any more: whatever it sends
+		// (votes of a term it inflated, appends as a leader of the old configuration) is
+		// ignored once the removal is applied here.
+		return nil
+	}
 	switch {
 	case m.Term == 0:
 		// Local message, proposal or forwarded read request.
@@ -565,9 +576,13 @@ func (r *raft) hup() {
 	if r.state == StateLeader {
 		return
 	}
-	if !r.isVoter(r.id) {
-		// A learner, a node removed from the configuration or one that has not yet learned
-		// it (joining) never campaigns.
+	if !r.isVoter(r.id) && !slices.Contains(r.removed, r.id) {
+		// A learner, or a node that has not yet learned the configuration (joining), never
+		// campaigns. A node that applied its own removal still may: a voter that has not
+		// applied it yet counts it, and may need its vote and its log (with a change applied
+		// when applied, not when appended, a follower that missed the commit of the removal
+		// keeps the old configuration). Elected, it leads only until the voters hold its log
+		// (leaveAfterRemoval); voters that applied the removal ignore it altogether (step).
 		return
 	}
 	if r.preVote {

@@ -129,6 +129,7 @@ func (n *Node) checkAddresses(cs raft.ConfState) {
 		n.removed.Store(false)
 	case (n.wasMember || slices.Contains(cs.Removed, n.cfg.ID)) && len(cs.Voters) > 0:
 		if !n.removed.Swap(true) {
+			n.removedAt.Store(time.Now().UnixNano())
 			n.log.Warn("this node is not a member of the cluster any more (removed): it neither votes nor campaigns; stop it",
 				"voters", fmt.Sprint(cs.Voters), "learners", fmt.Sprint(cs.Learners))
 		}
@@ -145,15 +146,26 @@ func (n *Node) checkAddresses(cs raft.ConfState) {
 // sending to it once the removal commits), so this is how it learns.
 func (n *Node) toldRemoved(by raft.NodeID) {
 	if !n.removed.Swap(true) {
+		n.removedAt.Store(time.Now().UnixNano())
 		n.log.Warn("this node was removed from the cluster (a peer refused it): it takes no part any more; stop it", "peer", by)
 	}
 }
 
-// ticking reports whether Raft's clock should run: not on a node removed from the cluster,
-// which would only campaign in vain (PreVote keeps that harmless, but it is noise), unless it
+// removedTickTimeouts is how many election timeouts a removed node's clock runs on.
+const removedTickTimeouts = 20
+
+// ticking reports whether Raft's clock should run. A removed node stops it after a while,
+// since it would only campaign in vain (the members ignore it, but it is noise), unless it
 // still leads: a removed leader leads on until the others hold its log, which takes ticks.
+// Until then it runs on: a voter that has not applied the removal yet may still need the
+// removed node's vote and log, and Raft lets the removed node campaign for that
+// (raft.hup).
 func (n *Node) ticking() bool {
-	return !n.removed.Load() || n.status.Load().Role == raft.StateLeader
+	if !n.removed.Load() || n.status.Load().Role == raft.StateLeader {
+		return true
+	}
+	window := time.Duration(removedTickTimeouts*n.cfg.ElectionTicks) * n.cfg.TickInterval
+	return time.Since(time.Unix(0, n.removedAt.Load())) < window
 }
 
 // confState is the configuration as this node last applied it.

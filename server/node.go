@@ -88,6 +88,8 @@ type Node struct {
 	// always has; loop goroutine).
 	removed   atomic.Bool
 	wasMember bool
+	// removedAt is when removed was last set (unix nanoseconds).
+	removedAt atomic.Int64
 }
 
 // New opens the node's stores, recovers its state and creates its transport. Call Start to
