@@ -31,8 +31,9 @@ const (
 	ConfChangeAddLearner ConfChangeType = iota + 1
 	// ConfChangeAddVoter adds a voter, or promotes a learner.
 	ConfChangeAddVoter
-	// ConfChangeRemove removes a voter or a learner. A leader that removes itself steps
-	// down once the change is applied.
+	// ConfChangeRemove removes a voter or a learner. A leader that removes itself leads on,
+	// without counting itself and taking no proposals, until the remaining voters hold its
+	// log (leaveAfterRemoval). The ID is spent: it never joins again (ConfState.Removed).
 	ConfChangeRemove
 )
 
