@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"google.golang.org/protobuf/proto"
 
@@ -366,6 +367,9 @@ func (r *Replica) maybeSnapshot() error {
 	if err := r.waitWrites(); err != nil {
 		return err
 	}
+	if st, ok := r.streamer(); ok {
+		return r.startStream(st)
+	}
 	if r.cfg.Snapshots != nil {
 		// The machine stays as it is until the encoding is done: no entry is applied
 		// meanwhile (Raft goes on replicating and committing them).
@@ -386,6 +390,65 @@ func (r *Replica) maybeSnapshot() error {
 		return fmt.Errorf("node %d: save snapshot at %d: %w", r.cfg.ID, r.applied, err)
 	}
 	r.releaseSnapshotData(snap.Metadata.Index)
+	return nil
+}
+
+// streamer returns Config.Snapshots as a SnapshotStreamer if it is one and the LogStore can
+// read snapshots back, which a snapshot streamed to it never held in memory needs.
+func (r *Replica) streamer() (SnapshotStreamer, bool) {
+	st, ok := r.cfg.Snapshots.(SnapshotStreamer)
+	if !ok {
+		return nil, false
+	}
+	_, ok = r.cfg.Log.(SnapshotReader)
+	return st, ok
+}
+
+// startStream starts a snapshot of the applied state streamed to stable storage
+// (SnapshotStreamer); advanceStream carries it on.
+func (r *Replica) startStream(st SnapshotStreamer) error {
+	term, err := r.storage.Term(r.applied)
+	if err != nil {
+		return fmt.Errorf("node %d: snapshot at %d: term: %w", r.cfg.ID, r.applied, err)
+	}
+	r.snapIndex, r.snapConf, r.snap = r.applied, r.conf, snapStreaming
+	meta := raft.SnapshotMetadata{Index: r.applied, Term: term, ConfState: r.conf.Clone()}
+	// The machine stays as it is until the stream is done: no entry is applied meanwhile
+	// (Raft goes on replicating and committing them).
+	r.rn.PauseApply(true)
+	sm := r.sm
+	st.Stream(meta, func(w io.Writer) error {
+		_, err := sm.WriteSnapshot(w)
+		return err
+	})
+	return nil
+}
+
+// advanceStream carries a streamed snapshot on (see advanceSnapshot): once it is durable its
+// metadata goes into Raft's storage, the data to be read back from the LogStore, and
+// applying resumes.
+func (r *Replica) advanceStream(replaced bool) error {
+	st := r.cfg.Snapshots.(SnapshotStreamer)
+	if replaced {
+		_ = st.Wait() // its error is the stream's, which Streamed reports
+	}
+	size, done, err := st.Streamed()
+	if !done {
+		return nil
+	}
+	r.rn.PauseApply(false)
+	r.snap = snapIdle
+	if err != nil {
+		return fmt.Errorf("node %d: stream snapshot at %d: %w", r.cfg.ID, r.snapIndex, err)
+	}
+	if replaced {
+		return nil // durable, but the leader's snapshot takes its place in Raft's storage
+	}
+	if _, err := r.installOwnSnapshot(r.snapIndex, r.snapConf, nil); err != nil {
+		return err
+	}
+	r.lastSnapBytes = size
+	r.releaseSnapshotData(r.snapIndex)
 	return nil
 }
 
@@ -432,6 +495,9 @@ func (r *Replica) installOwnSnapshot(index raft.Index, conf raft.ConfState, data
 func (r *Replica) advanceSnapshot(replaced bool) error {
 	if r.snap == snapIdle {
 		return nil
+	}
+	if r.snap == snapStreaming {
+		return r.advanceStream(replaced)
 	}
 	saver := r.cfg.Snapshots
 	if replaced {

@@ -119,6 +119,9 @@ const (
 	snapIdle     snapPhase = iota
 	snapEncoding           // the saver encodes the machine; applying is paused
 	snapSaving             // the saver makes the snapshot durable
+	// snapStreaming: the saver encodes the machine straight into the snapshot file
+	// (SnapshotStreamer); applying is paused
+	snapStreaming
 )
 
 // ErrStopped is returned to pending callbacks when the replica is closed.

@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/raftchat/raftchat/raft"
 )
@@ -76,6 +77,32 @@ type SnapshotSaver interface {
 	// Wait blocks until the encoding and the save in progress, if any, completed, and returns
 	// the save's error.
 	Wait() error
+}
+
+// SnapshotStreamer is a SnapshotSaver that can also write a snapshot to stable storage as it
+// is encoded, so that the encoding never sits in memory whole (for a large state that is as
+// much memory again as the state itself, for as long as the encoding and the save take). A
+// Replica whose Config.Snapshots implements it, and whose LogStore is a SnapshotReader, takes
+// its own snapshots this way:
+//   - the Replica pauses applying and hands the saver the snapshot's metadata and the
+//     encoding, which writes the machine, frozen at the applied index, to the writer it is
+//     given, while the loop goes on (Raft replicating and committing);
+//   - once the snapshot is durable the loop puts its metadata in Raft's storage without the
+//     data (a follower that needs it is sent it read back through the SnapshotReader),
+//     compacts its in-memory log and resumes applying. No Save follows.
+//
+// Applying waits for the file to be written as well as for the encoding; in exchange no
+// copy of the state is held as bytes.
+type SnapshotStreamer interface {
+	SnapshotSaver
+	// Stream runs encode in the background, writing the data of the snapshot with metadata
+	// m to a writer that makes it durable, as LogStore.SaveSnapshot would make the whole
+	// snapshot durable; the LogStore's SnapshotReader reads it back. It must not block for
+	// long and must not call back into the Replica.
+	Stream(m raft.SnapshotMetadata, encode func(io.Writer) error)
+	// Streamed reports whether the stream finished and, if so, the data length and its
+	// error. It must not block. Wait waits for a stream as for an encoding and a save.
+	Streamed() (size uint64, done bool, err error)
 }
 
 // BlobStore keeps the bytes of uploaded file chunks, addressed by their SHA-256 sum. The

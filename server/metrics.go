@@ -54,10 +54,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		proposeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
 			Name: "propose_seconds", Help: "Latency from Propose to local apply.", Buckets: latency}),
 		snapshotSaveSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
-			Name: "snapshot_save_seconds", Help: "Time to make a snapshot durable (file, fsync, log mark), off the loop.",
+			Name: "snapshot_save_seconds", Help: "Time to make an encoded snapshot durable (file, fsync, log mark), off the loop; a snapshot streamed to its file as it is encoded counts in snapshot_encode_seconds.",
 			Buckets: latency}),
 		snapshotEncodeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftchat",
-			Name: "snapshot_encode_seconds", Help: "Time to encode the state machine for a snapshot, off the loop (applying waits).",
+			Name: "snapshot_encode_seconds", Help: "Time to encode the state machine for a snapshot, off the loop (applying waits); for a snapshot streamed to its file, also the time to write and sync it.",
 			Buckets: latency}),
 	}
 	// Create every series up front so dashboards see zeros rather than gaps.

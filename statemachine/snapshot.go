@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"math"
 )
 
 // Snapshot format, version 1:
@@ -30,7 +32,81 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot returns the state as deterministic bytes; Restore(Snapshot()) is an exact round trip.
 func (m *Machine) Snapshot() ([]byte, error) {
-	e := enc(append(make([]byte, 0, m.sizeEstimate()), snapshotMagic...))
+	o := &snapOut{limit: math.MaxInt} // no writer: the whole encoding stays in the buffer
+	e := m.encodeSnapshot(enc(make([]byte, 0, m.sizeEstimate())), o)
+	return binary.BigEndian.AppendUint32(e, crc32.Checksum(e, castagnoli)), nil
+}
+
+// SnapshotBufferBytes bounds the part of an encoding WriteSnapshot holds in memory before
+// passing it to its writer (one collection element more may sit in the buffer at once).
+const SnapshotBufferBytes = 1 << 20
+
+// WriteSnapshot writes to w what Snapshot returns, byte for byte, a piece of about
+// SnapshotBufferBytes at a time, so that the encoding of a large state never sits in memory
+// whole. It returns the number of bytes written and the first error of w; after an error
+// it writes nothing more.
+func (m *Machine) WriteSnapshot(w io.Writer) (int64, error) {
+	return m.writeSnapshot(w, SnapshotBufferBytes)
+}
+
+// writeSnapshot is WriteSnapshot flushing at limit bytes (tests use small ones).
+func (m *Machine) writeSnapshot(w io.Writer, limit int) (int64, error) {
+	o := &snapOut{w: w, limit: limit}
+	e := m.encodeSnapshot(enc(make([]byte, 0, limit+64<<10)), o)
+	e = o.flush(e)
+	o.flush(binary.BigEndian.AppendUint32(e, o.crc))
+	return o.n, o.err
+}
+
+// snapOut is where an encoding goes. Without a writer everything stays in the buffer
+// (limit is then MaxInt); with one, the buffer is written out, and the checksum updated,
+// whenever it reaches limit at the end of a collection element.
+type snapOut struct {
+	w     io.Writer
+	limit int
+	crc   uint32 // CRC-32C of the bytes written out so far
+	n     int64  // bytes written out
+	err   error  // the writer's first error; nothing is written after it
+}
+
+// check flushes e if it reached the limit. It is called after each element of the large
+// collections, so it stays inline and cheap.
+func (o *snapOut) check(e enc) enc {
+	if len(e) < o.limit {
+		return e
+	}
+	return o.flush(e)
+}
+
+// flush writes e out and returns it emptied. Only a snapOut with a writer flushes.
+func (o *snapOut) flush(e enc) enc {
+	if o.err != nil || len(e) == 0 {
+		return e[:0]
+	}
+	o.crc = crc32.Update(o.crc, castagnoli, e)
+	n, err := o.w.Write(e)
+	o.n += int64(n)
+	if err == nil && n < len(e) {
+		err = io.ErrShortWrite
+	}
+	o.err = err
+	return e[:0]
+}
+
+// raw appends b; a snapOut with a writer writes it straight out after the buffer, without
+// copying it.
+func (o *snapOut) raw(e enc, b []byte) enc {
+	if o.w == nil {
+		return append(e, b...)
+	}
+	e = o.flush(e)
+	o.flush(b)
+	return e
+}
+
+// encodeSnapshot appends the snapshot encoding up to its checksum to e, through o.
+func (m *Machine) encodeSnapshot(e enc, o *snapOut) enc {
+	e = append(e, snapshotMagic...)
 	e = e.u(snapshotVersion)
 	st := &m.st
 	e = e.u(st.applied)
@@ -40,17 +116,17 @@ func (m *Machine) Snapshot() ([]byte, error) {
 	e = e.u(st.nextFile)
 	e = e.boolean(st.bootstrapped)
 	e = e.bytes(st.signingKey)
-	e = m.encodeUsers(e)
-	e = m.encodeConvs(e)
-	e = m.encodeFiles(e)
+	e = m.encodeUsers(e, o)
+	e = m.encodeConvs(e, o)
+	e = m.encodeFiles(e, o)
 	e = e.u(uint64(len(st.revoked)))
 	for _, id := range sortedKeys(st.revoked) {
 		e = e.str(id)
 		e = e.i(st.revoked[id])
+		e = o.check(e)
 	}
-	e = m.encodeSessions(e)
-	e = m.encodeEvents(e)
-	return binary.BigEndian.AppendUint32(e, crc32.Checksum(e, castagnoli)), nil
+	e = m.encodeSessions(e, o)
+	return m.encodeEvents(e, o)
 }
 
 // sizeEstimate guesses the snapshot size from the dominant terms (message texts and fixed
@@ -78,7 +154,7 @@ func (m *Machine) sizeEstimate() int {
 	return n
 }
 
-func (m *Machine) encodeUsers(e enc) enc {
+func (m *Machine) encodeUsers(e enc, o *snapOut) enc {
 	e = e.u(uint64(len(m.st.users)))
 	for _, n := range sortedKeys(m.st.users) {
 		u := m.st.users[n]
@@ -90,11 +166,12 @@ func (m *Machine) encodeUsers(e enc) enc {
 		e = e.i(u.tokensNotBeforeMs)
 		e = e.i(u.lastSeenMs)
 		e = e.boolean(u.offline)
+		e = o.check(e)
 	}
 	return e
 }
 
-func (m *Machine) encodeConvs(e enc) enc {
+func (m *Machine) encodeConvs(e enc, o *snapOut) enc {
 	e = e.u(uint64(len(m.st.convList)))
 	for _, c := range m.st.convList {
 		e = e.str(c.id)
@@ -108,10 +185,12 @@ func (m *Machine) encodeConvs(e enc) enc {
 			e = e.boolean(mb.admin)
 			e = e.u(mb.readSeq)
 			e = e.u(mb.joinedIdx)
+			e = o.check(e)
 		}
 		e = e.u(uint64(len(c.msgs)))
 		for i := range c.msgs {
 			e = m.encodeMessage(e, c, &c.msgs[i], c.reactionsOf(uint64(i+1)))
+			e = o.check(e)
 		}
 	}
 	return e
@@ -135,7 +214,7 @@ func (m *Machine) encodeMessage(e enc, c *conversation, msg *message, rs []react
 	return e
 }
 
-func (m *Machine) encodeFiles(e enc) enc {
+func (m *Machine) encodeFiles(e enc, o *snapOut) enc {
 	e = e.u(uint64(len(m.st.files)))
 	for _, id := range sortedKeys(m.st.files) {
 		f := m.st.files[id]
@@ -153,11 +232,12 @@ func (m *Machine) encodeFiles(e enc) enc {
 		for _, h := range f.chunks {
 			e = e.bytes(h)
 		}
+		e = o.check(e)
 	}
 	return e
 }
 
-func (m *Machine) encodeSessions(e enc) enc {
+func (m *Machine) encodeSessions(e enc, o *snapOut) enc {
 	if k := m.cfg.Knobs; k != nil && k.DropSessionsFromSnapshot {
 		return e.u(0) // planted bug: the session table is lost across snapshots
 	}
@@ -169,15 +249,16 @@ func (m *Machine) encodeSessions(e enc) enc {
 		e = e.u(s.floor)
 		e = e.u(uint64(len(s.ids)))
 		e = s.appendEntries(e)
+		e = o.check(e)
 	}
 	return e
 }
 
-func (m *Machine) encodeEvents(e enc) enc {
+func (m *Machine) encodeEvents(e enc, o *snapOut) enc {
 	l := &m.st.events
 	e = e.u(l.droppedThrough)
 	e = e.u(uint64(l.len()))
-	return append(e, l.encoded()...)
+	return o.raw(e, l.encoded())
 }
 
 // encodeEvent appends the snapshot encoding of one event to b.

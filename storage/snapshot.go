@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/raftchat/raftchat/raft"
@@ -18,7 +19,29 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 	if snap.IsEmpty() {
 		return fmt.Errorf("save snapshot: snapshot is empty")
 	}
-	m := wal.SnapshotMark{Index: snap.Metadata.Index, Term: snap.Metadata.Term}
+	_, err := l.saveSnapshot(snap.Metadata, func() (uint64, error) {
+		return uint64(len(snap.Data)), l.snaps.Save(snap)
+	})
+	return err
+}
+
+// SaveSnapshotStream durably stores, as SaveSnapshot does, the snapshot with metadata m
+// whose data write writes to its argument: the data goes to the snapshot file as it is
+// produced (snap.Store.SaveStream), so it never sits in memory whole. It returns the data
+// length, 0 for a snapshot ignored as not newer (write is then not called). Read the data
+// back with ReadSnapshot.
+func (l *DiskLog) SaveSnapshotStream(m raft.SnapshotMetadata, write func(io.Writer) error) (uint64, error) {
+	if m.Index == 0 {
+		return 0, fmt.Errorf("save snapshot: snapshot is empty")
+	}
+	return l.saveSnapshot(m, func() (uint64, error) { return l.snaps.SaveStream(m, write) })
+}
+
+// saveSnapshot runs writeFile, which writes the snapshot file of sm, then records the
+// snapshot in the WAL and cleans up, as SaveSnapshot describes. It returns what writeFile
+// returns.
+func (l *DiskLog) saveSnapshot(sm raft.SnapshotMetadata, writeFile func() (uint64, error)) (uint64, error) {
+	m := wal.SnapshotMark{Index: sm.Index, Term: sm.Term}
 	// Only SaveSnapshot moves the mark, and snapMu makes it one at a time: the mark read
 	// here is still the mark when the file is written.
 	l.snapMu.Lock()
@@ -27,22 +50,23 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 	err, have := l.usable(), l.mark.Index
 	l.mu.Unlock()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if m.Index <= have {
 		l.opts.Logger.Debug("storage: ignoring a snapshot that is not newer", "index", m.Index, "have", have)
-		return nil
+		return 0, nil
 	}
 	// The file is the slow part (a large state takes a second to write and sync): appends
 	// and hard-state saves go on meanwhile. Until the mark below is durable, recovery uses
 	// the previous snapshot and the log, which still holds every entry.
-	if err := l.snaps.Save(snap); err != nil {
-		return err
+	n, err := writeFile()
+	if err != nil {
+		return 0, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return err
+		return 0, err
 	}
 	l.pending = nil // Load must now read the directory
 	// A snapshot the log holds the last entry of (same index and term) compacts it;
@@ -51,7 +75,7 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 	m.Reset = !ok || t != m.Term
 	l.buf = wal.AppendSnapshotMark(l.buf, m)
 	if err := l.syncLocked(); err != nil {
-		return err
+		return 0, err
 	}
 	if m.Reset {
 		l.terms.reset(m.Index, m.Term)
@@ -63,7 +87,7 @@ func (l *DiskLog) SaveSnapshot(snap raft.Snapshot) error {
 		l.terms.check()
 	}
 	l.cleanup()
-	return nil
+	return n, nil
 }
 
 // cleanup removes old snapshot files and covered segments. Failures only cost disk space

@@ -12,10 +12,12 @@
 package snap
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,28 +80,47 @@ func parseName(name string) (Meta, bool) {
 
 // Save writes snap durably and atomically. When it returns nil the file survives a crash.
 func (s *Store) Save(snap raft.Snapshot) error {
-	if snap.IsEmpty() {
-		return errors.New("save snapshot: snapshot is empty")
+	n, err := s.SaveStream(snap.Metadata, func(w io.Writer) error {
+		_, err := w.Write(snap.Data)
+		return err
+	})
+	if err == nil && n != uint64(len(snap.Data)) {
+		panic(fmt.Sprintf("snap: saved %d bytes of a %d-byte snapshot", n, len(snap.Data)))
 	}
-	path := filepath.Join(s.dir, FileName(snap.Metadata.Index, snap.Metadata.Term))
+	return err
+}
+
+// SaveStream writes, as Save does, the snapshot with metadata m whose data write writes to
+// its argument: the data goes to the file as it comes, through a buffer of
+// writeBufferBytes, so a large snapshot never sits in memory whole. The file gets the same
+// bytes Save would write (the data length in its head and the checksum are filled in at the
+// end). It returns the data length. If write fails, or the file cannot be written, the
+// temporary file is removed and the snapshots already saved are untouched; a crash
+// part-way leaves at most a temporary file, which List ignores and Prune removes.
+func (s *Store) SaveStream(m raft.SnapshotMetadata, write func(io.Writer) error) (uint64, error) {
+	if m.Index == 0 {
+		return 0, errors.New("save snapshot: snapshot is empty")
+	}
+	path := filepath.Join(s.dir, FileName(m.Index, m.Term))
 	tmp := path + ".tmp"
 	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("save snapshot: %w", err)
+		return 0, fmt.Errorf("save snapshot: %w", err)
 	}
-	if err := writeSnapshot(f, snap); err != nil {
+	n, err := writeSnapshot(f, m, write)
+	if err != nil {
 		_ = f.Close()
 		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("save snapshot %s: %w", tmp, err)
+		return 0, fmt.Errorf("save snapshot %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
 		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("save snapshot %s: %w", tmp, err)
+		return 0, fmt.Errorf("save snapshot %s: %w", tmp, err)
 	}
 	if err := fsx.CommitRename(s.fs, tmp, path); err != nil {
-		return fmt.Errorf("save snapshot: %w", err)
+		return 0, fmt.Errorf("save snapshot: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // syncEveryBytes is how much of a snapshot file is written between two flushes. A large
@@ -109,36 +130,85 @@ func (s *Store) Save(snap raft.Snapshot) error {
 // down. Flushing as it goes keeps that queue short.
 const syncEveryBytes = 4 << 20
 
-// writeSnapshot streams the encoding to f, the data in slices without copying it into a
-// second buffer, flushing every syncEveryBytes, then fsyncs.
-func writeSnapshot(f fsx.File, snap raft.Snapshot) error {
-	head := encodeHead(snap)
-	crc := crc32.Update(0, castagnoli, head)
-	crc = crc32.Update(crc, castagnoli, snap.Data)
-	tail := binary.LittleEndian.AppendUint32(nil, crc)
+// writeBufferBytes is the buffer between a streamed snapshot's producer and its file:
+// small writes are gathered, large ones go straight through.
+const writeBufferBytes = 256 << 10
+
+// writeSnapshot writes the file to f: the head with a zero data length, the data as write
+// produces it (checksummed and counted on the way, flushed every syncEveryBytes), then the
+// real data length over the zero and the checksum, which combines the head's and the
+// data's. Then it fsyncs. It returns the data length.
+func writeSnapshot(f fsx.File, m raft.SnapshotMetadata, write func(io.Writer) error) (uint64, error) {
+	head := encodeHead(m, 0)
 	if _, err := f.Write(head); err != nil {
-		return err
+		return 0, err
 	}
-	for data := snap.Data; len(data) > 0; {
-		n := min(len(data), syncEveryBytes)
-		if _, err := f.Write(data[:n]); err != nil {
-			return err
-		}
-		data = data[n:]
-		if len(data) > 0 {
-			if err := f.DataSync(); err != nil {
-				return err
-			}
-		}
+	dw := &dataWriter{f: f}
+	bw := bufio.NewWriterSize(dw, writeBufferBytes)
+	if err := write(bw); err != nil {
+		return 0, err
 	}
-	if _, err := f.Write(tail); err != nil {
-		return err
+	if err := bw.Flush(); err != nil {
+		return 0, err
 	}
-	return f.Sync()
+	if dw.err != nil { // write swallowed an error of ours
+		return 0, dw.err
+	}
+	head = encodeHead(m, dw.n)
+	lenAt := len(head) - 8
+	if _, err := f.WriteAt(head[lenAt:], int64(lenAt)); err != nil {
+		return 0, err
+	}
+	crc := crcCombine(crc32.Checksum(head, castagnoli), dw.crc, dw.n)
+	if _, err := f.Write(binary.LittleEndian.AppendUint32(nil, crc)); err != nil {
+		return 0, err
+	}
+	return dw.n, f.Sync()
 }
 
-func encodeHead(snap raft.Snapshot) []byte {
-	m := snap.Metadata
+// dataWriter passes a snapshot's data to its file, checksumming and counting it, and
+// flushes the file every syncEveryBytes of data (before writing more: not after the last).
+type dataWriter struct {
+	f        fsx.File
+	crc      uint32 // CRC-32C of the data written
+	n        uint64 // data bytes written
+	unsynced int    // data bytes written since the last flush
+	err      error  // the first error; every later Write returns it
+}
+
+func (w *dataWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	written := 0
+	for len(p) > 0 {
+		if w.unsynced == syncEveryBytes {
+			if w.err = w.f.DataSync(); w.err != nil {
+				return written, w.err
+			}
+			w.unsynced = 0
+		}
+		k := min(len(p), syncEveryBytes-w.unsynced)
+		n, err := w.f.Write(p[:k])
+		w.crc = crc32.Update(w.crc, castagnoli, p[:n])
+		w.n += uint64(n)
+		w.unsynced += n
+		written += n
+		if err == nil && n < k {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			w.err = err
+			return written, err
+		}
+		p = p[k:]
+	}
+	return written, nil
+}
+
+// encodeHead returns the file's bytes up to the data, for metadata m and dataLen bytes of
+// data.
+func encodeHead(m raft.SnapshotMetadata, dataLen uint64) []byte {
 	cs := m.ConfState
 	b := make([]byte, 0, len(magic)+36+8*(len(cs.Voters)+len(cs.Learners)+len(cs.Removed))+8)
 	b = append(b, magic...)
@@ -150,7 +220,7 @@ func encodeHead(snap raft.Snapshot) []byte {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
 		}
 	}
-	return binary.LittleEndian.AppendUint64(b, uint64(len(snap.Data)))
+	return binary.LittleEndian.AppendUint64(b, dataLen)
 }
 
 // Decode parses a snapshot file's bytes, of either version. Data aliases b.

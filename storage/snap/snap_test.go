@@ -123,7 +123,7 @@ func encodeV1(snap raft.Snapshot) []byte {
 
 // encodeFile is what Save writes.
 func encodeFile(snap raft.Snapshot) []byte {
-	b := append(encodeHead(snap), snap.Data...)
+	b := append(encodeHead(snap.Metadata, uint64(len(snap.Data))), snap.Data...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
