@@ -416,17 +416,19 @@ func (r *Replica) startStream(st SnapshotStreamer) error {
 	// The machine stays as it is until the stream is done: no entry is applied meanwhile
 	// (Raft goes on replicating and committing them).
 	r.rn.PauseApply(true)
+	r.streamEncoded.Store(false)
 	sm := r.sm
 	st.Stream(meta, func(w io.Writer) error {
 		_, err := sm.WriteSnapshot(w)
+		r.streamEncoded.Store(true) // the machine is not read again: applying may resume
 		return err
 	})
 	return nil
 }
 
-// advanceStream carries a streamed snapshot on (see advanceSnapshot): once it is durable its
-// metadata goes into Raft's storage, the data to be read back from the LogStore, and
-// applying resumes.
+// advanceStream carries a streamed snapshot on (see advanceSnapshot): applying resumes once
+// the encoder is done with the machine; once the snapshot is durable its metadata goes into
+// Raft's storage, the data to be read back from the LogStore.
 func (r *Replica) advanceStream(replaced bool) error {
 	st := r.cfg.Snapshots.(SnapshotStreamer)
 	if replaced {
@@ -434,6 +436,11 @@ func (r *Replica) advanceStream(replaced bool) error {
 	}
 	size, done, err := st.Streamed()
 	if !done {
+		if r.streamEncoded.Load() {
+			// Written out: the flush, fsync and rename need the machine no more. The
+			// snapshot enters Raft's storage only once durable (below).
+			r.rn.PauseApply(false)
+		}
 		return nil
 	}
 	r.rn.PauseApply(false)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 
 	"github.com/raftchat/raftchat/proto/commandpb"
 	"github.com/raftchat/raftchat/raft"
@@ -167,6 +168,10 @@ type Replica struct {
 	snap      snapPhase
 	snapIndex raft.Index
 	snapConf  raft.ConfState
+	// streamEncoded is set by a streamed snapshot's encoder once it has read the machine for
+	// the last time (Config.Snapshots as a SnapshotStreamer): applying may resume while the
+	// file is flushed and made durable.
+	streamEncoded atomic.Bool
 	// lastSnapBytes is the size of the last snapshot taken or restored; logBytes counts the
 	// entry bytes applied since (Config.SnapshotLogRatio).
 	lastSnapBytes, logBytes uint64

@@ -31,7 +31,7 @@ func (s *heldStreamer) Stream(m raft.SnapshotMetadata, encode func(io.Writer) er
 	if s.encodeTo != nil || s.encode != nil || s.pending != nil {
 		panic("a snapshot started while another is in progress")
 	}
-	s.meta, s.encodeTo, s.streamed = m, encode, false
+	s.meta, s.encodeTo, s.streamed, s.data = m, encode, false, nil
 	s.streams = append(s.streams, m.Index)
 	if s.auto {
 		s.finishStream()
@@ -47,8 +47,10 @@ func (s *heldStreamer) Wait() error {
 	return s.heldSaver.Wait()
 }
 
-func (s *heldStreamer) finishStream() {
-	if s.encodeTo == nil {
+// writeStream runs the encoder of the stream in progress, as a streaming store does before it
+// flushes and syncs the file; finishStream then makes the stream durable.
+func (s *heldStreamer) writeStream() {
+	if s.encodeTo == nil || s.data != nil {
 		return
 	}
 	var b bytes.Buffer
@@ -56,6 +58,13 @@ func (s *heldStreamer) finishStream() {
 		panic(err)
 	}
 	s.data = b.Bytes()
+}
+
+func (s *heldStreamer) finishStream() {
+	if s.encodeTo == nil {
+		return
+	}
+	s.writeStream()
 	if s.fail == nil {
 		if err := s.store.SaveSnapshot(raft.Snapshot{Metadata: s.meta, Data: bytes.Clone(s.data)}); err != nil {
 			panic(err)
@@ -102,11 +111,19 @@ func TestSnapshotsStreamed(t *testing.T) {
 	if st := c.reps[1].Status(); st.Applied != at || st.Commit <= at || done {
 		t.Fatalf("while streaming: applied %d commit %d answered %v, want applied %d and a later commit", st.Applied, st.Commit, done, at)
 	}
-	s.finishStream()
+	// Once the machine is written out, applying resumes while the file is made durable; the
+	// snapshot enters Raft's storage only when it is.
+	s.writeStream()
+	c.reps[1].Tick()
 	c.settle()
 	if !done {
-		t.Fatal("the proposal was not answered once the stream finished")
+		t.Fatal("the proposal was not answered once the machine was written out")
 	}
+	if first, _ := c.reps[1].Storage().FirstIndex(); first > 2 {
+		t.Fatalf("in-memory log compacted (first index %d) before the snapshot is durable", first)
+	}
+	s.finishStream()
+	c.settle()
 	if !bytes.Equal(s.data, want) {
 		t.Fatalf("streamed %d bytes, differing from the machine's %d-byte Snapshot", len(s.data), len(want))
 	}

@@ -87,12 +87,14 @@ type SnapshotSaver interface {
 //   - the Replica pauses applying and hands the saver the snapshot's metadata and the
 //     encoding, which writes the machine, frozen at the applied index, to the writer it is
 //     given, while the loop goes on (Raft replicating and committing);
+//   - once the encoding returns (the machine is not read again) applying resumes, while the
+//     saver flushes, syncs and renames the file;
 //   - once the snapshot is durable the loop puts its metadata in Raft's storage without the
-//     data (a follower that needs it is sent it read back through the SnapshotReader),
-//     compacts its in-memory log and resumes applying. No Save follows.
+//     data (a follower that needs it is sent it read back through the SnapshotReader) and
+//     compacts its in-memory log. No Save follows.
 //
-// Applying waits for the file to be written as well as for the encoding; in exchange no
-// copy of the state is held as bytes.
+// Applying waits while the state is written into the file rather than only while it is
+// encoded into memory; in exchange no copy of the state is held as bytes.
 type SnapshotStreamer interface {
 	SnapshotSaver
 	// Stream runs encode in the background, writing the data of the snapshot with metadata
