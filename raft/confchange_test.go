@@ -366,3 +366,22 @@ func TestRemovedNodeHandsOverItsLog(t *testing.T) {
 		t.Fatalf("node 1's campaign disturbed node 2: leader %d term %d (was %d)", nw.leader(), nw.r(2).term, term)
 	}
 }
+
+// A removed leader whose configuration has a single voter left must not answer reads as if
+// it were that voter: the voter, once it applied the removal, leads alone and may commit
+// writes the removed leader never sees. Its reads need that voter's confirmation, which a
+// voter that applied the removal never gives.
+func TestRemovedLeaderServesNoLocalReads(t *testing.T) {
+	nw := electLeader(t, 2, nil)
+	if err := nw.confChange(1, ConfChange{Type: ConfChangeRemove, NodeID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if nw.r(1).state != StateLeader {
+		t.Fatal("node 1 stepped down before the others hold its log")
+	}
+	nw.nodes[1].rn.ReadIndex([]byte("r"))
+	nw.settle()
+	if got := nw.nodes[1].reads; len(got) != 0 {
+		t.Fatalf("removed leader answered a read on its own: %+v", got)
+	}
+}

@@ -192,7 +192,9 @@ func (r *raft) hardState() HardState {
 
 func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 
-func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 }
+// isSingleVoter reports whether this node is the configuration's only voter. A removed
+// leader whose configuration has one other voter is not: that voter may lead alone already.
+func (r *raft) isSingleVoter() bool { return len(r.voters) == 1 && r.voters[0] == r.id }
 
 // isVoter reports whether id is a voter of the current configuration.
 func (r *raft) isVoter(id NodeID) bool { return slices.Contains(r.voters, id) }
