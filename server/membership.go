@@ -130,7 +130,7 @@ func (n *Node) checkAddresses(cs raft.ConfState) {
 	case (n.wasMember || slices.Contains(cs.Removed, n.cfg.ID)) && len(cs.Voters) > 0:
 		if !n.removed.Swap(true) {
 			n.removedAt.Store(time.Now().UnixNano())
-			n.log.Warn("this node is not a member of the cluster any more (removed): it neither votes nor campaigns; stop it",
+			n.log.Warn("this node is not a member of the cluster any more (removed): the members ignore it; stop it",
 				"voters", fmt.Sprint(cs.Voters), "learners", fmt.Sprint(cs.Learners))
 		}
 	}
