@@ -451,6 +451,14 @@ func (r *Replica) advanceStream(replaced bool) error {
 	if replaced {
 		return nil // durable, but the leader's snapshot takes its place in Raft's storage
 	}
+	if size == 0 {
+		// The store kept a snapshot at least as new and wrote nothing: there is no file for
+		// this one to read back, so Raft's storage keeps what it has.
+		if r.cfg.Logger != nil {
+			r.cfg.Logger.Warn("snapshot stream stored nothing; keeping the previous snapshot", "node", r.cfg.ID, "index", uint64(r.snapIndex))
+		}
+		return nil
+	}
 	if _, err := r.installOwnSnapshot(r.snapIndex, r.snapConf, nil); err != nil {
 		return err
 	}

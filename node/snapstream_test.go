@@ -18,6 +18,7 @@ import (
 type heldStreamer struct {
 	heldSaver
 	auto     bool
+	nothing  bool // the store kept a newer snapshot and wrote nothing (size 0)
 	meta     raft.SnapshotMetadata
 	encodeTo func(io.Writer) error
 	data     []byte // the last streamed data
@@ -39,6 +40,9 @@ func (s *heldStreamer) Stream(m raft.SnapshotMetadata, encode func(io.Writer) er
 }
 
 func (s *heldStreamer) Streamed() (uint64, bool, error) {
+	if s.nothing {
+		return 0, s.streamed, s.fail
+	}
 	return uint64(len(s.data)), s.streamed, s.fail
 }
 
@@ -65,7 +69,7 @@ func (s *heldStreamer) finishStream() {
 		return
 	}
 	s.writeStream()
-	if s.fail == nil {
+	if s.fail == nil && !s.nothing {
 		if err := s.store.SaveSnapshot(raft.Snapshot{Metadata: s.meta, Data: bytes.Clone(s.data)}); err != nil {
 			panic(err)
 		}
@@ -169,5 +173,34 @@ func TestSnapshotsStreamed(t *testing.T) {
 	s.finishStream()
 	if err := c.reps[1].Process(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Process after a failed snapshot stream: %v", err)
+	}
+}
+
+// A stream the store answers with size 0 (it holds a snapshot at least as new and wrote
+// nothing) leaves Raft's storage as it was: no metadata for a file that does not exist, and
+// the replica goes on.
+func TestStreamThatStoredNothing(t *testing.T) {
+	streamers := map[raft.NodeID]*heldStreamer{}
+	c := newClusterWith(t, 3, 5, func(cfg *Config) {
+		s := &heldStreamer{heldSaver: heldSaver{store: cfg.Log}, auto: true, nothing: cfg.ID == 1}
+		streamers[cfg.ID] = s
+		cfg.Snapshots = s
+	})
+	c.elect(1)
+	c.propose(1, bootstrapCmd(1))
+	for i := uint64(2); i < 12; i++ {
+		c.propose(1, userCmd(i))
+	}
+	if len(streamers[1].streams) == 0 {
+		t.Fatal("no stream started")
+	}
+	if snap, _ := c.reps[1].Storage().Snapshot(); !snap.IsEmpty() {
+		t.Fatalf("raft storage took snapshot %d that the store never wrote", snap.Metadata.Index)
+	}
+	if first, _ := c.reps[1].Storage().FirstIndex(); first != 1 {
+		t.Fatalf("in-memory log compacted to %d without a snapshot", first)
+	}
+	if _, err := c.reps[2].Machine().LookupUser("user11"); err != nil {
+		t.Fatalf("cluster stopped: %v", err)
 	}
 }
