@@ -16,9 +16,9 @@ type RawNode struct {
 	prevHard HardState
 	// voteChanged: the outstanding Ready changes term or vote (AdvanceWriting refuses it).
 	voteChanged bool
-	// readyAsLeader: the outstanding Ready was built by a leader. Applying its committed
-	// entries may depose it (a leader applying its own removal steps down), and its writes
-	// may still go on in the background: what AdvanceWriting checks is who built the Ready.
+	// readyAsLeader: the outstanding Ready was built by a leader. What the driver does
+	// between Ready and Advance (applying its committed entries, configuration changes
+	// among them) must not change what AdvanceWriting checks: who built the Ready.
 	readyAsLeader bool
 	outstanding   bool // a Ready was handed out and not yet Advanced
 	// propScratch lets Propose build its one-entry slice without allocating, batchScratch
